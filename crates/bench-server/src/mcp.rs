@@ -1,0 +1,440 @@
+//! The MCP protocol core, independent of transport: JSON-RPC framing, version negotiation and
+//! method dispatch. HTTP and stdio both feed it raw bytes and write back what it returns.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use crate::catalog::Catalog;
+use crate::faults::{Faults, InjectedError};
+use crate::tools;
+
+/// Protocol versions this server speaks, newest first.
+pub const PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
+pub const SERVER_NAME: &str = "bench-server";
+pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+}
+
+impl RpcError {
+    pub fn parse_error(detail: impl std::fmt::Display) -> Self {
+        RpcError {
+            code: -32700,
+            message: format!("Parse error: {detail}"),
+        }
+    }
+    pub fn invalid_request(detail: &str) -> Self {
+        RpcError {
+            code: -32600,
+            message: format!("Invalid Request: {detail}"),
+        }
+    }
+    pub fn method_not_found(method: &str) -> Self {
+        RpcError {
+            code: -32601,
+            message: format!("Method not found: {method}"),
+        }
+    }
+    pub fn invalid_params(detail: impl Into<String>) -> Self {
+        RpcError {
+            code: -32602,
+            message: detail.into(),
+        }
+    }
+    fn resource_not_found(uri: &str) -> Self {
+        RpcError {
+            code: -32002,
+            message: format!("Resource not found: {uri}"),
+        }
+    }
+    fn injected() -> Self {
+        RpcError {
+            code: -32603,
+            message: "Internal error: injected by --error-rate".into(),
+        }
+    }
+}
+
+/// State shared by every server of the fleet.
+pub struct Shared {
+    pub catalog: Catalog,
+    pub faults: Faults,
+    pub started: Instant,
+}
+
+/// One MCP server of the fleet (one port).
+#[derive(Clone)]
+pub struct Server {
+    pub index: u32,
+    pub shared: Arc<Shared>,
+}
+
+/// One JSON-RPC message from the client, borrowed from the request body.
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    jsonrpc: Option<Cow<'a, str>>,
+    #[serde(default)]
+    result: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+/// What a POSTed body turned out to hold, for the transport to frame.
+#[derive(Debug)]
+pub enum Reply {
+    /// Only notifications or responses: HTTP 202, no body.
+    Accepted,
+    /// A JSON-RPC response (or batch of them) to send back.
+    Message(Vec<u8>),
+    /// The body was not JSON-RPC at all: HTTP 400 with this error.
+    Malformed(Vec<u8>),
+}
+
+/// What a body holds, as far as session handling and response framing care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// A single `initialize` request: it needs no session and may open one.
+    Initialize,
+    /// A single request other than `initialize`.
+    Request,
+    /// Notifications, client responses, a batch, or something malformed.
+    Other,
+}
+
+/// Classifies a body before dispatch (a validating scan that borrows, so it costs little).
+pub fn classify(body: &[u8]) -> BodyKind {
+    match serde_json::from_slice::<Incoming>(body) {
+        Ok(m) if m.id.is_some() && m.method.as_deref() == Some("initialize") => BodyKind::Initialize,
+        Ok(m) if m.id.is_some() && m.method.is_some() => BodyKind::Request,
+        _ => BodyKind::Other,
+    }
+}
+
+impl Server {
+    /// Handles one body (a message or a batch) and reports the protocol version an `initialize`
+    /// in it negotiated, so the transport can open a session.
+    pub async fn handle_body(&self, body: &[u8]) -> (Reply, Option<&'static str>) {
+        let value: &RawValue = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return (malformed(RpcError::parse_error(e)), None),
+        };
+        let text = value.get();
+        if text.starts_with('[') {
+            let items: Vec<&RawValue> = match serde_json::from_str(text) {
+                Ok(items) => items,
+                Err(e) => return (malformed(RpcError::parse_error(e)), None),
+            };
+            if items.is_empty() {
+                return (malformed(RpcError::invalid_request("empty batch")), None);
+            }
+            let mut out = Vec::with_capacity(64 * items.len());
+            let mut negotiated = None;
+            out.push(b'[');
+            for item in items {
+                let (reply, version) = self.handle_one(item).await;
+                negotiated = negotiated.or(version);
+                if let Some(bytes) = reply {
+                    if out.len() > 1 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(&bytes);
+                }
+            }
+            out.push(b']');
+            let reply = if out.len() == 2 {
+                Reply::Accepted
+            } else {
+                Reply::Message(out)
+            };
+            return (reply, negotiated);
+        }
+        match Incoming::deserialize(value) {
+            Ok(msg) if msg.method.is_none() && msg.result.is_none() && msg.error.is_none() => (
+                malformed(RpcError::invalid_request("no method, result or error")),
+                None,
+            ),
+            Ok(_) => {
+                let (reply, version) = self.handle_one(value).await;
+                (reply.map_or(Reply::Accepted, Reply::Message), version)
+            }
+            Err(e) => (malformed(RpcError::invalid_request(&e.to_string())), None),
+        }
+    }
+
+    /// One message: `None` for notifications and client responses, else the serialised response.
+    async fn handle_one(&self, raw: &RawValue) -> (Option<Vec<u8>>, Option<&'static str>) {
+        let msg = match Incoming::deserialize(raw) {
+            Ok(m) => m,
+            Err(e) => {
+                return (
+                    Some(response(None, Err(RpcError::invalid_request(&e.to_string())))),
+                    None,
+                )
+            }
+        };
+        let Some(method) = msg.method.as_deref() else {
+            return (None, None); // a response to a server request: nothing to answer
+        };
+        let Some(id) = msg.id else {
+            return (None, None); // a notification
+        };
+        if msg.jsonrpc.as_deref() != Some("2.0") {
+            let err = RpcError::invalid_request("jsonrpc must be \"2.0\"");
+            return (Some(response(Some(id), Err(err))), None);
+        }
+        let faults = &self.shared.faults;
+        let n = faults.admit().await;
+        let (latency, injected) = faults.plan(n, method != "initialize");
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let mut negotiated = None;
+        let result = match injected {
+            Some(InjectedError::ToolResult) if method == "tools/call" => Ok(json!({
+                "content": [{"type": "text", "text": "injected tool error (--error-rate)"}],
+                "isError": true,
+            })),
+            Some(_) => Err(RpcError::injected()),
+            None => self.dispatch(method, msg.params, &mut negotiated).await,
+        };
+        (Some(response(Some(id), result)), negotiated)
+    }
+
+    async fn dispatch(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        negotiated: &mut Option<&'static str>,
+    ) -> Result<Value, RpcError> {
+        let catalog = &self.shared.catalog;
+        match method {
+            "initialize" => {
+                let p: InitializeParams = parse_params(params)?;
+                let version = negotiate(&p.protocol_version);
+                *negotiated = Some(version);
+                Ok(json!({
+                    "protocolVersion": version,
+                    "capabilities": {
+                        "tools": {"listChanged": false},
+                        "resources": {"subscribe": false, "listChanged": false},
+                        "prompts": {"listChanged": false},
+                    },
+                    "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
+                    "instructions": format!("mcpbench benchmark server #{}", self.index),
+                }))
+            }
+            "ping" => Ok(json!({})),
+            "tools/list" => catalog.list_tools(parse_cursor(params)?.as_deref()),
+            "tools/call" => {
+                let p: CallParams = parse_params(params)?;
+                let out = tools::call(catalog, &p.name, &p.arguments.unwrap_or_default())?;
+                if !out.delay.is_zero() {
+                    tokio::time::sleep(out.delay).await;
+                }
+                Ok(out.into_result())
+            }
+            "resources/list" => catalog.list_resources(self.index, parse_cursor(params)?.as_deref()),
+            "resources/templates/list" => Ok(catalog.resource_templates(self.index)),
+            "resources/read" => {
+                let p: ReadParams = parse_params(params)?;
+                let i = catalog
+                    .resource_index(self.index, &p.uri)
+                    .ok_or_else(|| RpcError::resource_not_found(&p.uri))?;
+                Ok(catalog.read_resource(&p.uri, i, &tools::now_rfc3339()))
+            }
+            "prompts/list" => catalog.list_prompts(parse_cursor(params)?.as_deref()),
+            "prompts/get" => {
+                let p: PromptParams = parse_params(params)?;
+                let i = catalog
+                    .prompt_index(&p.name)
+                    .ok_or_else(|| RpcError::invalid_params(format!("Unknown prompt: {}", p.name)))?;
+                let args = p.arguments.unwrap_or_default();
+                for (key, value) in &args {
+                    if !value.is_string() {
+                        return Err(RpcError::invalid_params(format!(
+                            "prompt argument '{key}' must be a string"
+                        )));
+                    }
+                }
+                Ok(catalog.get_prompt(i, &args, &tools::now_rfc3339()))
+            }
+            other => Err(RpcError::method_not_found(other)),
+        }
+    }
+}
+
+/// The client's version when we speak it, else our newest (the client then decides).
+pub fn negotiate(requested: &str) -> &'static str {
+    PROTOCOL_VERSIONS
+        .iter()
+        .find(|v| **v == requested)
+        .copied()
+        .unwrap_or(PROTOCOL_VERSIONS[0])
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitializeParams {
+    protocol_version: String,
+}
+
+#[derive(Deserialize)]
+struct CallParams {
+    name: String,
+    #[serde(default)]
+    arguments: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct ReadParams {
+    uri: String,
+}
+
+#[derive(Deserialize)]
+struct PromptParams {
+    name: String,
+    #[serde(default)]
+    arguments: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize, Default)]
+struct CursorParams {
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+fn parse_params<T: for<'de> Deserialize<'de>>(params: Option<&RawValue>) -> Result<T, RpcError> {
+    let text = params.map_or("{}", RawValue::get);
+    serde_json::from_str(text).map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}")))
+}
+
+fn parse_cursor(params: Option<&RawValue>) -> Result<Option<String>, RpcError> {
+    match params {
+        None => Ok(None),
+        Some(p) if p.get() == "null" => Ok(None),
+        Some(_) => parse_params::<CursorParams>(params).map(|p| p.cursor),
+    }
+}
+
+/// Serialises `{"jsonrpc":"2.0","id":…,"result"|"error":…}` without building a `Value` for it.
+fn response(id: Option<&RawValue>, result: Result<Value, RpcError>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id.map_or("null", RawValue::get).as_bytes());
+    match result {
+        Ok(value) => {
+            out.extend_from_slice(b",\"result\":");
+            serde_json::to_writer(&mut out, &value).expect("a Value always serialises");
+        }
+        Err(e) => {
+            out.extend_from_slice(b",\"error\":");
+            let err = json!({"code": e.code, "message": e.message});
+            serde_json::to_writer(&mut out, &err).expect("a Value always serialises");
+        }
+    }
+    out.push(b'}');
+    out
+}
+
+fn malformed(error: RpcError) -> Reply {
+    Reply::Malformed(response(None, Err(error)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn server(args: &[&str]) -> Server {
+        let config = crate::Config::parse_from(std::iter::once("t").chain(args.iter().copied()));
+        Server {
+            index: 0,
+            shared: Arc::new(Shared {
+                catalog: Catalog::new(&config),
+                faults: Faults::new(&config),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    async fn call(s: &Server, body: &str) -> Value {
+        match s.handle_body(body.as_bytes()).await.0 {
+            Reply::Message(b) | Reply::Malformed(b) => serde_json::from_slice(&b).unwrap(),
+            Reply::Accepted => Value::Null,
+        }
+    }
+
+    #[tokio::test]
+    async fn initialize_negotiates_the_clients_version_or_offers_the_newest() {
+        let s = server(&[]);
+        for (asked, got) in [("2025-06-18", "2025-06-18"), ("2025-03-26", "2025-03-26"), ("2024-11-05", "2025-11-25")] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"{asked}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#);
+            let (reply, version) = s.handle_body(body.as_bytes()).await;
+            assert_eq!(version, Some(got));
+            let Reply::Message(bytes) = reply else { panic!("{reply:?}") };
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(v["result"]["protocolVersion"], got);
+            assert_eq!(v["result"]["serverInfo"]["name"], "bench-server");
+        }
+    }
+
+    #[tokio::test]
+    async fn protocol_errors_carry_the_standard_codes() {
+        let s = server(&[]);
+        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#).await["error"]["code"], -32601);
+        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}}"#).await["error"]["code"], -32602);
+        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"missing"}}"#).await["error"]["code"], -32602);
+        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"x://y"}}"#).await["error"]["code"], -32002);
+        assert_eq!(call(&s, "{not json").await["error"]["code"], -32700);
+        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#).await["id"], "a");
+    }
+
+    #[tokio::test]
+    async fn notifications_and_batches() {
+        let s = server(&[]);
+        assert!(matches!(
+            s.handle_body(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await.0,
+            Reply::Accepted
+        ));
+        let v = call(&s, r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":2,"method":"tools/list"}]"#).await;
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        assert_eq!(v[1]["result"]["tools"].as_array().unwrap().len(), 100);
+    }
+
+    #[tokio::test]
+    async fn injected_errors_take_both_forms_on_tools_call() {
+        let s = server(&["--error-rate", "1", "--error-kind", "tool"]);
+        let v = call(&s, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"benchmark_tool_0"}}"#).await;
+        assert_eq!(v["result"]["isError"], true);
+        let s = server(&["--error-rate", "1", "--error-kind", "jsonrpc"]);
+        let v = call(&s, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"benchmark_tool_0"}}"#).await;
+        assert_eq!(v["error"]["code"], -32603);
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#;
+        assert!(call(&s, init).await.get("result").is_some());
+    }
+
+    #[test]
+    fn classify_finds_initialize_only_as_the_method() {
+        assert_eq!(classify(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#), BodyKind::Initialize);
+        assert_eq!(classify(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"initialize"}}"#), BodyKind::Request);
+        assert_eq!(classify(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), BodyKind::Other);
+        assert_eq!(classify(b"[]"), BodyKind::Other);
+    }
+}

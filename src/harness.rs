@@ -1,0 +1,294 @@
+//! Driving the workspace's binaries from tests and benchmarks: locating them, free loopback
+//! ports, children that are killed when dropped, a small blocking HTTP/1.1 client, RSS readings
+//! and the Python venv holding the official MCP SDK (the client nobody here wrote).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The official MCP Python SDK pinned for conformance tests and the FastMCP peer (1.x keeps
+/// `FastMCP` and `streamablehttp_client`, which 2.x renamed).
+pub const MCP_SDK_REQUIREMENT: &str = "mcp>=1.20,<2";
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// A release binary of the workspace. `cargo xtask test` builds them all before the tests run.
+pub fn binary(name: &str) -> PathBuf {
+    let path = target_dir().join("release").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo xtask test` (it builds the binaries first)",
+        path.display()
+    );
+    path
+}
+
+/// `count` consecutive loopback ports that are free right now.
+pub fn free_port_range(count: u16) -> u16 {
+    let seed = std::process::id() as u16;
+    // Stay below the ephemeral range (32768+) so outgoing connections do not take our ports.
+    (0..2000u16)
+        .map(|i| 10_000 + (seed.wrapping_mul(7) + i * 37) % 20_000)
+        .find(|&start| {
+            let end = start as u32 + count as u32;
+            end < 32_768
+                && (start..start + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .expect("no free range of loopback ports")
+}
+
+/// A child process that is terminated (SIGTERM, then SIGKILL) when dropped, so a failing test
+/// leaves nothing running.
+pub struct ChildGuard {
+    pub child: Child,
+}
+
+impl ChildGuard {
+    pub fn spawn(cmd: &mut Command) -> Result<Self> {
+        let child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
+        Ok(ChildGuard { child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and waits up to `within` for the exit status.
+    pub fn signal_and_wait(&mut self, signal: i32, within: Duration) -> Result<ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.wait_timeout(within)
+    }
+
+    pub fn wait_timeout(&mut self, within: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("pid {} still running after {within:?}", self.child.id());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.signal_and_wait(libc::SIGTERM, Duration::from_secs(2));
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).with_context(|| {
+            format!("response body is not JSON: {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), blocking, with a timeout.
+/// Enough for protocol tests and health checks; load is generated elsewhere.
+pub fn http_request(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Result<HttpResponse> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers in the response")?;
+    let head = std::str::from_utf8(&raw[..split])?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().context("empty response")?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .context("no status code")?
+        .parse()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("truncated chunk size")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end])?.trim(), 16)?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(data.get(..size).context("truncated chunk")?);
+        data = data.get(size + 2..).context("truncated chunk end")?;
+    }
+}
+
+/// Polls `GET path` until it answers 200 or `within` passes; returns the time it took.
+pub fn wait_until_healthy(addr: SocketAddr, path: &str, within: Duration) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = http_request("GET", addr, path, &[], b"") {
+            if r.status == 200 {
+                return Ok(start.elapsed());
+            }
+        }
+        if start.elapsed() > within {
+            bail!("http://{addr}{path} not healthy after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Resident set size of a process, in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS line")
+}
+
+/// The Python interpreter of a venv (under target/) holding the official MCP SDK, created on
+/// first use. Concurrent test processes wait on a lock directory instead of racing pip.
+pub fn python_with_mcp_sdk() -> Result<PathBuf> {
+    let venv = target_dir().join("py-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".mcp-sdk-ready");
+    if ready.exists() {
+        return Ok(python);
+    }
+    let lock = target_dir().join("py-venv.lock");
+    std::fs::create_dir_all(target_dir())?;
+    let start = Instant::now();
+    while std::fs::create_dir(&lock).is_err() {
+        if ready.exists() {
+            return Ok(python);
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            bail!("waited 10 minutes for {} to be released", lock.display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let result = (|| -> Result<()> {
+        if ready.exists() {
+            return Ok(());
+        }
+        let system_python = which("python3").context(
+            "python3 is not on PATH: install Python 3.10+ (Debian: apt-get install python3 python3-venv)",
+        )?;
+        run(Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", MCP_SDK_REQUIREMENT]))?;
+        std::fs::write(&ready, MCP_SDK_REQUIREMENT)?;
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir(&lock);
+    result.map(|()| python)
+}
+
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// A path under the workspace's `tests/python` or `benches/peers` scripts.
+pub fn script(relative: &str) -> PathBuf {
+    let p = workspace_root().join(relative);
+    assert!(Path::new(&p).exists(), "{} is missing", p.display());
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_reassembled() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let r = parse_response(raw).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"hello world");
+    }
+}

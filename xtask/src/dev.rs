@@ -1,0 +1,45 @@
+//! Developer commands that drive cargo itself: `test` and `bench`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+/// Builds every binary in release (the end-to-end tests run them as a user would, and the
+/// load tests need them optimised), then runs the whole workspace's tests against them.
+pub fn test(extra: &[String]) -> Result<()> {
+    let sh = workspace_shell()?;
+    cmd!(sh, "cargo build --release --workspace --bins").run()?;
+    cmd!(sh, "cargo test --release --workspace {extra...}")
+        .run()
+        .context("tests failed")?;
+    Ok(())
+}
+
+/// Runs the `bench_server` benchmark harness (it installs and pins its peers itself).
+pub fn bench(extra: &[String]) -> Result<()> {
+    let sh = workspace_shell()?;
+    cmd!(sh, "cargo build --release --workspace --bins").run()?;
+    cmd!(sh, "cargo bench --bench bench_server -- {extra...}").run()?;
+    Ok(())
+}
+
+fn workspace_shell() -> Result<Shell> {
+    let sh = Shell::new()?;
+    // xtask's manifest sits one level below the workspace root.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask has a parent directory")?;
+    sh.change_dir(root);
+    Ok(sh)
+}
+
+pub fn exit(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cargo xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `cargo xtask`: the mcpbench command line. It parses flags and dispatches; the work lives in
+//! the library crates under `crates/` (and, for `test` and `bench`, in cargo itself).
+
+mod dev;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about = "mcpbench: what does your MCP gateway cost?")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the MCP benchmark server fleet (all `bench-server` flags, Go single-dash spellings too).
+    #[command(disable_help_flag = true)]
+    BenchServer {
+        /// Flags for bench-server; `cargo xtask bench-server --help` lists them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build the binaries and run every test (unit, end-to-end, SDK conformance).
+    Test {
+        /// Extra arguments for `cargo test` (a test-name filter, `-- --nocapture`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the benchmarks against their peers (bench-server vs the official SDK's FastMCP).
+    Bench {
+        /// Extra arguments for the benchmark binary (`--help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::BenchServer { args } => {
+            bench_server::main_with_args(std::iter::once("cargo xtask bench-server".into()).chain(args))
+        }
+        Command::Test { args } => dev::exit(dev::test(&args)),
+        Command::Bench { args } => dev::exit(dev::bench(&args)),
+    }
+}
