@@ -35,18 +35,27 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// `count` consecutive loopback ports that are free right now.
+/// `count` consecutive loopback ports that are free now and not handed out before by this
+/// process (tests run in parallel threads; checking for free alone would race).
 pub fn free_port_range(count: u16) -> u16 {
-    let seed = std::process::id() as u16;
-    // Stay below the ephemeral range (32768+) so outgoing connections do not take our ports.
-    (0..2000u16)
-        .map(|i| 10_000 + (seed.wrapping_mul(7) + i * 37) % 20_000)
-        .find(|&start| {
-            let end = start as u32 + count as u32;
-            end < 32_768
-                && (start..start + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
-        })
-        .expect("no free range of loopback ports")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // Below the ephemeral range (32768+), so outgoing connections do not take our ports; the
+    // starting point varies by process so parallel test binaries rarely meet.
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(u32::MAX, (std::process::id() * 97) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..1000 {
+        let offset = NEXT.fetch_add(count as u32, Ordering::SeqCst) % SPAN;
+        if offset + count as u32 > SPAN {
+            continue;
+        }
+        let start = (LOW + offset) as u16;
+        if (start..start + count).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return start;
+        }
+    }
+    panic!("no free range of {count} loopback ports")
 }
 
 /// A child process that is terminated (SIGTERM, then SIGKILL) when dropped, so a failing test

@@ -10,7 +10,7 @@ use xshell::{cmd, Shell};
 pub fn test(extra: &[String]) -> Result<()> {
     let sh = workspace_shell()?;
     cmd!(sh, "cargo build --release --workspace --bins").run()?;
-    cmd!(sh, "cargo test --release --workspace {extra...}")
+    cmd!(sh, "cargo test --release --workspace --no-fail-fast {extra...}")
         .run()
         .context("tests failed")?;
     Ok(())

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, ErrorKind};
 
 /// An injected failure for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InjectedError {
     /// Answer with a JSON-RPC error object (HTTP 200).
     JsonRpc,

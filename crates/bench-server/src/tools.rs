@@ -252,7 +252,7 @@ mod tests {
     #[test]
     fn convert_time_uses_real_zone_rules_including_dst() {
         let winter = convert_time(&args(json!({"time": "2025-01-15 12:00:00", "source_timezone": "America/New_York", "target_timezone": "Europe/London"}))).unwrap();
-        assert_eq!(winter.text, "2025-01-15T17:00:00+00:00");
+        assert_eq!(winter.text, "2025-01-15T17:00:00Z");
         let summer = convert_time(&args(json!({"time": "2025-07-15T12:00:00", "source_timezone": "America/New_York", "target_timezone": "Europe/London"}))).unwrap();
         assert_eq!(summer.text, "2025-07-15T17:00:00+01:00");
         let rfc = convert_time(&args(json!({"time": "2025-01-15T12:00:00Z", "source_timezone": "UTC", "target_timezone": "Asia/Kolkata"}))).unwrap();
