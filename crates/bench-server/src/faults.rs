@@ -56,7 +56,7 @@ impl Faults {
     pub async fn admit(&self) -> u64 {
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some((every, length)) = self.stall {
-            if n % every == 0 {
+            if n.is_multiple_of(every) {
                 let until = self.nanos_since_epoch() + length.as_nanos() as u64;
                 self.stalled_until.fetch_max(until, Ordering::Relaxed);
             }
@@ -81,7 +81,7 @@ impl Faults {
             (self.latency_ms + (dice >> 32) % span).saturating_sub(self.jitter_ms)
         };
         let fails = can_fail && unit_interval(splitmix64(dice)) < self.error_rate;
-        let error = fails.then(|| match self.error_kind {
+        let error = fails.then_some(match self.error_kind {
             ErrorKind::Jsonrpc => InjectedError::JsonRpc,
             ErrorKind::Tool => InjectedError::ToolResult,
             ErrorKind::Mixed if dice & 1 == 0 => InjectedError::JsonRpc,
