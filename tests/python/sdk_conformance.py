@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import traceback
 from contextlib import asynccontextmanager
@@ -102,7 +103,11 @@ async def open_streams(ns: argparse.Namespace):
             async with _old_http_client(ns.target) as (read, write, _get_sid):
                 yield read, write
     else:
-        params = StdioServerParameters(command=ns.target, args=["--transport", "stdio", *ns.server_args])
+        # stdio_client passes only a minimal environment (HOME, PATH, ...) by default; hand the server
+        # ours so RUST_LOG and friends reach it.
+        params = StdioServerParameters(
+            command=ns.target, args=["--transport", "stdio", *ns.server_args], env=dict(os.environ)
+        )
         async with stdio_client(params) as (read, write):
             yield read, write
 
