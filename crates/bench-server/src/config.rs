@@ -126,7 +126,7 @@ pub struct Config {
     #[arg(long, default_value_t = 0)]
     pub jitter_ms: u64,
 
-    /// Fraction (0..=1) of MCP requests answered with an injected error.
+    /// Fraction (0..=1) of tools/call, resources/read and prompts/get answered with an injected error.
     #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
     pub error_rate: f64,
 

@@ -70,7 +70,7 @@ impl Faults {
     }
 
     /// The faults for request `n`: its added latency and whether (and how) it fails.
-    /// `can_fail` is false for `initialize`, so clients can always start a session.
+    /// `can_fail` is false for the handshake and listings, so clients can always get started.
     pub fn plan(&self, n: u64, can_fail: bool) -> (Duration, Option<InjectedError>) {
         let dice = splitmix64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let latency = if self.jitter_ms == 0 {

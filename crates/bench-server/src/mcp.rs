@@ -201,7 +201,10 @@ impl Server {
         }
         let faults = &self.shared.faults;
         let n = faults.admit().await;
-        let (latency, injected) = faults.plan(n, method != "initialize");
+        // Injected errors hit the calls a workload measures, never the handshake or the
+        // listings a client needs before it can call anything.
+        let can_fail = matches!(method, "tools/call" | "resources/read" | "prompts/get");
+        let (latency, injected) = faults.plan(n, can_fail);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }

@@ -60,8 +60,8 @@ pub const FIXED_TOOLS: [FixedTool; 3] = [
                 "inputSchema": {
                     "type": "object",
                     "properties": {
-                        "message": {"type": "string", "description": "Text to echo"},
-                        "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_ECHO_DELAY_MS,
+                        "message": {"type": "string", "description": "Text to echo", "examples": ["hello"]},
+                        "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_ECHO_DELAY_MS, "default": 0,
                                      "description": "Milliseconds to wait before answering"},
                     },
                     "required": ["message"],
@@ -80,7 +80,7 @@ pub const FIXED_TOOLS: [FixedTool; 3] = [
                 "inputSchema": {
                     "type": "object",
                     "properties": {
-                        "timezone": {"type": "string", "description": "IANA zone, e.g. Europe/Paris", "default": "UTC"},
+                        "timezone": {"type": "string", "description": "IANA zone", "default": "UTC", "examples": ["Europe/Paris"]},
                     },
                 },
                 "annotations": {"readOnlyHint": true},
@@ -97,9 +97,10 @@ pub const FIXED_TOOLS: [FixedTool; 3] = [
                 "inputSchema": {
                     "type": "object",
                     "properties": {
-                        "time": {"type": "string", "description": "RFC 3339, 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DDTHH:MM:SS' or 'YYYY-MM-DD'"},
-                        "source_timezone": {"type": "string", "description": "IANA zone of the time"},
-                        "target_timezone": {"type": "string", "description": "IANA zone to convert to"},
+                        "time": {"type": "string", "description": "RFC 3339, 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DDTHH:MM:SS' or 'YYYY-MM-DD'",
+                                 "examples": ["2025-01-15T12:00:00Z"]},
+                        "source_timezone": {"type": "string", "description": "IANA zone of the time", "examples": ["UTC"]},
+                        "target_timezone": {"type": "string", "description": "IANA zone to convert to", "examples": ["Asia/Tokyo"]},
                     },
                     "required": ["time", "source_timezone", "target_timezone"],
                 },

@@ -1,0 +1,298 @@
+//! The HTTP client of one virtual user: its own keep-alive connection per origin (HTTP/1.1 by
+//! default, HTTP/2 on request), TLS with a custom CA, and timing of each exchange to the
+//! response head (TTFB) and to the end of the body.
+//!
+//! Built on hyper's connection API rather than reqwest: a user owns exactly one connection, so
+//! there is no pool to consult on the hot path, and connect failures surface where they happen.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper::{HeaderMap, Request};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
+
+use crate::recorder::ErrorClass;
+
+/// Connection settings shared by every user of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HttpOptions {
+    pub http2: bool,
+    /// Whole-exchange timeout (send, head, body).
+    #[serde(serialize_with = "secs")]
+    pub timeout: Duration,
+    #[serde(serialize_with = "secs")]
+    pub connect_timeout: Duration,
+    /// false: a new connection for every request (hey's -disable-keepalive).
+    pub keep_alive: bool,
+    /// Extra PEM CA certificates trusted besides the built-in web roots.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            http2: false,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            keep_alive: true,
+            ca_file: None,
+        }
+    }
+}
+
+/// Where requests go: scheme, host and port, checked once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    pub fn of(url: &url::Url) -> Result<Origin, String> {
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => return Err(format!("unsupported scheme '{other}' in {url}: use http or https")),
+        };
+        let host = match url.host() {
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(host) => host.to_string(),
+            None => return Err(format!("no host in {url}")),
+        };
+        let port = url.port_or_known_default().ok_or_else(|| format!("no port in {url}"))?;
+        Ok(Origin { tls, host, port })
+    }
+
+    /// The Host header / :authority, with the port only when it is not the default.
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// Parses a URL given by a user, with a message that names it.
+pub fn parse_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("invalid URL '{text}': {e}"))?;
+    Origin::of(&url)?;
+    Ok(url)
+}
+
+/// TLS settings built once per run.
+#[derive(Clone)]
+pub struct Tls {
+    connector: TlsConnector,
+}
+
+impl Tls {
+    pub fn new(options: &HttpOptions) -> Result<Tls, String> {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &options.ca_file {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("CA file {} is not PEM certificates: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("CA file {} holds no certificate", path.display()));
+            }
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            }
+        }
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = if options.http2 { vec![b"h2".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+        Ok(Tls {
+            connector: TlsConnector::from(Arc::new(config)),
+        })
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// One open connection.
+pub struct Connection {
+    sender: Sender,
+}
+
+/// What came back: enough for checks and timing, nothing kept beyond the body.
+#[derive(Debug)]
+pub struct Exchange {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Send → response head.
+    pub ttfb: Duration,
+    /// Send → end of body.
+    pub total: Duration,
+}
+
+pub type Failure = (ErrorClass, String);
+
+impl Connection {
+    pub async fn open(origin: &Origin, options: &HttpOptions, tls: Option<&Tls>) -> Result<Connection, Failure> {
+        let connect = async {
+            let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
+                .await
+                .map_err(|e| (ErrorClass::Connect, format!("connect to {}: {e}", origin.authority())))?;
+            let _ = tcp.set_nodelay(true);
+            let stream = if origin.tls {
+                let tls = tls.ok_or((ErrorClass::Connect, "TLS not configured".to_string()))?;
+                let name = ServerName::try_from(origin.host.clone())
+                    .map_err(|e| (ErrorClass::Connect, format!("TLS name {}: {e}", origin.host)))?;
+                let s = tls
+                    .connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| (ErrorClass::Connect, format!("TLS handshake with {}: {e}", origin.authority())))?;
+                Stream::Tls(Box::new(s))
+            } else {
+                Stream::Plain(tcp)
+            };
+            let io = TokioIo::new(stream);
+            let handshake_failed = |e: hyper::Error| (ErrorClass::Connect, format!("HTTP handshake with {}: {e}", origin.authority()));
+            let sender = if options.http2 {
+                let (sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(handshake_failed)?;
+                tokio::spawn(conn);
+                Sender::H2(sender)
+            } else {
+                let (sender, conn) = http1::handshake(io).await.map_err(handshake_failed)?;
+                tokio::spawn(conn);
+                Sender::H1(sender)
+            };
+            Ok(Connection { sender })
+        };
+        match tokio::time::timeout(options.connect_timeout, connect).await {
+            Ok(result) => result,
+            Err(_) => Err((
+                ErrorClass::Timeout,
+                format!("connect to {} took over {:?}", origin.authority(), options.connect_timeout),
+            )),
+        }
+    }
+
+    /// Sends `request` and reads the whole response. Errors leave the connection unusable:
+    /// the caller drops it and opens another for the next request.
+    pub async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<Exchange, Failure> {
+        let start = Instant::now();
+        let broken = |e: hyper::Error| (ErrorClass::Connect, format!("connection failed: {e}"));
+        let response = match &mut self.sender {
+            Sender::H1(s) => {
+                s.ready().await.map_err(broken)?;
+                s.send_request(request).await.map_err(broken)?
+            }
+            Sender::H2(s) => {
+                s.ready().await.map_err(broken)?;
+                s.send_request(request).await.map_err(broken)?
+            }
+        };
+        let ttfb = start.elapsed();
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| (ErrorClass::Connect, format!("reading the body: {e}")))?
+            .to_bytes();
+        Ok(Exchange {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+            ttfb,
+            total: start.elapsed(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_once_with_a_message_naming_them() {
+        assert!(parse_url("ftp://x/").unwrap_err().contains("unsupported scheme 'ftp'"));
+        assert!(parse_url("not a url").unwrap_err().contains("invalid URL 'not a url'"));
+        let o = Origin::of(&parse_url("http://127.0.0.1:4444/rpc").unwrap()).unwrap();
+        assert_eq!(o.authority(), "127.0.0.1:4444");
+        let o = Origin::of(&parse_url("https://[::1]/mcp").unwrap()).unwrap();
+        assert_eq!((o.authority().as_str(), o.tls), ("[::1]", true));
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_pem_is_refused() {
+        let dir = std::env::temp_dir().join(format!("loadgen-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let options = HttpOptions { ca_file: Some(path.clone()), ..HttpOptions::default() };
+        let err = Tls::new(&options).err().unwrap();
+        assert!(err.contains("holds no certificate") || err.contains("not PEM"), "{err}");
+        let missing = HttpOptions { ca_file: Some(dir.join("missing.pem")), ..HttpOptions::default() };
+        assert!(Tls::new(&missing).err().unwrap().contains("cannot read CA file"));
+    }
+}

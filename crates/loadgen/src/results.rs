@@ -1,0 +1,445 @@
+//! The results document: versioned JSON (schema in `docs/results-schema.md`) with the config,
+//! seed, command line, environment fingerprint, per-operation statistics, the HDR histograms
+//! serialised (so runs can be merged and re-reported), the per-second series and the saturation
+//! verdict. Also the Locust-compatible `stats.csv` and `stats_history.csv`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::recorder::{ErrorTally, OpStats};
+
+/// Bumped on any incompatible change to [`RunResults`].
+pub const SCHEMA: &str = "mcpbench.loadgen.results/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResults {
+    pub schema: String,
+    pub tool: String,
+    pub tool_version: String,
+    /// RFC 3339 start and end of the measured part (after warm-up).
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    /// The run was stopped by Ctrl-C; its numbers cover the time until then.
+    pub interrupted: bool,
+    pub command_line: Vec<String>,
+    pub seed: u64,
+    /// "closed" or "open".
+    pub model: String,
+    /// The plan and scenario as run (secrets redacted).
+    pub config: serde_json::Value,
+    pub environment: Environment,
+    pub saturation: Saturation,
+    pub operations: Vec<OperationResult>,
+    /// All operations together.
+    pub total: OperationResult,
+    pub series: Vec<SeriesPoint>,
+    pub warnings: Vec<String>,
+}
+
+/// Whether the generator kept its schedule; a saturated run's latencies understate the truth.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Saturation {
+    pub saturated: bool,
+    pub reasons: Vec<String>,
+    /// Iterations the schedule asked for (open model) or paced users planned (closed pacing).
+    pub scheduled: u64,
+    /// Iterations that started more than the late threshold after their intended time although
+    /// a user was free: the generator itself fell behind.
+    pub late_starts: u64,
+    /// Iterations that waited in the backlog for a free user (the target was slow); their
+    /// latency counts from the intended time.
+    pub queued_starts: u64,
+    /// Arrivals dropped because every in-flight slot was busy (open model).
+    pub dropped_iterations: u64,
+    /// The largest gap between an iteration's intended and actual start, in ms.
+    pub max_start_lag_ms: f64,
+    /// The generator's CPU time over its wall time and worker threads (1.0 = all busy).
+    pub generator_cpu_utilisation: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub kernel: String,
+    pub os: String,
+    pub ulimit_nofile: u64,
+    pub tool_version: String,
+    pub git_revision: Option<String>,
+    pub hostname: String,
+}
+
+impl Environment {
+    /// Reads the fingerprint of this machine (and the git revision of the working directory).
+    pub fn capture() -> Self {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_string();
+        let cpu_model = read("/proc/cpuinfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let git_revision = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        Environment {
+            cpu_model,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernel: read("/proc/sys/kernel/osrelease"),
+            os: std::env::consts::OS.to_string(),
+            ulimit_nofile: crate::limits::nofile_soft_limit(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_revision,
+            hostname: read("/proc/sys/kernel/hostname"),
+        }
+    }
+
+    /// What differs between two fingerprints in ways that move performance numbers.
+    pub fn differences(&self, other: &Environment) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.cpu_model != other.cpu_model {
+            out.push(format!("CPU model: {} vs {}", self.cpu_model, other.cpu_model));
+        }
+        if self.cores != other.cores {
+            out.push(format!("cores: {} vs {}", self.cores, other.cores));
+        }
+        if self.kernel != other.kernel {
+            out.push(format!("kernel: {} vs {}", self.kernel, other.kernel));
+        }
+        if self.ulimit_nofile != other.ulimit_nofile {
+            out.push(format!("ulimit -n: {} vs {}", self.ulimit_nofile, other.ulimit_nofile));
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationResult {
+    pub name: String,
+    pub requests: u64,
+    pub failures: u64,
+    /// failures / requests (0 when there were none).
+    pub error_rate: f64,
+    /// Requests per second over the measured duration.
+    pub rps: f64,
+    pub bytes: u64,
+    /// Latency from the intended send time: what a user of an open system waits.
+    pub latency: LatencySummary,
+    /// Latency from the actual send: what closed-loop tools (hey, Locust) report.
+    pub uncorrected: LatencySummary,
+    /// From the send to the response head.
+    pub ttfb: LatencySummary,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, ErrorTally>,
+    pub histograms: EncodedHistograms,
+}
+
+/// Percentiles in milliseconds (µs precision), from an HDR histogram.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub stdev_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return LatencySummary::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        LatencySummary {
+            count: h.len(),
+            min_ms: ms(h.min()),
+            mean_ms: h.mean() / 1000.0,
+            stdev_ms: h.stdev() / 1000.0,
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// HDR histograms in the V2 binary format, base64-encoded (readable by HdrHistogram libraries).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EncodedHistograms {
+    pub corrected: String,
+    pub uncorrected: String,
+    pub ttfb: String,
+}
+
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2Serializer::new().serialize(h, &mut bytes).expect("serialising to memory");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("histogram is not base64: {e}"))?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("histogram is not HDR V2: {e:?}"))
+}
+
+impl OperationResult {
+    pub fn from_stats(name: &str, s: &OpStats, duration_secs: f64) -> Self {
+        OperationResult {
+            name: name.to_string(),
+            requests: s.requests,
+            failures: s.failures,
+            error_rate: if s.requests == 0 { 0.0 } else { s.failures as f64 / s.requests as f64 },
+            rps: if duration_secs > 0.0 { s.requests as f64 / duration_secs } else { 0.0 },
+            bytes: s.bytes,
+            latency: LatencySummary::from_histogram(&s.corrected),
+            uncorrected: LatencySummary::from_histogram(&s.uncorrected),
+            ttfb: LatencySummary::from_histogram(&s.ttfb),
+            status_codes: s.status_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            errors: s.errors.iter().map(|(k, v)| (k.name().to_string(), v.clone())).collect(),
+            histograms: EncodedHistograms {
+                corrected: encode_histogram(&s.corrected),
+                uncorrected: encode_histogram(&s.uncorrected),
+                ttfb: encode_histogram(&s.ttfb),
+            },
+        }
+    }
+
+    /// Back to live statistics (histograms decoded), e.g. to merge runs and report them again.
+    pub fn to_stats(&self) -> Result<OpStats, String> {
+        let mut s = OpStats {
+            corrected: decode_histogram(&self.histograms.corrected)?,
+            uncorrected: decode_histogram(&self.histograms.uncorrected)?,
+            ttfb: decode_histogram(&self.histograms.ttfb)?,
+            requests: self.requests,
+            failures: self.failures,
+            bytes: self.bytes,
+            ..OpStats::default()
+        };
+        for (code, n) in &self.status_codes {
+            s.status_codes.insert(code.parse().map_err(|_| format!("bad status code {code}"))?, *n);
+        }
+        for (class, tally) in &self.errors {
+            let class = serde_json::from_value(serde_json::Value::String(class.clone()))
+                .map_err(|_| format!("unknown error class {class}"))?;
+            s.errors.insert(class, tally.clone());
+        }
+        Ok(s)
+    }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Seconds since the start of the measured part (end of this interval).
+    pub t: f64,
+    /// Users (closed) or arrival rate (open) the plan asked for.
+    pub target: f64,
+    /// Users running, or iterations in flight (open).
+    pub active: u64,
+    /// Per operation, in the order of `operations`.
+    pub ops: Vec<SeriesOp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesOp {
+    pub requests: u64,
+    pub failures: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl RunResults {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("results serialise")
+    }
+
+    pub fn from_json(text: &str) -> Result<RunResults, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        match value.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => serde_json::from_value(value).map_err(|e| format!("does not match {SCHEMA}: {e}")),
+            Some(other) => Err(format!("schema {other} is not {SCHEMA}")),
+            None => Err("no \"schema\" field: not an mcpbench results file".into()),
+        }
+    }
+
+    /// Writes `results.json`, `stats.csv` and `stats_history.csv` into `dir`.
+    pub fn write_to_dir(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("results.json"), self.to_json())?;
+        std::fs::write(dir.join("stats.csv"), self.locust_stats_csv())?;
+        std::fs::write(dir.join("stats_history.csv"), self.locust_history_csv())?;
+        Ok(())
+    }
+
+    /// Locust's `*_stats.csv`: one row per operation, then "Aggregated". Times in ms.
+    pub fn locust_stats_csv(&self) -> String {
+        let mut out = String::from(
+            "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n",
+        );
+        let rows = self.operations.iter().map(|o| (method_of(&o.name), o)).chain([("", &self.total)]);
+        for (method, op) in rows {
+            let name = if std::ptr::eq(op, &self.total) { "Aggregated" } else { op.name.as_str() };
+            let h = decode_histogram(&op.histograms.corrected).unwrap_or_else(|_| crate::recorder::new_histogram());
+            let q = |p: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / 1000.0 };
+            let _ = write!(
+                out,
+                "{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.1},{:.3},{:.3}",
+                csv(method),
+                csv(name),
+                op.requests,
+                op.failures,
+                op.latency.p50_ms,
+                op.latency.mean_ms,
+                op.latency.min_ms,
+                op.latency.max_ms,
+                if op.requests == 0 { 0.0 } else { op.bytes as f64 / op.requests as f64 },
+                op.rps,
+                if self.duration_secs > 0.0 { op.failures as f64 / self.duration_secs } else { 0.0 },
+            );
+            for p in [0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0] {
+                let _ = write!(out, ",{:.3}", q(p));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Locust's `*_stats_history.csv`: one row per second per operation.
+    pub fn locust_history_csv(&self) -> String {
+        let mut out = String::from(
+            "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%,100%,Total Request Count,Total Failure Count\n",
+        );
+        let start = chrono::DateTime::parse_from_rfc3339(&self.started_at).map(|t| t.timestamp()).unwrap_or(0);
+        let mut totals = vec![(0u64, 0u64); self.operations.len()];
+        for point in &self.series {
+            for ((op, s), total) in self.operations.iter().zip(&point.ops).zip(totals.iter_mut()) {
+                total.0 += s.requests;
+                total.1 += s.failures;
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{}",
+                    start + point.t.round() as i64,
+                    point.active,
+                    csv(method_of(&op.name)),
+                    csv(&op.name),
+                    s.requests,
+                    s.failures,
+                    s.p50_ms,
+                    s.p95_ms,
+                    s.p99_ms,
+                    s.max_ms,
+                    total.0,
+                    total.1
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Locust's "Type" column: the HTTP method for `GET /path` names, else the protocol.
+fn method_of(name: &str) -> &str {
+    match name.split_once(' ') {
+        Some((m, _)) if m.chars().all(|c| c.is_ascii_uppercase()) => m,
+        _ => "MCP",
+    }
+}
+
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::{ErrorClass, Sample};
+    use std::time::Duration;
+
+    fn stats() -> OpStats {
+        let mut s = OpStats::default();
+        for ms in 1..=100 {
+            s.record(&Sample {
+                corrected: Duration::from_millis(ms),
+                uncorrected: Duration::from_millis(ms),
+                ttfb: Some(Duration::from_millis(1)),
+                status: Some(200),
+                bytes: 100,
+                error: (ms % 10 == 0).then(|| (ErrorClass::Jsonrpc, "code -32601".to_string())),
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn histograms_round_trip_through_the_json_document() {
+        let op = OperationResult::from_stats("tools/call", &stats(), 10.0);
+        assert_eq!(op.rps, 10.0);
+        assert_eq!(op.error_rate, 0.1);
+        let back = op.to_stats().unwrap();
+        assert_eq!(back.corrected, stats().corrected);
+        assert_eq!(back.errors[&ErrorClass::Jsonrpc].count, 10);
+        // Merged runs report the combined distribution.
+        let mut merged = back.clone();
+        merged.merge(&back);
+        assert_eq!(OperationResult::from_stats("x", &merged, 20.0).latency.p50_ms, op.latency.p50_ms);
+    }
+
+    #[test]
+    fn locust_csv_has_one_row_per_operation_plus_aggregated() {
+        let op = OperationResult::from_stats("tools/call", &stats(), 10.0);
+        let results = RunResults {
+            schema: SCHEMA.into(),
+            tool: "mcpbench".into(),
+            tool_version: "0".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:10Z".into(),
+            duration_secs: 10.0,
+            warmup_secs: 0.0,
+            interrupted: false,
+            command_line: vec![],
+            seed: 1,
+            model: "closed".into(),
+            config: serde_json::Value::Null,
+            environment: Environment::default(),
+            saturation: Saturation::default(),
+            operations: vec![op.clone()],
+            total: OperationResult { name: "Aggregated".into(), ..op },
+            series: vec![],
+            warnings: vec![],
+        };
+        let csv = results.locust_stats_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].starts_with("MCP,tools/call,100,10,50.0"), "{}", lines[1]);
+        assert!(lines[2].starts_with(",Aggregated,100,10"), "{}", lines[2]);
+        assert_eq!(RunResults::from_json(&results.to_json()).unwrap(), results);
+        assert!(RunResults::from_json("{\"schema\":\"other/v9\"}").unwrap_err().contains("other/v9"));
+    }
+}

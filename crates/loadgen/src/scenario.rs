@@ -1,0 +1,282 @@
+//! What one iteration of a virtual user does: a weighted pick among tasks, each a list of steps —
+//! plain HTTP requests or MCP calls over Streamable HTTP (sessions, JSON or SSE responses) or a
+//! gateway's JSON-RPC `/rpc` endpoint — and how each response is judged.
+
+use serde::Serialize;
+
+use crate::template::{Template, TemplateError};
+
+/// Operation name under which MCP session setup (initialize + notifications/initialized) is
+/// reported; a churn scenario pays it every iteration.
+pub const SESSION_SETUP_OP: &str = "mcp session setup";
+/// Operation name of the DELETE that ends a churned session.
+pub const SESSION_DELETE_OP: &str = "mcp session delete";
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub tasks: Vec<Task>,
+    pub endpoints: Vec<McpEndpoint>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: String,
+    pub weight: u32,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    Http(HttpStep),
+    /// An MCP call on `scenario.endpoints[endpoint]`.
+    Mcp { endpoint: usize, call: McpCall },
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpStep {
+    /// Reported operation name, e.g. `GET /health` or `POST /rpc`.
+    pub op: String,
+    pub method: hyper::Method,
+    pub url: url::Url,
+    pub headers: Vec<Header>,
+    pub body: Option<Template>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub name: hyper::header::HeaderName,
+    pub value: Template,
+}
+
+impl Header {
+    /// Parses `Name: value` (the value may hold template placeholders).
+    pub fn parse(line: &str) -> Result<Header, String> {
+        let (name, value) = line
+            .split_once(':')
+            // Only the first word is echoed: a malformed line may still carry a secret.
+            .ok_or_else(|| format!("invalid header starting '{}': use 'Name: value'", line.split_whitespace().next().unwrap_or("")))?;
+        let name = hyper::header::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("invalid header name '{}'", name.trim()))?;
+        let value = Template::parse(value.trim()).map_err(|e: TemplateError| format!("header {name}: {}", e.reason))?;
+        Ok(Header { name, value })
+    }
+}
+
+/// What a response must be to count as a success.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Expect {
+    /// Accepted status codes; empty means any 2xx.
+    pub status: Vec<u16>,
+    /// Judge the body as JSON-RPC: an `error` member or `result.isError` is a failure.
+    pub jsonrpc: bool,
+    /// The body must contain this text.
+    pub body_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McpTransport {
+    /// MCP Streamable HTTP (initialize, sessions, JSON or SSE responses).
+    StreamableHttp,
+    /// A gateway's plain JSON-RPC endpoint (ContextForge `POST /rpc`): no session.
+    JsonRpc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionMode {
+    /// One session per user, opened on first use and reopened if the server forgets it.
+    PerUser,
+    /// A fresh session every iteration, deleted at its end (session churn).
+    PerIteration,
+    /// No initialize at all (stateless servers; the `/rpc` transport).
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct McpEndpoint {
+    pub url: url::Url,
+    pub transport: McpTransport,
+    pub session: SessionMode,
+    /// Offered in initialize.
+    pub protocol_version: String,
+    /// Sent with every request (Authorization, typically).
+    pub headers: Vec<Header>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolPick {
+    Named(String),
+    /// Each user walks the catalog in order.
+    RoundRobin,
+    /// Uniformly at random, from the run's seed.
+    Random,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpCall {
+    ToolsCall(ToolPick),
+    ToolsList,
+    ResourcesList,
+    ResourcesRead,
+    ResourceTemplatesList,
+    PromptsList,
+    PromptsGet,
+    Ping,
+}
+
+impl McpCall {
+    pub fn method(&self) -> &'static str {
+        match self {
+            McpCall::ToolsCall(_) => "tools/call",
+            McpCall::ToolsList => "tools/list",
+            McpCall::ResourcesList => "resources/list",
+            McpCall::ResourcesRead => "resources/read",
+            McpCall::ResourceTemplatesList => "resources/templates/list",
+            McpCall::PromptsList => "prompts/list",
+            McpCall::PromptsGet => "prompts/get",
+            McpCall::Ping => "ping",
+        }
+    }
+
+    /// `tools/call`, `tools/call:NAME`, `tools/list`, … as written on a command line.
+    pub fn parse(text: &str) -> Result<McpCall, String> {
+        Ok(match text {
+            "tools/call" | "tools/call:random" => McpCall::ToolsCall(ToolPick::Random),
+            "tools/call:round-robin" => McpCall::ToolsCall(ToolPick::RoundRobin),
+            t if t.starts_with("tools/call:") => McpCall::ToolsCall(ToolPick::Named(t["tools/call:".len()..].to_string())),
+            "tools/list" => McpCall::ToolsList,
+            "resources/list" => McpCall::ResourcesList,
+            "resources/read" => McpCall::ResourcesRead,
+            "resources/templates/list" => McpCall::ResourceTemplatesList,
+            "prompts/list" => McpCall::PromptsList,
+            "prompts/get" => McpCall::PromptsGet,
+            "ping" => McpCall::Ping,
+            other => {
+                return Err(format!(
+                    "unknown MCP operation '{other}' (known: tools/call[:NAME|:random|:round-robin], tools/list, resources/list, resources/read, resources/templates/list, prompts/list, prompts/get, ping)"
+                ))
+            }
+        })
+    }
+}
+
+impl Scenario {
+    /// Operation names in report order: each step's, then session setup/delete where used.
+    pub fn operation_names(&self) -> Vec<String> {
+        let mut ops: Vec<String> = Vec::new();
+        let mut push = |name: &str| {
+            if !ops.iter().any(|o| o == name) {
+                ops.push(name.to_string());
+            }
+        };
+        for step in self.tasks.iter().flat_map(|t| &t.steps) {
+            match step {
+                Step::Http(h) => push(&h.op),
+                Step::Mcp { endpoint, call } => {
+                    match self.endpoints[*endpoint].session {
+                        SessionMode::PerUser => push(SESSION_SETUP_OP),
+                        SessionMode::PerIteration => {
+                            push(SESSION_SETUP_OP);
+                            push(SESSION_DELETE_OP);
+                        }
+                        SessionMode::None => {}
+                    }
+                    push(call.method());
+                }
+            }
+        }
+        ops
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.tasks.is_empty() || self.tasks.iter().all(|t| t.weight == 0) {
+            return Err(format!("scenario '{}' has no task with a positive weight", self.name));
+        }
+        for task in &self.tasks {
+            if task.steps.is_empty() {
+                return Err(format!("task '{}' has no steps", task.name));
+            }
+            for step in &task.steps {
+                if let Step::Mcp { endpoint, .. } = step {
+                    if *endpoint >= self.endpoints.len() {
+                        return Err(format!("task '{}' names MCP endpoint #{endpoint}, which does not exist", task.name));
+                    }
+                }
+            }
+        }
+        for e in &self.endpoints {
+            if e.transport == McpTransport::JsonRpc && e.session != SessionMode::None {
+                return Err(format!("{}: the JSON-RPC transport has no sessions", e.url));
+            }
+        }
+        Ok(())
+    }
+
+    /// A description safe to write into results: header values that carry secrets redacted.
+    pub fn describe(&self) -> serde_json::Value {
+        let headers = |hs: &[Header]| -> Vec<String> {
+            hs.iter().map(|h| format!("{}: {}", h.name, redact_value(h.name.as_str(), "…"))).collect()
+        };
+        serde_json::json!({
+            "name": self.name,
+            "tasks": self.tasks.iter().map(|t| serde_json::json!({
+                "name": t.name,
+                "weight": t.weight,
+                "steps": t.steps.iter().map(|s| match s {
+                    Step::Http(h) => serde_json::json!({"op": h.op, "url": h.url.as_str(), "headers": headers(&h.headers), "expect": h.expect}),
+                    Step::Mcp { endpoint, call } => serde_json::json!({"endpoint": endpoint, "call": format!("{call:?}")}),
+                }).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "endpoints": self.endpoints.iter().map(|e| serde_json::json!({
+                "url": e.url.as_str(), "transport": e.transport, "session": e.session,
+                "protocol_version": e.protocol_version, "headers": headers(&e.headers),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Header names whose values are secrets: never printed, logged or written into reports.
+pub fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "authorization" || n == "proxy-authorization" || n == "cookie" || n.contains("token") || n.contains("api-key") || n.contains("secret")
+}
+
+pub fn redact_value<'a>(name: &str, value: &'a str) -> &'a str {
+    if is_secret_header(name) {
+        "<redacted>"
+    } else {
+        value
+    }
+}
+
+/// `Name: value` with the value redacted when the header is a secret.
+pub fn redact_line(line: &str) -> String {
+    match line.split_once(':') {
+        Some((name, value)) => format!("{name}: {}", redact_value(name.trim(), value.trim())),
+        None => line.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_is_redacted_wherever_a_header_is_shown() {
+        assert_eq!(redact_line("Authorization: Bearer abc.def"), "Authorization: <redacted>");
+        assert_eq!(redact_line("X-Api-Key: k"), "X-Api-Key: <redacted>");
+        assert_eq!(redact_line("Accept: text/plain"), "Accept: text/plain");
+        let err = Header::parse("Authorization Bearer secret-value").unwrap_err();
+        assert!(!err.contains("secret-value"), "{err}");
+    }
+
+    #[test]
+    fn mcp_operations_parse_by_method_name() {
+        assert_eq!(McpCall::parse("tools/call:echo").unwrap(), McpCall::ToolsCall(ToolPick::Named("echo".into())));
+        assert_eq!(McpCall::parse("tools/call").unwrap(), McpCall::ToolsCall(ToolPick::Random));
+        assert!(McpCall::parse("tools/cal").unwrap_err().contains("unknown MCP operation"));
+    }
+}
