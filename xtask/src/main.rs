@@ -23,6 +23,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// hey.sh on the mcpbench engine (-n -c -m -T -H -d -u -z -q -t -l --dry-run); `-h` for all.
+    #[command(disable_help_flag = true)]
+    Hey {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Build the binaries and run every test (unit, end-to-end, SDK conformance).
     Test {
         /// Extra arguments for `cargo test` (a test-name filter, `-- --nocapture`, ...).
@@ -43,6 +49,7 @@ fn main() -> ExitCode {
         Command::BenchServer { args } => {
             bench_server::main_with_args(std::iter::once("cargo xtask bench-server".into()).chain(args))
         }
+        Command::Hey { args } => loadgen::hey::main_with_args(std::iter::once("cargo xtask hey".into()).chain(args).collect()),
         Command::Test { args } => dev::exit(dev::test(&args)),
         Command::Bench { args } => dev::exit(dev::bench(&args)),
     }

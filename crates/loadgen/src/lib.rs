@@ -9,6 +9,7 @@
 mod check;
 mod client;
 mod engine;
+pub mod hey;
 mod limits;
 mod plan;
 mod progress;
