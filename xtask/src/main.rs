@@ -23,6 +23,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Load an MCP endpoint: closed users or an open rate, stages, sessions; `--help` for all.
+    #[command(disable_help_flag = true)]
+    Load {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// hey.sh on the mcpbench engine (-n -c -m -T -H -d -u -z -q -t -l --dry-run); `-h` for all.
     #[command(disable_help_flag = true)]
     Hey {
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
         Command::BenchServer { args } => {
             bench_server::main_with_args(std::iter::once("cargo xtask bench-server".into()).chain(args))
         }
+        Command::Load { args } => loadgen::load_cli::main_with_args(std::iter::once("cargo xtask load".into()).chain(args).collect()),
         Command::Hey { args } => loadgen::hey::main_with_args(std::iter::once("cargo xtask hey".into()).chain(args).collect()),
         Command::Test { args } => dev::exit(dev::test(&args)),
         Command::Bench { args } => dev::exit(dev::bench(&args)),

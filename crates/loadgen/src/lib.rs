@@ -11,6 +11,7 @@ mod client;
 mod engine;
 pub mod hey;
 mod limits;
+pub mod load_cli;
 mod plan;
 mod progress;
 mod recorder;

@@ -1,0 +1,364 @@
+//! `cargo xtask load`: the engine on an MCP endpoint from the command line — closed users or an
+//! open arrival rate, stages, weighted MCP operations, sessions or churn — writing
+//! `results.json`, `stats.csv` and `stats_history.csv`, with k6-style exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::{
+    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, run, Arrival, Header, HttpOptions, McpCall,
+    McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunError, RunResults, RunSpec, Scenario, SessionMode, Step,
+    Task,
+};
+
+/// Exit codes of `load` (and, later, of every load-test command).
+pub mod exit_code {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 2;
+    pub const INFRASTRUCTURE: u8 = 3;
+    /// The generator could not keep its schedule: the latencies are not trustworthy.
+    pub const SATURATED: u8 = 4;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TransportArg {
+    /// MCP Streamable HTTP (`/mcp`).
+    StreamableHttp,
+    /// A gateway's JSON-RPC endpoint (`/rpc`), no sessions.
+    Rpc,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SessionArg {
+    /// One session per user.
+    PerUser,
+    /// A new session every iteration (its setup reported as its own operation).
+    Churn,
+    /// No initialize (stateless servers).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArrivalArg {
+    Constant,
+    Poisson,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Plain,
+    Quiet,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask load", about = "Load an MCP endpoint: closed users or an open arrival rate, honest latency")]
+pub struct LoadArgs {
+    /// The MCP endpoint, e.g. http://127.0.0.1:9000/mcp (or a gateway's /rpc with --transport rpc).
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, value_enum, default_value_t = TransportArg::StreamableHttp)]
+    pub transport: TransportArg,
+    #[arg(long, value_enum, default_value_t = SessionArg::PerUser)]
+    pub session: SessionArg,
+    /// Operations with weights, e.g. `tools/call=8,tools/list=1,ping=1`. tools/call picks tools at
+    /// random (`tools/call:NAME` or `tools/call:round-robin` to choose); arguments come from each
+    /// tool's inputSchema.
+    #[arg(long, default_value = "tools/call")]
+    pub ops: String,
+    /// Protocol version offered in initialize.
+    #[arg(long, default_value = "2025-06-18")]
+    pub protocol_version: String,
+    /// Header `Name: value` on every request (repeatable; templates allowed).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Closed model: concurrent users (default 10 when no --rate).
+    #[arg(long, conflicts_with_all = ["rate", "arrival", "max_in_flight", "max_backlog"])]
+    pub users: Option<u32>,
+    /// Closed model: users started per second (0 = all at once).
+    #[arg(long, default_value_t = 0.0)]
+    pub spawn_rate: f64,
+    /// Closed model: wait between iterations: none, constant(1s), between(1s,3s),
+    /// constant_throughput(2), constant_pacing(500ms).
+    #[arg(long, default_value = "none")]
+    pub wait: String,
+
+    /// Open model: arrivals per second (250, 250/s, 15000/m).
+    #[arg(long)]
+    pub rate: Option<String>,
+    #[arg(long, value_enum)]
+    pub arrival: Option<ArrivalArg>,
+    /// Open model: iterations in flight at once (default: one second of arrivals, 50..10000).
+    #[arg(long)]
+    pub max_in_flight: Option<u32>,
+    /// Open model: arrivals allowed to wait for a free user before being dropped (default: as
+    /// many as --max-in-flight).
+    #[arg(long)]
+    pub max_backlog: Option<u32>,
+
+    /// Stages `TARGET:DURATION,…` (users, or rates with --rate), ramping linearly, e.g.
+    /// `1000:10s,10000:0s,10000:30s,1000:10s`.
+    #[arg(long)]
+    pub stages: Option<String>,
+    /// How long to measure (after warm-up): 30s, 2m, 1h.
+    #[arg(short = 'z', long)]
+    pub duration: Option<String>,
+    /// Stop after this many measured requests.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Run this long first and discard it.
+    #[arg(long, default_value = "0s")]
+    pub warmup: String,
+    /// Seed of every random choice (recorded in the results).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Request timeout.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+    /// Use HTTP/2.
+    #[arg(long)]
+    pub h2: bool,
+    /// Extra PEM CA certificates to trust.
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// A new connection for every request.
+    #[arg(long)]
+    pub no_keepalive: bool,
+    /// Directory for results.json, stats.csv, stats_history.csv (default reports/load-TIMESTAMP).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+}
+
+/// The engine's inputs for these flags, or a one-line reason they are wrong.
+pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions), String> {
+    let url = parse_url(&args.url)?;
+    let transport = match args.transport {
+        TransportArg::StreamableHttp => McpTransport::StreamableHttp,
+        TransportArg::Rpc => McpTransport::JsonRpc,
+    };
+    let session = match (args.transport, args.session) {
+        (TransportArg::Rpc, _) | (_, SessionArg::None) => SessionMode::None,
+        (_, SessionArg::PerUser) => SessionMode::PerUser,
+        (_, SessionArg::Churn) => SessionMode::PerIteration,
+    };
+    let mut tasks = Vec::new();
+    for part in args.ops.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, weight) = match part.rsplit_once('=') {
+            Some((n, w)) => (n, w.parse::<u32>().map_err(|_| format!("invalid weight in '{part}': use OP=WHOLE_NUMBER"))?),
+            None => (part, 1),
+        };
+        let call = McpCall::parse(name)?;
+        tasks.push(Task { name: name.to_string(), weight, steps: vec![Step::Mcp { endpoint: 0, call }] });
+    }
+    let headers = args.headers.iter().map(|h| Header::parse(h)).collect::<Result<Vec<_>, _>>()?;
+    let scenario = Scenario {
+        name: "load".into(),
+        tasks,
+        endpoints: vec![McpEndpoint { url, transport, session, protocol_version: args.protocol_version.clone(), headers }],
+    };
+    scenario.validate()?;
+
+    let stages = args.stages.as_deref().map(parse_stages).transpose().map_err(|e| e.to_string())?.unwrap_or_default();
+    let model = match &args.rate {
+        Some(rate) => {
+            let rate = parse_rate(rate).map_err(|e| e.to_string())?;
+            let peak = stages.iter().map(|s| s.target).fold(rate, f64::max);
+            let max_in_flight = args.max_in_flight.unwrap_or((peak.ceil() as u32).clamp(50, 10_000));
+            Model::Open {
+                rate,
+                arrival: match args.arrival.unwrap_or(ArrivalArg::Constant) {
+                    ArrivalArg::Constant => Arrival::Constant,
+                    ArrivalArg::Poisson => Arrival::Poisson,
+                },
+                max_in_flight,
+                max_backlog: args.max_backlog.unwrap_or(max_in_flight),
+            }
+        }
+        None => Model::Closed {
+            users: args.users.unwrap_or(10),
+            spawn_rate: args.spawn_rate,
+            wait: parse_wait(&args.wait).map_err(|e| e.to_string())?,
+        },
+    };
+    let plan = Plan {
+        model,
+        stages,
+        duration: args.duration.as_deref().map(parse_duration).transpose().map_err(|e| e.to_string())?,
+        max_requests: args.requests,
+        warmup: parse_duration(&args.warmup).map_err(|e| e.to_string())?,
+        seed: args.seed,
+        drain: Duration::from_secs(5),
+    };
+    plan.validate().map_err(|e| e.to_string())?;
+    let http = HttpOptions {
+        http2: args.h2,
+        timeout: parse_duration(&args.timeout).map_err(|e| e.to_string())?,
+        keep_alive: !args.no_keepalive,
+        ca_file: args.cacert.clone(),
+        ..HttpOptions::default()
+    };
+    Ok((plan, scenario, http))
+}
+
+/// The whole `load` command. `args[0]` is the program name.
+pub fn main_with_args(args: Vec<String>) -> ExitCode {
+    let parsed = match LoadArgs::try_parse_from(&args) {
+        Ok(a) => a,
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(exit_code::USAGE, first_line(&e.render().to_string())),
+    };
+    let (plan, scenario, http) = match build(&parsed) {
+        Ok(b) => b,
+        Err(m) => return fail(exit_code::USAGE, &m),
+    };
+    let out = parsed.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!("load-{}", chrono::Local::now().format("%Y%m%d_%H%M%S")))
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(exit_code::INFRASTRUCTURE, &format!("cannot start the async runtime: {e}")),
+    };
+    let spec = RunSpec {
+        plan,
+        scenario,
+        http,
+        command_line: crate::hey::redacted_command_line(&args),
+        progress: match parsed.progress {
+            ProgressArg::Auto => ProgressMode::Auto,
+            ProgressArg::Plain => ProgressMode::Plain,
+            ProgressArg::Quiet => ProgressMode::Quiet,
+        },
+        label: "load".into(),
+    };
+    let results = match runtime.block_on(run(spec, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })) {
+        Ok(r) => r,
+        Err(RunError::Config(m)) => return fail(exit_code::USAGE, &m),
+        Err(RunError::Infrastructure(m)) => return fail(exit_code::INFRASTRUCTURE, &m),
+    };
+    print!("{}", table(&results));
+    if let Err(e) = results.write_to_dir(&out) {
+        return fail(exit_code::INFRASTRUCTURE, &format!("cannot write results to {}: {e}", out.display()));
+    }
+    println!("results: {}", out.join("results.json").display());
+    ExitCode::from(outcome_code(&results))
+}
+
+/// 130 if interrupted, 4 if the generator could not keep its schedule, else 0.
+pub fn outcome_code(r: &RunResults) -> u8 {
+    if r.interrupted {
+        exit_code::INTERRUPTED
+    } else if r.saturation.saturated {
+        exit_code::SATURATED
+    } else {
+        exit_code::OK
+    }
+}
+
+fn first_line(rendered: &str) -> &str {
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    first.strip_prefix("error: ").unwrap_or(first)
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("load: {message}");
+    ExitCode::from(code)
+}
+
+/// The end-of-run table: corrected latency (from intended send) with the uncorrected p99 beside
+/// it, so a gap between them is visible at a glance.
+pub fn table(r: &RunResults) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n{:<26} {:>9} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12}",
+        "operation", "requests", "fails", "err %", "req/s", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms", "p99 uncorr."
+    );
+    for op in r.operations.iter().chain([&r.total]) {
+        let _ = writeln!(
+            s,
+            "{:<26} {:>9} {:>7} {:>7.2} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>12.2}",
+            op.name,
+            op.requests,
+            op.failures,
+            op.error_rate * 100.0,
+            op.rps,
+            op.latency.p50_ms,
+            op.latency.p95_ms,
+            op.latency.p99_ms,
+            op.latency.p999_ms,
+            op.latency.max_ms,
+            op.uncorrected.p99_ms
+        );
+    }
+    for op in &r.operations {
+        for (class, tally) in &op.errors {
+            let _ = writeln!(s, "  {} {class} ×{}: {}", op.name, tally.count, tally.samples.join(" | "));
+        }
+    }
+    let sat = &r.saturation;
+    let _ = writeln!(
+        s,
+        "\n{} model, {:.1}s measured, seed {}; late starts {}, queued starts {}, dropped {}, generator CPU {:.0}%",
+        r.model,
+        r.duration_secs,
+        r.seed,
+        sat.late_starts,
+        sat.queued_starts,
+        sat.dropped_iterations,
+        sat.generator_cpu_utilisation * 100.0
+    );
+    if sat.saturated {
+        let _ = writeln!(s, "SATURATED — these latencies understate the truth: {}", sat.reasons.join("; "));
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> LoadArgs {
+        LoadArgs::try_parse_from(["load", "--url", "http://127.0.0.1:9000/mcp"].iter().chain(extra)).unwrap()
+    }
+
+    #[test]
+    fn rate_selects_the_open_model_and_users_the_closed_one() {
+        let (plan, ..) = build(&args(&["--rate", "500", "-z", "10s"])).unwrap();
+        assert!(matches!(plan.model, Model::Open { rate: 500.0, max_in_flight: 500, max_backlog: 500, .. }));
+        let (plan, scenario, _) = build(&args(&["--users", "4", "-n", "100", "--ops", "tools/call=8,ping=2"])).unwrap();
+        assert!(matches!(plan.model, Model::Closed { users: 4, .. }));
+        assert_eq!(scenario.tasks.iter().map(|t| t.weight).collect::<Vec<_>>(), [8, 2]);
+        assert!(LoadArgs::try_parse_from(["load", "--url", "http://x/", "--users", "2", "--rate", "5"]).is_err());
+    }
+
+    #[test]
+    fn malformed_values_name_themselves() {
+        for (extra, needle) in [
+            (vec!["--ops", "tools/lst", "-z", "1s"], "tools/lst"),
+            (vec!["--ops", "ping=x", "-z", "1s"], "ping=x"),
+            (vec!["--wait", "sometimes", "-z", "1s"], "sometimes"),
+            (vec!["--rate", "lots", "-z", "1s"], "lots"),
+            (vec!["--stages", "10-5s"], "10-5s"),
+            (vec![], "every run must end"),
+        ] {
+            let err = build(&args(&extra)).unwrap_err();
+            assert!(err.contains(needle), "{extra:?}: {err}");
+        }
+    }
+}
