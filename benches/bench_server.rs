@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use mcpbench::harness::{
-    binary, free_port_range, http_request, python_with_mcp_sdk, rss_kib, script, target_dir, wait_until_healthy,
-    which, ChildGuard,
+    binary, free_port_range, http_request, python_with_mcp_sdk, rss_kib, script, target_dir,
+    wait_until_healthy, which, ChildGuard,
 };
 use serde_json::{json, Value};
 
@@ -47,7 +47,9 @@ fn parse_options() -> Result<Options> {
             "--spawn-rounds" => o.spawn_rounds = value("--spawn-rounds")?.clamp(1, 50) as u32,
             "--bench" => {} // passed by `cargo bench`
             "--help" | "-h" => {
-                println!("bench_server [--duration SECS=10] [--connections N=50] [--spawn-rounds N=5]");
+                println!(
+                    "bench_server [--duration SECS=10] [--connections N=50] [--spawn-rounds N=5]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -75,7 +77,14 @@ fn start_bench_server(name: &'static str, extra: &[&str]) -> Result<Target> {
     let port = free_port_range(1);
     let child = ChildGuard::spawn(
         pinned(SERVER_CORE, &binary("bench-server"))
-            .args(["--port", &port.to_string(), "--log-level", "error", "--threads", "1"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--log-level",
+                "error",
+                "--threads",
+                "1",
+            ])
             .args(extra),
     )?;
     wait_until_healthy(addr(port), "/health", Duration::from_secs(10))?;
@@ -117,7 +126,10 @@ fn tools_call_body() -> String {
 fn base_headers() -> Vec<(String, String)> {
     vec![
         ("Content-Type".into(), "application/json".into()),
-        ("Accept".into(), "application/json, text/event-stream".into()),
+        (
+            "Accept".into(),
+            "application/json, text/event-stream".into(),
+        ),
     ]
 }
 
@@ -126,13 +138,31 @@ fn open_session(port: u16) -> Result<Vec<(String, String)>> {
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
     let headers = base_headers();
-    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = http_request("POST", addr(port), "/mcp", &refs, init.to_string().as_bytes())?;
-    let session = r.header("mcp-session-id").context("no Mcp-Session-Id")?.to_string();
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = http_request(
+        "POST",
+        addr(port),
+        "/mcp",
+        &refs,
+        init.to_string().as_bytes(),
+    )?;
+    let session = r
+        .header("mcp-session-id")
+        .context("no Mcp-Session-Id")?
+        .to_string();
     let mut with_session = refs.clone();
     with_session.push(("Mcp-Session-Id", &session));
     let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    http_request("POST", addr(port), "/mcp", &with_session, note.to_string().as_bytes())?;
+    http_request(
+        "POST",
+        addr(port),
+        "/mcp",
+        &with_session,
+        note.to_string().as_bytes(),
+    )?;
     Ok(vec![
         ("Mcp-Session-Id".into(), session),
         ("MCP-Protocol-Version".into(), "2025-06-18".into()),
@@ -144,16 +174,29 @@ fn open_session(port: u16) -> Result<Vec<(String, String)>> {
 fn verify_tools_call(target: &Target) -> Result<()> {
     let mut headers = base_headers();
     headers.extend(target.headers.iter().cloned());
-    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = http_request("POST", addr(target.port), "/mcp", &refs, tools_call_body().as_bytes())?;
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = http_request(
+        "POST",
+        addr(target.port),
+        "/mcp",
+        &refs,
+        tools_call_body().as_bytes(),
+    )?;
     let text = String::from_utf8_lossy(&r.body);
     let json_text = text
         .lines()
         .find_map(|l| l.strip_prefix("data: "))
         .unwrap_or(&text);
-    let v: Value = serde_json::from_str(json_text).with_context(|| format!("{}: not JSON: {text}", target.name))?;
+    let v: Value = serde_json::from_str(json_text)
+        .with_context(|| format!("{}: not JSON: {text}", target.name))?;
     if r.status != 200 || v.get("error").is_some() || v["result"]["isError"] == true {
-        bail!("{}: tools/call failed before the benchmark: {text}", target.name);
+        bail!(
+            "{}: tools/call failed before the benchmark: {text}",
+            target.name
+        );
     }
     Ok(())
 }
@@ -170,7 +213,12 @@ struct LoadResult {
 fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may contain spaces) start after the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')').context("odd /proc stat")?.1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("odd /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
     // SAFETY: sysconf has no memory effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
@@ -181,7 +229,10 @@ fn run_wrk(target: &Target, o: &Options) -> Result<LoadResult> {
     verify_tools_call(target)?;
     let lua = target_dir().join(format!("bench/wrk-{}.lua", target.port));
     std::fs::create_dir_all(lua.parent().unwrap())?;
-    let mut script_text = format!("wrk.method = \"POST\"\nwrk.body = {:?}\n", tools_call_body());
+    let mut script_text = format!(
+        "wrk.method = \"POST\"\nwrk.body = {:?}\n",
+        tools_call_body()
+    );
     for (k, v) in base_headers().iter().chain(&target.headers) {
         script_text.push_str(&format!("wrk.headers[{k:?}] = {v:?}\n"));
     }
@@ -192,15 +243,26 @@ fn run_wrk(target: &Target, o: &Options) -> Result<LoadResult> {
     );
     std::fs::write(&lua, script_text)?;
     let cpu_before = cpu_seconds(target.child.pid())?;
-    let out = pinned(GENERATOR_CORE, &which("wrk").context("wrk is not installed: apt-get install wrk")?)
-        .args(["-t1", &format!("-c{}", o.connections), &format!("-d{}s", o.duration_secs), "-s"])
-        .arg(&lua)
-        .arg(format!("http://127.0.0.1:{}/mcp", target.port))
-        .output()?;
+    let out = pinned(
+        GENERATOR_CORE,
+        &which("wrk").context("wrk is not installed: apt-get install wrk")?,
+    )
+    .args([
+        "-t1",
+        &format!("-c{}", o.connections),
+        &format!("-d{}s", o.duration_secs),
+        "-s",
+    ])
+    .arg(&lua)
+    .arg(format!("http://127.0.0.1:{}/mcp", target.port))
+    .output()?;
     let cpu_after = cpu_seconds(target.child.pid())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        bail!("wrk failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "wrk failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let field = |prefix: &str| -> Result<String> {
         stdout
@@ -232,7 +294,12 @@ fn fleet_startup(servers: u16) -> Result<(Duration, u64, u64)> {
     let started = Instant::now();
     let child = ChildGuard::spawn(
         Command::new(binary("bench-server"))
-            .args(["--server-count", &servers.to_string(), "--start-port", &first.to_string()])
+            .args([
+                "--server-count",
+                &servers.to_string(),
+                "--start-port",
+                &first.to_string(),
+            ])
             .args(["--log-level", "error"]),
     )?;
     for i in 0..servers {
@@ -241,7 +308,10 @@ fn fleet_startup(servers: u16) -> Result<(Duration, u64, u64)> {
     let ready = started.elapsed();
     let idle = rss_kib(child.pid())?;
     let headers = base_headers();
-    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     for i in 0..servers {
         let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
         let _ = open_session(first + i)?;
@@ -272,7 +342,10 @@ fn main() -> Result<()> {
     stateful.headers = open_session(stateful.port)?;
     rows.push((stateful.name, run_wrk(&stateful, &o)?));
     drop(stateful);
-    let sse = start_bench_server("bench-server --stateless (SSE)", &["--stateless", "--response-mode", "sse"])?;
+    let sse = start_bench_server(
+        "bench-server --stateless (SSE)",
+        &["--stateless", "--response-mode", "sse"],
+    )?;
     rows.push((sse.name, run_wrk(&sse, &o)?));
     drop(sse);
     let peer = start_fastmcp(&python)?;
@@ -281,7 +354,9 @@ fn main() -> Result<()> {
     let peer_loaded_rss = rss_kib(peer.child.pid())?;
     drop(peer);
 
-    println!("| server | tools/call req/s | p50 ms | p99 ms | non-200 | server CPU s per 100k req |");
+    println!(
+        "| server | tools/call req/s | p50 ms | p99 ms | non-200 | server CPU s per 100k req |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for (name, r) in &rows {
         println!(
@@ -295,7 +370,10 @@ fn main() -> Result<()> {
     }
     let ours = rows[0].1.requests_per_sec;
     let theirs = rows[3].1.requests_per_sec;
-    println!("\nratio bench-server/FastMCP (stateless JSON): {:.1}x", ours / theirs);
+    println!(
+        "\nratio bench-server/FastMCP (stateless JSON): {:.1}x",
+        ours / theirs
+    );
 
     let mut one = Vec::new();
     let mut hundred = Vec::new();
@@ -321,7 +399,16 @@ fn main() -> Result<()> {
         rss1.0 as f64 / 1024.0, rss1.1 as f64 / 1024.0, peer_idle_rss as f64 / 1024.0, peer_loaded_rss as f64 / 1024.0);
     println!("| RSS, 100 servers in one process, idle / after a session + tools/list on each | {:.1} / {:.1} MiB | n/a (one process per server) |",
         rss100.0 as f64 / 1024.0, rss100.1 as f64 / 1024.0);
-    println!("| spawn → 1 server healthy (median of {}) | {:.1} ms | {:.0} ms |", o.spawn_rounds, median(one).as_secs_f64() * 1e3, median(peer_spawn).as_secs_f64() * 1e3);
-    println!("| spawn → all 100 servers healthy (median of {}) | {:.1} ms | n/a |", o.spawn_rounds, median(hundred).as_secs_f64() * 1e3);
+    println!(
+        "| spawn → 1 server healthy (median of {}) | {:.1} ms | {:.0} ms |",
+        o.spawn_rounds,
+        median(one).as_secs_f64() * 1e3,
+        median(peer_spawn).as_secs_f64() * 1e3
+    );
+    println!(
+        "| spawn → all 100 servers healthy (median of {}) | {:.1} ms | n/a |",
+        o.spawn_rounds,
+        median(hundred).as_secs_f64() * 1e3
+    );
     Ok(())
 }

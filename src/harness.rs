@@ -44,7 +44,12 @@ pub fn free_port_range(count: u16) -> u16 {
     const LOW: u32 = 10_000;
     const SPAN: u32 = 22_000;
     static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let _ = NEXT.compare_exchange(u32::MAX, (std::process::id() * 97) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 97) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
     for _ in 0..1000 {
         let offset = NEXT.fetch_add(count as u32, Ordering::SeqCst) % SPAN;
         if offset + count as u32 > SPAN {
@@ -123,7 +128,10 @@ impl HttpResponse {
 
     pub fn json(&self) -> Result<serde_json::Value> {
         serde_json::from_slice(&self.body).with_context(|| {
-            format!("response body is not JSON: {}", String::from_utf8_lossy(&self.body))
+            format!(
+                "response body is not JSON: {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 }

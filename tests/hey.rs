@@ -12,23 +12,41 @@ fn server(extra: &[&str]) -> (ChildGuard, String) {
     let port = free_port_range(1);
     let child = ChildGuard::spawn(
         Command::new(binary("bench-server"))
-            .args(["--port", &port.to_string(), "--stateless", "--log-level", "error"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--stateless",
+                "--log-level",
+                "error",
+            ])
             .args(extra),
     )
     .unwrap();
-    wait_until_healthy(SocketAddr::from(([127, 0, 0, 1], port)), "/health", Duration::from_secs(10)).unwrap();
+    wait_until_healthy(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "/health",
+        Duration::from_secs(10),
+    )
+    .unwrap();
     (child, format!("http://127.0.0.1:{port}/mcp"))
 }
 
 fn workdir(name: &str) -> PathBuf {
-    let dir = mcpbench::harness::target_dir().join("test-work").join(format!("{name}-{}", std::process::id()));
+    let dir = mcpbench::harness::target_dir()
+        .join("test-work")
+        .join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn hey(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(binary("xtask")).arg("hey").args(args).current_dir(dir).output().unwrap()
+    Command::new(binary("xtask"))
+        .arg("hey")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }
 
 fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
@@ -49,9 +67,25 @@ fn jsonrpc_errors_inside_http_200_are_reported_apart_from_non_2xx() {
         r#"{"jsonrpc":"2.0","id":1,"method":"convert_time","params":{"source_timezone":"Europe/Berlin","target_timezone":"Europe/Dublin","time":"09:00"}}"#,
     )
     .unwrap();
-    let out = hey(&dir, &["-n", "300", "-c", "10", "-u", &url, "-H", "Authorization: Bearer top-secret-token"]);
+    let out = hey(
+        &dir,
+        &[
+            "-n",
+            "300",
+            "-c",
+            "10",
+            "-u",
+            &url,
+            "-H",
+            "Authorization: Bearer top-secret-token",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("[200]\t300 responses"), "{stdout}");
     assert!(stdout.contains("Non-2xx responses:\t0"), "{stdout}");
     assert!(stdout.contains("JSON-RPC errors in 2xx:\t300"), "{stdout}");
@@ -60,14 +94,20 @@ fn jsonrpc_errors_inside_http_200_are_reported_apart_from_non_2xx() {
     let logs = files_with(&dir, "log");
     assert_eq!(logs.len(), 1);
     let name = logs[0].file_name().unwrap().to_string_lossy().to_string();
-    assert!(name.starts_with("hey-") && name.len() == "hey-YYYYMMDD_HHMMSS.log".len(), "{name}");
+    assert!(
+        name.starts_with("hey-") && name.len() == "hey-YYYYMMDD_HHMMSS.log".len(),
+        "{name}"
+    );
     let log = std::fs::read_to_string(&logs[0]).unwrap();
     assert!(log.contains("Requests/sec:"));
     let json = std::fs::read_to_string(logs[0].with_extension("json")).unwrap();
     let results = loadgen::RunResults::from_json(&json).unwrap();
     assert_eq!((results.total.requests, results.total.failures), (300, 300));
     for text in [&json, &log, &stdout.to_string()] {
-        assert!(!text.contains("top-secret-token"), "the bearer token leaked");
+        assert!(
+            !text.contains("top-secret-token"),
+            "the bearer token leaked"
+        );
     }
 }
 
@@ -80,7 +120,21 @@ fn a_successful_tools_call_run_counts_every_request() {
         r#"{"jsonrpc":"2.0","id":{{seq}},"method":"tools/call","params":{"name":"benchmark_tool_1","arguments":{"param1":"{{uuid}}"}}}"#,
     )
     .unwrap();
-    let out = hey(&dir, &["-n", "500", "-c", "20", "-d", "call.json", "-u", &url, "-l", "run.log"]);
+    let out = hey(
+        &dir,
+        &[
+            "-n",
+            "500",
+            "-c",
+            "20",
+            "-d",
+            "call.json",
+            "-u",
+            &url,
+            "-l",
+            "run.log",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("Failed requests:\t0 of 500"), "{stdout}");
@@ -95,7 +149,10 @@ fn a_missing_payload_file_exits_3_with_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("payload.json"), "{stderr}");
-    assert!(files_with(&dir, "log").is_empty(), "nothing ran, nothing logged");
+    assert!(
+        files_with(&dir, "log").is_empty(),
+        "nothing ran, nothing logged"
+    );
 }
 
 #[test]
@@ -123,7 +180,11 @@ fn bad_input_is_refused_before_any_traffic() {
 fn ctrl_c_stops_the_run_writes_results_and_exits_130() {
     let (_server, url) = server(&[]);
     let dir = workdir("hey-ctrlc");
-    std::fs::write(dir.join("payload.json"), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
+    std::fs::write(
+        dir.join("payload.json"),
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+    )
+    .unwrap();
     let mut child = ChildGuard::spawn(
         Command::new(binary("xtask"))
             .args(["hey", "-z", "60s", "-c", "4", "-q", "50", "-u", &url])
@@ -133,11 +194,17 @@ fn ctrl_c_stops_the_run_writes_results_and_exits_130() {
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(2000));
-    let status = child.signal_and_wait(libc::SIGINT, Duration::from_secs(10)).unwrap();
+    let status = child
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(10))
+        .unwrap();
     assert_eq!(status.code(), Some(130));
-    let json: Vec<PathBuf> = files_with(&dir, "json").into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("hey-")).collect();
+    let json: Vec<PathBuf> = files_with(&dir, "json")
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("hey-"))
+        .collect();
     assert_eq!(json.len(), 1, "{json:?}");
-    let results = loadgen::RunResults::from_json(&std::fs::read_to_string(&json[0]).unwrap()).unwrap();
+    let results =
+        loadgen::RunResults::from_json(&std::fs::read_to_string(&json[0]).unwrap()).unwrap();
     assert!(results.interrupted);
     assert!(results.total.requests > 50, "{}", results.total.requests);
 }
@@ -146,9 +213,21 @@ fn ctrl_c_stops_the_run_writes_results_and_exits_130() {
 fn dry_run_sends_nothing_and_redacts_secrets() {
     let dir = workdir("hey-dry");
     std::fs::write(dir.join("payload.json"), "{}").unwrap();
-    let out = hey(&dir, &["--dry-run", "-u", "http://127.0.0.1:9/rpc", "-H", "Authorization: Bearer abc123"]);
+    let out = hey(
+        &dir,
+        &[
+            "--dry-run",
+            "-u",
+            "http://127.0.0.1:9/rpc",
+            "-H",
+            "Authorization: Bearer abc123",
+        ],
+    );
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Authorization: <redacted>") && !stdout.contains("abc123"), "{stdout}");
+    assert!(
+        stdout.contains("Authorization: <redacted>") && !stdout.contains("abc123"),
+        "{stdout}"
+    );
     assert!(files_with(&dir, "log").is_empty());
 }

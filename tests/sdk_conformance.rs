@@ -6,10 +6,28 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use mcpbench::harness::{binary, free_port_range, python_with_mcp_sdk, script, wait_until_healthy, ChildGuard};
+use mcpbench::harness::{
+    binary, free_port_range, python_with_mcp_sdk, script, wait_until_healthy, ChildGuard,
+};
 
-const CATALOG: [&str; 8] = ["--tools", "250", "--resources", "120", "--prompts", "110", "--page-size", "100"];
-const EXPECT: [&str; 6] = ["--expect-tools", "250", "--expect-resources", "120", "--expect-prompts", "110"];
+const CATALOG: [&str; 8] = [
+    "--tools",
+    "250",
+    "--resources",
+    "120",
+    "--prompts",
+    "110",
+    "--page-size",
+    "100",
+];
+const EXPECT: [&str; 6] = [
+    "--expect-tools",
+    "250",
+    "--expect-resources",
+    "120",
+    "--expect-prompts",
+    "110",
+];
 
 fn run_sdk_client(args: &[String]) {
     let python = python_with_mcp_sdk().expect("a Python venv with the official MCP SDK");
@@ -21,7 +39,11 @@ fn run_sdk_client(args: &[String]) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "SDK client failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "SDK client failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
     assert!(stdout.contains("sdk conformance ok"), "{stdout}");
 }
 
@@ -29,12 +51,24 @@ fn over_http(response_mode: &str, extra: &[&str]) {
     let port = free_port_range(1);
     let _server = ChildGuard::spawn(
         Command::new(binary("bench-server"))
-            .args(["--port", &port.to_string(), "--response-mode", response_mode, "--log-level", "error"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--response-mode",
+                response_mode,
+                "--log-level",
+                "error",
+            ])
             .args(CATALOG)
             .args(extra),
     )
     .unwrap();
-    wait_until_healthy(SocketAddr::from(([127, 0, 0, 1], port)), "/health", Duration::from_secs(10)).unwrap();
+    wait_until_healthy(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "/health",
+        Duration::from_secs(10),
+    )
+    .unwrap();
     run_sdk_client(&["http".into(), format!("http://127.0.0.1:{port}/mcp")]);
 }
 
@@ -55,7 +89,10 @@ fn official_sdk_client_passes_against_a_stateless_server() {
 
 #[test]
 fn official_sdk_client_passes_over_stdio() {
-    let mut args = vec!["stdio".to_string(), binary("bench-server").display().to_string()];
+    let mut args = vec![
+        "stdio".to_string(),
+        binary("bench-server").display().to_string(),
+    ];
     args.extend(CATALOG.iter().map(|s| s.to_string()));
     run_sdk_client(&args);
 }

@@ -10,17 +10,30 @@ use xshell::{cmd, Shell};
 pub fn test(extra: &[String]) -> Result<()> {
     let sh = workspace_shell()?;
     cmd!(sh, "cargo build --release --workspace --bins").run()?;
-    cmd!(sh, "cargo test --release --workspace --no-fail-fast {extra...}")
-        .run()
-        .context("tests failed")?;
+    cmd!(
+        sh,
+        "cargo test --release --workspace --no-fail-fast {extra...}"
+    )
+    .run()
+    .context("tests failed")?;
     Ok(())
 }
 
-/// Runs the `bench_server` benchmark harness (it installs and pins its peers itself).
-pub fn bench(extra: &[String]) -> Result<()> {
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum BenchName {
+    BenchServer,
+    Loadgen,
+}
+
+/// Runs a benchmark harness from `benches/` (each pins its target and generator itself).
+pub fn bench(name: BenchName, extra: &[String]) -> Result<()> {
     let sh = workspace_shell()?;
+    let target = match name {
+        BenchName::BenchServer => "bench_server",
+        BenchName::Loadgen => "loadgen",
+    };
     cmd!(sh, "cargo build --release --workspace --bins").run()?;
-    cmd!(sh, "cargo bench --bench bench_server -- {extra...}").run()?;
+    cmd!(sh, "cargo bench --bench {target} -- {extra...}").run()?;
     Ok(())
 }
 

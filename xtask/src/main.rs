@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about = "mcpbench: what does your MCP gateway cost?")]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "mcpbench: what does your MCP gateway cost?"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,8 +45,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the benchmarks against their peers (bench-server vs the official SDK's FastMCP).
+    /// Run a benchmark against its peers: `bench-server` (vs the official SDK's FastMCP) or
+    /// `loadgen` (vs wrk, hey, oha and a reqwest loop).
     Bench {
+        #[arg(value_enum)]
+        name: dev::BenchName,
         /// Extra arguments for the benchmark binary (`--help` lists them).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -52,12 +59,20 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::BenchServer { args } => {
-            bench_server::main_with_args(std::iter::once("cargo xtask bench-server".into()).chain(args))
-        }
-        Command::Load { args } => loadgen::load_cli::main_with_args(std::iter::once("cargo xtask load".into()).chain(args).collect()),
-        Command::Hey { args } => loadgen::hey::main_with_args(std::iter::once("cargo xtask hey".into()).chain(args).collect()),
+        Command::BenchServer { args } => bench_server::main_with_args(
+            std::iter::once("cargo xtask bench-server".into()).chain(args),
+        ),
+        Command::Load { args } => loadgen::load_cli::main_with_args(
+            std::iter::once("cargo xtask load".into())
+                .chain(args)
+                .collect(),
+        ),
+        Command::Hey { args } => loadgen::hey::main_with_args(
+            std::iter::once("cargo xtask hey".into())
+                .chain(args)
+                .collect(),
+        ),
         Command::Test { args } => dev::exit(dev::test(&args)),
-        Command::Bench { args } => dev::exit(dev::bench(&args)),
+        Command::Bench { name, args } => dev::exit(dev::bench(name, &args)),
     }
 }

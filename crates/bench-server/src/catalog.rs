@@ -249,7 +249,10 @@ mod tests {
     #[test]
     fn resource_and_tool_names_resolve_only_when_exact() {
         let c = catalog(&["--resources", "20", "--tools", "50"]);
-        assert_eq!(c.resource_index(2, "benchmark://server2/resource_19"), Some(19));
+        assert_eq!(
+            c.resource_index(2, "benchmark://server2/resource_19"),
+            Some(19)
+        );
         assert_eq!(c.resource_index(2, "benchmark://server2/resource_20"), None);
         assert_eq!(c.resource_index(2, "benchmark://server3/resource_1"), None);
         assert_eq!(c.resource_index(2, "benchmark://server2/resource_01"), None);

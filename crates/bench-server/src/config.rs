@@ -251,7 +251,13 @@ mod tests {
 
     #[test]
     fn go_single_dash_flags_are_accepted() {
-        let c = parse(&["-transport=http", "-server-count=10", "-start-port=9000", "-tools=50"]).unwrap();
+        let c = parse(&[
+            "-transport=http",
+            "-server-count=10",
+            "-start-port=9000",
+            "-tools=50",
+        ])
+        .unwrap();
         assert_eq!(c.server_count, 10);
         assert_eq!(c.first_port(), 9000);
         assert_eq!(c.tools, 50);
@@ -277,7 +283,10 @@ mod tests {
         let c = parse(&["--start-port", "65530", "--server-count", "7"]).unwrap();
         assert_eq!(
             c.validate(),
-            Err(ConfigError::PortRangeOverflow { start: 65530, count: 7 })
+            Err(ConfigError::PortRangeOverflow {
+                start: 65530,
+                count: 7
+            })
         );
         let c = parse(&["--start-port", "65530", "--server-count", "6"]).unwrap();
         assert_eq!(c.validate(), Ok(()));

@@ -112,30 +112,42 @@ mod tests {
     use clap::Parser;
 
     fn faults(args: &[&str]) -> Faults {
-        Faults::new(&Config::parse_from(std::iter::once("t").chain(args.iter().copied())))
+        Faults::new(&Config::parse_from(
+            std::iter::once("t").chain(args.iter().copied()),
+        ))
     }
 
     #[test]
     fn error_rate_is_met_over_many_requests_and_repeats_with_the_seed() {
         let f = faults(&["--error-rate", "0.2", "--fault-seed", "7"]);
-        let count = |f: &Faults| (1..=100_000).filter(|&n| f.plan(n, true).1.is_some()).count();
+        let count = |f: &Faults| {
+            (1..=100_000)
+                .filter(|&n| f.plan(n, true).1.is_some())
+                .count()
+        };
         let failures = count(&f);
         assert!((19_000..=21_000).contains(&failures), "{failures}");
-        assert_eq!(failures, count(&faults(&["--error-rate", "0.2", "--fault-seed", "7"])));
+        assert_eq!(
+            failures,
+            count(&faults(&["--error-rate", "0.2", "--fault-seed", "7"]))
+        );
         assert!((1..=1000).all(|n| f.plan(n, false).1.is_none()));
     }
 
     #[test]
     fn mixed_errors_take_both_forms() {
         let f = faults(&["--error-rate", "1"]);
-        let kinds: std::collections::HashSet<_> = (1..=100).filter_map(|n| f.plan(n, true).1).collect();
+        let kinds: std::collections::HashSet<_> =
+            (1..=100).filter_map(|n| f.plan(n, true).1).collect();
         assert_eq!(kinds.len(), 2);
     }
 
     #[test]
     fn jitter_stays_within_its_bounds() {
         let f = faults(&["--latency-ms", "10", "--jitter-ms", "4"]);
-        let lat: Vec<u64> = (1..=10_000).map(|n| f.plan(n, true).0.as_millis() as u64).collect();
+        let lat: Vec<u64> = (1..=10_000)
+            .map(|n| f.plan(n, true).0.as_millis() as u64)
+            .collect();
         assert_eq!(*lat.iter().min().unwrap(), 6);
         assert_eq!(*lat.iter().max().unwrap(), 14);
     }

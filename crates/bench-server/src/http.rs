@@ -82,7 +82,10 @@ impl HttpServer {
         }
     }
 
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, Infallible> {
         let path = req.uri().path();
         let response = match (req.method(), path) {
             (&Method::GET, "/health") => self.health().await,
@@ -146,10 +149,19 @@ impl HttpServer {
     async fn post(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         let framing = match self.framing(req.headers()) {
             Some(f) => f,
-            None => return rpc_error_response(StatusCode::NOT_ACCEPTABLE, -32600, self.not_acceptable_reason()),
+            None => {
+                return rpc_error_response(
+                    StatusCode::NOT_ACCEPTABLE,
+                    -32600,
+                    self.not_acceptable_reason(),
+                )
+            }
         };
         let headers = req.headers().clone();
-        let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+        let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+        {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {
                 return rpc_error_response(
@@ -166,10 +178,13 @@ impl HttpServer {
             }
         }
         // An initialize gets its session id up front, so an SSE reply can carry it in its headers.
-        let new_session = (!self.stateless && kind == mcp::BodyKind::Initialize)
-            .then(|| rand::thread_rng().next_u64() as u128 | (rand::thread_rng().next_u64() as u128) << 64);
+        let new_session = (!self.stateless && kind == mcp::BodyKind::Initialize).then(|| {
+            rand::thread_rng().next_u64() as u128 | (rand::thread_rng().next_u64() as u128) << 64
+        });
 
-        if framing == Framing::Sse && matches!(kind, mcp::BodyKind::Initialize | mcp::BodyKind::Request) {
+        if framing == Framing::Sse
+            && matches!(kind, mcp::BodyKind::Initialize | mcp::BodyKind::Request)
+        {
             // Headers go out now and the event when it is ready, so clients can tell time to first
             // byte from time to the final response.
             let (tx, rx) = oneshot::channel();
@@ -210,7 +225,10 @@ impl HttpServer {
     /// Registers the session of a successful initialize; returns its id if one was opened.
     fn open_session(&self, id: Option<u128>, negotiated: Option<&'static str>) -> Option<u128> {
         let (id, version) = id.zip(negotiated)?;
-        self.sessions.lock().expect("session lock").insert(id, version);
+        self.sessions
+            .lock()
+            .expect("session lock")
+            .insert(id, version);
         Some(id)
     }
 
@@ -223,10 +241,19 @@ impl HttpServer {
                 "Bad Request: Mcp-Session-Id header is required",
             ));
         };
-        let known = parse_session_id(raw)
-            .is_some_and(|id| self.sessions.lock().expect("session lock").open.contains_key(&id));
+        let known = parse_session_id(raw).is_some_and(|id| {
+            self.sessions
+                .lock()
+                .expect("session lock")
+                .open
+                .contains_key(&id)
+        });
         if !known {
-            return Some(rpc_error_response(StatusCode::NOT_FOUND, -32001, "Session not found"));
+            return Some(rpc_error_response(
+                StatusCode::NOT_FOUND,
+                -32001,
+                "Session not found",
+            ));
         }
         if let Some(version) = headers.get(VERSION_HEADER) {
             let supported = version
@@ -268,11 +295,23 @@ impl HttpServer {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .collect::<Vec<_>>();
         let any = accept.is_empty() || accept.iter().any(|m| m == "*/*");
-        let json = any || accept.iter().any(|m| m == "application/json" || m == "application/*");
-        let sse = any || accept.iter().any(|m| m == "text/event-stream" || m == "text/*");
+        let json = any
+            || accept
+                .iter()
+                .any(|m| m == "application/json" || m == "application/*");
+        let sse = any
+            || accept
+                .iter()
+                .any(|m| m == "text/event-stream" || m == "text/*");
         match self.response_mode {
             ResponseMode::Json => json.then_some(Framing::Json),
             ResponseMode::Sse => sse.then_some(Framing::Sse),
@@ -318,7 +357,10 @@ fn add_session_header(r: &mut Response<Body>, id: Option<u128>) {
 }
 
 fn set_sse_headers(h: &mut HeaderMap) {
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 }
 
@@ -333,15 +375,18 @@ fn sse_event(json: &[u8]) -> Bytes {
 fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Body::full(body.into()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 fn rpc_error_response(status: StatusCode, code: i64, message: &str) -> Response<Body> {
     json_response(
         status,
-        json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}}).to_string(),
+        json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})
+            .to_string(),
     )
 }
 
@@ -356,7 +401,8 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
         StatusCode::METHOD_NOT_ALLOWED,
         json!({"error": "method not allowed", "allow": allow}).to_string(),
     );
-    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     r
 }
 
@@ -390,7 +436,12 @@ impl hyper::body::Body for Body {
             Body::Deferred(rx) => match Pin::new(rx).poll(cx) {
                 Poll::Ready(result) => {
                     *this = Body::Full(None);
-                    Poll::Ready(result.ok().filter(|b| !b.is_empty()).map(|b| Ok(Frame::data(b))))
+                    Poll::Ready(
+                        result
+                            .ok()
+                            .filter(|b| !b.is_empty())
+                            .map(|b| Ok(Frame::data(b))),
+                    )
                 }
                 Poll::Pending => Poll::Pending,
             },
@@ -427,8 +478,18 @@ mod tests {
 
     #[test]
     fn session_ids_are_exactly_32_hex_digits() {
-        assert_eq!(parse_session_id(&HeaderValue::from_static("0000000000000000000000000000002a")), Some(42));
+        assert_eq!(
+            parse_session_id(&HeaderValue::from_static(
+                "0000000000000000000000000000002a"
+            )),
+            Some(42)
+        );
         assert_eq!(parse_session_id(&HeaderValue::from_static("2a")), None);
-        assert_eq!(parse_session_id(&HeaderValue::from_static("zz00000000000000000000000000002a")), None);
+        assert_eq!(
+            parse_session_id(&HeaderValue::from_static(
+                "zz00000000000000000000000000002a"
+            )),
+            None
+        );
     }
 }

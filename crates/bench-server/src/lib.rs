@@ -131,7 +131,9 @@ impl Fleet {
             .await
             .is_err()
         {
-            log::warning!("in-flight requests still running after {DRAIN_TIMEOUT:?}; exiting anyway");
+            log::warning!(
+                "in-flight requests still running after {DRAIN_TIMEOUT:?}; exiting anyway"
+            );
         }
         Ok(())
     }

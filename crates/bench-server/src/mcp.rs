@@ -121,7 +121,9 @@ pub enum BodyKind {
 /// Classifies a body before dispatch (a validating scan that borrows, so it costs little).
 pub fn classify(body: &[u8]) -> BodyKind {
     match serde_json::from_slice::<Incoming>(body) {
-        Ok(m) if m.id.is_some() && m.method.as_deref() == Some("initialize") => BodyKind::Initialize,
+        Ok(m) if m.id.is_some() && m.method.as_deref() == Some("initialize") => {
+            BodyKind::Initialize
+        }
         Ok(m) if m.id.is_some() && m.method.is_some() => BodyKind::Request,
         _ => BodyKind::Other,
     }
@@ -184,7 +186,10 @@ impl Server {
             Ok(m) => m,
             Err(e) => {
                 return (
-                    Some(response(None, Err(RpcError::invalid_request(&e.to_string())))),
+                    Some(response(
+                        None,
+                        Err(RpcError::invalid_request(&e.to_string())),
+                    )),
                     None,
                 )
             }
@@ -253,7 +258,9 @@ impl Server {
                 }
                 Ok(out.into_result())
             }
-            "resources/list" => catalog.list_resources(self.index, parse_cursor(params)?.as_deref()),
+            "resources/list" => {
+                catalog.list_resources(self.index, parse_cursor(params)?.as_deref())
+            }
             "resources/templates/list" => Ok(catalog.resource_templates(self.index)),
             "resources/read" => {
                 let p: ReadParams = parse_params(params)?;
@@ -265,9 +272,9 @@ impl Server {
             "prompts/list" => catalog.list_prompts(parse_cursor(params)?.as_deref()),
             "prompts/get" => {
                 let p: PromptParams = parse_params(params)?;
-                let i = catalog
-                    .prompt_index(&p.name)
-                    .ok_or_else(|| RpcError::invalid_params(format!("Unknown prompt: {}", p.name)))?;
+                let i = catalog.prompt_index(&p.name).ok_or_else(|| {
+                    RpcError::invalid_params(format!("Unknown prompt: {}", p.name))
+                })?;
                 let args = p.arguments.unwrap_or_default();
                 for (key, value) in &args {
                     if !value.is_string() {
@@ -387,11 +394,19 @@ mod tests {
     #[tokio::test]
     async fn initialize_negotiates_the_clients_version_or_offers_the_newest() {
         let s = server(&[]);
-        for (asked, got) in [("2025-06-18", "2025-06-18"), ("2025-03-26", "2025-03-26"), ("2024-11-05", "2025-11-25")] {
-            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"{asked}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#);
+        for (asked, got) in [
+            ("2025-06-18", "2025-06-18"),
+            ("2025-03-26", "2025-03-26"),
+            ("2024-11-05", "2025-11-25"),
+        ] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"{asked}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+            );
             let (reply, version) = s.handle_body(body.as_bytes()).await;
             assert_eq!(version, Some(got));
-            let Reply::Message(bytes) = reply else { panic!("{reply:?}") };
+            let Reply::Message(bytes) = reply else {
+                panic!("{reply:?}")
+            };
             let v: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(v["result"]["protocolVersion"], got);
             assert_eq!(v["result"]["serverInfo"]["name"], "bench-server");
@@ -401,19 +416,48 @@ mod tests {
     #[tokio::test]
     async fn protocol_errors_carry_the_standard_codes() {
         let s = server(&[]);
-        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#).await["error"]["code"], -32601);
-        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}}"#).await["error"]["code"], -32602);
-        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"missing"}}"#).await["error"]["code"], -32602);
-        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"x://y"}}"#).await["error"]["code"], -32002);
+        assert_eq!(
+            call(&s, r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#).await["error"]["code"],
+            -32601
+        );
+        assert_eq!(
+            call(
+                &s,
+                r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}}"#
+            )
+            .await["error"]["code"],
+            -32602
+        );
+        assert_eq!(
+            call(
+                &s,
+                r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"missing"}}"#
+            )
+            .await["error"]["code"],
+            -32602
+        );
+        assert_eq!(
+            call(
+                &s,
+                r#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"x://y"}}"#
+            )
+            .await["error"]["code"],
+            -32002
+        );
         assert_eq!(call(&s, "{not json").await["error"]["code"], -32700);
-        assert_eq!(call(&s, r#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#).await["id"], "a");
+        assert_eq!(
+            call(&s, r#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#).await["id"],
+            "a"
+        );
     }
 
     #[tokio::test]
     async fn notifications_and_batches() {
         let s = server(&[]);
         assert!(matches!(
-            s.handle_body(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await.0,
+            s.handle_body(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+                .await
+                .0,
             Reply::Accepted
         ));
         let v = call(&s, r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":2,"method":"tools/list"}]"#).await;
@@ -435,9 +479,20 @@ mod tests {
 
     #[test]
     fn classify_finds_initialize_only_as_the_method() {
-        assert_eq!(classify(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#), BodyKind::Initialize);
-        assert_eq!(classify(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"initialize"}}"#), BodyKind::Request);
-        assert_eq!(classify(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), BodyKind::Other);
+        assert_eq!(
+            classify(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#),
+            BodyKind::Initialize
+        );
+        assert_eq!(
+            classify(
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"initialize"}}"#
+            ),
+            BodyKind::Request
+        );
+        assert_eq!(
+            classify(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            BodyKind::Other
+        );
         assert_eq!(classify(b"[]"), BodyKind::Other);
     }
 }

@@ -9,7 +9,10 @@ use tokio::sync::mpsc;
 use crate::mcp::{Reply, Server};
 
 /// Serves until stdin closes (then answers what is in flight) or `shutdown` resolves.
-pub async fn serve(server: Server, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(
+    server: Server,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let server = Arc::new(server);
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer = tokio::spawn(async move {

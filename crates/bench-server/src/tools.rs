@@ -220,8 +220,9 @@ fn parse_time_in(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
 }
 
 fn required_string<'a>(arguments: &'a Map<String, Value>, key: &str) -> Result<&'a str, RpcError> {
-    optional_string(arguments, key)?
-        .ok_or_else(|| RpcError::invalid_params(format!("missing required string argument '{key}'")))
+    optional_string(arguments, key)?.ok_or_else(|| {
+        RpcError::invalid_params(format!("missing required string argument '{key}'"))
+    })
 }
 
 fn optional_string<'a>(
@@ -247,7 +248,13 @@ mod tests {
     }
 
     fn catalog() -> Catalog {
-        Catalog::new(&crate::Config::parse_from(["t", "--tools", "5", "--tool-size", "64"]))
+        Catalog::new(&crate::Config::parse_from([
+            "t",
+            "--tools",
+            "5",
+            "--tool-size",
+            "64",
+        ]))
     }
 
     #[test]
@@ -264,12 +271,22 @@ mod tests {
     fn unknown_zone_is_a_tool_error_and_missing_argument_a_protocol_error() {
         let out = convert_time(&args(json!({"time": "2025-01-15", "source_timezone": "Mars/Olympus", "target_timezone": "UTC"}))).unwrap();
         assert!(out.is_error);
-        assert_eq!(convert_time(&args(json!({"time": "2025-01-15"}))).unwrap_err().code, -32602);
+        assert_eq!(
+            convert_time(&args(json!({"time": "2025-01-15"})))
+                .unwrap_err()
+                .code,
+            -32602
+        );
     }
 
     #[test]
     fn benchmark_tool_returns_its_arguments_and_payload() {
-        let out = call(&catalog(), "benchmark_tool_4", &args(json!({"param1": "a"}))).unwrap();
+        let out = call(
+            &catalog(),
+            "benchmark_tool_4",
+            &args(json!({"param1": "a"})),
+        )
+        .unwrap();
         let body: Value = serde_json::from_str(&out.text).unwrap();
         assert_eq!(body["tool"], "benchmark_tool_4");
         assert_eq!(body["arguments"], json!({"param1": "a"}));
@@ -280,8 +297,21 @@ mod tests {
     #[test]
     fn wrong_argument_types_and_unknown_tools_are_invalid_params() {
         let c = catalog();
-        assert_eq!(call(&c, "benchmark_tool_1", &args(json!({"param1": 3}))).unwrap_err().code, -32602);
-        assert_eq!(call(&c, "benchmark_tool_5", &Map::new()).unwrap_err().code, -32602);
-        assert_eq!(call(&c, "echo", &args(json!({"message": "m", "delay_ms": -1}))).unwrap_err().code, -32602);
+        assert_eq!(
+            call(&c, "benchmark_tool_1", &args(json!({"param1": 3})))
+                .unwrap_err()
+                .code,
+            -32602
+        );
+        assert_eq!(
+            call(&c, "benchmark_tool_5", &Map::new()).unwrap_err().code,
+            -32602
+        );
+        assert_eq!(
+            call(&c, "echo", &args(json!({"message": "m", "delay_ms": -1})))
+                .unwrap_err()
+                .code,
+            -32602
+        );
     }
 }

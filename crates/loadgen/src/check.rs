@@ -111,21 +111,41 @@ pub fn jsonrpc_message<'a>(ex: &'a Exchange, id: Option<&str>) -> Option<Cow<'a,
 /// A JSON-RPC body: an `error` member is a failure; for tools/call `result.isError` is one too.
 pub fn judge_jsonrpc(ex: &Exchange, id: Option<&str>, tool_call: bool) -> Result<(), Failure> {
     let Some(message) = jsonrpc_message(ex, id) else {
-        return Err((ErrorClass::Check, format!("no JSON-RPC response in the body: {}", excerpt(&ex.body))));
+        return Err((
+            ErrorClass::Check,
+            format!("no JSON-RPC response in the body: {}", excerpt(&ex.body)),
+        ));
     };
-    let reply: Reply = serde_json::from_str(&message)
-        .map_err(|e| (ErrorClass::Check, format!("response is not JSON-RPC ({e}): {}", excerpt(&ex.body))))?;
+    let reply: Reply = serde_json::from_str(&message).map_err(|e| {
+        (
+            ErrorClass::Check,
+            format!("response is not JSON-RPC ({e}): {}", excerpt(&ex.body)),
+        )
+    })?;
     if let Some(err) = reply.error {
-        return Err((ErrorClass::Jsonrpc, format!("JSON-RPC error {}: {}", err.code, err.message)));
+        return Err((
+            ErrorClass::Jsonrpc,
+            format!("JSON-RPC error {}: {}", err.code, err.message),
+        ));
     }
     let Some(result) = reply.result else {
-        return Err((ErrorClass::Check, format!("JSON-RPC response without result: {}", excerpt(&ex.body))));
+        return Err((
+            ErrorClass::Check,
+            format!("JSON-RPC response without result: {}", excerpt(&ex.body)),
+        ));
     };
     if tool_call {
         if let Ok(probe) = serde_json::from_str::<ToolResultProbe>(result.get()) {
             if probe.is_error {
-                let text = probe.content.into_iter().find_map(|c| c.text).unwrap_or_default();
-                return Err((ErrorClass::ToolError, format!("tool error: {}", excerpt(text.as_bytes()))));
+                let text = probe
+                    .content
+                    .into_iter()
+                    .find_map(|c| c.text)
+                    .unwrap_or_default();
+                return Err((
+                    ErrorClass::ToolError,
+                    format!("tool error: {}", excerpt(text.as_bytes())),
+                ));
             }
         }
     }
@@ -140,14 +160,24 @@ pub fn judge_http(ex: &Exchange, expect: &Expect) -> Result<(), Failure> {
         expect.status.contains(&ex.status)
     };
     if !status_ok {
-        return Err((ErrorClass::HttpStatus, format!("HTTP {}: {}", ex.status, excerpt(&ex.body))));
+        return Err((
+            ErrorClass::HttpStatus,
+            format!("HTTP {}: {}", ex.status, excerpt(&ex.body)),
+        ));
     }
     if expect.jsonrpc {
         judge_jsonrpc(ex, None, true)?;
     }
     if let Some(needle) = &expect.body_contains {
-        if !ex.body.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-            return Err((ErrorClass::Check, format!("body does not contain {needle:?}: {}", excerpt(&ex.body))));
+        if !ex
+            .body
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+        {
+            return Err((
+                ErrorClass::Check,
+                format!("body does not contain {needle:?}: {}", excerpt(&ex.body)),
+            ));
         }
     }
     Ok(())
@@ -161,26 +191,52 @@ mod tests {
     fn exchange(status: u16, content_type: &str, body: &str) -> Exchange {
         let mut headers = hyper::HeaderMap::new();
         headers.insert(hyper::header::CONTENT_TYPE, content_type.parse().unwrap());
-        Exchange { status, headers, body: bytes::Bytes::from(body.to_string()), ttfb: Duration::ZERO, total: Duration::ZERO }
+        Exchange {
+            status,
+            headers,
+            body: bytes::Bytes::from(body.to_string()),
+            ttfb: Duration::ZERO,
+            total: Duration::ZERO,
+        }
     }
 
     #[test]
     fn a_jsonrpc_error_inside_http_200_is_a_failure() {
-        let ex = exchange(200, "application/json", r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"Method not found: convert_time"}}"#);
+        let ex = exchange(
+            200,
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"Method not found: convert_time"}}"#,
+        );
         let (class, msg) = judge_jsonrpc(&ex, Some("1"), false).unwrap_err();
         assert_eq!(class, ErrorClass::Jsonrpc);
         assert!(msg.contains("-32601"), "{msg}");
-        let expect = Expect { jsonrpc: true, ..Expect::default() };
+        let expect = Expect {
+            jsonrpc: true,
+            ..Expect::default()
+        };
         assert_eq!(judge_http(&ex, &expect).unwrap_err().0, ErrorClass::Jsonrpc);
-        assert!(judge_http(&ex, &Expect::default()).is_ok(), "without the JSON-RPC check only the status counts");
+        assert!(
+            judge_http(&ex, &Expect::default()).is_ok(),
+            "without the JSON-RPC check only the status counts"
+        );
     }
 
     #[test]
     fn an_is_error_tool_result_is_a_failure() {
-        let ex = exchange(200, "application/json", r#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"boom"}],"isError":true}}"#);
+        let ex = exchange(
+            200,
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"boom"}],"isError":true}}"#,
+        );
         let (class, msg) = judge_jsonrpc(&ex, Some("2"), true).unwrap_err();
-        assert_eq!((class, msg.as_str()), (ErrorClass::ToolError, "tool error: boom"));
-        assert!(judge_jsonrpc(&ex, Some("2"), false).is_ok(), "isError only matters for tools/call");
+        assert_eq!(
+            (class, msg.as_str()),
+            (ErrorClass::ToolError, "tool error: boom")
+        );
+        assert!(
+            judge_jsonrpc(&ex, Some("2"), false).is_ok(),
+            "isError only matters for tools/call"
+        );
     }
 
     #[test]
@@ -190,18 +246,45 @@ mod tests {
         let ex = exchange(200, "text/event-stream", body);
         assert!(judge_jsonrpc(&ex, Some("7"), true).is_ok());
         let err_body = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32603,\"message\":\"x\"}}\n\n";
-        assert_eq!(judge_jsonrpc(&exchange(200, "text/event-stream", err_body), Some("7"), true).unwrap_err().0, ErrorClass::Jsonrpc);
-        assert_eq!(judge_jsonrpc(&exchange(200, "text/event-stream", ": keepalive\n\n"), Some("7"), true).unwrap_err().0, ErrorClass::Check);
+        assert_eq!(
+            judge_jsonrpc(
+                &exchange(200, "text/event-stream", err_body),
+                Some("7"),
+                true
+            )
+            .unwrap_err()
+            .0,
+            ErrorClass::Jsonrpc
+        );
+        assert_eq!(
+            judge_jsonrpc(
+                &exchange(200, "text/event-stream", ": keepalive\n\n"),
+                Some("7"),
+                true
+            )
+            .unwrap_err()
+            .0,
+            ErrorClass::Check
+        );
     }
 
     #[test]
     fn status_and_body_checks() {
         let ex = exchange(503, "text/plain", "busy");
-        assert_eq!(judge_http(&ex, &Expect::default()).unwrap_err().0, ErrorClass::HttpStatus);
+        assert_eq!(
+            judge_http(&ex, &Expect::default()).unwrap_err().0,
+            ErrorClass::HttpStatus
+        );
         let ok = exchange(200, "text/plain", "healthy");
-        let expect = Expect { body_contains: Some("unhealthy".into()), ..Expect::default() };
+        let expect = Expect {
+            body_contains: Some("unhealthy".into()),
+            ..Expect::default()
+        };
         assert_eq!(judge_http(&ok, &expect).unwrap_err().0, ErrorClass::Check);
-        let expect = Expect { status: vec![404], ..Expect::default() };
+        let expect = Expect {
+            status: vec![404],
+            ..Expect::default()
+        };
         assert!(judge_http(&exchange(404, "text/plain", ""), &expect).is_ok());
     }
 }

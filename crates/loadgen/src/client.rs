@@ -69,21 +69,31 @@ impl Origin {
         let tls = match url.scheme() {
             "http" => false,
             "https" => true,
-            other => return Err(format!("unsupported scheme '{other}' in {url}: use http or https")),
+            other => {
+                return Err(format!(
+                    "unsupported scheme '{other}' in {url}: use http or https"
+                ))
+            }
         };
         let host = match url.host() {
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
             Some(host) => host.to_string(),
             None => return Err(format!("no host in {url}")),
         };
-        let port = url.port_or_known_default().ok_or_else(|| format!("no port in {url}"))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| format!("no port in {url}"))?;
         Ok(Origin { tls, host, port })
     }
 
     /// The Host header / :authority, with the port only when it is not the default.
     pub fn authority(&self) -> String {
         let default = if self.tls { 443 } else { 80 };
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         if self.port == default {
             host
         } else {
@@ -129,7 +139,11 @@ impl Tls {
             .map_err(|e| format!("TLS setup: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        config.alpn_protocols = if options.http2 { vec![b"h2".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+        config.alpn_protocols = if options.http2 {
+            vec![b"h2".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         Ok(Tls {
             connector: TlsConnector::from(Arc::new(config)),
         })
@@ -142,7 +156,11 @@ enum Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -151,7 +169,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -196,29 +218,50 @@ pub struct Exchange {
 pub type Failure = (ErrorClass, String);
 
 impl Connection {
-    pub async fn open(origin: &Origin, options: &HttpOptions, tls: Option<&Tls>) -> Result<Connection, Failure> {
+    pub async fn open(
+        origin: &Origin,
+        options: &HttpOptions,
+        tls: Option<&Tls>,
+    ) -> Result<Connection, Failure> {
         let connect = async {
             let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
                 .await
-                .map_err(|e| (ErrorClass::Connect, format!("connect to {}: {e}", origin.authority())))?;
+                .map_err(|e| {
+                    (
+                        ErrorClass::Connect,
+                        format!("connect to {}: {e}", origin.authority()),
+                    )
+                })?;
             let _ = tcp.set_nodelay(true);
             let stream = if origin.tls {
                 let tls = tls.ok_or((ErrorClass::Connect, "TLS not configured".to_string()))?;
-                let name = ServerName::try_from(origin.host.clone())
-                    .map_err(|e| (ErrorClass::Connect, format!("TLS name {}: {e}", origin.host)))?;
-                let s = tls
-                    .connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| (ErrorClass::Connect, format!("TLS handshake with {}: {e}", origin.authority())))?;
+                let name = ServerName::try_from(origin.host.clone()).map_err(|e| {
+                    (
+                        ErrorClass::Connect,
+                        format!("TLS name {}: {e}", origin.host),
+                    )
+                })?;
+                let s = tls.connector.connect(name, tcp).await.map_err(|e| {
+                    (
+                        ErrorClass::Connect,
+                        format!("TLS handshake with {}: {e}", origin.authority()),
+                    )
+                })?;
                 Stream::Tls(Box::new(s))
             } else {
                 Stream::Plain(tcp)
             };
             let io = TokioIo::new(stream);
-            let handshake_failed = |e: hyper::Error| (ErrorClass::Connect, format!("HTTP handshake with {}: {e}", origin.authority()));
+            let handshake_failed = |e: hyper::Error| {
+                (
+                    ErrorClass::Connect,
+                    format!("HTTP handshake with {}: {e}", origin.authority()),
+                )
+            };
             let sender = if options.http2 {
-                let (sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(handshake_failed)?;
+                let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .map_err(handshake_failed)?;
                 tokio::spawn(conn);
                 Sender::H2(sender)
             } else {
@@ -232,7 +275,11 @@ impl Connection {
             Ok(result) => result,
             Err(_) => Err((
                 ErrorClass::Timeout,
-                format!("connect to {} took over {:?}", origin.authority(), options.connect_timeout),
+                format!(
+                    "connect to {} took over {:?}",
+                    origin.authority(),
+                    options.connect_timeout
+                ),
             )),
         }
     }
@@ -275,8 +322,12 @@ mod tests {
 
     #[test]
     fn urls_are_checked_once_with_a_message_naming_them() {
-        assert!(parse_url("ftp://x/").unwrap_err().contains("unsupported scheme 'ftp'"));
-        assert!(parse_url("not a url").unwrap_err().contains("invalid URL 'not a url'"));
+        assert!(parse_url("ftp://x/")
+            .unwrap_err()
+            .contains("unsupported scheme 'ftp'"));
+        assert!(parse_url("not a url")
+            .unwrap_err()
+            .contains("invalid URL 'not a url'"));
         let o = Origin::of(&parse_url("http://127.0.0.1:4444/rpc").unwrap()).unwrap();
         assert_eq!(o.authority(), "127.0.0.1:4444");
         let o = Origin::of(&parse_url("https://[::1]/mcp").unwrap()).unwrap();
@@ -289,10 +340,22 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("ca.pem");
         std::fs::write(&path, "not a certificate").unwrap();
-        let options = HttpOptions { ca_file: Some(path.clone()), ..HttpOptions::default() };
+        let options = HttpOptions {
+            ca_file: Some(path.clone()),
+            ..HttpOptions::default()
+        };
         let err = Tls::new(&options).err().unwrap();
-        assert!(err.contains("holds no certificate") || err.contains("not PEM"), "{err}");
-        let missing = HttpOptions { ca_file: Some(dir.join("missing.pem")), ..HttpOptions::default() };
-        assert!(Tls::new(&missing).err().unwrap().contains("cannot read CA file"));
+        assert!(
+            err.contains("holds no certificate") || err.contains("not PEM"),
+            "{err}"
+        );
+        let missing = HttpOptions {
+            ca_file: Some(dir.join("missing.pem")),
+            ..HttpOptions::default()
+        };
+        assert!(Tls::new(&missing)
+            .err()
+            .unwrap()
+            .contains("cannot read CA file"));
     }
 }

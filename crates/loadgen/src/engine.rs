@@ -14,9 +14,11 @@ use crate::client::{HttpOptions, Tls};
 use crate::plan::{Arrival, Model, Plan, Wait};
 use crate::progress::{Progress, ProgressMode, Snapshot};
 use crate::recorder::Recorder;
-use crate::results::{Environment, OperationResult, RunResults, Saturation, SeriesOp, SeriesPoint, SCHEMA};
+use crate::results::{
+    Environment, OperationResult, RunResults, Saturation, SeriesOp, SeriesPoint, SCHEMA,
+};
 use crate::scenario::{McpCall, Scenario, Step};
-use crate::vu::{discover, Catalog, Next, RunContext, VirtualUser};
+use crate::vu::{discover, Next, RunContext, VirtualUser};
 
 /// An iteration that starts this long after its intended time is a late start.
 pub const LATE_START: Duration = Duration::from_millis(10);
@@ -67,46 +69,77 @@ impl Schedule {
             } else if lag > LATE_START {
                 self.late_starts.fetch_add(1, Ordering::Relaxed);
             }
-            self.max_lag_us.fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
+            self.max_lag_us
+                .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
         }
     }
 }
 
 /// Validates, discovers, runs, and returns the results. `interrupt` resolving (Ctrl-C) stops
 /// the schedule; in-flight requests get `plan.drain` to finish and the results are marked.
-pub async fn run(spec: RunSpec, interrupt: impl Future<Output = ()>) -> Result<RunResults, RunError> {
-    let RunSpec { plan, scenario, http, command_line, progress, label } = spec;
-    plan.validate().map_err(|e| RunError::Config(e.to_string()))?;
+pub async fn run(
+    spec: RunSpec,
+    interrupt: impl Future<Output = ()>,
+) -> Result<RunResults, RunError> {
+    let RunSpec {
+        plan,
+        scenario,
+        http,
+        command_line,
+        progress,
+        label,
+    } = spec;
+    plan.validate()
+        .map_err(|e| RunError::Config(e.to_string()))?;
     scenario.validate().map_err(RunError::Config)?;
     let connections_per_user = {
-        let mut origins: Vec<String> = scenario.endpoints.iter().map(|e| e.url.origin().ascii_serialization()).collect();
-        origins.extend(scenario.tasks.iter().flat_map(|t| &t.steps).filter_map(|s| match s {
-            Step::Http(h) => Some(h.url.origin().ascii_serialization()),
-            _ => None,
-        }));
+        let mut origins: Vec<String> = scenario
+            .endpoints
+            .iter()
+            .map(|e| e.url.origin().ascii_serialization())
+            .collect();
+        origins.extend(
+            scenario
+                .tasks
+                .iter()
+                .flat_map(|t| &t.steps)
+                .filter_map(|s| match s {
+                    Step::Http(h) => Some(h.url.origin().ascii_serialization()),
+                    _ => None,
+                }),
+        );
         origins.sort();
         origins.dedup();
         origins.len() as u64
     };
-    crate::limits::check_descriptors(max_users(&plan) * connections_per_user).map_err(RunError::Config)?;
+    crate::limits::check_descriptors(max_users(&plan) * connections_per_user)
+        .map_err(RunError::Config)?;
     let uses_tls = scenario.endpoints.iter().any(|e| e.url.scheme() == "https")
-        || scenario.tasks.iter().flat_map(|t| &t.steps).any(|s| matches!(s, Step::Http(h) if h.url.scheme() == "https"));
-    let tls = if uses_tls { Some(Tls::new(&http).map_err(RunError::Config)?) } else { None };
+        || scenario
+            .tasks
+            .iter()
+            .flat_map(|t| &t.steps)
+            .any(|s| matches!(s, Step::Http(h) if h.url.scheme() == "https"));
+    let tls = if uses_tls {
+        Some(Tls::new(&http).map_err(RunError::Config)?)
+    } else {
+        None
+    };
 
     let workers = tokio::runtime::Handle::current().metrics().num_workers();
     let recorder = Recorder::new(scenario.operation_names(), workers);
     let config = serde_json::json!({"plan": plan, "http": http, "scenario": scenario.describe()});
-    let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-    let mut ctx = RunContext::new(scenario, vec![], recorder, http, tls, plan.seed, plan.max_requests, far_future)
+    let mut ctx = RunContext::new(scenario, recorder, http, tls, plan.seed, plan.max_requests)
         .map_err(RunError::Config)?;
-    ctx.catalogs = vec![Catalog::default(); ctx.scenario.endpoints.len()];
     for endpoint in 0..ctx.scenario.endpoints.len() {
         let needed = ctx.scenario.tasks.iter().flat_map(|t| &t.steps).any(|s| {
             matches!(s, Step::Mcp { endpoint: e, call } if *e == endpoint
                 && matches!(call, McpCall::ToolsCall(_) | McpCall::ResourcesRead | McpCall::PromptsGet))
         });
         if needed {
-            ctx.catalogs[endpoint] = discover(&ctx, endpoint).await.map_err(RunError::Infrastructure)?;
+            ctx.catalogs[endpoint] = discover(&ctx, endpoint)
+                .await
+                .map_err(RunError::Infrastructure)?;
         }
     }
 
@@ -129,7 +162,10 @@ pub async fn run(spec: RunSpec, interrupt: impl Future<Output = ()>) -> Result<R
 
     let mut progress = Progress::new(progress, &label);
     let mut series = Vec::new();
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::from_std(start + Duration::from_secs(1)), Duration::from_secs(1));
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::from_std(start + Duration::from_secs(1)),
+        Duration::from_secs(1),
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(interrupt);
     let mut interrupted = false;
@@ -179,12 +215,18 @@ pub async fn run(spec: RunSpec, interrupt: impl Future<Output = ()>) -> Result<R
     }
     ctx.request_stop();
     let stopped_at = Instant::now();
-    if !executor_done && tokio::time::timeout(plan.drain, &mut executor).await.is_err() {
+    if !executor_done
+        && tokio::time::timeout(plan.drain, &mut executor)
+            .await
+            .is_err()
+    {
         executor.abort();
     }
     progress.finish();
 
-    let measured_end = end.map_or(stopped_at, |e| e.min(stopped_at)).max(ctx.measured_from);
+    let measured_end = end
+        .map_or(stopped_at, |e| e.min(stopped_at))
+        .max(ctx.measured_from);
     let duration = measured_end.saturating_duration_since(ctx.measured_from);
     let duration_secs = duration.as_secs_f64();
     // A partial last second (count limit, Ctrl-C) still belongs in the series.
@@ -220,7 +262,8 @@ pub async fn run(spec: RunSpec, interrupt: impl Future<Output = ()>) -> Result<R
     let now = chrono::Utc::now();
     let to_rfc = |t: Instant| {
         let ago = Instant::now().saturating_duration_since(t);
-        (now - chrono::Duration::from_std(ago).unwrap_or_default()).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        (now - chrono::Duration::from_std(ago).unwrap_or_default())
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
     Ok(RunResults {
         schema: SCHEMA.into(),
@@ -250,13 +293,30 @@ pub async fn run(spec: RunSpec, interrupt: impl Future<Output = ()>) -> Result<R
 /// The most users (or in-flight iterations) the plan can have at once: each needs connections.
 fn max_users(plan: &Plan) -> u64 {
     match plan.model {
-        Model::Closed { users, .. } => plan.stages.iter().map(|s| s.target.ceil() as u64).chain([u64::from(users)]).max().unwrap_or(1),
+        Model::Closed { users, .. } => plan
+            .stages
+            .iter()
+            .map(|s| s.target.ceil() as u64)
+            .chain([u64::from(users)])
+            .max()
+            .unwrap_or(1),
         Model::Open { max_in_flight, .. } => u64::from(max_in_flight),
     }
 }
 
-fn series_point(plan: &Plan, t: Duration, schedule: &Schedule, interval: &[crate::recorder::IntervalStats]) -> SeriesPoint {
-    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1000.0 };
+fn series_point(
+    plan: &Plan,
+    t: Duration,
+    schedule: &Schedule,
+    interval: &[crate::recorder::IntervalStats],
+) -> SeriesPoint {
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(q) as f64 / 1000.0
+        }
+    };
     SeriesPoint {
         t: t.as_secs_f64(),
         target: plan.target_at(t),
@@ -269,7 +329,11 @@ fn series_point(plan: &Plan, t: Duration, schedule: &Schedule, interval: &[crate
                 p50_ms: ms(&i.latency, 0.5),
                 p95_ms: ms(&i.latency, 0.95),
                 p99_ms: ms(&i.latency, 0.99),
-                max_ms: if i.latency.is_empty() { 0.0 } else { i.latency.max() as f64 / 1000.0 },
+                max_ms: if i.latency.is_empty() {
+                    0.0
+                } else {
+                    i.latency.max() as f64 / 1000.0
+                },
             })
             .collect(),
     }
@@ -280,7 +344,12 @@ fn verdict(plan: &Plan, s: &Schedule, cpu_secs: f64, wall_secs: f64, workers: us
     let late = s.late_starts.load(Ordering::Relaxed);
     let dropped = s.dropped.load(Ordering::Relaxed);
     let mut reasons = Vec::new();
-    if let Model::Open { max_in_flight, max_backlog, .. } = plan.model {
+    if let Model::Open {
+        max_in_flight,
+        max_backlog,
+        ..
+    } = plan.model
+    {
         if dropped > 0 {
             reasons.push(format!(
                 "{dropped} arrivals were dropped: all {max_in_flight} users busy and {max_backlog} waiting; raise --max-in-flight or lower the rate"
@@ -320,7 +389,14 @@ async fn sleep_unless_stopped(ctx: &RunContext, d: Duration) -> bool {
 }
 
 async fn run_closed(ctx: Arc<RunContext>, schedule: Arc<Schedule>, plan: Plan, start: Instant) {
-    let Model::Closed { spawn_rate, ref wait, .. } = plan.model else { unreachable!("closed model") };
+    let Model::Closed {
+        spawn_rate,
+        ref wait,
+        ..
+    } = plan.model
+    else {
+        unreachable!("closed model")
+    };
     let (desired_tx, desired_rx) = tokio::sync::watch::channel(0u64);
     let mut users = JoinSet::new();
     let mut spawned = 0u64;
@@ -332,13 +408,20 @@ async fn run_closed(ctx: Arc<RunContext>, schedule: Arc<Schedule>, plan: Plan, s
             desired = desired.min((spawn_rate * (now - start).as_secs_f64()).floor() as u64 + 1);
         }
         while spawned < desired {
-            let (ctx, schedule, wait, desired_rx) = (ctx.clone(), schedule.clone(), wait.clone(), desired_rx.clone());
+            let (ctx, schedule, wait, desired_rx) = (
+                ctx.clone(),
+                schedule.clone(),
+                wait.clone(),
+                desired_rx.clone(),
+            );
             let id = spawned as u32;
             users.spawn(async move { closed_user(id, ctx, schedule, wait, desired_rx).await });
             spawned += 1;
         }
         let _ = desired_tx.send(desired);
-        schedule.active.store(desired.min(spawned), Ordering::Relaxed);
+        schedule
+            .active
+            .store(desired.min(spawned), Ordering::Relaxed);
         if users.is_empty() && desired == 0 && plan.stages.is_empty() {
             break;
         }
@@ -353,7 +436,13 @@ async fn run_closed(ctx: Arc<RunContext>, schedule: Arc<Schedule>, plan: Plan, s
     while users.join_next().await.is_some() {}
 }
 
-async fn closed_user(id: u32, ctx: Arc<RunContext>, schedule: Arc<Schedule>, wait: Wait, mut desired: tokio::sync::watch::Receiver<u64>) {
+async fn closed_user(
+    id: u32,
+    ctx: Arc<RunContext>,
+    schedule: Arc<Schedule>,
+    wait: Wait,
+    mut desired: tokio::sync::watch::Receiver<u64>,
+) {
     let mut user = VirtualUser::new(id, &ctx);
     let pacing = wait.pacing();
     let mut slot = Instant::now();
@@ -367,7 +456,11 @@ async fn closed_user(id: u32, ctx: Arc<RunContext>, schedule: Arc<Schedule>, wai
             slot = Instant::now();
             continue;
         }
-        let intended = if pacing.is_some() { slot } else { Instant::now() };
+        let intended = if pacing.is_some() {
+            slot
+        } else {
+            Instant::now()
+        };
         if pacing.is_some() {
             schedule.note_start(intended, intended >= ctx.measured_from, false);
             // A late iteration is measured from its slot, but the schedule resumes from now:
@@ -383,7 +476,9 @@ async fn closed_user(id: u32, ctx: Arc<RunContext>, schedule: Arc<Schedule>, wai
                 continue;
             }
             Wait::Constant { secs } => Duration::from_secs_f64(secs),
-            Wait::Between { min_secs, max_secs } => Duration::from_secs_f64(user.rng().gen_range(min_secs..=max_secs)),
+            Wait::Between { min_secs, max_secs } => {
+                Duration::from_secs_f64(user.rng().gen_range(min_secs..=max_secs))
+            }
             Wait::ConstantThroughput { .. } | Wait::ConstantPacing { .. } => {
                 slot += pacing.expect("pacing wait");
                 slot.saturating_duration_since(Instant::now())
@@ -402,19 +497,34 @@ struct ArrivalToken {
 }
 
 async fn run_open(ctx: Arc<RunContext>, schedule: Arc<Schedule>, plan: Plan, start: Instant) {
-    let Model::Open { arrival, max_in_flight, max_backlog, .. } = plan.model else { unreachable!("open model") };
+    let Model::Open {
+        arrival,
+        max_in_flight,
+        max_backlog,
+        ..
+    } = plan.model
+    else {
+        unreachable!("open model")
+    };
     let (tx, rx) = async_channel::unbounded::<ArrivalToken>();
     let in_flight = Arc::new(AtomicU64::new(0));
     let mut vus = JoinSet::new();
     for id in 0..max_in_flight {
-        let (ctx, schedule, rx, in_flight) = (ctx.clone(), schedule.clone(), rx.clone(), in_flight.clone());
+        let (ctx, schedule, rx, in_flight) =
+            (ctx.clone(), schedule.clone(), rx.clone(), in_flight.clone());
         vus.spawn(async move {
             let mut user = VirtualUser::new(id, &ctx);
             while let Ok(token) = rx.recv().await {
-                schedule.note_start(token.intended, token.intended >= ctx.measured_from, token.queued);
+                schedule.note_start(
+                    token.intended,
+                    token.intended >= ctx.measured_from,
+                    token.queued,
+                );
                 let next = user.iteration(&ctx, token.intended).await;
                 in_flight.fetch_sub(1, Ordering::Relaxed);
-                schedule.active.store(in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
+                schedule
+                    .active
+                    .store(in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
                 if next == Next::Stop {
                     break;
                 }
@@ -455,7 +565,13 @@ async fn run_open(ctx: Arc<RunContext>, schedule: Arc<Schedule>, plan: Plan, sta
                     } else {
                         in_flight.fetch_add(1, Ordering::Relaxed);
                         let queued = waiting >= u64::from(max_in_flight);
-                        if tx.send_blocking(ArrivalToken { intended: next, queued }).is_err() {
+                        if tx
+                            .send_blocking(ArrivalToken {
+                                intended: next,
+                                queued,
+                            })
+                            .is_err()
+                        {
                             break;
                         }
                     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::{
-    parse_duration, parse_rate, parse_url, run, Expect, Header, HttpOptions, HttpStep, Model, Plan, ProgressMode, RunError,
-    RunResults, RunSpec, Scenario, Step, Task, Template, Wait,
+    parse_duration, parse_rate, parse_url, run, Expect, Header, HttpOptions, HttpStep, Model, Plan,
+    ProgressMode, RunError, RunResults, RunSpec, Scenario, Step, Task, Template, Wait,
 };
 
 /// Exit codes, shared with the rest of mcpbench.
@@ -89,7 +89,10 @@ pub struct Refusal {
 }
 
 fn usage(message: String) -> Refusal {
-    Refusal { code: exit_code::USAGE, message }
+    Refusal {
+        code: exit_code::USAGE,
+        message,
+    }
 }
 
 /// The engine's plan and scenario for these flags, checked before any traffic.
@@ -104,11 +107,17 @@ pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
     if args.requests == 0 {
         return Err(usage("-n must be at least 1".into()));
     }
-    let sends_body = !matches!(method, hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE);
+    let sends_body = !matches!(
+        method,
+        hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE
+    );
     let body_text = if sends_body {
         let text = std::fs::read_to_string(&args.payload).map_err(|e| Refusal {
             code: exit_code::INFRASTRUCTURE,
-            message: format!("payload file {} cannot be read: {e}", args.payload.display()),
+            message: format!(
+                "payload file {} cannot be read: {e}",
+                args.payload.display()
+            ),
         })?;
         Some(text)
     } else {
@@ -123,22 +132,44 @@ pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
     let jsonrpc = body_text
         .as_deref()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-        .is_some_and(|v| v.get("jsonrpc").is_some() || v.as_array().is_some_and(|a| a.iter().any(|m| m.get("jsonrpc").is_some())));
-    let mut headers = vec![Header::parse(&format!("Content-Type: {}", args.content_type))?];
+        .is_some_and(|v| {
+            v.get("jsonrpc").is_some()
+                || v.as_array()
+                    .is_some_and(|a| a.iter().any(|m| m.get("jsonrpc").is_some()))
+        });
+    let mut headers = vec![Header::parse(&format!(
+        "Content-Type: {}",
+        args.content_type
+    ))?];
     for h in &args.headers {
         headers.push(Header::parse(h).map_err(usage)?);
     }
     let wait = match &args.rate {
-        Some(q) => Wait::ConstantThroughput { per_sec: parse_rate(q).map_err(|e| usage(e.to_string()))? },
+        Some(q) => Wait::ConstantThroughput {
+            per_sec: parse_rate(q).map_err(|e| usage(e.to_string()))?,
+        },
         None => Wait::None,
     };
-    let duration = args.duration.as_deref().map(parse_duration).transpose().map_err(|e| usage(e.to_string()))?;
+    let duration = args
+        .duration
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| usage(e.to_string()))?;
     let plan = Plan {
-        model: Model::Closed { users: args.concurrency, spawn_rate: 0.0, wait },
+        model: Model::Closed {
+            users: args.concurrency,
+            spawn_rate: 0.0,
+            wait,
+        },
         stages: vec![],
         duration,
         // hey: -z wins over -n.
-        max_requests: if duration.is_some() { None } else { Some(args.requests) },
+        max_requests: if duration.is_some() {
+            None
+        } else {
+            Some(args.requests)
+        },
         warmup: Duration::ZERO,
         seed: args.seed,
         drain: Duration::from_secs(args.timeout_secs.min(30)),
@@ -150,14 +181,17 @@ pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
         tasks: vec![Task {
             name: "request".into(),
             weight: 1,
-            steps: vec![Step::Http(HttpStep {
+            steps: vec![Step::Http(Box::new(HttpStep {
                 op,
                 method,
                 url,
                 headers,
                 body,
-                expect: Expect { jsonrpc, ..Expect::default() },
-            })],
+                expect: Expect {
+                    jsonrpc,
+                    ..Expect::default()
+                },
+            }))],
         }],
         endpoints: vec![],
     };
@@ -187,7 +221,10 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         Err(e) => {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("hey: {} (see -h)", first.strip_prefix("error: ").unwrap_or(first));
+            eprintln!(
+                "hey: {} (see -h)",
+                first.strip_prefix("error: ").unwrap_or(first)
+            );
             return ExitCode::from(exit_code::USAGE);
         }
     };
@@ -199,7 +236,10 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         }
     };
     let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S");
-    let log = parsed.log.clone().unwrap_or_else(|| PathBuf::from(format!("hey-{stamp}.log")));
+    let log = parsed
+        .log
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("hey-{stamp}.log")));
     let json_path = log.with_extension("json");
     let target = parsed.positional_url.as_deref().unwrap_or(&parsed.url);
     if parsed.dry_run {
@@ -218,7 +258,10 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hey: cannot start the async runtime: {e}");
@@ -257,7 +300,11 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     match written {
         Ok(()) => println!("\nLog: {}\nResults: {}", log.display(), json_path.display()),
         Err(e) => {
-            eprintln!("hey: cannot write {} / {}: {e}", log.display(), json_path.display());
+            eprintln!(
+                "hey: cannot write {} / {}: {e}",
+                log.display(),
+                json_path.display()
+            );
             return ExitCode::from(exit_code::INFRASTRUCTURE);
         }
     }
@@ -273,7 +320,11 @@ pub fn redacted_command_line(args: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut after_h = false;
     for a in args {
-        out.push(if after_h { crate::redact_line(a) } else { a.clone() });
+        out.push(if after_h {
+            crate::redact_line(a)
+        } else {
+            a.clone()
+        });
         after_h = a == "-H";
     }
     out
@@ -294,7 +345,11 @@ pub fn summary(r: &RunResults) -> String {
     let _ = writeln!(s, "  Requests/sec:\t{:.4}", op.rps);
     let _ = writeln!(s, "  ");
     let _ = writeln!(s, "  Total data:\t{} bytes", op.bytes);
-    let _ = writeln!(s, "  Size/request:\t{} bytes", if op.requests == 0 { 0 } else { op.bytes / op.requests });
+    let _ = writeln!(
+        s,
+        "  Size/request:\t{} bytes",
+        op.bytes.checked_div(op.requests).unwrap_or(0)
+    );
     let _ = writeln!(s, "\nResponse time histogram:");
     if let Ok(h) = crate::decode_histogram(&op.histograms.uncorrected) {
         if !h.is_empty() {
@@ -303,13 +358,19 @@ pub fn summary(r: &RunResults) -> String {
             let width = ((hi - lo) / buckets as f64).max(1.0);
             let mut counts = vec![0u64; buckets + 1];
             for v in h.iter_recorded() {
-                let i = (((v.value_iterated_to() as f64 - lo) / width).floor() as usize).min(buckets);
+                let i =
+                    (((v.value_iterated_to() as f64 - lo) / width).floor() as usize).min(buckets);
                 counts[i] += v.count_at_value();
             }
             let peak = *counts.iter().max().unwrap_or(&1).max(&1);
             for (i, c) in counts.iter().enumerate() {
                 let mark = (40 * c / peak) as usize;
-                let _ = writeln!(s, "  {:.3} [{c}]\t|{}", (lo + width * i as f64) / 1e6, "■".repeat(mark));
+                let _ = writeln!(
+                    s,
+                    "  {:.3} [{c}]\t|{}",
+                    (lo + width * i as f64) / 1e6,
+                    "■".repeat(mark)
+                );
             }
         }
     }
@@ -317,7 +378,11 @@ pub fn summary(r: &RunResults) -> String {
     if let Ok(h) = crate::decode_histogram(&op.histograms.uncorrected) {
         if !h.is_empty() {
             for p in [10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9] {
-                let _ = writeln!(s, "  {p}% in {:.4} secs", h.value_at_quantile(p / 100.0) as f64 / 1e6);
+                let _ = writeln!(
+                    s,
+                    "  {p}% in {:.4} secs",
+                    h.value_at_quantile(p / 100.0) as f64 / 1e6
+                );
             }
         }
     }
@@ -325,16 +390,33 @@ pub fn summary(r: &RunResults) -> String {
     for (code, n) in &op.status_codes {
         let _ = writeln!(s, "  [{code}]\t{n} responses");
     }
-    let non_2xx: u64 = op.status_codes.iter().filter(|(c, _)| !c.starts_with('2')).map(|(_, n)| n).sum();
-    let jsonrpc = op.errors.get("jsonrpc").map_or(0, |t| t.count) + op.errors.get("tool_error").map_or(0, |t| t.count);
+    let non_2xx: u64 = op
+        .status_codes
+        .iter()
+        .filter(|(c, _)| !c.starts_with('2'))
+        .map(|(_, n)| n)
+        .sum();
+    let jsonrpc = op.errors.get("jsonrpc").map_or(0, |t| t.count)
+        + op.errors.get("tool_error").map_or(0, |t| t.count);
     let _ = writeln!(s, "\nFailures:");
     let _ = writeln!(s, "  Non-2xx responses:\t{non_2xx}");
     let _ = writeln!(s, "  JSON-RPC errors in 2xx:\t{jsonrpc}");
-    let _ = writeln!(s, "  Failed requests:\t{} of {} ({:.2}%)", op.failures, op.requests, op.error_rate * 100.0);
+    let _ = writeln!(
+        s,
+        "  Failed requests:\t{} of {} ({:.2}%)",
+        op.failures,
+        op.requests,
+        op.error_rate * 100.0
+    );
     if !op.errors.is_empty() {
         let _ = writeln!(s, "\nError distribution:");
         for (class, tally) in &op.errors {
-            let _ = writeln!(s, "  [{}]\t{class}: {}", tally.count, tally.samples.first().map(String::as_str).unwrap_or(""));
+            let _ = writeln!(
+                s,
+                "  [{}]\t{class}: {}",
+                tally.count,
+                tally.samples.first().map(String::as_str).unwrap_or("")
+            );
         }
     }
     for w in &r.warnings {
@@ -356,9 +438,19 @@ mod tests {
 
     #[test]
     fn a_missing_payload_file_is_exit_3_as_in_hey_sh() {
-        let r = build(&args(&["-d", "/nonexistent/payload.json", "-u", "http://127.0.0.1:1/rpc"])).unwrap_err();
+        let r = build(&args(&[
+            "-d",
+            "/nonexistent/payload.json",
+            "-u",
+            "http://127.0.0.1:1/rpc",
+        ]))
+        .unwrap_err();
         assert_eq!(r.code, 3);
-        assert!(r.message.contains("/nonexistent/payload.json"), "{}", r.message);
+        assert!(
+            r.message.contains("/nonexistent/payload.json"),
+            "{}",
+            r.message
+        );
     }
 
     #[test]
@@ -372,23 +464,59 @@ mod tests {
         let g = good.to_str().unwrap();
         for (extra, why) in [
             (vec!["-u", "localhost:4444/rpc", "-d", g], "URL"),
-            (vec!["-u", "http://127.0.0.1:1/rpc", "-d", g, "-H", "NoColon"], "header"),
-            (vec!["-u", "http://127.0.0.1:1/rpc", "-d", g, "-z", "ten"], "duration"),
-            (vec!["-u", "http://127.0.0.1:1/rpc", "-d", g, "-q", "fast"], "rate"),
-            (vec!["-u", "http://127.0.0.1:1/rpc", "-d", bad_template.to_str().unwrap()], "template"),
+            (
+                vec!["-u", "http://127.0.0.1:1/rpc", "-d", g, "-H", "NoColon"],
+                "header",
+            ),
+            (
+                vec!["-u", "http://127.0.0.1:1/rpc", "-d", g, "-z", "ten"],
+                "duration",
+            ),
+            (
+                vec!["-u", "http://127.0.0.1:1/rpc", "-d", g, "-q", "fast"],
+                "rate",
+            ),
+            (
+                vec![
+                    "-u",
+                    "http://127.0.0.1:1/rpc",
+                    "-d",
+                    bad_template.to_str().unwrap(),
+                ],
+                "template",
+            ),
         ] {
             let r = build(&args(&extra)).unwrap_err();
             assert_eq!(r.code, 2, "{why}: {}", r.message);
         }
-        let (plan, scenario, _) = build(&args(&["-u", "http://127.0.0.1:1/rpc", "-d", g, "-n", "7", "-c", "3"])).unwrap();
+        let (plan, scenario, _) = build(&args(&[
+            "-u",
+            "http://127.0.0.1:1/rpc",
+            "-d",
+            g,
+            "-n",
+            "7",
+            "-c",
+            "3",
+        ]))
+        .unwrap();
         assert_eq!(plan.max_requests, Some(7));
-        let Step::Http(step) = &scenario.tasks[0].steps[0] else { panic!() };
-        assert!(step.expect.jsonrpc, "a JSON-RPC payload is judged as JSON-RPC");
+        let Step::Http(step) = &scenario.tasks[0].steps[0] else {
+            panic!()
+        };
+        assert!(
+            step.expect.jsonrpc,
+            "a JSON-RPC payload is judged as JSON-RPC"
+        );
     }
 
     #[test]
     fn secrets_in_headers_never_reach_the_recorded_command_line() {
-        let line = redacted_command_line(&["hey".into(), "-H".into(), "Authorization: Bearer eyJsecret".into()]);
+        let line = redacted_command_line(&[
+            "hey".into(),
+            "-H".into(),
+            "Authorization: Bearer eyJsecret".into(),
+        ]);
         assert!(!line.join(" ").contains("eyJsecret"));
     }
 }

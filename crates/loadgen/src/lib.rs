@@ -25,16 +25,19 @@ pub use check::{excerpt, judge_http, judge_jsonrpc};
 pub use client::{parse_url, HttpOptions, Origin};
 pub use engine::{run, RunError, RunSpec, LATE_SHARE_SATURATED, LATE_START};
 pub use limits::{check_descriptors, nofile_soft_limit};
-pub use plan::{parse_duration, parse_rate, parse_stages, parse_wait, Arrival, Model, Plan, PlanError, Stage, Wait};
+pub use plan::{
+    parse_duration, parse_rate, parse_stages, parse_wait, Arrival, Model, Plan, PlanError, Stage,
+    Wait,
+};
 pub use progress::ProgressMode;
 pub use recorder::{new_histogram, ErrorClass, ErrorTally, OpStats};
 pub use results::{
-    decode_histogram, encode_histogram, Environment, LatencySummary, OperationResult, RunResults, Saturation, SeriesOp,
-    SeriesPoint, SCHEMA,
+    decode_histogram, encode_histogram, Environment, LatencySummary, OperationResult, RunResults,
+    Saturation, SeriesOp, SeriesPoint, SCHEMA,
 };
 pub use scenario::{
-    is_secret_header, redact_line, Expect, Header, HttpStep, McpCall, McpEndpoint, McpTransport, Scenario, SessionMode,
-    Step, Task, ToolPick, SESSION_DELETE_OP, SESSION_SETUP_OP,
+    is_secret_header, redact_line, Expect, Header, HttpStep, McpCall, McpEndpoint, McpTransport,
+    Scenario, SessionMode, Step, Task, ToolPick, SESSION_DELETE_OP, SESSION_SETUP_OP,
 };
 pub use schema::synthesize_arguments;
 pub use template::{Template, TemplateError};

@@ -9,9 +9,9 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::{
-    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, run, Arrival, Header, HttpOptions, McpCall,
-    McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunError, RunResults, RunSpec, Scenario, SessionMode, Step,
-    Task,
+    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, run, Arrival, Header,
+    HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunError,
+    RunResults, RunSpec, Scenario, SessionMode, Step, Task,
 };
 
 /// Exit codes of `load` (and, later, of every load-test command).
@@ -56,7 +56,10 @@ pub enum ProgressArg {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask load", about = "Load an MCP endpoint: closed users or an open arrival rate, honest latency")]
+#[command(
+    name = "cargo xtask load",
+    about = "Load an MCP endpoint: closed users or an open arrival rate, honest latency"
+)]
 pub struct LoadArgs {
     /// The MCP endpoint, e.g. http://127.0.0.1:9000/mcp (or a gateway's /rpc with --transport rpc).
     #[arg(long)]
@@ -151,26 +154,52 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions), String> {
     let mut tasks = Vec::new();
     for part in args.ops.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, weight) = match part.rsplit_once('=') {
-            Some((n, w)) => (n, w.parse::<u32>().map_err(|_| format!("invalid weight in '{part}': use OP=WHOLE_NUMBER"))?),
+            Some((n, w)) => (
+                n,
+                w.parse::<u32>()
+                    .map_err(|_| format!("invalid weight in '{part}': use OP=WHOLE_NUMBER"))?,
+            ),
             None => (part, 1),
         };
         let call = McpCall::parse(name)?;
-        tasks.push(Task { name: name.to_string(), weight, steps: vec![Step::Mcp { endpoint: 0, call }] });
+        tasks.push(Task {
+            name: name.to_string(),
+            weight,
+            steps: vec![Step::Mcp { endpoint: 0, call }],
+        });
     }
-    let headers = args.headers.iter().map(|h| Header::parse(h)).collect::<Result<Vec<_>, _>>()?;
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| Header::parse(h))
+        .collect::<Result<Vec<_>, _>>()?;
     let scenario = Scenario {
         name: "load".into(),
         tasks,
-        endpoints: vec![McpEndpoint { url, transport, session, protocol_version: args.protocol_version.clone(), headers }],
+        endpoints: vec![McpEndpoint {
+            url,
+            transport,
+            session,
+            protocol_version: args.protocol_version.clone(),
+            headers,
+        }],
     };
     scenario.validate()?;
 
-    let stages = args.stages.as_deref().map(parse_stages).transpose().map_err(|e| e.to_string())?.unwrap_or_default();
+    let stages = args
+        .stages
+        .as_deref()
+        .map(parse_stages)
+        .transpose()
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
     let model = match &args.rate {
         Some(rate) => {
             let rate = parse_rate(rate).map_err(|e| e.to_string())?;
             let peak = stages.iter().map(|s| s.target).fold(rate, f64::max);
-            let max_in_flight = args.max_in_flight.unwrap_or((peak.ceil() as u32).clamp(50, 10_000));
+            let max_in_flight = args
+                .max_in_flight
+                .unwrap_or((peak.ceil() as u32).clamp(50, 10_000));
             Model::Open {
                 rate,
                 arrival: match args.arrival.unwrap_or(ArrivalArg::Constant) {
@@ -190,7 +219,12 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions), String> {
     let plan = Plan {
         model,
         stages,
-        duration: args.duration.as_deref().map(parse_duration).transpose().map_err(|e| e.to_string())?,
+        duration: args
+            .duration
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| e.to_string())?,
         max_requests: args.requests,
         warmup: parse_duration(&args.warmup).map_err(|e| e.to_string())?,
         seed: args.seed,
@@ -211,7 +245,12 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions), String> {
 pub fn main_with_args(args: Vec<String>) -> ExitCode {
     let parsed = match LoadArgs::try_parse_from(&args) {
         Ok(a) => a,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
@@ -222,11 +261,22 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         Err(m) => return fail(exit_code::USAGE, &m),
     };
     let out = parsed.out.clone().unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!("load-{}", chrono::Local::now().format("%Y%m%d_%H%M%S")))
+        PathBuf::from("reports").join(format!(
+            "load-{}",
+            chrono::Local::now().format("%Y%m%d_%H%M%S")
+        ))
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return fail(exit_code::INFRASTRUCTURE, &format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            return fail(
+                exit_code::INFRASTRUCTURE,
+                &format!("cannot start the async runtime: {e}"),
+            )
+        }
     };
     let spec = RunSpec {
         plan,
@@ -249,7 +299,10 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     };
     print!("{}", table(&results));
     if let Err(e) = results.write_to_dir(&out) {
-        return fail(exit_code::INFRASTRUCTURE, &format!("cannot write results to {}: {e}", out.display()));
+        return fail(
+            exit_code::INFRASTRUCTURE,
+            &format!("cannot write results to {}: {e}", out.display()),
+        );
     }
     println!("results: {}", out.join("results.json").display());
     ExitCode::from(outcome_code(&results))
@@ -284,7 +337,17 @@ pub fn table(r: &RunResults) -> String {
     let _ = writeln!(
         s,
         "\n{:<26} {:>9} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12}",
-        "operation", "requests", "fails", "err %", "req/s", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms", "p99 uncorr."
+        "operation",
+        "requests",
+        "fails",
+        "err %",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "p99 uncorr."
     );
     for op in r.operations.iter().chain([&r.total]) {
         let _ = writeln!(
@@ -305,7 +368,13 @@ pub fn table(r: &RunResults) -> String {
     }
     for op in &r.operations {
         for (class, tally) in &op.errors {
-            let _ = writeln!(s, "  {} {class} ×{}: {}", op.name, tally.count, tally.samples.join(" | "));
+            let _ = writeln!(
+                s,
+                "  {} {class} ×{}: {}",
+                op.name,
+                tally.count,
+                tally.samples.join(" | ")
+            );
         }
     }
     let sat = &r.saturation;
@@ -321,7 +390,11 @@ pub fn table(r: &RunResults) -> String {
         sat.generator_cpu_utilisation * 100.0
     );
     if sat.saturated {
-        let _ = writeln!(s, "SATURATED — these latencies understate the truth: {}", sat.reasons.join("; "));
+        let _ = writeln!(
+            s,
+            "SATURATED — these latencies understate the truth: {}",
+            sat.reasons.join("; ")
+        );
     }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
@@ -334,17 +407,50 @@ mod tests {
     use super::*;
 
     fn args(extra: &[&str]) -> LoadArgs {
-        LoadArgs::try_parse_from(["load", "--url", "http://127.0.0.1:9000/mcp"].iter().chain(extra)).unwrap()
+        LoadArgs::try_parse_from(
+            ["load", "--url", "http://127.0.0.1:9000/mcp"]
+                .iter()
+                .chain(extra),
+        )
+        .unwrap()
     }
 
     #[test]
     fn rate_selects_the_open_model_and_users_the_closed_one() {
         let (plan, ..) = build(&args(&["--rate", "500", "-z", "10s"])).unwrap();
-        assert!(matches!(plan.model, Model::Open { rate: 500.0, max_in_flight: 500, max_backlog: 500, .. }));
-        let (plan, scenario, _) = build(&args(&["--users", "4", "-n", "100", "--ops", "tools/call=8,ping=2"])).unwrap();
+        assert!(matches!(
+            plan.model,
+            Model::Open {
+                rate: 500.0,
+                max_in_flight: 500,
+                max_backlog: 500,
+                ..
+            }
+        ));
+        let (plan, scenario, _) = build(&args(&[
+            "--users",
+            "4",
+            "-n",
+            "100",
+            "--ops",
+            "tools/call=8,ping=2",
+        ]))
+        .unwrap();
         assert!(matches!(plan.model, Model::Closed { users: 4, .. }));
-        assert_eq!(scenario.tasks.iter().map(|t| t.weight).collect::<Vec<_>>(), [8, 2]);
-        assert!(LoadArgs::try_parse_from(["load", "--url", "http://x/", "--users", "2", "--rate", "5"]).is_err());
+        assert_eq!(
+            scenario.tasks.iter().map(|t| t.weight).collect::<Vec<_>>(),
+            [8, 2]
+        );
+        assert!(LoadArgs::try_parse_from([
+            "load",
+            "--url",
+            "http://x/",
+            "--users",
+            "2",
+            "--rate",
+            "5"
+        ])
+        .is_err());
     }
 
     #[test]

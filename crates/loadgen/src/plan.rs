@@ -25,12 +25,21 @@ pub enum PlanError {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Wait {
     None,
-    Constant { secs: f64 },
-    Between { min_secs: f64, max_secs: f64 },
+    Constant {
+        secs: f64,
+    },
+    Between {
+        min_secs: f64,
+        max_secs: f64,
+    },
     /// At most this many iterations per second per user (wait = 1/x minus the iteration's time).
-    ConstantThroughput { per_sec: f64 },
+    ConstantThroughput {
+        per_sec: f64,
+    },
     /// One iteration every `secs` per user, whatever the iteration took.
-    ConstantPacing { secs: f64 },
+    ConstantPacing {
+        secs: f64,
+    },
 }
 
 impl Wait {
@@ -111,7 +120,11 @@ impl Plan {
     pub fn validate(&self) -> Result<(), PlanError> {
         let invalid = |m: String| Err(PlanError::Invalid(m));
         match &self.model {
-            Model::Closed { users, spawn_rate, wait } => {
+            Model::Closed {
+                users,
+                spawn_rate,
+                wait,
+            } => {
                 if *users == 0 && self.stages.is_empty() {
                     return invalid("users must be at least 1".into());
                 }
@@ -131,7 +144,11 @@ impl Plan {
                     _ => {}
                 }
             }
-            Model::Open { rate, max_in_flight, .. } => {
+            Model::Open {
+                rate,
+                max_in_flight,
+                ..
+            } => {
                 if (!rate.is_finite() || *rate <= 0.0) && self.stages.is_empty() {
                     return invalid(format!("arrival rate {rate} must be positive"));
                 }
@@ -140,14 +157,24 @@ impl Plan {
                 }
             }
         }
-        if self.stages.iter().any(|s| !s.target.is_finite() || s.target < 0.0) {
+        if self
+            .stages
+            .iter()
+            .any(|s| !s.target.is_finite() || s.target < 0.0)
+        {
             return invalid("stage targets must be zero or positive".into());
         }
         if self.duration.is_none() && self.stages.is_empty() && self.max_requests.is_none() {
-            return invalid("give a duration, stages or a request count: every run must end".into());
+            return invalid(
+                "give a duration, stages or a request count: every run must end".into(),
+            );
         }
-        if self.measured_duration().is_some_and(|d| d > MAX_DURATION) || self.warmup > MAX_DURATION {
-            return invalid(format!("runs are limited to {} hours", MAX_DURATION.as_secs() / 3600));
+        if self.measured_duration().is_some_and(|d| d > MAX_DURATION) || self.warmup > MAX_DURATION
+        {
+            return invalid(format!(
+                "runs are limited to {} hours",
+                MAX_DURATION.as_secs() / 3600
+            ));
         }
         if self.max_requests == Some(0) {
             return invalid("the request count must be at least 1".into());
@@ -157,8 +184,9 @@ impl Plan {
 
     /// The measured part's length: the duration, else the stages' sum, else unbounded (count).
     pub fn measured_duration(&self) -> Option<Duration> {
-        self.duration
-            .or_else(|| (!self.stages.is_empty()).then(|| self.stages.iter().map(|s| s.duration).sum()))
+        self.duration.or_else(|| {
+            (!self.stages.is_empty()).then(|| self.stages.iter().map(|s| s.duration).sum())
+        })
     }
 
     /// The users (closed) or rate (open) wanted `t` after the start of the measured part;
@@ -206,7 +234,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, PlanError> {
             .ok_or_else(err)?;
         let number: f64 = rest[..digits].parse().map_err(|_| err())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "us" | "µs" => 1e-6,
             "ms" => 1e-3,
@@ -238,7 +268,9 @@ pub fn parse_rate(text: &str) -> Result<f64, PlanError> {
         "h" => 1.0 / 3600.0,
         _ => return Err(err()),
     };
-    (n.is_finite() && n > 0.0).then_some(n * scale).ok_or_else(err)
+    (n.is_finite() && n > 0.0)
+        .then_some(n * scale)
+        .ok_or_else(err)
 }
 
 /// Locust's wait_time spellings: `none`, `constant(1s)`, `between(1s,3s)`,
@@ -251,12 +283,29 @@ pub fn parse_wait(text: &str) -> Result<Wait, PlanError> {
     }
     let (name, args) = s.split_once('(').ok_or_else(err)?;
     let args = args.strip_suffix(')').ok_or_else(err)?;
-    let dur = |a: &str| parse_duration(a).map(|d| d.as_secs_f64()).map_err(|_| err());
-    match (name.trim(), args.split(',').map(str::trim).collect::<Vec<_>>().as_slice()) {
+    let dur = |a: &str| {
+        parse_duration(a)
+            .map(|d| d.as_secs_f64())
+            .map_err(|_| err())
+    };
+    match (
+        name.trim(),
+        args.split(',')
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .as_slice(),
+    ) {
         ("constant", [d]) => Ok(Wait::Constant { secs: dur(d)? }),
-        ("between", [a, b]) => Ok(Wait::Between { min_secs: dur(a)?, max_secs: dur(b)? }),
+        ("between", [a, b]) => Ok(Wait::Between {
+            min_secs: dur(a)?,
+            max_secs: dur(b)?,
+        }),
         ("constant_throughput", [n]) => Ok(Wait::ConstantThroughput {
-            per_sec: n.parse().ok().filter(|v: &f64| *v > 0.0 && v.is_finite()).ok_or_else(err)?,
+            per_sec: n
+                .parse()
+                .ok()
+                .filter(|v: &f64| *v > 0.0 && v.is_finite())
+                .ok_or_else(err)?,
         }),
         ("constant_pacing", [d]) => Ok(Wait::ConstantPacing { secs: dur(d)? }),
         _ => Err(err()),
@@ -271,7 +320,12 @@ pub fn parse_stages(text: &str) -> Result<Vec<Stage>, PlanError> {
             let (target, duration) = part.trim().split_once(':').ok_or_else(err)?;
             let target = parse_rate(target).or_else(|_| {
                 // A zero target (ramp down to nothing) is a valid stage but not a valid rate.
-                target.trim().parse::<f64>().ok().filter(|t| *t == 0.0).ok_or_else(err)
+                target
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|t| *t == 0.0)
+                    .ok_or_else(err)
             })?;
             Ok(Stage {
                 target,
@@ -282,13 +336,19 @@ pub fn parse_stages(text: &str) -> Result<Vec<Stage>, PlanError> {
 }
 
 mod secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
 
 mod opt_secs {
-    pub fn serialize<S: serde::Serializer>(d: &Option<std::time::Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &Option<std::time::Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_some(&d.as_secs_f64()),
             None => s.serialize_none(),
@@ -315,16 +375,32 @@ mod tests {
     fn rates_and_waits() {
         assert_eq!(parse_rate("15000/m").unwrap(), 250.0);
         assert_eq!(parse_rate("250").unwrap(), 250.0);
-        assert!(parse_rate("0").is_err() && parse_rate("fast").is_err() && parse_rate("5/d").is_err());
-        assert_eq!(parse_wait("between(1s, 3s)").unwrap(), Wait::Between { min_secs: 1.0, max_secs: 3.0 });
-        assert_eq!(parse_wait("constant_throughput(2)").unwrap(), Wait::ConstantThroughput { per_sec: 2.0 });
+        assert!(
+            parse_rate("0").is_err() && parse_rate("fast").is_err() && parse_rate("5/d").is_err()
+        );
+        assert_eq!(
+            parse_wait("between(1s, 3s)").unwrap(),
+            Wait::Between {
+                min_secs: 1.0,
+                max_secs: 3.0
+            }
+        );
+        assert_eq!(
+            parse_wait("constant_throughput(2)").unwrap(),
+            Wait::ConstantThroughput { per_sec: 2.0 }
+        );
         assert!(parse_wait("between(1s)").is_err() && parse_wait("sometimes").is_err());
     }
 
     #[test]
     fn stages_ramp_linearly_and_steps_jump() {
         let plan = Plan {
-            model: Model::Open { rate: 1000.0, arrival: Arrival::Constant, max_in_flight: 100, max_backlog: 0 },
+            model: Model::Open {
+                rate: 1000.0,
+                arrival: Arrival::Constant,
+                max_in_flight: 100,
+                max_backlog: 0,
+            },
             stages: parse_stages("1000:10s,10000:0s,10000:10s,1000:10s").unwrap(),
             duration: None,
             max_requests: None,
@@ -343,7 +419,11 @@ mod tests {
     #[test]
     fn a_plan_without_an_end_is_refused() {
         let plan = Plan {
-            model: Model::Closed { users: 1, spawn_rate: 0.0, wait: Wait::None },
+            model: Model::Closed {
+                users: 1,
+                spawn_rate: 0.0,
+                wait: Wait::None,
+            },
             stages: vec![],
             duration: None,
             max_requests: None,

@@ -40,7 +40,8 @@ impl Progress {
     pub fn new(mode: ProgressMode, label: &str) -> Progress {
         let tty = std::io::stderr().is_terminal();
         let bar = (mode == ProgressMode::Auto && tty).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr_with_hz(4));
+            let bar =
+                ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr_with_hz(4));
             bar.set_style(
                 ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {msg}")
                     .expect("valid template")
@@ -58,7 +59,8 @@ impl Progress {
 
     pub fn update(&mut self, s: &Snapshot) {
         let remaining = s.total.map(|t| t.saturating_sub(s.elapsed));
-        let line = format!(
+        let line =
+            format!(
             "{}{:>6.0}s{} {:>9} req {:>9.1} req/s  p95 {:>8.2} ms  errors {} ({:.2}%)  active {}{}",
             if s.warming_up { "warm-up " } else { "" },
             s.elapsed.as_secs_f64(),
@@ -73,7 +75,9 @@ impl Progress {
         );
         if let Some(bar) = &self.bar {
             if let Some(total) = s.total.filter(|t| !t.is_zero()) {
-                bar.set_position((1000.0 * s.elapsed.as_secs_f64() / total.as_secs_f64()).min(1000.0) as u64);
+                bar.set_position(
+                    (1000.0 * s.elapsed.as_secs_f64() / total.as_secs_f64()).min(1000.0) as u64,
+                );
             }
             bar.set_message(line);
         } else if self.plain && self.last_line.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) {

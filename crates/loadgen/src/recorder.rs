@@ -139,8 +139,12 @@ impl OpStats {
     }
 
     pub fn merge(&mut self, other: &OpStats) {
-        self.corrected.add(&other.corrected).expect("same HDR bounds");
-        self.uncorrected.add(&other.uncorrected).expect("same HDR bounds");
+        self.corrected
+            .add(&other.corrected)
+            .expect("same HDR bounds");
+        self.uncorrected
+            .add(&other.uncorrected)
+            .expect("same HDR bounds");
         self.ttfb.add(&other.ttfb).expect("same HDR bounds");
         self.requests += other.requests;
         self.failures += other.failures;
@@ -227,7 +231,8 @@ impl Recorder {
 
     /// Takes (and resets) the per-operation stats of the interval since the last call.
     pub fn take_interval(&self) -> Vec<IntervalStats> {
-        let mut merged: Vec<IntervalStats> = self.ops.iter().map(|_| IntervalStats::default()).collect();
+        let mut merged: Vec<IntervalStats> =
+            self.ops.iter().map(|_| IntervalStats::default()).collect();
         for shard in &self.shards {
             let mut shard = shard.lock().expect("recorder shard");
             for (m, s) in merged.iter_mut().zip(shard.interval.iter_mut()) {
@@ -279,7 +284,13 @@ mod tests {
                 let rec = rec.clone();
                 s.spawn(move || {
                     for v in (1..=100_000u64).filter(|v| v % 4 == t) {
-                        rec.record(0, &Sample { corrected: Duration::from_micros(v), ..sample(0, None) });
+                        rec.record(
+                            0,
+                            &Sample {
+                                corrected: Duration::from_micros(v),
+                                ..sample(0, None)
+                            },
+                        );
                     }
                 });
             }
@@ -291,7 +302,10 @@ mod tests {
             let exact = (q * 100_000.0_f64).ceil();
             let got = h.value_at_quantile(q) as f64;
             // 3 significant digits: relative error at most 1 part in 1000 (one sub-bucket).
-            assert!((got - exact).abs() / exact <= 0.001, "q={q}: got {got}, exact {exact}");
+            assert!(
+                (got - exact).abs() / exact <= 0.001,
+                "q={q}: got {got}, exact {exact}"
+            );
         }
         assert_eq!(h.max(), h.highest_equivalent(100_000));
     }
@@ -307,7 +321,11 @@ mod tests {
         let t = &rec.totals()[1];
         assert_eq!((t.requests, t.failures), (12, 11));
         assert_eq!(t.errors[&ErrorClass::Jsonrpc].count, 10);
-        assert_eq!(t.errors[&ErrorClass::Jsonrpc].samples.len(), 1, "identical messages are kept once");
+        assert_eq!(
+            t.errors[&ErrorClass::Jsonrpc].samples.len(),
+            1,
+            "identical messages are kept once"
+        );
         assert_eq!(t.errors[&ErrorClass::ToolError].count, 1);
         assert_eq!(rec.totals()[0].requests, 0);
     }

@@ -80,10 +80,19 @@ pub struct Environment {
 impl Environment {
     /// Reads the fingerprint of this machine (and the git revision of the working directory).
     pub fn capture() -> Self {
-        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default().trim().to_string();
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
         let cpu_model = read("/proc/cpuinfo")
             .lines()
-            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, m)| m.trim().to_string())
+            })
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         let git_revision = std::process::Command::new("git")
             .args(["rev-parse", "HEAD"])
@@ -108,7 +117,10 @@ impl Environment {
     pub fn differences(&self, other: &Environment) -> Vec<String> {
         let mut out = Vec::new();
         if self.cpu_model != other.cpu_model {
-            out.push(format!("CPU model: {} vs {}", self.cpu_model, other.cpu_model));
+            out.push(format!(
+                "CPU model: {} vs {}",
+                self.cpu_model, other.cpu_model
+            ));
         }
         if self.cores != other.cores {
             out.push(format!("cores: {} vs {}", self.cores, other.cores));
@@ -117,7 +129,10 @@ impl Environment {
             out.push(format!("kernel: {} vs {}", self.kernel, other.kernel));
         }
         if self.ulimit_nofile != other.ulimit_nofile {
-            out.push(format!("ulimit -n: {} vs {}", self.ulimit_nofile, other.ulimit_nofile));
+            out.push(format!(
+                "ulimit -n: {} vs {}",
+                self.ulimit_nofile, other.ulimit_nofile
+            ));
         }
         out
     }
@@ -190,7 +205,9 @@ pub struct EncodedHistograms {
 
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
-    V2Serializer::new().serialize(h, &mut bytes).expect("serialising to memory");
+    V2Serializer::new()
+        .serialize(h, &mut bytes)
+        .expect("serialising to memory");
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
@@ -209,14 +226,30 @@ impl OperationResult {
             name: name.to_string(),
             requests: s.requests,
             failures: s.failures,
-            error_rate: if s.requests == 0 { 0.0 } else { s.failures as f64 / s.requests as f64 },
-            rps: if duration_secs > 0.0 { s.requests as f64 / duration_secs } else { 0.0 },
+            error_rate: if s.requests == 0 {
+                0.0
+            } else {
+                s.failures as f64 / s.requests as f64
+            },
+            rps: if duration_secs > 0.0 {
+                s.requests as f64 / duration_secs
+            } else {
+                0.0
+            },
             bytes: s.bytes,
             latency: LatencySummary::from_histogram(&s.corrected),
             uncorrected: LatencySummary::from_histogram(&s.uncorrected),
             ttfb: LatencySummary::from_histogram(&s.ttfb),
-            status_codes: s.status_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            errors: s.errors.iter().map(|(k, v)| (k.name().to_string(), v.clone())).collect(),
+            status_codes: s
+                .status_codes
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            errors: s
+                .errors
+                .iter()
+                .map(|(k, v)| (k.name().to_string(), v.clone()))
+                .collect(),
             histograms: EncodedHistograms {
                 corrected: encode_histogram(&s.corrected),
                 uncorrected: encode_histogram(&s.uncorrected),
@@ -237,7 +270,11 @@ impl OperationResult {
             ..OpStats::default()
         };
         for (code, n) in &self.status_codes {
-            s.status_codes.insert(code.parse().map_err(|_| format!("bad status code {code}"))?, *n);
+            s.status_codes.insert(
+                code.parse()
+                    .map_err(|_| format!("bad status code {code}"))?,
+                *n,
+            );
         }
         for (class, tally) in &self.errors {
             let class = serde_json::from_value(serde_json::Value::String(class.clone()))
@@ -277,9 +314,12 @@ impl RunResults {
     }
 
     pub fn from_json(text: &str) -> Result<RunResults, String> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         match value.get("schema").and_then(|s| s.as_str()) {
-            Some(SCHEMA) => serde_json::from_value(value).map_err(|e| format!("does not match {SCHEMA}: {e}")),
+            Some(SCHEMA) => {
+                serde_json::from_value(value).map_err(|e| format!("does not match {SCHEMA}: {e}"))
+            }
             Some(other) => Err(format!("schema {other} is not {SCHEMA}")),
             None => Err("no \"schema\" field: not an mcpbench results file".into()),
         }
@@ -299,11 +339,26 @@ impl RunResults {
         let mut out = String::from(
             "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n",
         );
-        let rows = self.operations.iter().map(|o| (method_of(&o.name), o)).chain([("", &self.total)]);
+        let rows = self
+            .operations
+            .iter()
+            .map(|o| (method_of(&o.name), o))
+            .chain([("", &self.total)]);
         for (method, op) in rows {
-            let name = if std::ptr::eq(op, &self.total) { "Aggregated" } else { op.name.as_str() };
-            let h = decode_histogram(&op.histograms.corrected).unwrap_or_else(|_| crate::recorder::new_histogram());
-            let q = |p: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(p) as f64 / 1000.0 };
+            let name = if std::ptr::eq(op, &self.total) {
+                "Aggregated"
+            } else {
+                op.name.as_str()
+            };
+            let h = decode_histogram(&op.histograms.corrected)
+                .unwrap_or_else(|_| crate::recorder::new_histogram());
+            let q = |p: f64| {
+                if h.is_empty() {
+                    0.0
+                } else {
+                    h.value_at_quantile(p) as f64 / 1000.0
+                }
+            };
             let _ = write!(
                 out,
                 "{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.1},{:.3},{:.3}",
@@ -315,11 +370,21 @@ impl RunResults {
                 op.latency.mean_ms,
                 op.latency.min_ms,
                 op.latency.max_ms,
-                if op.requests == 0 { 0.0 } else { op.bytes as f64 / op.requests as f64 },
+                if op.requests == 0 {
+                    0.0
+                } else {
+                    op.bytes as f64 / op.requests as f64
+                },
                 op.rps,
-                if self.duration_secs > 0.0 { op.failures as f64 / self.duration_secs } else { 0.0 },
+                if self.duration_secs > 0.0 {
+                    op.failures as f64 / self.duration_secs
+                } else {
+                    0.0
+                },
             );
-            for p in [0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0] {
+            for p in [
+                0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
+            ] {
                 let _ = write!(out, ",{:.3}", q(p));
             }
             out.push('\n');
@@ -332,10 +397,17 @@ impl RunResults {
         let mut out = String::from(
             "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%,100%,Total Request Count,Total Failure Count\n",
         );
-        let start = chrono::DateTime::parse_from_rfc3339(&self.started_at).map(|t| t.timestamp()).unwrap_or(0);
+        let start = chrono::DateTime::parse_from_rfc3339(&self.started_at)
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
         let mut totals = vec![(0u64, 0u64); self.operations.len()];
         for point in &self.series {
-            for ((op, s), total) in self.operations.iter().zip(&point.ops).zip(totals.iter_mut()) {
+            for ((op, s), total) in self
+                .operations
+                .iter()
+                .zip(&point.ops)
+                .zip(totals.iter_mut())
+            {
                 total.0 += s.requests;
                 total.1 += s.failures;
                 let _ = writeln!(
@@ -408,7 +480,12 @@ mod tests {
         // Merged runs report the combined distribution.
         let mut merged = back.clone();
         merged.merge(&back);
-        assert_eq!(OperationResult::from_stats("x", &merged, 20.0).latency.p50_ms, op.latency.p50_ms);
+        assert_eq!(
+            OperationResult::from_stats("x", &merged, 20.0)
+                .latency
+                .p50_ms,
+            op.latency.p50_ms
+        );
     }
 
     #[test]
@@ -430,16 +507,25 @@ mod tests {
             environment: Environment::default(),
             saturation: Saturation::default(),
             operations: vec![op.clone()],
-            total: OperationResult { name: "Aggregated".into(), ..op },
+            total: OperationResult {
+                name: "Aggregated".into(),
+                ..op
+            },
             series: vec![],
             warnings: vec![],
         };
         let csv = results.locust_stats_csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[1].starts_with("MCP,tools/call,100,10,50.0"), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("MCP,tools/call,100,10,50.0"),
+            "{}",
+            lines[1]
+        );
         assert!(lines[2].starts_with(",Aggregated,100,10"), "{}", lines[2]);
         assert_eq!(RunResults::from_json(&results.to_json()).unwrap(), results);
-        assert!(RunResults::from_json("{\"schema\":\"other/v9\"}").unwrap_err().contains("other/v9"));
+        assert!(RunResults::from_json("{\"schema\":\"other/v9\"}")
+            .unwrap_err()
+            .contains("other/v9"));
     }
 }

@@ -28,9 +28,12 @@ pub struct Task {
 
 #[derive(Debug, Clone)]
 pub enum Step {
-    Http(HttpStep),
+    Http(Box<HttpStep>),
     /// An MCP call on `scenario.endpoints[endpoint]`.
-    Mcp { endpoint: usize, call: McpCall },
+    Mcp {
+        endpoint: usize,
+        call: McpCall,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -56,10 +59,16 @@ impl Header {
         let (name, value) = line
             .split_once(':')
             // Only the first word is echoed: a malformed line may still carry a secret.
-            .ok_or_else(|| format!("invalid header starting '{}': use 'Name: value'", line.split_whitespace().next().unwrap_or("")))?;
+            .ok_or_else(|| {
+                format!(
+                    "invalid header starting '{}': use 'Name: value'",
+                    line.split_whitespace().next().unwrap_or("")
+                )
+            })?;
         let name = hyper::header::HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| format!("invalid header name '{}'", name.trim()))?;
-        let value = Template::parse(value.trim()).map_err(|e: TemplateError| format!("header {name}: {}", e.reason))?;
+        let value = Template::parse(value.trim())
+            .map_err(|e: TemplateError| format!("header {name}: {}", e.reason))?;
         Ok(Header { name, value })
     }
 }
@@ -193,7 +202,10 @@ impl Scenario {
 
     pub fn validate(&self) -> Result<(), String> {
         if self.tasks.is_empty() || self.tasks.iter().all(|t| t.weight == 0) {
-            return Err(format!("scenario '{}' has no task with a positive weight", self.name));
+            return Err(format!(
+                "scenario '{}' has no task with a positive weight",
+                self.name
+            ));
         }
         for task in &self.tasks {
             if task.steps.is_empty() {
@@ -202,7 +214,10 @@ impl Scenario {
             for step in &task.steps {
                 if let Step::Mcp { endpoint, .. } = step {
                     if *endpoint >= self.endpoints.len() {
-                        return Err(format!("task '{}' names MCP endpoint #{endpoint}, which does not exist", task.name));
+                        return Err(format!(
+                            "task '{}' names MCP endpoint #{endpoint}, which does not exist",
+                            task.name
+                        ));
                     }
                 }
             }
@@ -218,7 +233,9 @@ impl Scenario {
     /// A description safe to write into results: header values that carry secrets redacted.
     pub fn describe(&self) -> serde_json::Value {
         let headers = |hs: &[Header]| -> Vec<String> {
-            hs.iter().map(|h| format!("{}: {}", h.name, redact_value(h.name.as_str(), "…"))).collect()
+            hs.iter()
+                .map(|h| format!("{}: {}", h.name, redact_value(h.name.as_str(), "…")))
+                .collect()
         };
         serde_json::json!({
             "name": self.name,
@@ -241,7 +258,12 @@ impl Scenario {
 /// Header names whose values are secrets: never printed, logged or written into reports.
 pub fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n == "authorization" || n == "proxy-authorization" || n == "cookie" || n.contains("token") || n.contains("api-key") || n.contains("secret")
+    n == "authorization"
+        || n == "proxy-authorization"
+        || n == "cookie"
+        || n.contains("token")
+        || n.contains("api-key")
+        || n.contains("secret")
 }
 
 pub fn redact_value<'a>(name: &str, value: &'a str) -> &'a str {
@@ -266,7 +288,10 @@ mod tests {
 
     #[test]
     fn authorization_is_redacted_wherever_a_header_is_shown() {
-        assert_eq!(redact_line("Authorization: Bearer abc.def"), "Authorization: <redacted>");
+        assert_eq!(
+            redact_line("Authorization: Bearer abc.def"),
+            "Authorization: <redacted>"
+        );
         assert_eq!(redact_line("X-Api-Key: k"), "X-Api-Key: <redacted>");
         assert_eq!(redact_line("Accept: text/plain"), "Accept: text/plain");
         let err = Header::parse("Authorization Bearer secret-value").unwrap_err();
@@ -275,8 +300,16 @@ mod tests {
 
     #[test]
     fn mcp_operations_parse_by_method_name() {
-        assert_eq!(McpCall::parse("tools/call:echo").unwrap(), McpCall::ToolsCall(ToolPick::Named("echo".into())));
-        assert_eq!(McpCall::parse("tools/call").unwrap(), McpCall::ToolsCall(ToolPick::Random));
-        assert!(McpCall::parse("tools/cal").unwrap_err().contains("unknown MCP operation"));
+        assert_eq!(
+            McpCall::parse("tools/call:echo").unwrap(),
+            McpCall::ToolsCall(ToolPick::Named("echo".into()))
+        );
+        assert_eq!(
+            McpCall::parse("tools/call").unwrap(),
+            McpCall::ToolsCall(ToolPick::Random)
+        );
+        assert!(McpCall::parse("tools/cal")
+            .unwrap_err()
+            .contains("unknown MCP operation"));
     }
 }

@@ -26,14 +26,26 @@ fn synthesize(schema: &Value, depth: usize) -> Value {
     if let Some(v) = schema.get("default") {
         return v.clone();
     }
-    if let Some(v) = schema.get("examples").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(v) = schema
+        .get("examples")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return v.clone();
     }
-    if let Some(v) = schema.get("enum").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(v) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return v.clone();
     }
     for combinator in ["anyOf", "oneOf", "allOf"] {
-        if let Some(first) = schema.get(combinator).and_then(Value::as_array).and_then(|a| a.first()) {
+        if let Some(first) = schema
+            .get(combinator)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
             return synthesize(first, depth + 1);
         }
     }
@@ -59,8 +71,14 @@ fn synthesize(schema: &Value, depth: usize) -> Value {
             Value::Object(out)
         }
         "array" => {
-            let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1);
-            let item = schema.get("items").map_or(json!("value"), |i| synthesize(i, depth + 1));
+            let min = schema
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .max(1);
+            let item = schema
+                .get("items")
+                .map_or(json!("value"), |i| synthesize(i, depth + 1));
             Value::Array(vec![item; min as usize])
         }
         "integer" => json!(number_in_range(schema, 1.0).round() as i64),
@@ -72,14 +90,18 @@ fn synthesize(schema: &Value, depth: usize) -> Value {
 }
 
 fn number_in_range(schema: &Value, preferred: f64) -> f64 {
-    let min = schema
-        .get("minimum")
-        .and_then(Value::as_f64)
-        .or_else(|| schema.get("exclusiveMinimum").and_then(Value::as_f64).map(|m| m + 1.0));
-    let max = schema
-        .get("maximum")
-        .and_then(Value::as_f64)
-        .or_else(|| schema.get("exclusiveMaximum").and_then(Value::as_f64).map(|m| m - 1.0));
+    let min = schema.get("minimum").and_then(Value::as_f64).or_else(|| {
+        schema
+            .get("exclusiveMinimum")
+            .and_then(Value::as_f64)
+            .map(|m| m + 1.0)
+    });
+    let max = schema.get("maximum").and_then(Value::as_f64).or_else(|| {
+        schema
+            .get("exclusiveMaximum")
+            .and_then(Value::as_f64)
+            .map(|m| m - 1.0)
+    });
     let mut v = preferred;
     if let Some(min) = min {
         v = v.max(min);

@@ -53,9 +53,14 @@ impl Template {
                 parts.push(Part::Literal(rest[..open].to_string()));
             }
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| err("unclosed '{{'".into()))?;
+            let close = after
+                .find("}}")
+                .ok_or_else(|| err("unclosed '{{'".into()))?;
             let words: Vec<&str> = after[..close].split_whitespace().collect();
-            let int = |w: &str| w.parse::<i64>().map_err(|_| err(format!("'{w}' is not an integer")));
+            let int = |w: &str| {
+                w.parse::<i64>()
+                    .map_err(|_| err(format!("'{w}' is not an integer")))
+            };
             parts.push(match words.as_slice() {
                 ["uuid"] => Part::Uuid,
                 ["seq"] => Part::Seq,
@@ -97,9 +102,19 @@ impl Template {
                 Part::Literal(s) => out.push_str(s),
                 Part::Uuid => {
                     let b: [u8; 16] = ctx.rng.gen();
-                    let v = (u128::from_be_bytes(b) & !(0xF000 << 64) & !(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48);
+                    let v = (u128::from_be_bytes(b) & !(0xF000 << 64) & !(0xC000 << 48))
+                        | (0x4000 << 64)
+                        | (0x8000 << 48);
                     let h = format!("{v:032x}");
-                    let _ = write!(out, "{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]);
+                    let _ = write!(
+                        out,
+                        "{}-{}-{}-{}-{}",
+                        &h[..8],
+                        &h[8..12],
+                        &h[12..16],
+                        &h[16..20],
+                        &h[20..]
+                    );
                 }
                 Part::Seq => {
                     let _ = write!(out, "{}", ctx.seq);
@@ -114,13 +129,18 @@ impl Template {
                     let _ = write!(out, "{}", ctx.rng.gen_range(*a..=*b));
                 }
                 Part::RandStr(n) => {
-                    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-                    out.extend((0..*n).map(|_| ALPHABET[ctx.rng.gen_range(0..ALPHABET.len())] as char));
+                    const ALPHABET: &[u8] =
+                        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+                    out.extend(
+                        (0..*n).map(|_| ALPHABET[ctx.rng.gen_range(0..ALPHABET.len())] as char),
+                    );
                 }
                 Part::TimestampMs => {
                     let _ = write!(out, "{}", chrono::Utc::now().timestamp_millis());
                 }
-                Part::Now => out.push_str(&chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                Part::Now => out.push_str(
+                    &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ),
             }
         }
     }
@@ -139,12 +159,20 @@ mod tests {
 
     fn render(t: &str, seq: u64) -> String {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        Template::parse(t).unwrap().render(&mut RenderContext { rng: &mut rng, seq, user: 7, iteration: 3 })
+        Template::parse(t).unwrap().render(&mut RenderContext {
+            rng: &mut rng,
+            seq,
+            user: 7,
+            iteration: 3,
+        })
     }
 
     #[test]
     fn placeholders_render() {
-        assert_eq!(render("id={{seq}} u={{user}} i={{iteration}}", 42), "id=42 u=7 i=3");
+        assert_eq!(
+            render("id={{seq}} u={{user}} i={{iteration}}", 42),
+            "id=42 u=7 i=3"
+        );
         let n: i64 = render("{{rand_int 5 9}}", 0).parse().unwrap();
         assert!((5..=9).contains(&n));
         assert_eq!(render("{{rand_str 12}}", 0).len(), 12);

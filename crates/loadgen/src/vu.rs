@@ -15,7 +15,10 @@ use serde_json::Value;
 use crate::check::{self, judge_http, judge_jsonrpc, Failure};
 use crate::client::{Connection, Exchange, HttpOptions, Origin, Tls};
 use crate::recorder::{ErrorClass, Recorder, Sample};
-use crate::scenario::{Header, McpCall, McpTransport, Scenario, SessionMode, Step, ToolPick, SESSION_DELETE_OP, SESSION_SETUP_OP};
+use crate::scenario::{
+    Header, McpCall, McpTransport, Scenario, SessionMode, Step, ToolPick, SESSION_DELETE_OP,
+    SESSION_SETUP_OP,
+};
 use crate::template::RenderContext;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -63,15 +66,15 @@ pub struct RunContext {
 }
 
 impl RunContext {
+    /// A context with empty catalogs and the measured start far away: the engine fills both in
+    /// after discovery, before any user starts.
     pub fn new(
         scenario: Scenario,
-        catalogs: Vec<Catalog>,
         recorder: Recorder,
         http: HttpOptions,
         tls: Option<Tls>,
         seed: u64,
         max_requests: Option<u64>,
-        measured_from: Instant,
     ) -> Result<RunContext, String> {
         let mut origins: Vec<Origin> = Vec::new();
         let mut origin_of = |url: &url::Url| -> Result<usize, String> {
@@ -84,22 +87,34 @@ impl RunContext {
                 }
             })
         };
-        let endpoint_origin = scenario.endpoints.iter().map(|e| origin_of(&e.url)).collect::<Result<Vec<_>, _>>()?;
-        let op = |name: &str| recorder.op_index(name).ok_or_else(|| format!("operation {name} not registered"));
+        let endpoint_origin = scenario
+            .endpoints
+            .iter()
+            .map(|e| origin_of(&e.url))
+            .collect::<Result<Vec<_>, _>>()?;
+        let op = |name: &str| {
+            recorder
+                .op_index(name)
+                .ok_or_else(|| format!("operation {name} not registered"))
+        };
         let mut step_slots = Vec::new();
         for task in &scenario.tasks {
             let mut slots = Vec::new();
             for step in &task.steps {
                 slots.push(match step {
                     Step::Http(h) => (origin_of(&h.url)?, op(&h.op)?),
-                    Step::Mcp { endpoint, call } => (endpoint_origin[*endpoint], op(call.method())?),
+                    Step::Mcp { endpoint, call } => {
+                        (endpoint_origin[*endpoint], op(call.method())?)
+                    }
                 });
             }
             step_slots.push(slots);
         }
         let authorities = origins
             .iter()
-            .map(|o| HeaderValue::from_str(&o.authority()).map_err(|e| format!("host {}: {e}", o.host)))
+            .map(|o| {
+                HeaderValue::from_str(&o.authority()).map_err(|e| format!("host {}: {e}", o.host))
+            })
             .collect::<Result<_, _>>()?;
         let cumulative_weights = scenario
             .tasks
@@ -112,12 +127,12 @@ impl RunContext {
         Ok(RunContext {
             setup_op: recorder.op_index(SESSION_SETUP_OP),
             delete_op: recorder.op_index(SESSION_DELETE_OP),
+            catalogs: vec![Catalog::default(); scenario.endpoints.len()],
             scenario,
             origins,
             authorities,
             step_slots,
             endpoint_origin,
-            catalogs,
             cumulative_weights,
             recorder,
             http,
@@ -127,7 +142,7 @@ impl RunContext {
             budget: AtomicU64::new(max_requests.unwrap_or(u64::MAX)),
             stop: AtomicBool::new(false),
             stop_signal: tokio::sync::watch::Sender::new(false),
-            measured_from,
+            measured_from: Instant::now() + Duration::from_secs(365 * 24 * 3600),
         })
     }
 
@@ -186,7 +201,9 @@ impl VirtualUser {
         VirtualUser {
             id,
             // Each user's stream is derived from the run's seed, so a rerun makes the same choices.
-            rng: SmallRng::seed_from_u64(ctx.seed ^ (u64::from(id) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            rng: SmallRng::seed_from_u64(
+                ctx.seed ^ (u64::from(id) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ),
             connections: (0..ctx.origins.len()).map(|_| None).collect(),
             sessions: (0..ctx.scenario.endpoints.len()).map(|_| None).collect(),
             next_rpc_id: 1,
@@ -219,7 +236,11 @@ impl VirtualUser {
                         return Next::Stop;
                     }
                     let request = self.http_request(ctx, origin, h);
-                    let (sample, _) = self.timed(ctx, origin, intended, request, |ex| judge_http(ex, &h.expect)).await;
+                    let (sample, _) = self
+                        .timed(ctx, origin, intended, request, |ex| {
+                            judge_http(ex, &h.expect)
+                        })
+                        .await;
                     ctx.record(op, intended, &sample);
                 }
                 Step::Mcp { endpoint, call } => {
@@ -252,8 +273,17 @@ impl VirtualUser {
         }
     }
 
-    fn http_request(&mut self, ctx: &RunContext, origin: usize, step: &crate::scenario::HttpStep) -> Request<Full<Bytes>> {
-        let body = step.body.as_ref().map(|t| self.render(ctx, t)).unwrap_or_default();
+    fn http_request(
+        &mut self,
+        ctx: &RunContext,
+        origin: usize,
+        step: &crate::scenario::HttpStep,
+    ) -> Request<Full<Bytes>> {
+        let body = step
+            .body
+            .as_ref()
+            .map(|t| self.render(ctx, t))
+            .unwrap_or_default();
         let mut req = self.base_request(ctx, origin, step.method.clone(), &step.url, body);
         self.apply_headers(ctx, &mut req, &step.headers);
         req
@@ -269,7 +299,12 @@ impl VirtualUser {
         })
     }
 
-    fn apply_headers(&mut self, ctx: &RunContext, req: &mut Request<Full<Bytes>>, headers: &[Header]) {
+    fn apply_headers(
+        &mut self,
+        ctx: &RunContext,
+        req: &mut Request<Full<Bytes>>,
+        headers: &[Header],
+    ) {
         for h in headers {
             let value = self.render(ctx, &h.value);
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -278,7 +313,14 @@ impl VirtualUser {
         }
     }
 
-    fn base_request(&self, ctx: &RunContext, origin: usize, method: Method, url: &url::Url, body: String) -> Request<Full<Bytes>> {
+    fn base_request(
+        &self,
+        ctx: &RunContext,
+        origin: usize,
+        method: Method,
+        url: &url::Url,
+        body: String,
+    ) -> Request<Full<Bytes>> {
         // HTTP/1.1 takes the origin form and a Host header; HTTP/2 needs the absolute URI.
         let uri = if ctx.http.http2 {
             url.as_str().to_string()
@@ -292,7 +334,8 @@ impl VirtualUser {
         *req.method_mut() = method;
         *req.uri_mut() = uri.parse().expect("a parsed URL is a valid URI");
         if !ctx.http.http2 {
-            req.headers_mut().insert(HOST, ctx.authorities[origin].clone());
+            req.headers_mut()
+                .insert(HOST, ctx.authorities[origin].clone());
         }
         req
     }
@@ -318,7 +361,13 @@ impl VirtualUser {
             Ok(Err(failure)) => (None, Some(failure)),
             Err(_) => {
                 self.connections[origin] = None;
-                (None, Some((ErrorClass::Timeout, format!("no complete response within {:?}", ctx.http.timeout))))
+                (
+                    None,
+                    Some((
+                        ErrorClass::Timeout,
+                        format!("no complete response within {:?}", ctx.http.timeout),
+                    )),
+                )
             }
         };
         let sample = Sample {
@@ -332,7 +381,12 @@ impl VirtualUser {
         (sample, exchange)
     }
 
-    async fn send(&mut self, ctx: &RunContext, origin: usize, request: Request<Full<Bytes>>) -> Result<Exchange, Failure> {
+    async fn send(
+        &mut self,
+        ctx: &RunContext,
+        origin: usize,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Exchange, Failure> {
         let mut conn = match self.connections[origin].take() {
             Some(c) => c,
             None => Connection::open(&ctx.origins[origin], &ctx.http, ctx.tls.as_ref()).await?,
@@ -344,9 +398,20 @@ impl VirtualUser {
         result
     }
 
-    fn mcp_request(&mut self, ctx: &RunContext, endpoint: usize, body: String) -> Request<Full<Bytes>> {
+    fn mcp_request(
+        &mut self,
+        ctx: &RunContext,
+        endpoint: usize,
+        body: String,
+    ) -> Request<Full<Bytes>> {
         let ep = &ctx.scenario.endpoints[endpoint];
-        let mut req = self.base_request(ctx, ctx.endpoint_origin[endpoint], Method::POST, &ep.url, body);
+        let mut req = self.base_request(
+            ctx,
+            ctx.endpoint_origin[endpoint],
+            Method::POST,
+            &ep.url,
+            body,
+        );
         let h = req.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_MCP));
@@ -354,7 +419,10 @@ impl VirtualUser {
             if let Some(id) = &session.id {
                 h.insert(HeaderName::from_static(SESSION_HEADER), id.clone());
             }
-            h.insert(HeaderName::from_static(VERSION_HEADER), session.version.clone());
+            h.insert(
+                HeaderName::from_static(VERSION_HEADER),
+                session.version.clone(),
+            );
         }
         let headers = ep.headers.clone();
         self.apply_headers(ctx, &mut req, &headers);
@@ -366,7 +434,14 @@ impl VirtualUser {
         self.next_rpc_id
     }
 
-    async fn mcp_call(&mut self, ctx: &RunContext, endpoint: usize, call: &McpCall, op: usize, intended: Instant) {
+    async fn mcp_call(
+        &mut self,
+        ctx: &RunContext,
+        endpoint: usize,
+        call: &McpCall,
+        op: usize,
+        intended: Instant,
+    ) {
         let catalog = &ctx.catalogs[endpoint];
         let params: Result<&str, String> = match call {
             McpCall::ToolsCall(pick) => {
@@ -376,13 +451,21 @@ impl VirtualUser {
                         self.round_robin = self.round_robin.wrapping_add(1);
                         Some(self.round_robin % catalog.tools.len())
                     }
-                    ToolPick::Random if !catalog.tools.is_empty() => Some(self.rng.gen_range(0..catalog.tools.len())),
+                    ToolPick::Random if !catalog.tools.is_empty() => {
+                        Some(self.rng.gen_range(0..catalog.tools.len()))
+                    }
                     _ => None,
                 };
-                index.map(|i| catalog.tools[i].1.as_str()).ok_or_else(|| "no such tool was discovered".to_string())
+                index
+                    .map(|i| catalog.tools[i].1.as_str())
+                    .ok_or_else(|| "no such tool was discovered".to_string())
             }
-            McpCall::ResourcesRead => self.pick(&catalog.resources).ok_or_else(|| "no resources were discovered".into()),
-            McpCall::PromptsGet => self.pick(&catalog.prompts).ok_or_else(|| "no prompts were discovered".into()),
+            McpCall::ResourcesRead => self
+                .pick(&catalog.resources)
+                .ok_or_else(|| "no resources were discovered".into()),
+            McpCall::PromptsGet => self
+                .pick(&catalog.prompts)
+                .ok_or_else(|| "no prompts were discovered".into()),
             _ => Ok("{}"),
         };
         let params = match params {
@@ -401,7 +484,10 @@ impl VirtualUser {
             }
         };
         let id = self.rpc_id();
-        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{}","params":{params}}}"#, call.method());
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"{}","params":{params}}}"#,
+            call.method()
+        );
         let request = self.mcp_request(ctx, endpoint, body);
         let id_text = id.to_string();
         let tool_call = matches!(call, McpCall::ToolsCall(_));
@@ -424,7 +510,12 @@ impl VirtualUser {
     }
 
     /// initialize + notifications/initialized, recorded together as one operation.
-    async fn open_session(&mut self, ctx: &RunContext, endpoint: usize, intended: Instant) -> Result<(), String> {
+    async fn open_session(
+        &mut self,
+        ctx: &RunContext,
+        endpoint: usize,
+        intended: Instant,
+    ) -> Result<(), String> {
         let ep = &ctx.scenario.endpoints[endpoint];
         let origin = ctx.endpoint_origin[endpoint];
         let id = self.rpc_id();
@@ -448,11 +539,16 @@ impl VirtualUser {
                 .unwrap_or_else(|| ep.protocol_version.clone());
             self.sessions[endpoint] = Some(Session {
                 id: ex.headers.get(SESSION_HEADER).cloned(),
-                version: HeaderValue::from_str(&version).unwrap_or(HeaderValue::from_static("2025-03-26")),
+                version: HeaderValue::from_str(&version)
+                    .unwrap_or(HeaderValue::from_static("2025-03-26")),
             });
             let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string();
             let request = self.mcp_request(ctx, endpoint, note);
-            let (second, _) = self.timed(ctx, origin, Instant::now(), request, |ex| judge_http(ex, &Default::default())).await;
+            let (second, _) = self
+                .timed(ctx, origin, Instant::now(), request, |ex| {
+                    judge_http(ex, &Default::default())
+                })
+                .await;
             sample.uncorrected += second.uncorrected;
             sample.corrected += second.uncorrected;
             sample.bytes += second.bytes;
@@ -472,17 +568,25 @@ impl VirtualUser {
 
     /// Ends a churned session with DELETE (405 means the server keeps no sessions: fine).
     async fn close_session(&mut self, ctx: &RunContext, endpoint: usize) {
-        let Some(session) = self.sessions[endpoint].take() else { return };
+        let Some(session) = self.sessions[endpoint].take() else {
+            return;
+        };
         let Some(id) = session.id else { return };
         let ep = &ctx.scenario.endpoints[endpoint];
         let origin = ctx.endpoint_origin[endpoint];
         let mut req = self.base_request(ctx, origin, Method::DELETE, &ep.url, String::new());
-        req.headers_mut().insert(HeaderName::from_static(SESSION_HEADER), id);
+        req.headers_mut()
+            .insert(HeaderName::from_static(SESSION_HEADER), id);
         let headers = ep.headers.clone();
         self.apply_headers(ctx, &mut req, &headers);
         let start = Instant::now();
-        let expect = crate::scenario::Expect { status: vec![200, 202, 204, 405], ..Default::default() };
-        let (sample, _) = self.timed(ctx, origin, start, req, |ex| judge_http(ex, &expect)).await;
+        let expect = crate::scenario::Expect {
+            status: vec![200, 202, 204, 405],
+            ..Default::default()
+        };
+        let (sample, _) = self
+            .timed(ctx, origin, start, req, |ex| judge_http(ex, &expect))
+            .await;
         if let Some(op) = ctx.delete_op {
             ctx.record(op, start, &sample);
         }
@@ -503,23 +607,35 @@ pub async fn discover(ctx: &RunContext, endpoint: usize) -> Result<Catalog, Stri
     let tools = list_all(&mut user, ctx, endpoint, "tools/list", "tools").await?;
     let mut catalog = Catalog::default();
     for tool in tools {
-        let Some(name) = tool["name"].as_str() else { continue };
+        let Some(name) = tool["name"].as_str() else {
+            continue;
+        };
         let args = crate::schema::synthesize_arguments(&tool["inputSchema"]);
-        catalog.tools.push((name.to_string(), serde_json::json!({"name": name, "arguments": args}).to_string()));
+        catalog.tools.push((
+            name.to_string(),
+            serde_json::json!({"name": name, "arguments": args}).to_string(),
+        ));
     }
-    let needs = |want: &McpCall| {
-        ctx.scenario.tasks.iter().flat_map(|t| &t.steps).any(|s| matches!(s, Step::Mcp { endpoint: e, call } if *e == endpoint && call == want))
-    };
+    let needs =
+        |want: &McpCall| {
+            ctx.scenario.tasks.iter().flat_map(|t| &t.steps).any(
+                |s| matches!(s, Step::Mcp { endpoint: e, call } if *e == endpoint && call == want),
+            )
+        };
     if needs(&McpCall::ResourcesRead) {
         for r in list_all(&mut user, ctx, endpoint, "resources/list", "resources").await? {
             if let Some(uri) = r["uri"].as_str() {
-                catalog.resources.push(serde_json::json!({"uri": uri}).to_string());
+                catalog
+                    .resources
+                    .push(serde_json::json!({"uri": uri}).to_string());
             }
         }
     }
     if needs(&McpCall::PromptsGet) {
         for p in list_all(&mut user, ctx, endpoint, "prompts/list", "prompts").await? {
-            let Some(name) = p["name"].as_str() else { continue };
+            let Some(name) = p["name"].as_str() else {
+                continue;
+            };
             let args: serde_json::Map<String, Value> = p["arguments"]
                 .as_array()
                 .into_iter()
@@ -527,7 +643,9 @@ pub async fn discover(ctx: &RunContext, endpoint: usize) -> Result<Catalog, Stri
                 .filter_map(|a| a["name"].as_str())
                 .map(|n| (n.to_string(), Value::String("mcpbench".into())))
                 .collect();
-            catalog.prompts.push(serde_json::json!({"name": name, "arguments": args}).to_string());
+            catalog
+                .prompts
+                .push(serde_json::json!({"name": name, "arguments": args}).to_string());
         }
     }
     user.close_session(ctx, endpoint).await;
@@ -536,7 +654,13 @@ pub async fn discover(ctx: &RunContext, endpoint: usize) -> Result<Catalog, Stri
 
 const MAX_DISCOVERY_PAGES: usize = 10_000;
 
-async fn list_all(user: &mut VirtualUser, ctx: &RunContext, endpoint: usize, method: &str, key: &str) -> Result<Vec<Value>, String> {
+async fn list_all(
+    user: &mut VirtualUser,
+    ctx: &RunContext,
+    endpoint: usize,
+    method: &str,
+    key: &str,
+) -> Result<Vec<Value>, String> {
     let ep_url = ctx.scenario.endpoints[endpoint].url.clone();
     let origin = ctx.endpoint_origin[endpoint];
     let mut items = Vec::new();
@@ -547,7 +671,9 @@ async fn list_all(user: &mut VirtualUser, ctx: &RunContext, endpoint: usize, met
             Some(c) => serde_json::json!({"cursor": c}),
             None => serde_json::json!({}),
         };
-        let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+                .to_string();
         let request = user.mcp_request(ctx, endpoint, body);
         let id_text = id.to_string();
         let (sample, exchange) = user
@@ -570,5 +696,7 @@ async fn list_all(user: &mut VirtualUser, ctx: &RunContext, endpoint: usize, met
             _ => return Ok(items),
         }
     }
-    Err(format!("{method} at {ep_url}: more than {MAX_DISCOVERY_PAGES} pages"))
+    Err(format!(
+        "{method} at {ep_url}: more than {MAX_DISCOVERY_PAGES} pages"
+    ))
 }

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use loadgen::{
-    run, Arrival, ErrorClass, HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunResults,
-    RunSpec, Scenario, SessionMode, Step, Task, ToolPick, Wait, SESSION_DELETE_OP, SESSION_SETUP_OP,
+    run, Arrival, ErrorClass, HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan,
+    ProgressMode, RunResults, RunSpec, Scenario, SessionMode, Step, Task, ToolPick, Wait,
+    SESSION_DELETE_OP, SESSION_SETUP_OP,
 };
 
 /// A bench-server fleet of one, served on its own thread; stopped when dropped.
@@ -18,22 +19,35 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let port_arg = port.to_string();
         let config = bench_server::Config::try_parse_args(
-            ["bench-server", "--port", &port_arg, "--log-level", "error"].into_iter().chain(args.iter().copied()),
+            ["bench-server", "--port", &port_arg, "--log-level", "error"]
+                .into_iter()
+                .chain(args.iter().copied()),
         )
         .unwrap();
         let fleet = bench_server::Fleet::bind(&config).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(fleet.serve(async {
                 let _ = stopped.await;
             }))
             .unwrap();
         });
-        Server { port, stop: Some(stop), thread: Some(thread) }
+        Server {
+            port,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     fn mcp_url(&self) -> url::Url {
@@ -51,7 +65,11 @@ impl Drop for Server {
 fn mcp_scenario(server: &Server, session: SessionMode, call: McpCall) -> Scenario {
     Scenario {
         name: "test".into(),
-        tasks: vec![Task { name: "call".into(), weight: 1, steps: vec![Step::Mcp { endpoint: 0, call }] }],
+        tasks: vec![Task {
+            name: "call".into(),
+            weight: 1,
+            steps: vec![Step::Mcp { endpoint: 0, call }],
+        }],
         endpoints: vec![McpEndpoint {
             url: server.mcp_url(),
             transport: McpTransport::StreamableHttp,
@@ -64,7 +82,12 @@ fn mcp_scenario(server: &Server, session: SessionMode, call: McpCall) -> Scenari
 
 fn open_plan(rate: f64, secs: u64, max_in_flight: u32, max_backlog: u32) -> Plan {
     Plan {
-        model: Model::Open { rate, arrival: Arrival::Constant, max_in_flight, max_backlog },
+        model: Model::Open {
+            rate,
+            arrival: Arrival::Constant,
+            max_in_flight,
+            max_backlog,
+        },
         stages: vec![],
         duration: Some(Duration::from_secs(secs)),
         max_requests: None,
@@ -76,7 +99,11 @@ fn open_plan(rate: f64, secs: u64, max_in_flight: u32, max_backlog: u32) -> Plan
 
 fn closed_plan(users: u32, max_requests: u64) -> Plan {
     Plan {
-        model: Model::Closed { users, spawn_rate: 0.0, wait: Wait::None },
+        model: Model::Closed {
+            users,
+            spawn_rate: 0.0,
+            wait: Wait::None,
+        },
         stages: vec![],
         duration: Some(Duration::from_secs(30)),
         max_requests: Some(max_requests),
@@ -99,7 +126,10 @@ async fn go(plan: Plan, scenario: Scenario) -> RunResults {
 }
 
 fn op<'a>(r: &'a RunResults, name: &str) -> &'a loadgen::OperationResult {
-    r.operations.iter().find(|o| o.name == name).unwrap_or_else(|| panic!("no operation {name}"))
+    r.operations
+        .iter()
+        .find(|o| o.name == name)
+        .unwrap_or_else(|| panic!("no operation {name}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,12 +137,24 @@ async fn corrected_p99_shows_a_stall_that_uncorrected_latency_hides() {
     // Every 500th request freezes the server for 250 ms. With two connections, requests due
     // during a stall wait for a free one: only the corrected view charges them for it (wrk2).
     let server = Server::start(&["--stateless", "--stall-every", "500", "--stall-ms", "250"]);
-    let scenario = mcp_scenario(&server, SessionMode::None, McpCall::ToolsCall(ToolPick::Named("benchmark_tool_0".into())));
+    let scenario = mcp_scenario(
+        &server,
+        SessionMode::None,
+        McpCall::ToolsCall(ToolPick::Named("benchmark_tool_0".into())),
+    );
     let r = go(open_plan(400.0, 5, 2, 10_000), scenario).await;
     let call = op(&r, "tools/call");
     assert_eq!(call.failures, 0);
-    assert!(call.latency.p99_ms >= 150.0, "corrected p99 {} ms should show the 250 ms stalls", call.latency.p99_ms);
-    assert!(call.uncorrected.p99_ms < 50.0, "uncorrected p99 {} ms should hide them", call.uncorrected.p99_ms);
+    assert!(
+        call.latency.p99_ms >= 150.0,
+        "corrected p99 {} ms should show the 250 ms stalls",
+        call.latency.p99_ms
+    );
+    assert!(
+        call.uncorrected.p99_ms < 50.0,
+        "uncorrected p99 {} ms should hide them",
+        call.uncorrected.p99_ms
+    );
     assert!(r.saturation.queued_starts > 0);
     assert!(!r.saturation.saturated, "{:?}", r.saturation.reasons);
 }
@@ -120,13 +162,25 @@ async fn corrected_p99_shows_a_stall_that_uncorrected_latency_hides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_model_that_keeps_up_achieves_its_rate_within_one_percent() {
     let server = Server::start(&["--stateless"]);
-    let scenario = mcp_scenario(&server, SessionMode::None, McpCall::ToolsCall(ToolPick::RoundRobin));
+    let scenario = mcp_scenario(
+        &server,
+        SessionMode::None,
+        McpCall::ToolsCall(ToolPick::RoundRobin),
+    );
     let r = go(open_plan(1000.0, 5, 100, 0), scenario).await;
     let call = op(&r, "tools/call");
     assert!(!r.saturation.saturated, "{:?}", r.saturation.reasons);
     assert_eq!(call.failures, 0, "{:?}", call.errors);
-    assert!((call.rps - 1000.0).abs() <= 10.0, "achieved {} req/s", call.rps);
-    assert!((call.requests as f64 - 5000.0).abs() <= 50.0, "{} requests", call.requests);
+    assert!(
+        (call.rps - 1000.0).abs() <= 10.0,
+        "achieved {} req/s",
+        call.rps
+    );
+    assert!(
+        (call.requests as f64 - 5000.0).abs() <= 50.0,
+        "{} requests",
+        call.requests
+    );
     assert!(r.series.len() >= 5);
 }
 
@@ -137,19 +191,39 @@ async fn an_open_model_that_cannot_keep_up_is_flagged_saturated() {
     let r = go(open_plan(500.0, 2, 10, 10), scenario).await;
     assert!(r.saturation.saturated);
     assert!(r.saturation.dropped_iterations > 500, "{:?}", r.saturation);
-    assert!(r.saturation.reasons[0].contains("dropped"), "{:?}", r.saturation.reasons);
+    assert!(
+        r.saturation.reasons[0].contains("dropped"),
+        "{:?}",
+        r.saturation.reasons
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jsonrpc_errors_and_tool_errors_inside_http_200_are_failures() {
-    for (kind, class) in [("jsonrpc", ErrorClass::Jsonrpc), ("tool", ErrorClass::ToolError)] {
+    for (kind, class) in [
+        ("jsonrpc", ErrorClass::Jsonrpc),
+        ("tool", ErrorClass::ToolError),
+    ] {
         let server = Server::start(&["--stateless", "--error-rate", "1", "--error-kind", kind]);
-        let scenario = mcp_scenario(&server, SessionMode::None, McpCall::ToolsCall(ToolPick::Random));
+        let scenario = mcp_scenario(
+            &server,
+            SessionMode::None,
+            McpCall::ToolsCall(ToolPick::Random),
+        );
         let r = go(closed_plan(2, 200), scenario).await;
         let call = op(&r, "tools/call");
         assert_eq!((call.requests, call.failures), (200, 200), "{kind}");
-        assert_eq!(call.status_codes.get("200"), Some(&200), "all were HTTP 200");
-        assert_eq!(call.errors[class_name(class)].count, 200, "{kind}: {:?}", call.errors);
+        assert_eq!(
+            call.status_codes.get("200"),
+            Some(&200),
+            "all were HTTP 200"
+        );
+        assert_eq!(
+            call.errors[class_name(class)].count,
+            200,
+            "{kind}: {:?}",
+            call.errors
+        );
     }
 }
 
@@ -164,12 +238,24 @@ fn class_name(c: ErrorClass) -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_open_once_per_user_and_churn_once_per_iteration() {
     let server = Server::start(&[]);
-    let r = go(closed_plan(4, 400), mcp_scenario(&server, SessionMode::PerUser, McpCall::ToolsCall(ToolPick::Random))).await;
+    let r = go(
+        closed_plan(4, 400),
+        mcp_scenario(
+            &server,
+            SessionMode::PerUser,
+            McpCall::ToolsCall(ToolPick::Random),
+        ),
+    )
+    .await;
     assert_eq!(op(&r, SESSION_SETUP_OP).requests, 4);
     assert_eq!(op(&r, "tools/call").requests, 400);
     assert_eq!(r.total.failures, 0, "{:?}", r.total.errors);
 
-    let r = go(closed_plan(2, 100), mcp_scenario(&server, SessionMode::PerIteration, McpCall::ToolsList)).await;
+    let r = go(
+        closed_plan(2, 100),
+        mcp_scenario(&server, SessionMode::PerIteration, McpCall::ToolsList),
+    )
+    .await;
     let calls = op(&r, "tools/list").requests;
     assert_eq!(calls, 100);
     assert!(op(&r, SESSION_SETUP_OP).requests >= calls);
@@ -179,12 +265,30 @@ async fn sessions_open_once_per_user_and_churn_once_per_iteration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_responses_time_first_byte_apart_from_the_final_message() {
-    let server = Server::start(&["--stateless", "--response-mode", "sse", "--latency-ms", "30"]);
-    let r = go(closed_plan(2, 40), mcp_scenario(&server, SessionMode::None, McpCall::ResourcesRead)).await;
+    let server = Server::start(&[
+        "--stateless",
+        "--response-mode",
+        "sse",
+        "--latency-ms",
+        "30",
+    ]);
+    let r = go(
+        closed_plan(2, 40),
+        mcp_scenario(&server, SessionMode::None, McpCall::ResourcesRead),
+    )
+    .await;
     let read = op(&r, "resources/read");
     assert_eq!(read.failures, 0, "{:?}", read.errors);
-    assert!(read.ttfb.p50_ms < 10.0, "headers come first: ttfb p50 {}", read.ttfb.p50_ms);
-    assert!(read.latency.p50_ms >= 30.0, "the event after the latency: p50 {}", read.latency.p50_ms);
+    assert!(
+        read.ttfb.p50_ms < 10.0,
+        "headers come first: ttfb p50 {}",
+        read.ttfb.p50_ms
+    );
+    assert!(
+        read.latency.p50_ms >= 30.0,
+        "the event after the latency: p50 {}",
+        read.latency.p50_ms
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,10 +303,16 @@ async fn ctrl_c_stops_the_schedule_and_still_returns_results() {
         label: "t".into(),
     };
     let started = std::time::Instant::now();
-    let r = run(spec, tokio::time::sleep(Duration::from_millis(1500))).await.unwrap();
+    let r = run(spec, tokio::time::sleep(Duration::from_millis(1500)))
+        .await
+        .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(r.interrupted);
-    assert!(r.duration_secs > 1.0 && r.duration_secs < 2.5, "{}", r.duration_secs);
+    assert!(
+        r.duration_secs > 1.0 && r.duration_secs < 2.5,
+        "{}",
+        r.duration_secs
+    );
     assert!(op(&r, "ping").requests > 150);
 }
 
@@ -211,18 +321,37 @@ async fn warm_up_requests_are_not_in_the_results() {
     let server = Server::start(&["--stateless"]);
     let mut plan = open_plan(200.0, 2, 10, 0);
     plan.warmup = Duration::from_secs(1);
-    let r = go(plan, mcp_scenario(&server, SessionMode::None, McpCall::Ping)).await;
+    let r = go(
+        plan,
+        mcp_scenario(&server, SessionMode::None, McpCall::Ping),
+    )
+    .await;
     let ping = op(&r, "ping");
-    assert!((ping.requests as f64 - 400.0).abs() <= 8.0, "{} requests measured", ping.requests);
+    assert!(
+        (ping.requests as f64 - 400.0).abs() <= 8.0,
+        "{} requests measured",
+        ping.requests
+    );
     assert_eq!(r.warmup_secs, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_target_is_an_infrastructure_error_before_any_traffic() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let scenario = Scenario {
         name: "t".into(),
-        tasks: vec![Task { name: "t".into(), weight: 1, steps: vec![Step::Mcp { endpoint: 0, call: McpCall::ToolsCall(ToolPick::Random) }] }],
+        tasks: vec![Task {
+            name: "t".into(),
+            weight: 1,
+            steps: vec![Step::Mcp {
+                endpoint: 0,
+                call: McpCall::ToolsCall(ToolPick::Random),
+            }],
+        }],
         endpoints: vec![McpEndpoint {
             url: url::Url::parse(&format!("http://127.0.0.1:{port}/mcp")).unwrap(),
             transport: McpTransport::StreamableHttp,
@@ -231,7 +360,14 @@ async fn an_unreachable_target_is_an_infrastructure_error_before_any_traffic() {
             headers: vec![],
         }],
     };
-    let spec = RunSpec { plan: closed_plan(1, 10), scenario, http: HttpOptions::default(), command_line: vec![], progress: ProgressMode::Quiet, label: "t".into() };
+    let spec = RunSpec {
+        plan: closed_plan(1, 10),
+        scenario,
+        http: HttpOptions::default(),
+        command_line: vec![],
+        progress: ProgressMode::Quiet,
+        label: "t".into(),
+    };
     let err = run(spec, std::future::pending()).await.unwrap_err();
     assert!(matches!(err, loadgen::RunError::Infrastructure(_)), "{err}");
     assert!(err.to_string().contains("connect"), "{err}");
