@@ -318,7 +318,7 @@ fn start_nginx(work: &Path) -> Result<(ChildGuard, String)> {
     let port = free_port_range(1);
     let conf = work.join("nginx.conf");
     std::fs::write(&conf, format!(
-        "daemon off;\nworker_processes 1;\npid {pid};\nerror_log stderr error;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {tmp};\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ return 200 \"ok\\n\"; }}\n  }}\n}}\n",
+        "daemon off;\nworker_processes 1;\npid {pid};\nerror_log stderr error;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  keepalive_requests 10000000;\n  client_body_temp_path {tmp};\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ return 200 \"ok\\n\"; }}\n  }}\n}}\n",
         pid = work.join("nginx.pid").display(), tmp = work.display()))?;
     let child = ChildGuard::spawn(
         pinned(TARGET_CORE, &nginx)

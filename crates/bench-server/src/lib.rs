@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
 
 pub use config::{Config, ConfigError, ErrorKind, LogLevel, ResponseMode, Transport};
@@ -164,13 +164,14 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let server = Arc::clone(&server);
-        let service = hyper::service::service_fn(move |req| Arc::clone(&server).handle(req));
-        let conn = hyper::server::conn::http1::Builder::new()
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        // A watcher per connection: connection tasks must not keep the shutdown handle alive.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let service = hyper::service::service_fn(move |req| Arc::clone(&server).handle(req));
+            // HTTP/1.1, or HTTP/2 with prior knowledge (h2c), told apart by the connection preface.
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
                 log::debug!("connection ended with an error: {e}");
             }
         });

@@ -284,6 +284,15 @@ impl Connection {
         }
     }
 
+    /// False once the server has closed the connection (e.g. `Connection: close` after its
+    /// keep-alive limit): the next request then needs a new one, and that is not a failure.
+    pub fn is_open(&self) -> bool {
+        match &self.sender {
+            Sender::H1(s) => !s.is_closed(),
+            Sender::H2(s) => !s.is_closed(),
+        }
+    }
+
     /// Sends `request` and reads the whole response. Errors leave the connection unusable:
     /// the caller drops it and opens another for the next request.
     pub async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<Exchange, Failure> {

@@ -387,7 +387,7 @@ impl VirtualUser {
         origin: usize,
         request: Request<Full<Bytes>>,
     ) -> Result<Exchange, Failure> {
-        let mut conn = match self.connections[origin].take() {
+        let mut conn = match self.connections[origin].take().filter(Connection::is_open) {
             Some(c) => c,
             None => Connection::open(&ctx.origins[origin], &ctx.http, ctx.tls.as_ref()).await?,
         };

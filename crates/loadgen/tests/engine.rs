@@ -372,3 +372,211 @@ async fn an_unreachable_target_is_an_infrastructure_error_before_any_traffic() {
     assert!(matches!(err, loadgen::RunError::Infrastructure(_)), "{err}");
     assert!(err.to_string().contains("connect"), "{err}");
 }
+
+fn http_get_scenario(url: &str, expect: loadgen::Expect) -> Scenario {
+    Scenario {
+        name: "get".into(),
+        tasks: vec![Task {
+            name: "get".into(),
+            weight: 1,
+            steps: vec![Step::Http(Box::new(loadgen::HttpStep {
+                op: "GET /".into(),
+                method: hyper::Method::GET,
+                url: url::Url::parse(url).unwrap(),
+                headers: vec![],
+                body: None,
+                expect,
+            }))],
+        }],
+        endpoints: vec![],
+    }
+}
+
+async fn go_with(
+    plan: Plan,
+    scenario: Scenario,
+    http: HttpOptions,
+) -> Result<RunResults, loadgen::RunError> {
+    let spec = RunSpec {
+        plan,
+        scenario,
+        http,
+        command_line: vec![],
+        progress: ProgressMode::Quiet,
+        label: "t".into(),
+    };
+    run(spec, std::future::pending()).await
+}
+
+/// Serves `respond(request version)` over hyper (HTTP/1.1 or HTTP/2), optionally behind TLS.
+async fn spawn_server(tls: Option<tokio_rustls::TlsAcceptor>, close_after_each: bool) -> u16 {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let mut resp = hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from(format!("{:?}", req.version())),
+                        ));
+                        if close_after_each {
+                            resp.headers_mut().insert(
+                                hyper::header::CONNECTION,
+                                hyper::header::HeaderValue::from_static("close"),
+                            );
+                        }
+                        Ok::<_, std::convert::Infallible>(resp)
+                    },
+                );
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_closing_keep_alive_connections_is_not_a_failure() {
+    let port = spawn_server(None, true).await;
+    let r = go_with(
+        closed_plan(2, 100),
+        http_get_scenario(&format!("http://127.0.0.1:{port}/"), Default::default()),
+        HttpOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.total.requests, r.total.failures),
+        (100, 0),
+        "{:?}",
+        r.total.errors
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_custom_ca_and_http2_over_alpn() {
+    use tokio_rustls::rustls;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let port = spawn_server(
+        Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))),
+        false,
+    )
+    .await;
+    let ca_file = std::env::temp_dir().join(format!("loadgen-test-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let url = format!("https://localhost:{port}/");
+
+    let http2 = HttpOptions {
+        http2: true,
+        ca_file: Some(ca_file.clone()),
+        ..HttpOptions::default()
+    };
+    let expect = loadgen::Expect {
+        body_contains: Some("HTTP/2.0".into()),
+        ..Default::default()
+    };
+    let r = go_with(closed_plan(2, 50), http_get_scenario(&url, expect), http2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.total.requests, r.total.failures),
+        (50, 0),
+        "{:?}",
+        r.total.errors
+    );
+
+    let http1 = HttpOptions {
+        ca_file: Some(ca_file),
+        ..HttpOptions::default()
+    };
+    let expect = loadgen::Expect {
+        body_contains: Some("HTTP/1.1".into()),
+        ..Default::default()
+    };
+    let r = go_with(closed_plan(2, 50), http_get_scenario(&url, expect), http1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.total.requests, r.total.failures),
+        (50, 0),
+        "{:?}",
+        r.total.errors
+    );
+
+    // Without the CA the server is not trusted: every request fails to connect, and says why.
+    let r = go_with(
+        closed_plan(1, 5),
+        http_get_scenario(&url, Default::default()),
+        HttpOptions::default(),
+    )
+    .await
+    .unwrap();
+    let connect = &r.total.errors["connect"];
+    assert_eq!(connect.count, 5);
+    assert!(
+        connect.samples[0].contains("TLS handshake"),
+        "{:?}",
+        connect.samples
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_with_prior_knowledge_drives_bench_server() {
+    let server = Server::start(&["--stateless"]);
+    let scenario = mcp_scenario(
+        &server,
+        SessionMode::None,
+        McpCall::ToolsCall(ToolPick::Random),
+    );
+    let r = go_with(
+        closed_plan(4, 400),
+        scenario,
+        HttpOptions {
+            http2: true,
+            ..HttpOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.total.requests, r.total.failures),
+        (400, 0),
+        "{:?}",
+        r.total.errors
+    );
+}
