@@ -2,8 +2,9 @@
 //! default, HTTP/2 on request), TLS with a custom CA, and timing of each exchange to the
 //! response head (TTFB) and to the end of the body.
 //!
-//! Built on hyper's connection API rather than reqwest: a user owns exactly one connection, so
-//! there is no pool to consult on the hot path, and connect failures surface where they happen.
+//! HTTP/1.1 goes through our own minimal client (`h1.rs`), HTTP/2 through hyper's connection
+//! API; neither uses reqwest: a user owns exactly one connection, so there is no pool to consult
+//! on the hot path, and connect failures surface where they happen.
 
 use std::io;
 use std::pin::Pin;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper::{HeaderMap, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -23,6 +24,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
+use crate::h1::H1;
 use crate::recorder::ErrorClass;
 
 /// Connection settings shared by every user of a run.
@@ -194,7 +196,7 @@ impl AsyncWrite for Stream {
 }
 
 enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
+    H1(H1<Stream>),
     H2(http2::SendRequest<Full<Bytes>>),
 }
 
@@ -251,7 +253,6 @@ impl Connection {
             } else {
                 Stream::Plain(tcp)
             };
-            let io = TokioIo::new(stream);
             let handshake_failed = |e: hyper::Error| {
                 (
                     ErrorClass::Connect,
@@ -259,15 +260,13 @@ impl Connection {
                 )
             };
             let sender = if options.http2 {
-                let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+                let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
                     .await
                     .map_err(handshake_failed)?;
                 tokio::spawn(conn);
                 Sender::H2(sender)
             } else {
-                let (sender, conn) = http1::handshake(io).await.map_err(handshake_failed)?;
-                tokio::spawn(conn);
-                Sender::H1(sender)
+                Sender::H1(H1::new(stream))
             };
             Ok(Connection { sender })
         };
@@ -288,40 +287,50 @@ impl Connection {
     /// keep-alive limit): the next request then needs a new one, and that is not a failure.
     pub fn is_open(&self) -> bool {
         match &self.sender {
-            Sender::H1(s) => !s.is_closed(),
+            Sender::H1(conn) => conn.is_open(),
             Sender::H2(s) => !s.is_closed(),
         }
     }
 
     /// Sends `request` and reads the whole response. Errors leave the connection unusable:
     /// the caller drops it and opens another for the next request.
-    pub async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<Exchange, Failure> {
+    pub async fn exchange(&mut self, request: Request<Bytes>) -> Result<Exchange, Failure> {
         let start = Instant::now();
-        let broken = |e: hyper::Error| (ErrorClass::Connect, format!("connection failed: {e}"));
-        let response = match &mut self.sender {
-            Sender::H1(s) => {
-                s.ready().await.map_err(broken)?;
-                s.send_request(request).await.map_err(broken)?
+        match &mut self.sender {
+            Sender::H1(conn) => {
+                let r = conn.exchange(&request).await?;
+                Ok(Exchange {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                    ttfb: r.ttfb,
+                    total: start.elapsed(),
+                })
             }
-            Sender::H2(s) => {
-                s.ready().await.map_err(broken)?;
-                s.send_request(request).await.map_err(broken)?
+            Sender::H2(sender) => {
+                let broken =
+                    |e: hyper::Error| (ErrorClass::Connect, format!("connection failed: {e}"));
+                sender.ready().await.map_err(broken)?;
+                let response = sender
+                    .send_request(request.map(Full::new))
+                    .await
+                    .map_err(broken)?;
+                let ttfb = start.elapsed();
+                let (parts, body) = response.into_parts();
+                let body = http_body_util::Limited::new(body, crate::h1::MAX_BODY)
+                    .collect()
+                    .await
+                    .map_err(|e| (ErrorClass::Connect, format!("reading the body: {e}")))?
+                    .to_bytes();
+                Ok(Exchange {
+                    status: parts.status.as_u16(),
+                    headers: parts.headers,
+                    body,
+                    ttfb,
+                    total: start.elapsed(),
+                })
             }
-        };
-        let ttfb = start.elapsed();
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| (ErrorClass::Connect, format!("reading the body: {e}")))?
-            .to_bytes();
-        Ok(Exchange {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-            ttfb,
-            total: start.elapsed(),
-        })
+        }
     }
 }
 

@@ -25,6 +25,18 @@ pub const LATE_START: Duration = Duration::from_millis(10);
 /// More than this share of late starts in an open model means the generator fell behind.
 pub const LATE_SHARE_SATURATED: f64 = 0.01;
 
+/// A runtime sized to the CPUs this process may use: single-threaded when pinned to one core
+/// (cheaper than one worker thread plus a separate driver), multi-threaded otherwise.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
+}
+
 /// Everything a run needs.
 pub struct RunSpec {
     pub plan: Plan,
@@ -471,10 +483,7 @@ async fn closed_user(
             return;
         }
         let pause = match wait {
-            Wait::None => {
-                tokio::task::yield_now().await;
-                continue;
-            }
+            Wait::None => continue,
             Wait::Constant { secs } => Duration::from_secs_f64(secs),
             Wait::Between { min_secs, max_secs } => {
                 Duration::from_secs_f64(user.rng().gen_range(min_secs..=max_secs))

@@ -258,10 +258,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::engine::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hey: cannot start the async runtime: {e}");

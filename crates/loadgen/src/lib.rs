@@ -9,6 +9,7 @@
 mod check;
 mod client;
 mod engine;
+mod h1;
 pub mod hey;
 mod limits;
 pub mod load_cli;

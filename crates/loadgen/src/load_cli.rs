@@ -266,10 +266,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             chrono::Local::now().format("%Y%m%d_%H%M%S")
         ))
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::engine::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             return fail(

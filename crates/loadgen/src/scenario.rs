@@ -51,6 +51,8 @@ pub struct HttpStep {
 pub struct Header {
     pub name: hyper::header::HeaderName,
     pub value: Template,
+    /// The value, built once, when the template has no placeholders (the usual case).
+    pub fixed: Option<hyper::header::HeaderValue>,
 }
 
 impl Header {
@@ -69,7 +71,15 @@ impl Header {
             .map_err(|_| format!("invalid header name '{}'", name.trim()))?;
         let value = Template::parse(value.trim())
             .map_err(|e: TemplateError| format!("header {name}: {}", e.reason))?;
-        Ok(Header { name, value })
+        let fixed = value
+            .literal()
+            .map(|text| {
+                hyper::header::HeaderValue::from_str(text).map_err(|_| {
+                    format!("header {name}: the value has characters a header cannot carry")
+                })
+            })
+            .transpose()?;
+        Ok(Header { name, value, fixed })
     }
 }
 

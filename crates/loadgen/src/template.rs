@@ -96,6 +96,15 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The text, when the template has no placeholders (it can then be rendered once).
+    pub fn literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     pub fn render_into<R: Rng>(&self, out: &mut String, ctx: &mut RenderContext<'_, R>) {
         for part in &self.parts {
             match part {
@@ -178,6 +187,8 @@ mod tests {
         assert_eq!(render("{{rand_str 12}}", 0).len(), 12);
         let uuid = render("{{uuid}}", 0);
         assert_eq!(uuid.len(), 36);
+        assert_eq!(Template::parse("plain").unwrap().literal(), Some("plain"));
+        assert_eq!(Template::parse("a{{seq}}").unwrap().literal(), None);
         assert_eq!(&uuid[14..15], "4");
         assert!("89ab".contains(&uuid[19..20]), "{uuid}");
         // JSON bodies close nested objects with "}}": that is text, not a placeholder.

@@ -5,9 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, HOST};
-use hyper::{Method, Request};
+use hyper::{Method, Request, Uri};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -36,16 +35,40 @@ pub struct Catalog {
     pub prompts: Vec<String>,
 }
 
+/// A step's fixed parts, computed once per run rather than per request.
+struct StepSlot {
+    origin: usize,
+    op: usize,
+    uri: Uri,
+    /// The body, when its template has no placeholders.
+    fixed_body: Option<Bytes>,
+}
+
+/// The request target: origin form for HTTP/1.1 (with a Host header), absolute for HTTP/2.
+fn request_uri(url: &url::Url, http2: bool) -> Result<Uri, String> {
+    let text = if http2 {
+        url.as_str().to_string()
+    } else {
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        }
+    };
+    text.parse()
+        .map_err(|e| format!("{url} is not a valid request target: {e}"))
+}
+
 /// Everything users share during a run.
 pub struct RunContext {
     pub scenario: Scenario,
     pub origins: Vec<Origin>,
     /// Host header value per origin.
     authorities: Vec<HeaderValue>,
-    /// Per task, per step: (origin index, operation index).
-    step_slots: Vec<Vec<(usize, usize)>>,
-    /// Per MCP endpoint: origin index.
+    /// Per task, per step: what a request needs that does not change between requests.
+    step_slots: Vec<Vec<StepSlot>>,
+    /// Per MCP endpoint: origin index and request URI.
     endpoint_origin: Vec<usize>,
+    endpoint_uri: Vec<Uri>,
     pub catalogs: Vec<Catalog>,
     setup_op: Option<usize>,
     delete_op: Option<usize>,
@@ -97,15 +120,31 @@ impl RunContext {
                 .op_index(name)
                 .ok_or_else(|| format!("operation {name} not registered"))
         };
+        let endpoint_uri = scenario
+            .endpoints
+            .iter()
+            .map(|e| request_uri(&e.url, http.http2))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut step_slots = Vec::new();
         for task in &scenario.tasks {
             let mut slots = Vec::new();
             for step in &task.steps {
                 slots.push(match step {
-                    Step::Http(h) => (origin_of(&h.url)?, op(&h.op)?),
-                    Step::Mcp { endpoint, call } => {
-                        (endpoint_origin[*endpoint], op(call.method())?)
-                    }
+                    Step::Http(h) => StepSlot {
+                        origin: origin_of(&h.url)?,
+                        op: op(&h.op)?,
+                        uri: request_uri(&h.url, http.http2)?,
+                        fixed_body: match &h.body {
+                            None => Some(Bytes::new()),
+                            Some(t) => t.literal().map(|text| Bytes::from(text.to_string())),
+                        },
+                    },
+                    Step::Mcp { endpoint, call } => StepSlot {
+                        origin: endpoint_origin[*endpoint],
+                        op: op(call.method())?,
+                        uri: endpoint_uri[*endpoint].clone(),
+                        fixed_body: None,
+                    },
                 });
             }
             step_slots.push(slots);
@@ -133,6 +172,7 @@ impl RunContext {
             authorities,
             step_slots,
             endpoint_origin,
+            endpoint_uri,
             cumulative_weights,
             recorder,
             http,
@@ -226,7 +266,8 @@ impl VirtualUser {
         let task = &ctx.scenario.tasks[task_index];
         let mut intended = intended;
         let mut churned = Vec::new();
-        for (step, &(origin, op)) in task.steps.iter().zip(&ctx.step_slots[task_index]) {
+        for (step, slot) in task.steps.iter().zip(&ctx.step_slots[task_index]) {
+            let (origin, op) = (slot.origin, slot.op);
             if ctx.stopped() {
                 break;
             }
@@ -235,7 +276,7 @@ impl VirtualUser {
                     if intended >= ctx.measured_from && !ctx.take_budget() {
                         return Next::Stop;
                     }
-                    let request = self.http_request(ctx, origin, h);
+                    let request = self.http_request(ctx, slot, h);
                     let (sample, _) = self
                         .timed(ctx, origin, intended, request, |ex| {
                             judge_http(ex, &h.expect)
@@ -276,15 +317,21 @@ impl VirtualUser {
     fn http_request(
         &mut self,
         ctx: &RunContext,
-        origin: usize,
+        slot: &StepSlot,
         step: &crate::scenario::HttpStep,
-    ) -> Request<Full<Bytes>> {
-        let body = step
-            .body
-            .as_ref()
-            .map(|t| self.render(ctx, t))
-            .unwrap_or_default();
-        let mut req = self.base_request(ctx, origin, step.method.clone(), &step.url, body);
+    ) -> Request<Bytes> {
+        let body = match (&slot.fixed_body, &step.body) {
+            (Some(fixed), _) => fixed.clone(),
+            (None, Some(template)) => Bytes::from(self.render(ctx, template)),
+            (None, None) => Bytes::new(),
+        };
+        let mut req = self.base_request(
+            ctx,
+            slot.origin,
+            step.method.clone(),
+            slot.uri.clone(),
+            body,
+        );
         self.apply_headers(ctx, &mut req, &step.headers);
         req
     }
@@ -299,13 +346,12 @@ impl VirtualUser {
         })
     }
 
-    fn apply_headers(
-        &mut self,
-        ctx: &RunContext,
-        req: &mut Request<Full<Bytes>>,
-        headers: &[Header],
-    ) {
+    fn apply_headers(&mut self, ctx: &RunContext, req: &mut Request<Bytes>, headers: &[Header]) {
         for h in headers {
+            if let Some(fixed) = &h.fixed {
+                req.headers_mut().insert(h.name.clone(), fixed.clone());
+                continue;
+            }
             let value = self.render(ctx, &h.value);
             if let Ok(v) = HeaderValue::from_str(&value) {
                 req.headers_mut().insert(h.name.clone(), v);
@@ -318,21 +364,12 @@ impl VirtualUser {
         ctx: &RunContext,
         origin: usize,
         method: Method,
-        url: &url::Url,
-        body: String,
-    ) -> Request<Full<Bytes>> {
-        // HTTP/1.1 takes the origin form and a Host header; HTTP/2 needs the absolute URI.
-        let uri = if ctx.http.http2 {
-            url.as_str().to_string()
-        } else {
-            match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_string(),
-            }
-        };
-        let mut req = Request::new(Full::new(Bytes::from(body)));
+        uri: Uri,
+        body: Bytes,
+    ) -> Request<Bytes> {
+        let mut req = Request::new(body);
         *req.method_mut() = method;
-        *req.uri_mut() = uri.parse().expect("a parsed URL is a valid URI");
+        *req.uri_mut() = uri;
         if !ctx.http.http2 {
             req.headers_mut()
                 .insert(HOST, ctx.authorities[origin].clone());
@@ -347,7 +384,7 @@ impl VirtualUser {
         ctx: &RunContext,
         origin: usize,
         intended: Instant,
-        request: Request<Full<Bytes>>,
+        request: Request<Bytes>,
         judge: impl FnOnce(&Exchange) -> Result<(), Failure>,
     ) -> (Sample, Option<Exchange>) {
         let start = Instant::now();
@@ -385,7 +422,7 @@ impl VirtualUser {
         &mut self,
         ctx: &RunContext,
         origin: usize,
-        request: Request<Full<Bytes>>,
+        request: Request<Bytes>,
     ) -> Result<Exchange, Failure> {
         let mut conn = match self.connections[origin].take().filter(Connection::is_open) {
             Some(c) => c,
@@ -398,19 +435,14 @@ impl VirtualUser {
         result
     }
 
-    fn mcp_request(
-        &mut self,
-        ctx: &RunContext,
-        endpoint: usize,
-        body: String,
-    ) -> Request<Full<Bytes>> {
+    fn mcp_request(&mut self, ctx: &RunContext, endpoint: usize, body: String) -> Request<Bytes> {
         let ep = &ctx.scenario.endpoints[endpoint];
         let mut req = self.base_request(
             ctx,
             ctx.endpoint_origin[endpoint],
             Method::POST,
-            &ep.url,
-            body,
+            ctx.endpoint_uri[endpoint].clone(),
+            Bytes::from(body),
         );
         let h = req.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -424,8 +456,7 @@ impl VirtualUser {
                 session.version.clone(),
             );
         }
-        let headers = ep.headers.clone();
-        self.apply_headers(ctx, &mut req, &headers);
+        self.apply_headers(ctx, &mut req, &ep.headers);
         req
     }
 
@@ -574,11 +605,16 @@ impl VirtualUser {
         let Some(id) = session.id else { return };
         let ep = &ctx.scenario.endpoints[endpoint];
         let origin = ctx.endpoint_origin[endpoint];
-        let mut req = self.base_request(ctx, origin, Method::DELETE, &ep.url, String::new());
+        let mut req = self.base_request(
+            ctx,
+            origin,
+            Method::DELETE,
+            ctx.endpoint_uri[endpoint].clone(),
+            Bytes::new(),
+        );
         req.headers_mut()
             .insert(HeaderName::from_static(SESSION_HEADER), id);
-        let headers = ep.headers.clone();
-        self.apply_headers(ctx, &mut req, &headers);
+        self.apply_headers(ctx, &mut req, &ep.headers);
         let start = Instant::now();
         let expect = crate::scenario::Expect {
             status: vec![200, 202, 204, 405],
