@@ -580,3 +580,122 @@ async fn http2_with_prior_knowledge_drives_bench_server() {
         r.total.errors
     );
 }
+
+fn timed_plan(model: Model, secs: u64, stages: &str) -> Plan {
+    Plan {
+        model,
+        stages: if stages.is_empty() {
+            vec![]
+        } else {
+            loadgen::parse_stages(stages).unwrap()
+        },
+        duration: (secs > 0).then(|| Duration::from_secs(secs)),
+        max_requests: None,
+        warmup: Duration::ZERO,
+        seed: 7,
+        drain: Duration::from_secs(5),
+    }
+}
+
+fn per_second(r: &RunResults) -> Vec<u64> {
+    r.series
+        .iter()
+        .map(|p| p.ops.iter().map(|o| o.requests).sum())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poisson_arrivals_are_seeded_and_average_the_target_rate() {
+    let server = Server::start(&["--stateless"]);
+    let model = Model::Open {
+        rate: 500.0,
+        arrival: Arrival::Poisson,
+        max_in_flight: 100,
+        max_backlog: 100,
+    };
+    let first = go(
+        timed_plan(model.clone(), 4, ""),
+        mcp_scenario(&server, SessionMode::None, McpCall::Ping),
+    )
+    .await;
+    let second = go(
+        timed_plan(model, 4, ""),
+        mcp_scenario(&server, SessionMode::None, McpCall::Ping),
+    )
+    .await;
+    let n = op(&first, "ping").requests as f64;
+    assert!((n - 2000.0).abs() <= 200.0, "{n} arrivals in 4 s at 500/s");
+    assert_eq!(
+        first.saturation.scheduled, second.saturation.scheduled,
+        "the same seed gives the same schedule"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_stage_raises_and_lowers_the_arrival_rate() {
+    let server = Server::start(&["--stateless"]);
+    let model = Model::Open {
+        rate: 200.0,
+        arrival: Arrival::Constant,
+        max_in_flight: 200,
+        max_backlog: 200,
+    };
+    let plan = timed_plan(model, 0, "200:2s,1000:0s,1000:2s,200:0s,200:2s");
+    let r = go(
+        plan,
+        mcp_scenario(&server, SessionMode::None, McpCall::Ping),
+    )
+    .await;
+    let seconds = per_second(&r);
+    assert!(seconds.len() >= 6, "{seconds:?}");
+    for (i, want) in [200.0, 200.0, 1000.0, 1000.0, 200.0, 200.0]
+        .iter()
+        .enumerate()
+    {
+        let got = seconds[i] as f64;
+        assert!(
+            (got - want).abs() <= want * 0.15,
+            "second {i}: {got} requests, wanted about {want} ({seconds:?})"
+        );
+    }
+    assert_eq!(r.series[2].target, 1000.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_users_start_at_the_spawn_rate() {
+    let server = Server::start(&["--stateless"]);
+    let model = Model::Closed {
+        users: 10,
+        spawn_rate: 4.0,
+        wait: Wait::Constant { secs: 0.05 },
+    };
+    let r = go(
+        timed_plan(model, 4, ""),
+        mcp_scenario(&server, SessionMode::None, McpCall::Ping),
+    )
+    .await;
+    let active: Vec<u64> = r.series.iter().map(|p| p.active).collect();
+    assert!(
+        active[0] <= 6,
+        "4 users/s: at most 5-6 after the first second, got {active:?}"
+    );
+    assert_eq!(*active.last().unwrap(), 10, "{active:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constant_pacing_holds_each_user_to_its_interval() {
+    let server = Server::start(&["--stateless"]);
+    let model = Model::Closed {
+        users: 2,
+        spawn_rate: 0.0,
+        wait: Wait::ConstantPacing { secs: 0.1 },
+    };
+    let r = go(
+        timed_plan(model, 3, ""),
+        mcp_scenario(&server, SessionMode::None, McpCall::Ping),
+    )
+    .await;
+    let n = op(&r, "ping").requests as f64;
+    assert!((n - 60.0).abs() <= 6.0, "2 users × 10/s × 3 s, got {n}");
+    assert_eq!(r.saturation.late_starts, 0);
+}
