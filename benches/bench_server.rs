@@ -133,58 +133,45 @@ fn base_headers() -> Vec<(String, String)> {
     ]
 }
 
-/// Opens an MCP session (initialize + initialized) and returns the headers later calls carry.
-fn open_session(port: u16) -> Result<Vec<(String, String)>> {
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
-    let headers = base_headers();
+/// POSTs `body` to `/mcp` with the MCP headers and `extra` ones.
+fn post_mcp(
+    port: u16,
+    extra: &[(String, String)],
+    body: &str,
+) -> Result<mcpbench::harness::HttpResponse> {
+    let headers: Vec<(String, String)> = base_headers()
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .collect();
     let refs: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let r = http_request(
-        "POST",
-        addr(port),
-        "/mcp",
-        &refs,
-        init.to_string().as_bytes(),
-    )?;
+    http_request("POST", addr(port), "/mcp", &refs, body.as_bytes())
+}
+
+/// Opens an MCP session (initialize + initialized) and returns the headers later calls carry.
+fn open_session(port: u16) -> Result<Vec<(String, String)>> {
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
+    let r = post_mcp(port, &[], &init.to_string())?;
     let session = r
         .header("mcp-session-id")
         .context("no Mcp-Session-Id")?
         .to_string();
-    let mut with_session = refs.clone();
-    with_session.push(("Mcp-Session-Id", &session));
+    let session_headers = vec![
+        ("Mcp-Session-Id".to_string(), session),
+        ("MCP-Protocol-Version".to_string(), "2025-06-18".to_string()),
+    ];
     let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    http_request(
-        "POST",
-        addr(port),
-        "/mcp",
-        &with_session,
-        note.to_string().as_bytes(),
-    )?;
-    Ok(vec![
-        ("Mcp-Session-Id".into(), session),
-        ("MCP-Protocol-Version".into(), "2025-06-18".into()),
-    ])
+    post_mcp(port, &session_headers, &note.to_string())?;
+    Ok(session_headers)
 }
 
 /// One tools/call checked by hand before the load: wrk sees only HTTP status codes, so a server
 /// answering HTTP 200 with a JSON-RPC error would otherwise be measured as fast and healthy.
 fn verify_tools_call(target: &Target) -> Result<()> {
-    let mut headers = base_headers();
-    headers.extend(target.headers.iter().cloned());
-    let refs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let r = http_request(
-        "POST",
-        addr(target.port),
-        "/mcp",
-        &refs,
-        tools_call_body().as_bytes(),
-    )?;
+    let r = post_mcp(target.port, &target.headers, &tools_call_body())?;
     let text = String::from_utf8_lossy(&r.body);
     let json_text = text
         .lines()
@@ -307,15 +294,13 @@ fn fleet_startup(servers: u16) -> Result<(Duration, u64, u64)> {
     }
     let ready = started.elapsed();
     let idle = rss_kib(child.pid())?;
-    let headers = base_headers();
-    let refs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    for i in 0..servers {
-        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
-        let _ = open_session(first + i)?;
-        http_request("POST", addr(first + i), "/mcp", &refs, list.as_bytes())?;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    for port in first..first + servers {
+        let session = open_session(port)?;
+        let r = post_mcp(port, &session, &list)?;
+        if r.status != 200 {
+            bail!("tools/list on port {port} answered HTTP {}", r.status);
+        }
     }
     let touched = rss_kib(child.pid())?;
     Ok((ready, idle, touched))

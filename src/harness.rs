@@ -110,6 +110,31 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Starts `count` bench servers (release binary) on free consecutive loopback ports with `args`
+/// added, and waits until every one answers `/health`. Returns the process and the first port.
+pub fn spawn_bench_server(count: u16, args: &[&str]) -> Result<(ChildGuard, u16)> {
+    let first = free_port_range(count);
+    let child = ChildGuard::spawn(
+        Command::new(binary("bench-server"))
+            .args([
+                "--server-count",
+                &count.to_string(),
+                "--start-port",
+                &first.to_string(),
+            ])
+            .args(["--log-level", "error"])
+            .args(args),
+    )?;
+    for port in first..first + count {
+        wait_until_healthy(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            "/health",
+            Duration::from_secs(10),
+        )?;
+    }
+    Ok((child, first))
+}
+
 /// A parsed HTTP response.
 #[derive(Debug)]
 pub struct HttpResponse {

@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mcpbench::harness::{
-    binary, free_port_range, http_request, wait_until_healthy, ChildGuard, HttpResponse,
+    binary, free_port_range, http_request, spawn_bench_server, wait_until_healthy, ChildGuard,
+    HttpResponse,
 };
 use serde_json::{json, Value};
 
@@ -18,24 +19,8 @@ struct Fleet {
 
 impl Fleet {
     fn start(count: u16, extra: &[&str]) -> Fleet {
-        let first = free_port_range(count);
-        let child = ChildGuard::spawn(
-            Command::new(binary("bench-server"))
-                .args([
-                    "--server-count",
-                    &count.to_string(),
-                    "--start-port",
-                    &first.to_string(),
-                ])
-                .args(["--log-level", "error"])
-                .args(extra),
-        )
-        .unwrap();
-        let fleet = Fleet { child, first };
-        for i in 0..count {
-            wait_until_healthy(fleet.addr(i), "/health", Duration::from_secs(10)).unwrap();
-        }
-        fleet
+        let (child, first) = spawn_bench_server(count, extra).unwrap();
+        Fleet { child, first }
     }
 
     fn addr(&self, index: u16) -> SocketAddr {

@@ -1,33 +1,14 @@
 //! `cargo xtask hey` end to end: the hey.sh flags against a real bench-server, its log and JSON,
 //! JSON-RPC errors inside HTTP 200 reported as failures, exit codes, Ctrl-C.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mcpbench::harness::{binary, free_port_range, wait_until_healthy, ChildGuard};
+use mcpbench::harness::{binary, spawn_bench_server, ChildGuard};
 
 fn server(extra: &[&str]) -> (ChildGuard, String) {
-    let port = free_port_range(1);
-    let child = ChildGuard::spawn(
-        Command::new(binary("bench-server"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--stateless",
-                "--log-level",
-                "error",
-            ])
-            .args(extra),
-    )
-    .unwrap();
-    wait_until_healthy(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        "/health",
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let (child, port) = spawn_bench_server(1, &[&["--stateless"], extra].concat()).unwrap();
     (child, format!("http://127.0.0.1:{port}/mcp"))
 }
 

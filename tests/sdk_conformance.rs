@@ -2,13 +2,9 @@
 //! (`streamablehttp_client` + `ClientSession`, and `stdio_client`), over JSON and SSE responses,
 //! with a tool catalog large enough to need pagination.
 
-use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
 
-use mcpbench::harness::{
-    binary, free_port_range, python_with_mcp_sdk, script, wait_until_healthy, ChildGuard,
-};
+use mcpbench::harness::{binary, python_with_mcp_sdk, script, spawn_bench_server};
 
 const CATALOG: [&str; 8] = [
     "--tools",
@@ -48,27 +44,8 @@ fn run_sdk_client(args: &[String]) {
 }
 
 fn over_http(response_mode: &str, extra: &[&str]) {
-    let port = free_port_range(1);
-    let _server = ChildGuard::spawn(
-        Command::new(binary("bench-server"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--response-mode",
-                response_mode,
-                "--log-level",
-                "error",
-            ])
-            .args(CATALOG)
-            .args(extra),
-    )
-    .unwrap();
-    wait_until_healthy(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        "/health",
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let args = [&["--response-mode", response_mode][..], &CATALOG, extra].concat();
+    let (_server, port) = spawn_bench_server(1, &args).unwrap();
     run_sdk_client(&["http".into(), format!("http://127.0.0.1:{port}/mcp")]);
 }
 

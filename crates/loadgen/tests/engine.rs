@@ -501,42 +501,26 @@ async fn tls_with_a_custom_ca_and_http2_over_alpn() {
     std::fs::write(&ca_file, ca.pem()).unwrap();
     let url = format!("https://localhost:{port}/");
 
-    let http2 = HttpOptions {
-        http2: true,
-        ca_file: Some(ca_file.clone()),
-        ..HttpOptions::default()
-    };
-    let expect = loadgen::Expect {
-        body_contains: Some("HTTP/2.0".into()),
-        ..Default::default()
-    };
-    let r = go_with(closed_plan(2, 50), http_get_scenario(&url, expect), http2)
-        .await
-        .unwrap();
-    assert_eq!(
-        (r.total.requests, r.total.failures),
-        (50, 0),
-        "{:?}",
-        r.total.errors
-    );
-
-    let http1 = HttpOptions {
-        ca_file: Some(ca_file),
-        ..HttpOptions::default()
-    };
-    let expect = loadgen::Expect {
-        body_contains: Some("HTTP/1.1".into()),
-        ..Default::default()
-    };
-    let r = go_with(closed_plan(2, 50), http_get_scenario(&url, expect), http1)
-        .await
-        .unwrap();
-    assert_eq!(
-        (r.total.requests, r.total.failures),
-        (50, 0),
-        "{:?}",
-        r.total.errors
-    );
+    for (http2, version) in [(true, "HTTP/2.0"), (false, "HTTP/1.1")] {
+        let http = HttpOptions {
+            http2,
+            ca_file: Some(ca_file.clone()),
+            ..HttpOptions::default()
+        };
+        let expect = loadgen::Expect {
+            body_contains: Some(version.into()),
+            ..Default::default()
+        };
+        let r = go_with(closed_plan(2, 50), http_get_scenario(&url, expect), http)
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.total.requests, r.total.failures),
+            (50, 0),
+            "{version}: {:?}",
+            r.total.errors
+        );
+    }
 
     // Without the CA the server is not trusted: every request fails to connect, and says why.
     let r = go_with(
