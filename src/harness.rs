@@ -262,41 +262,53 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .context("no VmRSS line")
 }
 
-/// The Python interpreter of a venv (under target/) holding the official MCP SDK, created on
-/// first use. Concurrent test processes wait on a lock directory instead of racing pip.
+/// The Python interpreter of a venv (under target/) holding the official MCP SDK.
 pub fn python_with_mcp_sdk() -> Result<PathBuf> {
-    let venv = target_dir().join("py-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".mcp-sdk-ready");
-    if ready.exists() {
-        return Ok(python);
+    Ok(python_venv("py-venv", MCP_SDK_REQUIREMENT)?.join("bin/python"))
+}
+
+/// A venv under target/`name` with `requirement` installed, created on first use (and again
+/// when the requirement changes). Concurrent test processes wait on a lock directory instead
+/// of racing pip. Returns the venv's directory.
+pub fn python_venv(name: &str, requirement: &str) -> Result<PathBuf> {
+    let venv = target_dir().join(name);
+    let ready = venv.join(".mcpbench-ready");
+    let is_ready = || std::fs::read_to_string(&ready).is_ok_and(|r| r == requirement);
+    if is_ready() {
+        return Ok(venv);
     }
-    let lock = target_dir().join("py-venv.lock");
+    let lock = target_dir().join(format!("{name}.lock"));
     std::fs::create_dir_all(target_dir())?;
     let start = Instant::now();
     while std::fs::create_dir(&lock).is_err() {
-        if ready.exists() {
-            return Ok(python);
+        if is_ready() {
+            return Ok(venv);
         }
-        if start.elapsed() > Duration::from_secs(600) {
-            bail!("waited 10 minutes for {} to be released", lock.display());
+        if start.elapsed() > Duration::from_secs(900) {
+            bail!("waited 15 minutes for {} to be released", lock.display());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     let result = (|| -> Result<()> {
-        if ready.exists() {
+        if is_ready() {
             return Ok(());
         }
         let system_python = which("python3").context(
             "python3 is not on PATH: install Python 3.10+ (Debian: apt-get install python3 python3-venv)",
         )?;
         run(Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
-        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", MCP_SDK_REQUIREMENT]))?;
-        std::fs::write(&ready, MCP_SDK_REQUIREMENT)?;
+        run(Command::new(venv.join("bin/python")).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            requirement,
+        ]))?;
+        std::fs::write(&ready, requirement)?;
         Ok(())
     })();
     let _ = std::fs::remove_dir(&lock);
-    result.map(|()| python)
+    result.map(|()| venv)
 }
 
 pub fn which(program: &str) -> Option<PathBuf> {

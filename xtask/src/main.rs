@@ -39,6 +39,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Mint a ContextForge-compatible JWT (HS256), as `python -m mcpgateway.utils.create_jwt_token`.
+    Jwt(JwtArgs),
     /// Build the binaries and run every test (unit, end-to-end, SDK conformance).
     Test {
         /// Extra arguments for `cargo test` (a test-name filter, `-- --nocapture`, ...).
@@ -54,6 +56,48 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+#[derive(clap::Args)]
+struct JwtArgs {
+    /// The user the token is for (its `username` and `sub`).
+    #[arg(short = 'u', long, default_value = "admin@example.com")]
+    username: String,
+    /// Minutes until expiry (0: no `exp`, which the gateway refuses).
+    #[arg(long, default_value_t = contextforge::jwt::DEFAULT_EXPIRY_MINUTES)]
+    exp: u64,
+    /// An admin token: `user.is_admin` and `teams: null` (every team).
+    #[arg(long, conflicts_with = "teams")]
+    admin: bool,
+    /// Team ids the token is scoped to, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    teams: Option<Vec<String>>,
+    /// The gateway's JWT_SECRET_KEY (never printed).
+    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    secret: Option<String>,
+}
+
+fn jwt(args: JwtArgs) -> ExitCode {
+    let Some(secret) = args.secret else {
+        eprintln!("cargo xtask jwt: no signing secret: pass --secret or set JWT_SECRET_KEY");
+        return ExitCode::from(2);
+    };
+    let request = contextforge::jwt::TokenRequest {
+        username: args.username,
+        expires_in_minutes: args.exp,
+        admin: args.admin,
+        teams: args.teams,
+    };
+    match contextforge::jwt::mint(&request, &secret) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cargo xtask jwt: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -72,6 +116,7 @@ fn main() -> ExitCode {
                 .chain(args)
                 .collect(),
         ),
+        Command::Jwt(args) => jwt(args),
         Command::Test { args } => dev::exit(dev::test(&args)),
         Command::Bench { name, args } => dev::exit(dev::bench(name, &args)),
     }

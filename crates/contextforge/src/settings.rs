@@ -1,0 +1,52 @@
+//! The gateway's pinned release and the settings a load test needs (facts verified on this
+//! project's machines: see `docs/contextforge.md`).
+
+/// The newest `mcp-contextforge-gateway` that installs on Python 3.11 (1.0.8 and later need 3.12).
+pub const PINNED_VERSION: &str = "1.0.7.post20260921";
+
+/// The pip requirement for [`PINNED_VERSION`].
+pub fn pip_requirement() -> String {
+    format!("mcp-contextforge-gateway=={PINNED_VERSION}")
+}
+
+/// Environment for a headless gateway on SQLite, tuned for load tests: rate limiting off (it
+/// answers 429 otherwise), loopback registration allowed, errors-only logging, no admin UI.
+/// Start it from a directory without a `.env` file: pydantic reads one from the working directory.
+pub fn load_test_env(
+    jwt_secret: &str,
+    auth_encryption_secret: &str,
+    database_path: &std::path::Path,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("JWT_SECRET_KEY", jwt_secret.to_string()),
+        ("AUTH_ENCRYPTION_SECRET", auth_encryption_secret.to_string()),
+        (
+            "DATABASE_URL",
+            format!("sqlite:///{}", database_path.display()),
+        ),
+        ("RATE_LIMITING_ENABLED", "false".into()),
+        ("SSRF_ALLOW_LOCALHOST", "true".into()),
+        ("SSRF_ALLOW_PRIVATE_NETWORKS", "true".into()),
+        ("LOG_LEVEL", "ERROR".into()),
+        ("MCPGATEWAY_UI_ENABLED", "false".into()),
+        ("MCPGATEWAY_ADMIN_API_ENABLED", "true".into()),
+        ("CACHE_TYPE", "database".into()),
+        ("PLATFORM_ADMIN_EMAIL", "admin@example.com".into()),
+        ("PLATFORM_ADMIN_PASSWORD", crate::secrets::generate()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_url_is_an_absolute_sqlite_path() {
+        let env = load_test_env("a", "b", std::path::Path::new("/tmp/x/mcp.db"));
+        let url = &env.iter().find(|(k, _)| *k == "DATABASE_URL").unwrap().1;
+        assert_eq!(url, "sqlite:////tmp/x/mcp.db");
+        assert!(env
+            .iter()
+            .any(|(k, v)| *k == "RATE_LIMITING_ENABLED" && v == "false"));
+    }
+}
