@@ -1,0 +1,203 @@
+//! `cargo xtask load` end to end against a real bench-server: its files, its table and its exit
+//! codes (0 done, 2 bad input, 3 unreachable target, 4 saturated generator).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use mcpbench::harness::{binary, free_port_range, spawn_bench_server, target_dir};
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = target_dir()
+        .join("test-work")
+        .join(format!("load-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn load(args: &[&str]) -> Output {
+    Command::new(binary("xtask"))
+        .arg("load")
+        .args(args)
+        .args(["--progress", "plain"])
+        .output()
+        .unwrap()
+}
+
+fn results(dir: &std::path::Path) -> loadgen::RunResults {
+    loadgen::RunResults::from_json(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn an_open_model_run_writes_results_csvs_and_a_table() {
+    let (_server, port) = spawn_bench_server(1, &[]).unwrap();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let dir = out_dir("open");
+    let out = load(&[
+        "--url",
+        &url,
+        "--rate",
+        "200",
+        "-z",
+        "2s",
+        "--ops",
+        "tools/call=3,resources/read=1,prompts/get=1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for column in ["operation", "p99 ms", "p99 uncorr."] {
+        assert!(stdout.contains(column), "{stdout}");
+    }
+    let r = results(&dir);
+    assert_eq!(r.model, "open");
+    assert_eq!(r.total.failures, 0, "{:?}", r.total.errors);
+    let names: Vec<&str> = r.operations.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "mcp session setup",
+            "tools/call",
+            "resources/read",
+            "prompts/get"
+        ]
+    );
+    // 200 arrivals/s for 2 s; each virtual user's first arrival also opens its session.
+    let calls: u64 = r.operations.iter().skip(1).map(|o| o.requests).sum();
+    assert!((calls as f64 - 400.0).abs() <= 8.0, "{calls} calls");
+    let stats = std::fs::read_to_string(dir.join("stats.csv")).unwrap();
+    assert!(stats.starts_with("Type,Name,Request Count,Failure Count,Median Response Time"));
+    assert!(stats.contains(",Aggregated,"));
+    let history = std::fs::read_to_string(dir.join("stats_history.csv")).unwrap();
+    assert!(history.lines().count() >= 1 + 2 * 4, "{history}");
+}
+
+#[test]
+fn session_churn_reports_its_setup_as_its_own_operation() {
+    let (_server, port) = spawn_bench_server(1, &[]).unwrap();
+    let dir = out_dir("churn");
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let out = load(&[
+        "--url",
+        &url,
+        "--users",
+        "3",
+        "--session",
+        "churn",
+        "--ops",
+        "tools/list",
+        "-n",
+        "60",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = results(&dir);
+    let count = |name: &str| {
+        r.operations
+            .iter()
+            .find(|o| o.name == name)
+            .map_or(0, |o| o.requests)
+    };
+    assert_eq!(count("tools/list"), 60);
+    assert!(count("mcp session setup") >= 60 && count("mcp session delete") >= 57);
+}
+
+#[test]
+fn a_generator_that_falls_behind_exits_4() {
+    let (_server, port) = spawn_bench_server(1, &["--stateless", "--latency-ms", "200"]).unwrap();
+    let dir = out_dir("saturated");
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let out = load(&[
+        "--url",
+        &url,
+        "--session",
+        "none",
+        "--rate",
+        "300",
+        "--max-in-flight",
+        "5",
+        "--max-backlog",
+        "5",
+        "-z",
+        "2s",
+        "--ops",
+        "ping",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("SATURATED"), "{stdout}");
+    assert!(
+        results(&dir).saturation.saturated,
+        "the verdict is in the results too"
+    );
+}
+
+#[test]
+fn an_unreachable_target_exits_3_and_bad_flags_exit_2() {
+    let port = free_port_range(1);
+    let dir = out_dir("unreachable");
+    let out = load(&[
+        "--url",
+        &format!("http://127.0.0.1:{port}/mcp"),
+        "-z",
+        "1s",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.exists(), "nothing ran, nothing written");
+    for args in [
+        vec![
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--rate",
+            "fast",
+            "-z",
+            "1s",
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--users",
+            "2",
+            "--rate",
+            "5",
+            "-z",
+            "1s",
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--ops",
+            "tools/explode",
+            "-z",
+            "1s",
+        ],
+        vec!["--url", "http://127.0.0.1:1/mcp"],
+        vec!["--url", "nope", "-z", "1s"],
+    ] {
+        let out = load(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
