@@ -75,7 +75,8 @@ fn an_open_model_run_writes_results_csvs_and_a_table() {
     assert!(stats.starts_with("Type,Name,Request Count,Failure Count,Median Response Time"));
     assert!(stats.contains(",Aggregated,"));
     let history = std::fs::read_to_string(dir.join("stats_history.csv")).unwrap();
-    assert!(history.lines().count() >= 1 + 2 * 4, "{history}");
+    // A header line, then at least two seconds of four operations.
+    assert!(history.lines().count() > 2 * 4, "{history}");
 }
 
 #[test]
