@@ -2,6 +2,7 @@
 //! the library crates under `crates/` (and, for `test` and `bench`, in cargo itself).
 
 mod dev;
+mod stack_cmd;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,16 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Start bench servers, the ContextForge gateway and nginx as local processes, registered.
+    BenchmarkUp(stack_cmd::UpArgs),
+    /// Stop everything benchmark-up started (nothing up is not an error).
+    BenchmarkDown(stack_cmd::StateDir),
+    /// benchmark-down, then remove the stack's state, database, logs and secrets.
+    BenchmarkClean(stack_cmd::StateDir),
+    /// Each service's state, endpoint and health (`--json` for machines).
+    BenchmarkStatus(stack_cmd::StatusArgs),
+    /// Print a service's log (`--follow`, `--tail N`).
+    BenchmarkLogs(stack_cmd::LogsArgs),
     /// Mint a ContextForge-compatible JWT (HS256), as `python -m mcpgateway.utils.create_jwt_token`.
     Jwt(JwtArgs),
     /// Build the binaries and run every test (unit, end-to-end, SDK conformance).
@@ -72,14 +83,14 @@ struct JwtArgs {
     /// Team ids the token is scoped to, comma-separated.
     #[arg(long, value_delimiter = ',')]
     teams: Option<Vec<String>>,
-    /// The gateway's JWT_SECRET_KEY (never printed).
+    /// The gateway's JWT_SECRET_KEY (never printed); default: the running stack's.
     #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
     secret: Option<String>,
 }
 
 fn jwt(args: JwtArgs) -> ExitCode {
-    let Some(secret) = args.secret else {
-        eprintln!("cargo xtask jwt: no signing secret: pass --secret or set JWT_SECRET_KEY");
+    let Some(secret) = args.secret.or_else(stack_cmd::stack_secret) else {
+        eprintln!("cargo xtask jwt: no signing secret: pass --secret, set JWT_SECRET_KEY, or run benchmark-up first");
         return ExitCode::from(2);
     };
     let request = contextforge::jwt::TokenRequest {
@@ -117,6 +128,11 @@ fn main() -> ExitCode {
                 .collect(),
         ),
         Command::Jwt(args) => jwt(args),
+        Command::BenchmarkUp(args) => stack_cmd::up(args),
+        Command::BenchmarkDown(dir) => stack_cmd::down(dir),
+        Command::BenchmarkClean(dir) => stack_cmd::clean(dir),
+        Command::BenchmarkStatus(args) => stack_cmd::status(args),
+        Command::BenchmarkLogs(args) => stack_cmd::logs(args),
         Command::Test { args } => dev::exit(dev::test(&args)),
         Command::Bench { name, args } => dev::exit(dev::bench(name, &args)),
     }

@@ -2,6 +2,7 @@
 //! accepts and the secrets it requires — kept in one crate so that nothing else depends on the
 //! gateway's conventions.
 
+pub mod api;
 pub mod jwt;
 pub mod secrets;
 pub mod settings;

@@ -1,0 +1,181 @@
+//! The gateway's REST calls a benchmark stack needs: register an MCP server as a gateway, list
+//! tools, bundle them into a virtual server. Shapes verified in `docs/contextforge.md`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+/// A gateway's base URL plus the bearer token every call carries (never logged).
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tool {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "originalName", default)]
+    pub original_name: String,
+    #[serde(rename = "gatewaySlug", default)]
+    pub gateway_slug: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{what}: cannot reach the gateway: {source}")]
+    Unreachable {
+        what: String,
+        source: reqwest::Error,
+    },
+    #[error("{what}: HTTP {status}: {body}")]
+    Status {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{what}: unexpected response: {detail}")]
+    Shape { what: String, detail: String },
+}
+
+/// What registering one MCP server did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Registration {
+    Created,
+    /// 409: a gateway of that name (or URL) is already registered.
+    AlreadyThere,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    async fn send(
+        &self,
+        what: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, String), ApiError> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|source| ApiError::Unreachable {
+                what: what.into(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        Ok((status, body))
+    }
+
+    /// `POST /gateways` (transport STREAMABLEHTTP); a 409 means it is already registered.
+    pub async fn register_gateway(&self, name: &str, url: &str) -> Result<Registration, ApiError> {
+        let what = format!("registering {name}");
+        let body = json!({"name": name, "url": url, "transport": "STREAMABLEHTTP"});
+        match self
+            .send(
+                &what,
+                self.http
+                    .post(format!("{}/gateways", self.base))
+                    .json(&body),
+            )
+            .await?
+        {
+            (200 | 201, _) => Ok(Registration::Created),
+            (409, _) => Ok(Registration::AlreadyThere),
+            (status, body) => Err(ApiError::Status {
+                what,
+                status,
+                body: excerpt(&body),
+            }),
+        }
+    }
+
+    /// Every tool the gateway lists (`GET /tools?limit=0`: the default page is 50).
+    pub async fn tools(&self) -> Result<Vec<Tool>, ApiError> {
+        let what = "listing tools".to_string();
+        match self
+            .send(&what, self.http.get(format!("{}/tools?limit=0", self.base)))
+            .await?
+        {
+            (200, body) => serde_json::from_str(&body).map_err(|e| ApiError::Shape {
+                what,
+                detail: e.to_string(),
+            }),
+            (status, body) => Err(ApiError::Status {
+                what,
+                status,
+                body: excerpt(&body),
+            }),
+        }
+    }
+
+    /// `POST /servers` bundling `tool_ids`; returns the virtual server's id.
+    pub async fn create_server(&self, name: &str, tool_ids: &[String]) -> Result<String, ApiError> {
+        let what = format!("creating virtual server {name}");
+        let body = json!({"server": {"name": name, "description": "mcpbench: every benchmark tool", "associated_tools": tool_ids}});
+        match self
+            .send(
+                &what,
+                self.http.post(format!("{}/servers", self.base)).json(&body),
+            )
+            .await?
+        {
+            (200 | 201, body) => serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_string))
+                .ok_or(ApiError::Shape {
+                    what,
+                    detail: "no id in the response".into(),
+                }),
+            (status, body) => Err(ApiError::Status {
+                what,
+                status,
+                body: excerpt(&body),
+            }),
+        }
+    }
+
+    /// The id of the virtual server named `name`, if there is one (`GET /servers`).
+    pub async fn find_server(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let what = "listing servers".to_string();
+        match self
+            .send(
+                &what,
+                self.http.get(format!("{}/servers?limit=0", self.base)),
+            )
+            .await?
+        {
+            (200, body) => {
+                let servers: Vec<serde_json::Value> =
+                    serde_json::from_str(&body).map_err(|e| ApiError::Shape {
+                        what,
+                        detail: e.to_string(),
+                    })?;
+                Ok(servers
+                    .iter()
+                    .find(|s| s["name"] == name)
+                    .and_then(|s| s["id"].as_str().map(str::to_string)))
+            }
+            (status, body) => Err(ApiError::Status {
+                what,
+                status,
+                body: excerpt(&body),
+            }),
+        }
+    }
+}
+
+fn excerpt(body: &str) -> String {
+    body.chars().take(300).collect()
+}

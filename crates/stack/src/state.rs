@@ -1,0 +1,64 @@
+//! The stack's state file: what `up` started and where, and the secrets it generated. Written
+//! 0600 (it holds the gateway's secrets) so that `status`, `down`, `clean`, `logs` and `jwt` find
+//! exactly what this stack made and nothing else.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::process::ProcessId;
+
+pub const STATE_FILE: &str = "stack.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackState {
+    pub runtime: String,
+    pub created_at: String,
+    /// The gateway's JWT_SECRET_KEY and AUTH_ENCRYPTION_SECRET (never printed).
+    pub jwt_secret: String,
+    pub auth_secret: String,
+    pub bench_count: u16,
+    pub bench_start_port: u16,
+    pub gateway_port: u16,
+    /// None when nginx was not available.
+    pub nginx_port: Option<u16>,
+    pub nginx_cache: bool,
+    pub virtual_server_id: Option<String>,
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Service {
+    pub name: String,
+    pub process: ProcessId,
+    /// Base URL and health path.
+    pub endpoint: String,
+    pub health_path: String,
+    pub log: PathBuf,
+}
+
+impl StackState {
+    pub fn load(dir: &Path) -> Result<Option<StackState>, String> {
+        let path = dir.join(STATE_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                format!(
+                    "{} is not a stack state file ({e}): remove it or run benchmark-clean",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        let text = serde_json::to_vec_pretty(self).expect("state serialises");
+        contextforge::secrets::write_private(&dir.join(STATE_FILE), &text)
+            .map_err(|e| format!("cannot write {}: {e}", dir.join(STATE_FILE).display()))
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
