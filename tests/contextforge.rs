@@ -14,25 +14,20 @@ use mcpbench::harness::{
     wait_until_healthy, ChildGuard,
 };
 
-fn jwt(args: &[&str]) -> String {
+/// Runs `cargo xtask ARGS` in `dir`; asserts success and returns its stdout.
+fn xtask_ok(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(binary("xtask"))
-        .arg("jwt")
         .args(args)
+        .current_dir(dir)
         .env_remove("JWT_SECRET_KEY")
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn last_lines(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -68,10 +63,15 @@ fn the_real_gateway_accepts_our_tokens_and_carries_tool_calls() {
     .unwrap();
     let gateway = SocketAddr::from(([127, 0, 0, 1], port));
     if let Err(e) = wait_until_healthy(gateway, "/ready", Duration::from_secs(180)) {
-        panic!("{e}\n--- gateway log ---\n{}", last_lines(&log, 30));
+        panic!("{e}\n--- gateway log ---\n{}", stack::tail(&log, 30));
     }
 
     // Tokens: ours is accepted; one signed with another secret is refused.
+    let jwt = |args: &[&str]| {
+        xtask_ok(&work, &[&["jwt"][..], args].concat())
+            .trim()
+            .to_string()
+    };
     let token = jwt(&["--secret", &secret, "--admin", "--exp", "60"]);
     let bearer = format!("Bearer {token}");
     let r = http_request(
@@ -140,8 +140,9 @@ fn the_real_gateway_accepts_our_tokens_and_carries_tool_calls() {
     .unwrap();
     let rpc = format!("http://127.0.0.1:{port}/rpc");
     let hey = |payload: &str| {
-        let out = Command::new(binary("xtask"))
-            .args([
+        xtask_ok(
+            &work,
+            &[
                 "hey",
                 "-n",
                 "20",
@@ -153,22 +154,14 @@ fn the_real_gateway_accepts_our_tokens_and_carries_tool_calls() {
                 &rpc,
                 "-H",
                 &format!("Authorization: {bearer}"),
-            ])
-            .current_dir(&work)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+            ],
+        )
     };
     let ok = hey("call.json");
     assert!(
         ok.contains("Failed requests:\t0 of 20"),
         "{ok}\n--- gateway log ---\n{}",
-        last_lines(&log, 20)
+        stack::tail(&log, 20)
     );
     let legacy = hey("legacy.json");
     assert!(legacy.contains("[200]\t20 responses"), "{legacy}");
