@@ -268,47 +268,11 @@ pub fn python_with_mcp_sdk() -> Result<PathBuf> {
 }
 
 /// A venv under target/`name` with `requirement` installed, created on first use (and again
-/// when the requirement changes). Concurrent test processes wait on a lock directory instead
-/// of racing pip. Returns the venv's directory.
+/// when the requirement changes), safely from concurrent test processes. Returns its directory.
 pub fn python_venv(name: &str, requirement: &str) -> Result<PathBuf> {
     let venv = target_dir().join(name);
-    let ready = venv.join(".mcpbench-ready");
-    let is_ready = || std::fs::read_to_string(&ready).is_ok_and(|r| r == requirement);
-    if is_ready() {
-        return Ok(venv);
-    }
-    let lock = target_dir().join(format!("{name}.lock"));
-    std::fs::create_dir_all(target_dir())?;
-    let start = Instant::now();
-    while std::fs::create_dir(&lock).is_err() {
-        if is_ready() {
-            return Ok(venv);
-        }
-        if start.elapsed() > Duration::from_secs(900) {
-            bail!("waited 15 minutes for {} to be released", lock.display());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let result = (|| -> Result<()> {
-        if is_ready() {
-            return Ok(());
-        }
-        let system_python = which("python3").context(
-            "python3 is not on PATH: install Python 3.10+ (Debian: apt-get install python3 python3-venv)",
-        )?;
-        run(Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
-        run(Command::new(venv.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            requirement,
-        ]))?;
-        std::fs::write(&ready, requirement)?;
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir(&lock);
-    result.map(|()| venv)
+    stack::python::ensure_venv(&venv, requirement).map_err(anyhow::Error::msg)?;
+    Ok(venv)
 }
 
 pub fn which(program: &str) -> Option<PathBuf> {
@@ -317,14 +281,6 @@ pub fn which(program: &str) -> Option<PathBuf> {
             .map(|dir| dir.join(program))
             .find(|p| p.is_file())
     })
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed with {status}");
-    }
-    Ok(())
 }
 
 /// A path under the workspace's `tests/python` or `benches/peers` scripts.

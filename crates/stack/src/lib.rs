@@ -7,6 +7,7 @@
 
 mod local;
 pub mod process;
+pub mod python;
 pub mod state;
 
 use std::path::PathBuf;

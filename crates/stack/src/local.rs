@@ -324,53 +324,21 @@ async fn ensure_gateway_venv(cache: &Path) -> Result<PathBuf, StackError> {
         "contextforge-{}",
         contextforge::settings::PINNED_VERSION
     ));
-    let ready = venv.join(".mcpbench-ready");
-    if ready.exists() {
-        return Ok(venv);
-    }
     let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-        "installing ContextForge {} into {} (first use, about a minute)",
+        "preparing ContextForge {} in {} (the first time takes about a minute)",
         contextforge::settings::PINNED_VERSION,
         venv.display()
     ));
     bar.enable_steady_tick(Duration::from_millis(200));
-    let venv_for_task = venv.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let run = |cmd: &mut Command| -> Result<(), String> {
-            let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{cmd:?} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                        .lines()
-                        .last()
-                        .unwrap_or("")
-                ))
-            }
-        };
-        run(Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv_for_task))?;
-        run(Command::new(venv_for_task.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            &contextforge::settings::pip_requirement(),
-        ]))?;
-        std::fs::write(
-            venv_for_task.join(".mcpbench-ready"),
-            contextforge::settings::PINNED_VERSION,
-        )
-        .map_err(|e| e.to_string())
+    let target = venv.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        crate::python::ensure_venv(&target, &contextforge::settings::pip_requirement())
     })
     .await
     .expect("venv task");
     bar.finish_and_clear();
     result
-        .map(|()| venv)
+        .map(|_| venv)
         .map_err(|e| infra(format!("cannot install the gateway: {e}")))
 }
 

@@ -1,0 +1,72 @@
+//! Python virtual environments made on first use and cached: created under an exclusive file
+//! lock (so concurrent `up`s or test processes never run pip into the same venv at once) and
+//! marked ready only once the requirement is installed.
+
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Ensures `venv` exists with `requirement` installed; returns its `bin/` directory.
+/// Blocking: pip may take a minute.
+pub fn ensure_venv(venv: &Path, requirement: &str) -> Result<PathBuf, String> {
+    let marker = venv.join(".mcpbench-ready");
+    let ready = || std::fs::read_to_string(&marker).is_ok_and(|r| r == requirement);
+    if ready() {
+        return Ok(venv.join("bin"));
+    }
+    let parent = venv
+        .parent()
+        .ok_or_else(|| format!("{} has no parent directory", venv.display()))?;
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let mut lock_path = venv.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    // SAFETY: flock on a descriptor we own; released when `lock` is dropped or we exit.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(format!(
+            "cannot lock {}: {}",
+            lock_path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    if ready() {
+        return Ok(venv.join("bin"));
+    }
+    let python3 = std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("python3"))
+                .find(|p| p.is_file())
+        })
+        .ok_or(
+            "python3 is not on PATH: install Python 3.10+ (apt-get install python3 python3-venv)",
+        )?;
+    run(Command::new(python3).args(["-m", "venv"]).arg(venv))?;
+    run(Command::new(venv.join("bin/python")).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        requirement,
+    ]))?;
+    std::fs::write(&marker, requirement).map_err(|e| format!("{}: {e}", marker.display()))?;
+    Ok(venv.join("bin"))
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(format!(
+        "{cmd:?} failed: {}",
+        stderr.lines().last().unwrap_or("no output")
+    ))
+}
