@@ -202,3 +202,67 @@ fn an_unreachable_target_exits_3_and_bad_flags_exit_2() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn thresholds_gate_the_exit_code_and_are_validated_before_traffic() {
+    let (_server, port) = spawn_bench_server(1, &["--stateless"]).unwrap();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let run = |name: &str, thresholds: &[&str]| {
+        let dir = out_dir(name);
+        let mut args = vec![
+            "--url",
+            url.as_str(),
+            "--session",
+            "none",
+            "--users",
+            "2",
+            "-n",
+            "200",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        for t in thresholds {
+            args.extend(["--threshold", t]);
+        }
+        (load(&args), dir)
+    };
+    let (out, dir) = run(
+        "pass",
+        &[
+            "p95<5s",
+            "error_rate<1%",
+            "p(99){op=tools/call}<5s",
+            "requests==200",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PASS p95<5s"));
+    assert_eq!(results(&dir).thresholds.len(), 4);
+
+    let (out, dir) = run("fail", &["p95<5s", "rps>100000000"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL rps>100000000"));
+    let verdicts: Vec<bool> = results(&dir).thresholds.iter().map(|t| t.passed).collect();
+    assert_eq!(verdicts, [true, false]);
+
+    for bad in ["p95<300", "latency<1s", "p95{op=tools/cal}<1s"] {
+        let (out, dir) = run("bad", &[bad]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!dir.exists(), "{bad}: no traffic, no results");
+    }
+}

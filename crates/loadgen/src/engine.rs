@@ -299,6 +299,7 @@ pub async fn run(
         total,
         series,
         warnings,
+        thresholds: vec![],
     })
 }
 

@@ -20,6 +20,7 @@ mod results;
 mod scenario;
 mod schema;
 mod template;
+pub mod threshold;
 mod vu;
 
 pub use check::{excerpt, judge_http, judge_jsonrpc};

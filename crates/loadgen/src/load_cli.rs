@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::threshold::Threshold;
 use crate::{
     parse_duration, parse_rate, parse_stages, parse_url, parse_wait, run, Arrival, Header,
     HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunError,
@@ -17,6 +18,8 @@ use crate::{
 /// Exit codes of `load` (and, later, of every load-test command).
 pub mod exit_code {
     pub const OK: u8 = 0;
+    /// A threshold failed.
+    pub const THRESHOLD_FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const INFRASTRUCTURE: u8 = 3;
     /// The generator could not keep its schedule: the latencies are not trustworthy.
@@ -137,10 +140,14 @@ pub struct LoadArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
+    /// Pass/fail threshold (repeatable): `p95<300ms`, `p(99.9)<=1s`, `error_rate<0.5%`,
+    /// `rps>1000`, scoped as `p95{op=tools/call}<300ms`. Exit 1 when one fails.
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
 }
 
 /// The engine's inputs for these flags, or a one-line reason they are wrong.
-pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions), String> {
+pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Threshold>), String> {
     let url = parse_url(&args.url)?;
     let transport = match args.transport {
         TransportArg::StreamableHttp => McpTransport::StreamableHttp,
@@ -238,7 +245,18 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions), String> {
         ca_file: args.cacert.clone(),
         ..HttpOptions::default()
     };
-    Ok((plan, scenario, http))
+    let mut operations = scenario.operation_names();
+    operations.push("Aggregated".into());
+    let thresholds = args
+        .thresholds
+        .iter()
+        .map(|t| {
+            let t = Threshold::parse(t)?;
+            t.check_operation(&operations)?;
+            Ok(t)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((plan, scenario, http, thresholds))
 }
 
 /// The whole `load` command. `args[0]` is the program name.
@@ -256,7 +274,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         }
         Err(e) => return fail(exit_code::USAGE, first_line(&e.render().to_string())),
     };
-    let (plan, scenario, http) = match build(&parsed) {
+    let (plan, scenario, http, thresholds) = match build(&parsed) {
         Ok(b) => b,
         Err(m) => return fail(exit_code::USAGE, &m),
     };
@@ -287,13 +305,14 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         },
         label: "load".into(),
     };
-    let results = match runtime.block_on(run(spec, async {
+    let mut results = match runtime.block_on(run(spec, async {
         let _ = tokio::signal::ctrl_c().await;
     })) {
         Ok(r) => r,
         Err(RunError::Config(m)) => return fail(exit_code::USAGE, &m),
         Err(RunError::Infrastructure(m)) => return fail(exit_code::INFRASTRUCTURE, &m),
     };
+    results.thresholds = thresholds.iter().map(|t| t.evaluate(&results)).collect();
     print!("{}", table(&results));
     if let Err(e) = results.write_to_dir(&out) {
         return fail(
@@ -305,12 +324,15 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     ExitCode::from(outcome_code(&results))
 }
 
-/// 130 if interrupted, 4 if the generator could not keep its schedule, else 0.
+/// 130 if interrupted, 4 if the generator could not keep its schedule (the numbers, and so the
+/// thresholds, are not trustworthy), 1 if a threshold failed, else 0.
 pub fn outcome_code(r: &RunResults) -> u8 {
     if r.interrupted {
         exit_code::INTERRUPTED
     } else if r.saturation.saturated {
         exit_code::SATURATED
+    } else if r.thresholds.iter().any(|t| !t.passed) {
+        exit_code::THRESHOLD_FAILED
     } else {
         exit_code::OK
     }
@@ -386,6 +408,10 @@ pub fn table(r: &RunResults) -> String {
         sat.dropped_iterations,
         sat.generator_cpu_utilisation * 100.0
     );
+    for t in &r.thresholds {
+        let verdict = if t.passed { "PASS" } else { "FAIL" };
+        let _ = writeln!(s, "{verdict} {}  (actual {:.3})", t.expression, t.actual);
+    }
     if sat.saturated {
         let _ = writeln!(
             s,
@@ -424,7 +450,7 @@ mod tests {
                 ..
             }
         ));
-        let (plan, scenario, _) = build(&args(&[
+        let (plan, scenario, ..) = build(&args(&[
             "--users",
             "4",
             "-n",

@@ -42,6 +42,9 @@ pub struct RunResults {
     pub total: OperationResult,
     pub series: Vec<SeriesPoint>,
     pub warnings: Vec<String>,
+    /// Pass/fail thresholds checked against this run (empty when none were given).
+    #[serde(default)]
+    pub thresholds: Vec<crate::threshold::ThresholdResult>,
 }
 
 /// Whether the generator kept its schedule; a saturated run's latencies understate the truth.
@@ -449,6 +452,37 @@ fn csv(field: &str) -> String {
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A run with no operations, to be filled in by a test.
+    pub fn empty() -> RunResults {
+        let none = OperationResult::from_stats("Aggregated", &OpStats::default(), 0.0);
+        RunResults {
+            schema: SCHEMA.into(),
+            tool: "mcpbench".into(),
+            tool_version: "0".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:10Z".into(),
+            duration_secs: 10.0,
+            warmup_secs: 0.0,
+            interrupted: false,
+            command_line: vec![],
+            seed: 1,
+            model: "closed".into(),
+            config: serde_json::Value::Null,
+            environment: Environment::default(),
+            saturation: Saturation::default(),
+            operations: vec![],
+            total: none,
+            series: vec![],
+            warnings: vec![],
+            thresholds: vec![],
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::recorder::{ErrorClass, Sample};
@@ -492,27 +526,12 @@ mod tests {
     fn locust_csv_has_one_row_per_operation_plus_aggregated() {
         let op = OperationResult::from_stats("tools/call", &stats(), 10.0);
         let results = RunResults {
-            schema: SCHEMA.into(),
-            tool: "mcpbench".into(),
-            tool_version: "0".into(),
-            started_at: "2026-01-01T00:00:00Z".into(),
-            finished_at: "2026-01-01T00:00:10Z".into(),
-            duration_secs: 10.0,
-            warmup_secs: 0.0,
-            interrupted: false,
-            command_line: vec![],
-            seed: 1,
-            model: "closed".into(),
-            config: serde_json::Value::Null,
-            environment: Environment::default(),
-            saturation: Saturation::default(),
             operations: vec![op.clone()],
             total: OperationResult {
                 name: "Aggregated".into(),
                 ..op
             },
-            series: vec![],
-            warnings: vec![],
+            ..tests_support::empty()
         };
         let csv = results.locust_stats_csv();
         let lines: Vec<&str> = csv.lines().collect();
