@@ -275,13 +275,7 @@ pub fn python_venv(name: &str, requirement: &str) -> Result<PathBuf> {
     Ok(venv)
 }
 
-pub fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })
-}
+pub use stack::which;
 
 /// A path under the workspace's `tests/python` or `benches/peers` scripts.
 pub fn script(relative: &str) -> PathBuf {

@@ -219,11 +219,9 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
             eprintln!(
                 "hey: {} (see -h)",
-                first.strip_prefix("error: ").unwrap_or(first)
+                crate::load_cli::first_line(&e.render().to_string())
             );
             return ExitCode::from(exit_code::USAGE);
         }

@@ -76,6 +76,15 @@ pub fn default_cache_dir() -> PathBuf {
         .join("mcpbench")
 }
 
+/// The first `program` on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
 /// The last `n` lines of a log file (for failure messages and `logs`).
 pub fn tail(path: &std::path::Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

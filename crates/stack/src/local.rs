@@ -9,21 +9,14 @@ use serde::Serialize;
 use crate::process;
 use crate::state::{Service, StackState};
 use crate::{
-    tail, StackError, UpOptions, BENCH_SERVERS, GATEWAY, NGINX, STOP_GRACE, VIRTUAL_SERVER_NAME,
+    tail, which, StackError, UpOptions, BENCH_SERVERS, GATEWAY, NGINX, STOP_GRACE,
+    VIRTUAL_SERVER_NAME,
 };
 
 const NGINX_TEMPLATE: &str = include_str!("../../../compose/nginx.conf.tera");
 
 fn infra(message: impl Into<String>) -> StackError {
     StackError::Infrastructure(message.into())
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
 }
 
 fn nginx_binary() -> Option<PathBuf> {

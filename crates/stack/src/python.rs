@@ -38,15 +38,9 @@ pub fn ensure_venv(venv: &Path, requirement: &str) -> Result<PathBuf, String> {
     if ready() {
         return Ok(venv.join("bin"));
     }
-    let python3 = std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("python3"))
-                .find(|p| p.is_file())
-        })
-        .ok_or(
-            "python3 is not on PATH: install Python 3.10+ (apt-get install python3 python3-venv)",
-        )?;
+    let python3 = crate::which("python3").ok_or(
+        "python3 is not on PATH: install Python 3.10+ (apt-get install python3 python3-venv)",
+    )?;
     run(Command::new(python3).args(["-m", "venv"]).arg(venv))?;
     run(Command::new(venv.join("bin/python")).args([
         "-m",
