@@ -252,6 +252,12 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Thresh
         .iter()
         .map(|t| {
             let t = Threshold::parse(t)?;
+            if t.tier.is_some() {
+                return Err(format!(
+                    "threshold '{}' names a tier, and a plain load run has none (tiers belong to load-test)",
+                    t.expression
+                ));
+            }
             t.check_operation(&operations)?;
             Ok(t)
         })

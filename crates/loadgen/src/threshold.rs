@@ -1,5 +1,6 @@
 //! Pass/fail thresholds in the k6 manner: `p95<300ms`, `p(99)<=1s`, `error_rate<0.5%`,
-//! `rps>1000`, scoped to an operation with `p95{op=tools/call}<300ms`. A threshold that names an
+//! `rps>1000`, scoped to an operation with `p95{op=tools/call}<300ms` and, in a tiered run, to a
+//! tier with `p95{tier=gateway,op=tools/call}<300ms`. A threshold that names an
 //! unknown metric, scope or operation is a configuration error before any traffic — never a
 //! silent pass (k6#1526).
 
@@ -35,6 +36,9 @@ pub struct Threshold {
     pub metric: Metric,
     /// The operation it applies to; None: all operations together.
     pub operation: Option<String>,
+    /// The tier of a tiered run it applies to (`direct`, `gateway`, `nginx`, `rest`); None: the
+    /// run's default tiers. A plain run has no tiers and refuses this scope.
+    pub tier: Option<String>,
     pub comparison: Comparison,
     /// In the metric's unit: milliseconds for latency, a fraction for error_rate, per second for rps.
     pub limit: f64,
@@ -44,6 +48,9 @@ pub struct Threshold {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub expression: String,
+    /// The tier it was checked on, in a tiered run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
     pub actual: f64,
     pub limit: f64,
     pub passed: bool,
@@ -73,30 +80,34 @@ impl Threshold {
         .iter()
         .find_map(|(sym, c)| right.strip_prefix(sym).map(|rest| (*c, rest.trim())))
         .ok_or_else(|| err("no comparison"))?;
-        let (name, operation) = match left.split_once('{') {
+        let (name, operation, tier) = match left.split_once('{') {
             Some((name, scope)) => {
                 let scope = scope
                     .trim()
                     .strip_suffix('}')
                     .ok_or_else(|| err("unclosed '{'"))?;
                 let mut operation = None;
+                let mut tier = None;
                 for pair in scope.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                     match pair.split_once('=') {
                         Some(("op", value)) if !value.trim().is_empty() => {
                             operation = Some(value.trim().to_string())
                         }
+                        Some(("tier", value)) if !value.trim().is_empty() => {
+                            tier = Some(value.trim().to_string())
+                        }
                         Some((key, _)) => {
                             return Err(err(&format!(
-                                "unknown scope key '{}' (known: op)",
+                                "unknown scope key '{}' (known: op, tier)",
                                 key.trim()
                             )))
                         }
                         None => return Err(err(&format!("scope '{pair}' is not key=value"))),
                     }
                 }
-                (name.trim(), operation)
+                (name.trim(), operation, tier)
             }
-            None => (left.trim(), None),
+            None => (left.trim(), None, None),
         };
         let metric = parse_metric(name).ok_or_else(|| {
             err(&format!("unknown metric '{name}' (known: p50, p90, p95, p99, p99.9, p(N), min, mean, max, error_rate, rps, requests, failures)"))
@@ -106,6 +117,7 @@ impl Threshold {
             expression: s.to_string(),
             metric,
             operation,
+            tier,
             comparison,
             limit,
         })
@@ -161,6 +173,7 @@ impl Threshold {
         };
         ThresholdResult {
             expression: self.expression.clone(),
+            tier: self.tier.clone(),
             actual,
             limit: self.limit,
             passed,
@@ -244,6 +257,11 @@ mod tests {
                 300.0
             )
         );
+        let t = Threshold::parse("p99{tier=gateway, op=tools/call}<1s").unwrap();
+        assert_eq!(
+            (t.tier.as_deref(), t.operation.as_deref(), t.limit),
+            (Some("gateway"), Some("tools/call"), 1000.0)
+        );
         assert_eq!(Threshold::parse("p(99.9)<=1.5s").unwrap().limit, 1500.0);
         assert_eq!(
             Threshold::parse("p(99.9)<=1.5s").unwrap().metric,
@@ -265,7 +283,7 @@ mod tests {
             ("p95<300", "needs a unit"),
             ("p95 300ms", "no comparison"),
             ("error_rate<2", "fraction"),
-            ("p95{tier=gateway}<1ms", "unknown scope key 'tier'"),
+            ("p95{host=a}<1ms", "unknown scope key 'host'"),
             ("p95{op=x<1ms", "unclosed"),
             ("rps>lots", "not a number"),
         ] {
