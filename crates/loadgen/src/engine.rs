@@ -457,6 +457,7 @@ async fn closed_user(
     mut desired: tokio::sync::watch::Receiver<u64>,
 ) {
     let mut user = VirtualUser::new(id, &ctx);
+    let wait = ctx.class_wait(user.class).cloned().unwrap_or(wait);
     let pacing = wait.pacing();
     let mut slot = Instant::now();
     while !ctx.stopped() {

@@ -191,9 +191,11 @@ pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
                     jsonrpc,
                     ..Expect::default()
                 },
+                capture: None,
             }))],
         }],
         endpoints: vec![],
+        classes: vec![],
     };
     let http = HttpOptions {
         http2: args.http2,

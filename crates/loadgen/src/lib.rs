@@ -39,7 +39,8 @@ pub use results::{
 };
 pub use scenario::{
     is_secret_header, redact_line, Expect, Header, HttpStep, McpCall, McpEndpoint, McpTransport,
-    Scenario, SessionMode, Step, Task, ToolPick, SESSION_DELETE_OP, SESSION_SETUP_OP,
+    Scenario, SessionMode, Step, Task, ToolPick, UserClass, CAPTURED_PLACEHOLDER,
+    SESSION_DELETE_OP, SESSION_SETUP_OP,
 };
 pub use schema::synthesize_arguments;
 pub use template::{Template, TemplateError};

@@ -190,6 +190,7 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Thresh
             protocol_version: args.protocol_version.clone(),
             headers,
         }],
+        classes: vec![],
     };
     scenario.validate()?;
 

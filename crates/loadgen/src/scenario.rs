@@ -17,7 +17,25 @@ pub struct Scenario {
     pub name: String,
     pub tasks: Vec<Task>,
     pub endpoints: Vec<McpEndpoint>,
+    /// Locust-style user classes: each user belongs to one (in proportion to the weights) and
+    /// runs only that class's tasks, with its own wait. Empty: one class of every task, waiting
+    /// as the plan says.
+    pub classes: Vec<UserClass>,
 }
+
+#[derive(Debug, Clone)]
+pub struct UserClass {
+    pub name: String,
+    pub weight: u32,
+    /// Replaces the plan's wait for this class's users (closed model).
+    pub wait: Option<crate::plan::Wait>,
+    /// Indexes into `Scenario::tasks`.
+    pub tasks: Vec<usize>,
+}
+
+/// The path placeholder an [`HttpStep`] URL may hold (`/tools/{captured}`): replaced by the value
+/// an earlier step of the same iteration captured; without one, the step is not sent.
+pub const CAPTURED_PLACEHOLDER: &str = "{captured}";
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -45,6 +63,9 @@ pub struct HttpStep {
     pub headers: Vec<Header>,
     pub body: Option<Template>,
     pub expect: Expect,
+    /// Keep this top-level field of a successful JSON response (e.g. a created entity's `id`)
+    /// for later steps of the iteration (see [`CAPTURED_PLACEHOLDER`]).
+    pub capture: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +238,22 @@ impl Scenario {
                 self.name
             ));
         }
+        if !self.classes.is_empty() && self.classes.iter().all(|c| c.weight == 0) {
+            return Err(format!(
+                "scenario '{}' has no user class with a positive weight",
+                self.name
+            ));
+        }
+        for class in &self.classes {
+            if class.tasks.iter().any(|&t| t >= self.tasks.len())
+                || (class.weight > 0 && class.tasks.iter().all(|&t| self.tasks[t].weight == 0))
+            {
+                return Err(format!(
+                    "user class '{}' has no task with a positive weight",
+                    class.name
+                ));
+            }
+        }
         for task in &self.tasks {
             if task.steps.is_empty() {
                 return Err(format!("task '{}' has no steps", task.name));
@@ -256,6 +293,10 @@ impl Scenario {
                     Step::Http(h) => serde_json::json!({"op": h.op, "url": h.url.as_str(), "headers": headers(&h.headers), "expect": h.expect}),
                     Step::Mcp { endpoint, call } => serde_json::json!({"endpoint": endpoint, "call": format!("{call:?}")}),
                 }).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "classes": self.classes.iter().map(|c| serde_json::json!({
+                "name": c.name, "weight": c.weight, "wait": c.wait,
+                "tasks": c.tasks.iter().map(|&t| &self.tasks[t].name).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "endpoints": self.endpoints.iter().map(|e| serde_json::json!({
                 "url": e.url.as_str(), "transport": e.transport, "session": e.session,

@@ -15,8 +15,8 @@ use crate::check::{self, judge_http, judge_jsonrpc, Failure};
 use crate::client::{Connection, Exchange, HttpOptions, Origin, Tls};
 use crate::recorder::{ErrorClass, Recorder, Sample};
 use crate::scenario::{
-    Header, McpCall, McpTransport, Scenario, SessionMode, Step, ToolPick, SESSION_DELETE_OP,
-    SESSION_SETUP_OP,
+    Header, McpCall, McpTransport, Scenario, SessionMode, Step, ToolPick, CAPTURED_PLACEHOLDER,
+    SESSION_DELETE_OP, SESSION_SETUP_OP,
 };
 use crate::template::RenderContext;
 
@@ -40,6 +40,9 @@ struct StepSlot {
     origin: usize,
     op: usize,
     uri: Uri,
+    /// The request target around a [`CAPTURED_PLACEHOLDER`] in the path: sent as
+    /// prefix + captured value + suffix.
+    captured_target: Option<(String, String)>,
     /// The body, when its template has no placeholders.
     fixed_body: Option<Bytes>,
 }
@@ -72,7 +75,9 @@ pub struct RunContext {
     pub catalogs: Vec<Catalog>,
     setup_op: Option<usize>,
     delete_op: Option<usize>,
-    cumulative_weights: Vec<u64>,
+    classes: Vec<ClassSlot>,
+    /// User id → class, repeating: the classes interleaved in proportion to their weights.
+    class_cycle: Vec<usize>,
     pub recorder: Recorder,
     pub http: HttpOptions,
     pub tls: Option<Tls>,
@@ -134,6 +139,7 @@ impl RunContext {
                         origin: origin_of(&h.url)?,
                         op: op(&h.op)?,
                         uri: request_uri(&h.url, http.http2)?,
+                        captured_target: captured_target(&h.url, http.http2),
                         fixed_body: match &h.body {
                             None => Some(Bytes::new()),
                             Some(t) => t.literal().map(|text| Bytes::from(text.to_string())),
@@ -143,6 +149,7 @@ impl RunContext {
                         origin: endpoint_origin[*endpoint],
                         op: op(call.method())?,
                         uri: endpoint_uri[*endpoint].clone(),
+                        captured_target: None,
                         fixed_body: None,
                     },
                 });
@@ -155,14 +162,20 @@ impl RunContext {
                 HeaderValue::from_str(&o.authority()).map_err(|e| format!("host {}: {e}", o.host))
             })
             .collect::<Result<_, _>>()?;
-        let cumulative_weights = scenario
-            .tasks
-            .iter()
-            .scan(0u64, |acc, t| {
-                *acc += u64::from(t.weight);
-                Some(*acc)
-            })
-            .collect();
+        let classes: Vec<ClassSlot> = if scenario.classes.is_empty() {
+            vec![ClassSlot::new(&scenario, (0..scenario.tasks.len()).collect(), None)]
+        } else {
+            scenario
+                .classes
+                .iter()
+                .map(|c| ClassSlot::new(&scenario, c.tasks.clone(), c.wait.clone()))
+                .collect()
+        };
+        let class_weights: Vec<u32> = if scenario.classes.is_empty() {
+            vec![1]
+        } else {
+            scenario.classes.iter().map(|c| c.weight).collect()
+        };
         Ok(RunContext {
             setup_op: recorder.op_index(SESSION_SETUP_OP),
             delete_op: recorder.op_index(SESSION_DELETE_OP),
@@ -173,7 +186,8 @@ impl RunContext {
             step_slots,
             endpoint_origin,
             endpoint_uri,
-            cumulative_weights,
+            classes,
+            class_cycle: interleave(&class_weights),
             recorder,
             http,
             tls,
@@ -184,6 +198,16 @@ impl RunContext {
             stop_signal: tokio::sync::watch::Sender::new(false),
             measured_from: Instant::now() + Duration::from_secs(365 * 24 * 3600),
         })
+    }
+
+    /// The class user `id` belongs to.
+    pub fn class_of(&self, id: u32) -> usize {
+        self.class_cycle[id as usize % self.class_cycle.len()]
+    }
+
+    /// The wait of a user class, when it has its own.
+    pub fn class_wait(&self, class: usize) -> Option<&crate::plan::Wait> {
+        self.classes[class].wait.as_ref()
     }
 
     pub fn stopped(&self) -> bool {
@@ -214,6 +238,69 @@ impl RunContext {
     }
 }
 
+/// A user class as the users see it: its tasks and their cumulative weights.
+struct ClassSlot {
+    tasks: Vec<usize>,
+    cumulative_weights: Vec<u64>,
+    wait: Option<crate::plan::Wait>,
+}
+
+impl ClassSlot {
+    fn new(scenario: &Scenario, tasks: Vec<usize>, wait: Option<crate::plan::Wait>) -> Self {
+        let cumulative_weights = tasks
+            .iter()
+            .scan(0u64, |acc, &t| {
+                *acc += u64::from(scenario.tasks[t].weight);
+                Some(*acc)
+            })
+            .collect();
+        ClassSlot {
+            tasks,
+            cumulative_weights,
+            wait,
+        }
+    }
+}
+
+/// Smooth weighted round-robin (nginx's): one cycle of length Σweights in which each class
+/// appears `weight` times, spread out — so ten users of weights 10:5:3:2 are not all class 0.
+fn interleave(weights: &[u32]) -> Vec<usize> {
+    let total: i64 = weights.iter().map(|&w| i64::from(w)).sum();
+    let mut current = vec![0i64; weights.len()];
+    let mut cycle = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        for (c, &w) in current.iter_mut().zip(weights) {
+            *c += i64::from(w);
+        }
+        let best = (0..current.len())
+            .max_by_key(|&i| (current[i], std::cmp::Reverse(i)))
+            .expect("at least one class");
+        current[best] -= total;
+        cycle.push(best);
+    }
+    cycle
+}
+
+/// A top-level string or number field of a JSON body, as text.
+fn captured_field(body: &[u8], field: &str) -> Option<String> {
+    match serde_json::from_slice::<Value>(body).ok()?.get(field)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Splits a request target at [`CAPTURED_PLACEHOLDER`] (percent-encoded by the URL parser).
+fn captured_target(url: &url::Url, http2: bool) -> Option<(String, String)> {
+    let text = request_uri(url, http2).ok()?.to_string();
+    // The URL parser percent-encodes the braces.
+    let encoded = CAPTURED_PLACEHOLDER
+        .replace('{', "%7B")
+        .replace('}', "%7D");
+    let (prefix, suffix) = text.split_once(&encoded)?;
+    Some((prefix.to_string(), suffix.to_string()))
+}
+
 struct Session {
     id: Option<HeaderValue>,
     version: HeaderValue,
@@ -227,6 +314,10 @@ pub struct VirtualUser {
     next_rpc_id: u64,
     iteration: u64,
     round_robin: usize,
+    /// This user's class (index into the context's classes).
+    pub class: usize,
+    /// What a step of the current iteration captured for later steps.
+    captured: Option<String>,
 }
 
 /// Whether the user may go on after an iteration.
@@ -249,6 +340,8 @@ impl VirtualUser {
             next_rpc_id: 1,
             iteration: 0,
             round_robin: id as usize,
+            class: ctx.class_of(id),
+            captured: None,
         }
     }
 
@@ -260,9 +353,11 @@ impl VirtualUser {
     /// wanted it to start; the first request's latency counts from there.
     pub async fn iteration(&mut self, ctx: &RunContext, intended: Instant) -> Next {
         self.iteration += 1;
-        let total = *ctx.cumulative_weights.last().unwrap_or(&0);
+        self.captured = None;
+        let class = &ctx.classes[self.class];
+        let total = *class.cumulative_weights.last().unwrap_or(&0);
         let pick = self.rng.gen_range(0..total.max(1));
-        let task_index = ctx.cumulative_weights.partition_point(|&w| w <= pick);
+        let task_index = class.tasks[class.cumulative_weights.partition_point(|&w| w <= pick)];
         let task = &ctx.scenario.tasks[task_index];
         let mut intended = intended;
         let mut churned = Vec::new();
@@ -273,15 +368,22 @@ impl VirtualUser {
             }
             match step {
                 Step::Http(h) => {
+                    let Some(uri) = self.step_uri(slot) else {
+                        // What it needed was not captured (its create step failed).
+                        continue;
+                    };
                     if intended >= ctx.measured_from && !ctx.take_budget() {
                         return Next::Stop;
                     }
-                    let request = self.http_request(ctx, slot, h);
-                    let (sample, _) = self
+                    let request = self.http_request(ctx, slot, h, uri);
+                    let (sample, exchange) = self
                         .timed(ctx, origin, intended, request, |ex| {
                             judge_http(ex, &h.expect)
                         })
                         .await;
+                    if let (Some(field), Some(ex), None) = (&h.capture, &exchange, &sample.error) {
+                        self.captured = captured_field(&ex.body, field);
+                    }
                     ctx.record(op, intended, &sample);
                 }
                 Step::Mcp { endpoint, call } => {
@@ -314,24 +416,30 @@ impl VirtualUser {
         }
     }
 
+    /// The step's request target; None when it needs a captured value the iteration lacks.
+    fn step_uri(&self, slot: &StepSlot) -> Option<Uri> {
+        match &slot.captured_target {
+            None => Some(slot.uri.clone()),
+            Some((prefix, suffix)) => {
+                let value = self.captured.as_deref()?;
+                format!("{prefix}{value}{suffix}").parse().ok()
+            }
+        }
+    }
+
     fn http_request(
         &mut self,
         ctx: &RunContext,
         slot: &StepSlot,
         step: &crate::scenario::HttpStep,
+        uri: Uri,
     ) -> Request<Bytes> {
         let body = match (&slot.fixed_body, &step.body) {
             (Some(fixed), _) => fixed.clone(),
             (None, Some(template)) => Bytes::from(self.render(ctx, template)),
             (None, None) => Bytes::new(),
         };
-        let mut req = self.base_request(
-            ctx,
-            slot.origin,
-            step.method.clone(),
-            slot.uri.clone(),
-            body,
-        );
+        let mut req = self.base_request(ctx, slot.origin, step.method.clone(), uri, body);
         self.apply_headers(ctx, &mut req, &step.headers);
         req
     }
@@ -735,4 +843,42 @@ async fn list_all(
     Err(format!(
         "{method} at {ep_url}: more than {MAX_DISCOVERY_PAGES} pages"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_interleave_in_proportion_to_their_weights() {
+        let cycle = interleave(&[10, 5, 3, 2]);
+        assert_eq!(cycle.len(), 20);
+        for (class, weight) in [(0, 10), (1, 5), (2, 3), (3, 2)] {
+            assert_eq!(cycle.iter().filter(|&&c| c == class).count(), weight);
+        }
+        // The first ten users already cover every class.
+        let mut first: Vec<usize> = cycle[..10].to_vec();
+        first.sort();
+        first.dedup();
+        assert_eq!(first, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_captured_path_splits_around_the_placeholder() {
+        let url = url::Url::parse("http://127.0.0.1:1/servers/{captured}/state?x=1").unwrap();
+        assert_eq!(
+            captured_target(&url, false),
+            Some(("/servers/".into(), "/state?x=1".into()))
+        );
+        assert_eq!(
+            captured_target(&url::Url::parse("http://h/tools").unwrap(), false),
+            None
+        );
+        assert_eq!(
+            captured_field(br#"{"id":"abc","n":3}"#, "id").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(captured_field(br#"{"n":3}"#, "n").as_deref(), Some("3"));
+        assert_eq!(captured_field(b"not json", "id"), None);
+    }
 }

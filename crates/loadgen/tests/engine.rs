@@ -77,6 +77,7 @@ fn mcp_scenario(server: &Server, session: SessionMode, call: McpCall) -> Scenari
             protocol_version: "2025-06-18".into(),
             headers: vec![],
         }],
+        classes: vec![],
     }
 }
 
@@ -359,6 +360,7 @@ async fn an_unreachable_target_is_an_infrastructure_error_before_any_traffic() {
             protocol_version: "2025-06-18".into(),
             headers: vec![],
         }],
+        classes: vec![],
     };
     let spec = RunSpec {
         plan: closed_plan(1, 10),
@@ -386,9 +388,11 @@ fn http_get_scenario(url: &str, expect: loadgen::Expect) -> Scenario {
                 headers: vec![],
                 body: None,
                 expect,
+                capture: None,
             }))],
         }],
         endpoints: vec![],
+        classes: vec![],
     }
 }
 
