@@ -1,8 +1,9 @@
 //! contextforge: what mcpbench knows about the IBM ContextForge MCP gateway — the JWTs it
-//! accepts and the secrets it requires — kept in one crate so that nothing else depends on the
-//! gateway's conventions.
+//! accepts, the secrets and settings it requires, its REST API and its Locust workloads — kept
+//! in one crate so that nothing else depends on the gateway's conventions.
 
 pub mod api;
 pub mod jwt;
 pub mod secrets;
 pub mod settings;
+pub mod workloads;
