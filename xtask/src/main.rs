@@ -40,6 +40,61 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run a load-test profile on every tier (direct, gateway, nginx, REST) and report the
+    /// gateway's overhead (`--profile light|heavy|stress|sustained|spike|soak|FILE`; `--help`).
+    #[command(disable_help_flag = true)]
+    LoadTest {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile light: 10 users, spawn 2/s, 30 s per tier (SLA: baseline).
+    #[command(disable_help_flag = true)]
+    LoadTestLight {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile heavy: 200 users, spawn 20/s, 120 s per tier (SLA: load).
+    #[command(disable_help_flag = true)]
+    LoadTestHeavy {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile stress: 500 users, spawn 50/s, 60 s per tier (SLA: stress).
+    #[command(disable_help_flag = true)]
+    LoadTestStress {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile sustained: 25 users, spawn 5/s, 300 s per tier (SLA: load).
+    #[command(disable_help_flag = true)]
+    LoadTestSustained {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile spike: arrivals 1k/s → 10k/s → 1k/s (SLA: stress).
+    #[command(disable_help_flag = true)]
+    LoadTestSpike {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile soak: 50 users for an hour per tier, the gateway's memory sampled.
+    #[command(disable_help_flag = true)]
+    LoadTestSoak {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Compare a run with the baseline per tier and operation; exit 1 on a regression.
+    #[command(disable_help_flag = true)]
+    CompareBaseline {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Host TCP tuning for load tests: `tune check`, `tune apply [--persist]`.
+    #[command(disable_help_flag = true)]
+    Tune {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Start bench servers, the ContextForge gateway and nginx as local processes, registered.
     BenchmarkUp(stack_cmd::UpArgs),
     /// Stop everything benchmark-up started (nothing up is not an error).
@@ -111,6 +166,22 @@ fn jwt(args: JwtArgs) -> ExitCode {
     }
 }
 
+/// `load-test` (or a `load-test-<profile>` alias, whose profile goes first so a later
+/// `--profile` still wins).
+fn load_test(profile: Option<&str>, args: Vec<String>) -> ExitCode {
+    let program = match profile {
+        Some(p) => format!("cargo xtask load-test-{p}"),
+        None => "cargo xtask load-test".into(),
+    };
+    let preset = profile
+        .into_iter()
+        .flat_map(|p| ["--profile".to_string(), p.to_string()]);
+    pipeline::cli::main_with_args(
+        std::iter::once(program).chain(preset).chain(args).collect(),
+        stack_cmd::bench_server_bin(),
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -124,6 +195,23 @@ fn main() -> ExitCode {
         ),
         Command::Hey { args } => loadgen::hey::main_with_args(
             std::iter::once("cargo xtask hey".into())
+                .chain(args)
+                .collect(),
+        ),
+        Command::LoadTest { args } => load_test(None, args),
+        Command::LoadTestLight { args } => load_test(Some("light"), args),
+        Command::LoadTestHeavy { args } => load_test(Some("heavy"), args),
+        Command::LoadTestStress { args } => load_test(Some("stress"), args),
+        Command::LoadTestSustained { args } => load_test(Some("sustained"), args),
+        Command::LoadTestSpike { args } => load_test(Some("spike"), args),
+        Command::LoadTestSoak { args } => load_test(Some("soak"), args),
+        Command::CompareBaseline { args } => report::compare_cli::main_with_args(
+            std::iter::once("cargo xtask compare-baseline".into())
+                .chain(args)
+                .collect(),
+        ),
+        Command::Tune { args } => pipeline::cli::tune_main(
+            std::iter::once("cargo xtask tune".into())
                 .chain(args)
                 .collect(),
         ),

@@ -78,11 +78,16 @@ fn fail(e: stack::StackError) -> ExitCode {
     })
 }
 
-pub fn up(args: UpArgs) -> ExitCode {
-    let bench_server_bin = std::env::current_exe()
+/// The bench-server binary built beside this one.
+pub fn bench_server_bin() -> PathBuf {
+    std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("bench-server")))
-        .unwrap_or_else(|| PathBuf::from("bench-server"));
+        .unwrap_or_else(|| PathBuf::from("bench-server"))
+}
+
+pub fn up(args: UpArgs) -> ExitCode {
+    let bench_server_bin = bench_server_bin();
     let options = stack::UpOptions {
         count: args.count,
         start_port: args.start_port,

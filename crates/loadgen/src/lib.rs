@@ -25,7 +25,7 @@ mod vu;
 
 pub use check::{excerpt, judge_http, judge_jsonrpc};
 pub use client::{parse_url, HttpOptions, Origin};
-pub use engine::{run, RunError, RunSpec, LATE_SHARE_SATURATED, LATE_START};
+pub use engine::{run, runtime, RunError, RunSpec, LATE_SHARE_SATURATED, LATE_START};
 pub use limits::{check_descriptors, nofile_soft_limit};
 pub use plan::{
     parse_duration, parse_rate, parse_stages, parse_wait, Arrival, Model, Plan, PlanError, Stage,

@@ -346,7 +346,7 @@ pub fn outcome_code(r: &RunResults) -> u8 {
 }
 
 /// The first line of a rendered clap error, without its `error: ` prefix.
-pub(crate) fn first_line(rendered: &str) -> &str {
+pub fn first_line(rendered: &str) -> &str {
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     first.strip_prefix("error: ").unwrap_or(first)
 }

@@ -163,7 +163,11 @@ impl RunContext {
             })
             .collect::<Result<_, _>>()?;
         let classes: Vec<ClassSlot> = if scenario.classes.is_empty() {
-            vec![ClassSlot::new(&scenario, (0..scenario.tasks.len()).collect(), None)]
+            vec![ClassSlot::new(
+                &scenario,
+                (0..scenario.tasks.len()).collect(),
+                None,
+            )]
         } else {
             scenario
                 .classes
@@ -294,9 +298,7 @@ fn captured_field(body: &[u8], field: &str) -> Option<String> {
 fn captured_target(url: &url::Url, http2: bool) -> Option<(String, String)> {
     let text = request_uri(url, http2).ok()?.to_string();
     // The URL parser percent-encodes the braces.
-    let encoded = CAPTURED_PLACEHOLDER
-        .replace('{', "%7B")
-        .replace('}', "%7D");
+    let encoded = CAPTURED_PLACEHOLDER.replace('{', "%7B").replace('}', "%7D");
     let (prefix, suffix) = text.split_once(&encoded)?;
     Some((prefix.to_string(), suffix.to_string()))
 }

@@ -52,6 +52,46 @@ impl ProcessId {
         }
     }
 
+    /// Resident memory of the whole process group in KiB (a gunicorn gateway is a master and
+    /// its workers); None when the process is gone.
+    pub fn group_rss_kib(&self) -> Option<u64> {
+        if !self.is_alive() {
+            return None;
+        }
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // Field 5 (after the parenthesised name): the process group.
+            let in_group = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+                .and_then(|g| g.parse::<u32>().ok())
+                == Some(self.pid);
+            if in_group {
+                total += std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmRSS:"))
+                            .and_then(|v| {
+                                v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+                            })
+                    })
+                    .unwrap_or(0);
+            }
+        }
+        Some(total)
+    }
+
     /// SIGTERM to the whole group, then SIGKILL after `grace`. True if it is gone.
     pub fn terminate(&self, grace: Duration) -> bool {
         if !self.is_alive() {

@@ -1,0 +1,414 @@
+//! The `load-test` and `tune` command lines: flags and the Makefile's variables resolved into
+//! [`RunOptions`], the run, its files, and the exit code (0 pass, 1 a threshold failed, 2 usage,
+//! 3 infrastructure, 4 generator saturated, 130 interrupted).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, ValueEnum};
+use loadgen::load_cli::{exit_code, first_line};
+use loadgen::ProgressMode;
+
+use crate::profile::{Overrides, Profile};
+use crate::run::{self, RunOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask load-test",
+    about = "Run a profile on every tier (direct, gateway, nginx → gateway, REST) and report the gateway's overhead"
+)]
+pub struct LoadTestArgs {
+    /// light, heavy, stress, sustained, spike, soak, or a TOML profile file.
+    #[arg(long, default_value = "light")]
+    pub profile: String,
+    /// Concurrent users (users profiles) [env: LOADTEST_USERS].
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Users started per second [env: LOADTEST_SPAWN_RATE].
+    #[arg(long)]
+    pub spawn_rate: Option<String>,
+    /// Measured time per tier, e.g. 30s, 5m [env: LOADTEST_RUN_TIME].
+    #[arg(long)]
+    pub run_time: Option<String>,
+    /// The front door for the nginx tier, e.g. http://127.0.0.1:8080 (loopback only) [env: LOADTEST_HOST].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Tiers to run, comma-separated (direct, gateway, nginx, rest).
+    #[arg(long, default_value = "direct,gateway,nginx,rest")]
+    pub tiers: String,
+    /// MCP user classes (Locust's class picker): `MCPToolCallerUser,MCPAgentUser:3`.
+    #[arg(long)]
+    pub mcp_classes: Option<String>,
+    /// REST user classes for the rest tier: `HealthCheckUser,ReadOnlyAPIUser`.
+    #[arg(long)]
+    pub rest_classes: Option<String>,
+    /// Pass/fail threshold (repeatable): `p95<300ms`, `error_rate<0.5%`, `rps>1000`, scoped as
+    /// `p95{tier=gateway,op=tools/call}<300ms`. Unscoped ones apply to the gateway and nginx tiers.
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// Do not check the SLA table's thresholds for the profile's class.
+    #[arg(long)]
+    pub no_sla: bool,
+    /// Discarded warm-up before each tier, e.g. 5s.
+    #[arg(long)]
+    pub warmup: Option<String>,
+    /// Seed of every random choice (the same on every tier).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub stack: StackFlags,
+    /// Leave a stack this run brought up running afterwards.
+    #[arg(long)]
+    pub keep_stack: bool,
+    /// Where run directories go (`<dir>/<run-id>/`, `<dir>/latest`).
+    #[arg(long, default_value = "reports")]
+    pub reports_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+}
+
+/// How to bring the stack up when no stack is running.
+#[derive(Debug, Args)]
+pub struct StackFlags {
+    /// Bench servers to start.
+    #[arg(long, env = "BENCHMARK_SERVER_COUNT", default_value_t = 10)]
+    pub count: u16,
+    #[arg(long, env = "BENCHMARK_START_PORT", default_value_t = 9000)]
+    pub start_port: u16,
+    #[arg(long, default_value_t = 4444)]
+    pub gateway_port: u16,
+    #[arg(long, default_value_t = 8080)]
+    pub nginx_port: u16,
+    /// Gateway worker processes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Cache list/admin pages in nginx (the run is labelled so).
+    #[arg(long)]
+    pub nginx_cache: bool,
+    #[arg(long, default_value_os_t = stack::default_state_dir())]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Plain,
+    Quiet,
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("load-test: {message}");
+    ExitCode::from(code)
+}
+
+/// A loopback URL (traffic from this tool goes to this machine only).
+fn loopback_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("invalid host URL '{text}': {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if !loopback || url.scheme() != "http" {
+        return Err(format!(
+            "host '{text}' must be an http:// URL on loopback (127.0.0.0/8, ::1, localhost)"
+        ));
+    }
+    Ok(url)
+}
+
+/// Resolves flags, the Makefile's variables and the profile into run options (no traffic).
+pub fn resolve(
+    args: &LoadTestArgs,
+    env: impl Fn(&str) -> Option<String>,
+    bench_server_bin: PathBuf,
+    command_line: Vec<String>,
+) -> Result<RunOptions, String> {
+    let mut profile = Profile::load(&args.profile)?;
+    let flags = Overrides {
+        users: args.users,
+        spawn_rate: args
+            .spawn_rate
+            .as_deref()
+            .map(|r| loadgen::parse_rate(r).map_err(|e| e.to_string()))
+            .transpose()?,
+        run_time: args
+            .run_time
+            .as_deref()
+            .map(|d| loadgen::parse_duration(d).map_err(|e| e.to_string()))
+            .transpose()?,
+    };
+    profile.apply_overrides(&flags.or(Overrides::from_env(&env)?))?;
+    if let Some(w) = &args.warmup {
+        profile.warmup = loadgen::parse_duration(w).map_err(|e| e.to_string())?;
+    }
+    if let Some(seed) = args.seed {
+        profile.seed = seed;
+    }
+    if args.mcp_classes.is_some() {
+        profile.mcp_classes = args.mcp_classes.clone();
+    }
+    if args.rest_classes.is_some() {
+        profile.rest_classes = args.rest_classes.clone();
+    }
+    if args.no_sla {
+        profile.sla_thresholds = false;
+    }
+    profile.plan().validate().map_err(|e| e.to_string())?;
+    let mut tiers = crate::tiers::parse_tiers(&args.tiers)?;
+    if !profile.rest {
+        tiers.retain(|t| *t != crate::tiers::REST);
+    }
+    let host = args
+        .host
+        .clone()
+        .or_else(|| env("LOADTEST_HOST").filter(|h| !h.trim().is_empty()))
+        .map(|h| loopback_url(h.trim()))
+        .transpose()?;
+    Ok(RunOptions {
+        profile,
+        tiers,
+        thresholds: args.thresholds.clone(),
+        host,
+        stack: stack::UpOptions {
+            count: args.stack.count,
+            start_port: args.stack.start_port,
+            gateway_port: args.stack.gateway_port,
+            nginx_port: args.stack.nginx_port,
+            workers: args.stack.workers,
+            nginx_cache: args.stack.nginx_cache,
+            keep_on_failure: false,
+            tools_per_server: 50,
+            state_dir: args.stack.state_dir.clone(),
+            bench_server_bin,
+            cache_dir: stack::default_cache_dir(),
+        },
+        keep_stack: args.keep_stack,
+        reports_dir: args.reports_dir.clone(),
+        progress: match args.progress {
+            ProgressArg::Auto => ProgressMode::Auto,
+            ProgressArg::Plain => ProgressMode::Plain,
+            ProgressArg::Quiet => ProgressMode::Quiet,
+        },
+        command_line,
+    })
+}
+
+/// The whole `load-test` command. `args[0]` is the program name; `profile` (from a
+/// `load-test-<profile>` alias) goes before the user's flags so `--profile` can still win.
+pub fn main_with_args(args: Vec<String>, bench_server_bin: PathBuf) -> ExitCode {
+    let parsed = match LoadTestArgs::try_parse_from(&args) {
+        Ok(a) => a,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(exit_code::USAGE, first_line(&e.render().to_string())),
+    };
+    let command_line = loadgen::hey::redacted_command_line(&args);
+    let options = match resolve(
+        &parsed,
+        |k| std::env::var(k).ok(),
+        bench_server_bin,
+        command_line,
+    ) {
+        Ok(o) => o,
+        Err(m) => return fail(exit_code::USAGE, &m),
+    };
+    let reports_dir = options.reports_dir.clone();
+    let runtime = match loadgen::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(
+                exit_code::INFRASTRUCTURE,
+                &format!("cannot start the async runtime: {e}"),
+            )
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "load-test: interrupted; finishing the current tier's in-flight requests"
+                );
+                let _ = tx.send(true);
+            }
+        });
+        run::run(options, rx).await
+    });
+    let run = match outcome {
+        Ok(r) => r,
+        Err(e) => return fail(e.exit_code(), &e.to_string()),
+    };
+    print!("{}", report::terminal::end_of_run(&run));
+    match run::write_reports(&run, &reports_dir) {
+        Ok(dir) => println!("report: {}", dir.join("report.html").display()),
+        Err(m) => return fail(exit_code::INFRASTRUCTURE, &m),
+    }
+    ExitCode::from(u8::try_from(run.verdict.exit_code).unwrap_or(exit_code::INFRASTRUCTURE))
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask tune",
+    about = "Check or apply the host TCP tuning a load test needs (the seed's tables)"
+)]
+pub struct TuneArgs {
+    #[arg(value_enum)]
+    pub action: TuneAction,
+    /// With apply: also write /etc/sysctl.d/99-mcp-loadtest.conf and the limits.conf entries.
+    #[arg(long)]
+    pub persist: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TuneAction {
+    /// Show each setting against the recommendation (exit 1 if any should change).
+    Check,
+    /// Apply the recommendations (root); without root, print the commands to run.
+    Apply,
+}
+
+/// The whole `tune` command.
+pub fn tune_main(args: Vec<String>) -> ExitCode {
+    let parsed = match TuneArgs::try_parse_from(&args) {
+        Ok(a) => a,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("tune: {}", first_line(&e.render().to_string()));
+            return ExitCode::from(exit_code::USAGE);
+        }
+    };
+    let paths = crate::host::HostPaths::default();
+    let (soft, hard) = crate::host::nofile_limits();
+    match parsed.action {
+        TuneAction::Check => {
+            let rows = crate::host::check(&paths, soft, hard);
+            print!("{}", crate::host::check_table(&rows));
+            if rows.iter().all(|r| r.ok) {
+                ExitCode::SUCCESS
+            } else {
+                println!("to apply: cargo xtask tune apply [--persist]");
+                ExitCode::from(1)
+            }
+        }
+        TuneAction::Apply if !crate::host::is_root() => {
+            println!("not root: run these as root (or `sudo cargo xtask tune apply`):");
+            for cmd in crate::host::apply_commands(parsed.persist, &paths) {
+                println!("{cmd}");
+            }
+            ExitCode::SUCCESS
+        }
+        TuneAction::Apply => match crate::host::apply(&paths, parsed.persist) {
+            Ok(done) => {
+                for line in done {
+                    println!("{line}");
+                }
+                println!(
+                    "descriptor limit: run `ulimit -n {}` in the shell that runs the load test",
+                    crate::host::RECOMMENDED_NOFILE
+                );
+                ExitCode::SUCCESS
+            }
+            Err(m) => {
+                eprintln!("tune: {m}");
+                ExitCode::from(exit_code::INFRASTRUCTURE)
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> LoadTestArgs {
+        LoadTestArgs::try_parse_from(
+            ["load-test"]
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    fn resolve_with(extra: &[&str], env: &[(&str, &str)]) -> Result<RunOptions, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        resolve(
+            &args(extra),
+            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            PathBuf::from("bench-server"),
+            vec![],
+        )
+    }
+
+    #[test]
+    fn makefile_variables_apply_and_flags_win() {
+        let o = resolve_with(
+            &["--profile", "heavy", "--users", "3"],
+            &[
+                ("LOADTEST_USERS", "9"),
+                ("LOADTEST_RUN_TIME", "10s"),
+                ("LOADTEST_HOST", "http://127.0.0.1:8081"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            o.profile.load,
+            crate::profile::Load::Users {
+                users: 3,
+                spawn_rate: 20.0,
+                duration: std::time::Duration::from_secs(10)
+            }
+        );
+        assert_eq!(o.host.unwrap().as_str(), "http://127.0.0.1:8081/");
+    }
+
+    #[test]
+    fn bad_input_is_a_one_line_usage_error() {
+        for (extra, env, why) in [
+            (vec!["--profile", "medium"], vec![], "no profile 'medium'"),
+            (vec!["--run-time", "soon"], vec![], "invalid duration"),
+            (vec!["--host", "http://10.0.0.1:8080"], vec![], "loopback"),
+            (
+                vec![],
+                vec![("LOADTEST_HOST", "example.com")],
+                "invalid host URL",
+            ),
+            (vec!["--tiers", "edge"], vec![], "unknown tier"),
+            (
+                vec![],
+                vec![("LOADTEST_SPAWN_RATE", "fast")],
+                "LOADTEST_SPAWN_RATE",
+            ),
+            (
+                vec!["--profile", "spike", "--users", "4"],
+                vec![],
+                "arrival-rate profile",
+            ),
+        ] {
+            let e = resolve_with(&extra, &env).err().unwrap();
+            assert!(e.contains(why), "{extra:?} {env:?}: {e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+}
