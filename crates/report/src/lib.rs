@@ -4,9 +4,36 @@
 //! else — the overhead table, HTML, Markdown, JUnit, the terminal tables and the comparison with
 //! a baseline — is computed from it, so a saved run can be re-rendered or compared later.
 
+mod budget;
+mod charts;
+mod compare;
+pub mod compare_cli;
 mod document;
+mod format;
+mod html;
+mod junit;
+mod markdown;
+mod notices;
+mod overhead;
+mod svg;
+mod table;
+mod tables;
+pub mod terminal;
+mod verdict;
+mod write;
+mod xml;
 
+#[cfg(test)]
+mod fixture;
+
+pub use budget::{BudgetMetric, Budgets, Limit};
+pub use compare::{compare, ComparedOperation, Comparison, MetricCheck, Regression};
 pub use document::{
     OverheadRow, OverheadRun, ProfileInfo, ResourceSample, StackInfo, TierRun, Verdict,
     VerdictStatus, SCHEMA,
 };
+pub use html::render_html;
+pub use junit::render_junit;
+pub use markdown::render_markdown;
+pub use overhead::{overhead_rows, AGGREGATED, DIRECT, REST};
+pub use verdict::verdict;

@@ -1,0 +1,511 @@
+//! A run against a baseline run: per tier and operation (and `Aggregated`), each judged metric
+//! within its budget or a regression; operations and tiers only one run has are listed, not
+//! judged; differing environments, profiles or an untrustworthy run are warnings, not verdicts.
+
+use std::fmt;
+use std::fmt::Write as _;
+
+use loadgen::{OperationResult, RunResults};
+
+use crate::budget::{limit_text, BudgetMetric, Budgets, Limit};
+use crate::document::{OverheadRun, TierRun, VerdictStatus};
+use crate::format;
+use crate::overhead::AGGREGATED;
+use crate::table::{markdown_cell, Align, Table};
+
+/// Floating-point slack: a change exactly at the budget is within it.
+const EPSILON: f64 = 1e-9;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricCheck {
+    pub metric: BudgetMetric,
+    pub baseline: f64,
+    pub current: f64,
+    pub limit: Limit,
+    /// Percent of the baseline under a relative budget, percentage points under a points
+    /// budget; None when a relative change cannot be computed (the baseline was 0).
+    pub change: Option<f64>,
+    pub regressed: bool,
+}
+
+impl MetricCheck {
+    fn judge(metric: BudgetMetric, limit: Limit, baseline: f64, current: f64) -> MetricCheck {
+        let (change, regressed) = match limit {
+            Limit::Relative(allowed) if baseline > 0.0 => {
+                let change = (current - baseline) / baseline * 100.0;
+                let harm = if metric.worse_when_lower() {
+                    -change
+                } else {
+                    change
+                };
+                (Some(change), harm > allowed + EPSILON)
+            }
+            Limit::Relative(_) | Limit::Off => (None, false),
+            Limit::Points(allowed) => {
+                let change = (current - baseline) * 100.0;
+                (Some(change), change > allowed + EPSILON)
+            }
+        };
+        MetricCheck {
+            metric,
+            baseline,
+            current,
+            limit,
+            change,
+            regressed,
+        }
+    }
+
+    /// "1000.0 → 880.0 (-12.0%)"
+    fn cell(&self) -> String {
+        let value = |v: f64| match self.metric {
+            BudgetMetric::Rps => format::rps(v),
+            BudgetMetric::ErrorRate => format::percent(v),
+            BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => format::ms(v),
+        };
+        let change = match (self.change, self.limit) {
+            (Some(c), Limit::Points(_)) => format!("{c:+.2}pt"),
+            (Some(c), _) => format!("{c:+.1}%"),
+            (None, _) => "baseline 0: not judged".into(),
+        };
+        format!(
+            "{} → {} ({change})",
+            value(self.baseline),
+            value(self.current)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparedOperation {
+    pub tier: String,
+    pub operation: String,
+    pub checks: Vec<MetricCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub baseline_run: String,
+    pub current_run: String,
+    pub budgets: Budgets,
+    pub rows: Vec<ComparedOperation>,
+    /// "tier nginx (skipped in current: …)", "gateway / tools/list": present in one run only.
+    pub only_in_baseline: Vec<String>,
+    pub only_in_current: Vec<String>,
+    /// Reasons the comparison may mislead; never a regression by themselves.
+    pub warnings: Vec<String>,
+}
+
+/// One metric of one operation over its budget.
+pub struct Regression<'a> {
+    pub tier: &'a str,
+    pub operation: &'a str,
+    pub check: &'a MetricCheck,
+}
+
+impl fmt::Display for Regression<'_> {
+    /// "gateway tools/call: p95 1.20 → 1.50 (+25.0%), budget +15%"
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {} {}, budget {}",
+            self.tier,
+            self.operation,
+            self.check.metric.name(),
+            self.check.cell(),
+            limit_text(self.check.metric, self.check.limit)
+        )
+    }
+}
+
+pub fn compare(baseline: &OverheadRun, current: &OverheadRun, budgets: &Budgets) -> Comparison {
+    let mut comparison = Comparison {
+        baseline_run: baseline.run_id.clone(),
+        current_run: current.run_id.clone(),
+        budgets: budgets.clone(),
+        rows: Vec::new(),
+        only_in_baseline: Vec::new(),
+        only_in_current: Vec::new(),
+        warnings: warnings(baseline, current),
+    };
+    let mut names: Vec<&str> = baseline.tiers.iter().map(|t| t.name.as_str()).collect();
+    names.extend(
+        current
+            .tiers
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|n| find(baseline, n).is_none()),
+    );
+    for name in names {
+        let (old, new) = (find(baseline, name), find(current, name));
+        match (old.and_then(TierRun::ran), new.and_then(TierRun::ran)) {
+            (Some(old), Some(new)) => compare_tier(&mut comparison, name, old, new),
+            (Some(_), None) => comparison
+                .only_in_baseline
+                .push(absent_tier(name, new, "current")),
+            (None, Some(_)) => comparison
+                .only_in_current
+                .push(absent_tier(name, old, "baseline")),
+            (None, None) => {}
+        }
+    }
+    comparison
+}
+
+fn find<'a>(run: &'a OverheadRun, name: &str) -> Option<&'a TierRun> {
+    run.tiers.iter().find(|t| t.name == name)
+}
+
+fn compare_tier(comparison: &mut Comparison, tier: &str, old: &RunResults, new: &RunResults) {
+    let named = |r: &RunResults| -> Vec<(String, OperationResult)> {
+        r.operations
+            .iter()
+            .map(|o| (o.name.clone(), o.clone()))
+            .chain([(AGGREGATED.to_string(), r.total.clone())])
+            .collect()
+    };
+    let (old_ops, new_ops) = (named(old), named(new));
+    for (name, old_op) in &old_ops {
+        match new_ops.iter().find(|(n, _)| n == name) {
+            Some((_, new_op)) => comparison.rows.push(ComparedOperation {
+                tier: tier.to_string(),
+                operation: name.clone(),
+                checks: comparison
+                    .budgets
+                    .judged()
+                    .map(|(metric, limit)| {
+                        MetricCheck::judge(
+                            metric,
+                            limit,
+                            metric.value(old_op),
+                            metric.value(new_op),
+                        )
+                    })
+                    .collect(),
+            }),
+            None => comparison.only_in_baseline.push(format!("{tier} / {name}")),
+        }
+    }
+    for (name, _) in new_ops
+        .iter()
+        .filter(|(n, _)| !old_ops.iter().any(|(o, _)| o == n))
+    {
+        comparison.only_in_current.push(format!("{tier} / {name}"));
+    }
+}
+
+/// "tier nginx (skipped in current: nginx is not on PATH)" or "tier rest (not in current)".
+fn absent_tier(name: &str, other: Option<&TierRun>, other_run: &str) -> String {
+    match other.and_then(|t| t.skipped.as_deref()) {
+        Some(why) => format!("tier {name} (skipped in {other_run}: {why})"),
+        None => format!("tier {name} (not in {other_run})"),
+    }
+}
+
+fn warnings(baseline: &OverheadRun, current: &OverheadRun) -> Vec<String> {
+    let mut out = Vec::new();
+    let differences = baseline.environment.differences(&current.environment);
+    if !differences.is_empty() {
+        out.push(format!(
+            "the runs' machines differ (baseline vs current), which moves numbers by itself: {}",
+            differences.join("; ")
+        ));
+    }
+    if baseline.profile.name != current.profile.name {
+        out.push(format!(
+            "different profiles: baseline {}, current {}",
+            baseline.profile.name, current.profile.name
+        ));
+    }
+    for (which, run) in [("baseline", baseline), ("current", current)] {
+        match run.verdict.status {
+            VerdictStatus::Saturated => out.push(format!(
+                "the {which} run saturated its generator: its latencies understate the truth"
+            )),
+            VerdictStatus::Interrupted => out.push(format!(
+                "the {which} run was interrupted: its numbers cover only part of the run"
+            )),
+            VerdictStatus::Pass | VerdictStatus::Fail => {}
+        }
+    }
+    out
+}
+
+impl Comparison {
+    /// Every metric over its budget, in table order.
+    pub fn regressions(&self) -> Vec<Regression<'_>> {
+        self.rows
+            .iter()
+            .flat_map(|row| {
+                row.checks
+                    .iter()
+                    .filter(|c| c.regressed)
+                    .map(move |check| Regression {
+                        tier: &row.tier,
+                        operation: &row.operation,
+                        check,
+                    })
+            })
+            .collect()
+    }
+
+    fn table(&self) -> Table {
+        let mut columns = vec![("tier", Align::Left), ("operation", Align::Left)];
+        columns.extend(
+            self.budgets
+                .judged()
+                .map(|(m, _)| (m.column(), Align::Right)),
+        );
+        columns.push(("result", Align::Left));
+        let mut table = Table::new(&columns);
+        for row in &self.rows {
+            let mut cells = vec![row.tier.clone(), row.operation.clone()];
+            cells.extend(row.checks.iter().map(MetricCheck::cell));
+            let regressed: Vec<&str> = row
+                .checks
+                .iter()
+                .filter(|c| c.regressed)
+                .map(|c| c.metric.name())
+                .collect();
+            cells.push(if regressed.is_empty() {
+                "ok".into()
+            } else {
+                format!("REGRESSION: {}", regressed.join(", "))
+            });
+            table.push(cells);
+        }
+        table
+    }
+
+    fn summary(&self) -> String {
+        match self.regressions().len() {
+            0 => "no regressions".into(),
+            1 => "1 regression".into(),
+            n => format!("{n} regressions"),
+        }
+    }
+
+    /// The terminal view: budgets, the table, one-run-only items, warnings, regressions.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "baseline {} vs current {}; budgets: {}\n",
+            self.baseline_run, self.current_run, self.budgets
+        );
+        out.push_str(&self.table().text());
+        for (list, which) in [
+            (&self.only_in_baseline, "baseline"),
+            (&self.only_in_current, "current"),
+        ] {
+            for item in list {
+                let _ = writeln!(out, "only in {which}: {item}");
+            }
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "WARNING: {warning}");
+        }
+        let _ = writeln!(out, "{}", self.summary());
+        for regression in self.regressions() {
+            let _ = writeln!(out, "  {regression}");
+        }
+        out
+    }
+
+    /// The same for a Markdown step summary.
+    pub fn markdown(&self) -> String {
+        let mut md = format!(
+            "### Compared with the baseline: {}\n\nBaseline `{}` vs current `{}`; budgets: {}\n\n",
+            self.summary(),
+            markdown_cell(&self.baseline_run),
+            markdown_cell(&self.current_run),
+            self.budgets
+        );
+        for warning in &self.warnings {
+            let _ = writeln!(md, "> **Warning:** {}\n", markdown_cell(warning));
+        }
+        md.push_str(&self.table().markdown());
+        for (list, which) in [
+            (&self.only_in_baseline, "baseline"),
+            (&self.only_in_current, "current"),
+        ] {
+            if !list.is_empty() {
+                let items: Vec<String> = list.iter().map(|i| markdown_cell(i)).collect();
+                let _ = write!(md, "\nOnly in {which}: {}\n", items.join("; "));
+            }
+        }
+        md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+
+    /// A tier of one operation: `requests` requests over 10 s, latencies spread evenly over
+    /// 1..=1000 µs times `latency_scale`, `failures` of them failed.
+    fn tier_run(name: &str, requests: u64, latency_scale: u64, failures: u64) -> TierRun {
+        let op = fixture::op(
+            "tools/call",
+            (1..=requests).map(|i| (i * 1000 / requests).max(1) * latency_scale),
+            failures,
+            10.0,
+        );
+        fixture::tier(name, fixture::results(vec![op], 10.0))
+    }
+
+    fn run_of(tiers: Vec<TierRun>) -> OverheadRun {
+        OverheadRun {
+            tiers,
+            ..fixture::run()
+        }
+    }
+
+    fn regressed(baseline: TierRun, current: TierRun) -> Vec<&'static str> {
+        let comparison = compare(
+            &run_of(vec![baseline]),
+            &run_of(vec![current]),
+            &Budgets::default(),
+        );
+        let mut names: Vec<&'static str> = comparison
+            .regressions()
+            .iter()
+            .filter(|r| r.operation == "tools/call")
+            .map(|r| r.check.metric.name())
+            .collect();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn a_12_percent_throughput_drop_regresses_at_the_default_budget_and_8_percent_does_not() {
+        assert_eq!(
+            regressed(
+                tier_run("gateway", 1000, 1, 0),
+                tier_run("gateway", 880, 1, 0)
+            ),
+            ["rps"]
+        );
+        assert!(regressed(
+            tier_run("gateway", 1000, 1, 0),
+            tier_run("gateway", 920, 1, 0)
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn latency_and_error_rate_budgets() {
+        let check = |metric, limit, b, c| MetricCheck::judge(metric, limit, b, c);
+        assert!(check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 116.0).regressed);
+        assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 115.0).regressed);
+        assert!(check(BudgetMetric::P99, Limit::Relative(20.0), 10.0, 12.5).regressed);
+        // 0.1% → 0.7% is +0.6 points: over the +0.5pt budget.
+        let errors = check(BudgetMetric::ErrorRate, Limit::Points(0.5), 0.001, 0.007);
+        assert!(errors.regressed);
+        assert!((errors.change.unwrap() - 0.6).abs() < 1e-9);
+        assert!(!check(BudgetMetric::ErrorRate, Limit::Points(0.5), 0.001, 0.005).regressed);
+        // Faster or more throughput is never a regression; a zero baseline is not judged.
+        assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 50.0).regressed);
+        assert!(!check(BudgetMetric::Rps, Limit::Relative(10.0), 100.0, 500.0).regressed);
+        assert_eq!(
+            check(BudgetMetric::Rps, Limit::Relative(10.0), 0.0, 5.0).change,
+            None
+        );
+
+        // End to end through real histograms: the same requests, every latency doubled.
+        assert_eq!(
+            regressed(
+                tier_run("gateway", 1000, 1, 0),
+                tier_run("gateway", 1000, 2, 0)
+            ),
+            ["p95", "p99"]
+        );
+        // 1 of 1000 failed → 7 of 1000.
+        assert_eq!(
+            regressed(
+                tier_run("gateway", 1000, 1, 1),
+                tier_run("gateway", 1000, 1, 7)
+            ),
+            ["error_rate"]
+        );
+    }
+
+    #[test]
+    fn differing_machines_warn_without_failing() {
+        let baseline = run_of(vec![tier_run("gateway", 1000, 1, 0)]);
+        let mut current = baseline.clone();
+        current.environment.cores = 64;
+        current.environment.cpu_model = "a faster CPU".into();
+        let comparison = compare(&baseline, &current, &Budgets::default());
+        assert!(comparison.regressions().is_empty());
+        assert_eq!(comparison.warnings.len(), 1);
+        assert!(comparison.warnings[0].contains("cores: 0 vs 64"));
+        assert!(comparison
+            .text()
+            .contains("WARNING: the runs' machines differ"));
+        assert!(comparison.text().ends_with("no regressions\n"));
+    }
+
+    #[test]
+    fn tiers_and_operations_in_one_run_only_are_listed_not_judged() {
+        let baseline = run_of(vec![
+            tier_run("direct", 1000, 1, 0),
+            tier_run("nginx", 1000, 1, 0),
+        ]);
+        let mut current = run_of(vec![
+            tier_run("direct", 1000, 1, 0),
+            fixture::skipped("nginx", "nginx is not on PATH"),
+            tier_run("rest", 100, 1, 0),
+        ]);
+        let extra = fixture::op("tools/list", 1..=10, 0, 10.0);
+        current.tiers[0]
+            .results
+            .as_mut()
+            .unwrap()
+            .operations
+            .push(extra);
+        let comparison = compare(&baseline, &current, &Budgets::default());
+        assert_eq!(
+            comparison.only_in_baseline,
+            ["tier nginx (skipped in current: nginx is not on PATH)"]
+        );
+        assert_eq!(
+            comparison.only_in_current,
+            ["direct / tools/list", "tier rest (not in baseline)"]
+        );
+        assert_eq!(
+            comparison
+                .rows
+                .iter()
+                .map(|r| format!("{} {}", r.tier, r.operation))
+                .collect::<Vec<_>>(),
+            ["direct tools/call", "direct Aggregated"]
+        );
+        let md = comparison.markdown();
+        assert!(md.contains("| tier | operation | req/s | p95 ms | p99 ms | error rate | result |"));
+        assert!(
+            md.contains("Only in baseline: tier nginx (skipped in current: nginx is not on PATH)")
+        );
+    }
+
+    #[test]
+    fn a_regression_reads_as_one_line_with_its_budget() {
+        let comparison = compare(
+            &run_of(vec![tier_run("gateway", 1000, 1, 0)]),
+            &run_of(vec![tier_run("gateway", 880, 1, 0)]),
+            &Budgets::default(),
+        );
+        let lines: Vec<String> = comparison
+            .regressions()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "gateway tools/call: rps 100.0 → 88.0 (-12.0%), budget -10%",
+                "gateway Aggregated: rps 100.0 → 88.0 (-12.0%), budget -10%",
+            ]
+        );
+        assert!(comparison.text().contains("REGRESSION: rps"));
+    }
+}

@@ -1,0 +1,212 @@
+//! `cargo xtask compare-baseline`: the current run against the committed baseline, with exit
+//! codes for CI (0 within budget, 1 a regression, 2 usage or an unreadable file), or `--save`
+//! to make the current run the baseline.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::budget::Budgets;
+use crate::compare::compare;
+use crate::document::OverheadRun;
+
+pub mod exit_code {
+    pub const OK: u8 = 0;
+    pub const REGRESSION: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask compare-baseline",
+    about = "Compare a tiered run with the baseline: per tier and operation, within budgets or a regression"
+)]
+pub struct CompareArgs {
+    /// The baseline run's results.json (committed to the repository).
+    #[arg(long, default_value = "perf/baseline.json")]
+    pub baseline: PathBuf,
+    /// The run to judge.
+    #[arg(long, default_value = "reports/latest/results.json")]
+    pub current: PathBuf,
+    /// A budget, repeatable: rps=-10%, p50=+10%, p95=+15%, p99=+20%, error_rate=+0.5pt,
+    /// METRIC=off. Defaults: rps -10%, p95 +15%, p99 +20%, error_rate +0.5pt.
+    #[arg(long = "budget", value_name = "METRIC=LIMIT")]
+    pub budgets: Vec<String>,
+    /// Copy the current run over the baseline instead of comparing.
+    #[arg(long)]
+    pub save: bool,
+    /// Also append the comparison as Markdown to this file (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+/// The whole command. `args[0]` is the program name.
+pub fn main_with_args(args: Vec<String>) -> ExitCode {
+    match CompareArgs::try_parse_from(&args) {
+        Ok(parsed) => ExitCode::from(run(&parsed)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            ExitCode::from(fail(line.trim_start_matches("error: ")))
+        }
+    }
+}
+
+/// Prints the comparison (or saves) and returns the exit code.
+pub fn run(args: &CompareArgs) -> u8 {
+    let budgets = match Budgets::from_flags(&args.budgets) {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    let current = match read(&args.current, "current run") {
+        Ok(run) => run,
+        Err(e) => return fail(&e),
+    };
+    if args.save {
+        return match save(&args.current, &args.baseline) {
+            Ok(()) => {
+                println!(
+                    "saved {} (run {}) as the baseline {}",
+                    args.current.display(),
+                    current.run_id,
+                    args.baseline.display()
+                );
+                exit_code::OK
+            }
+            Err(e) => fail(&e),
+        };
+    }
+    let baseline = match read(&args.baseline, "baseline") {
+        Ok(run) => run,
+        Err(e) => {
+            return fail(&format!(
+                "{e} (after a run, `cargo xtask compare-baseline --save` makes it the baseline)"
+            ))
+        }
+    };
+    let comparison = compare(&baseline, &current, &budgets);
+    print!("{}", comparison.text());
+    if let Some(path) = &args.markdown {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(comparison.markdown().as_bytes()));
+        if let Err(e) = appended {
+            return fail(&format!("cannot append to {}: {e}", path.display()));
+        }
+    }
+    if comparison.regressions().is_empty() {
+        exit_code::OK
+    } else {
+        exit_code::REGRESSION
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<OverheadRun, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
+    OverheadRun::from_json(&text).map_err(|e| format!("the {what} {}: {e}", path.display()))
+}
+
+/// Copies the file as it is (not re-serialised), so the baseline is byte for byte the run.
+fn save(current: &Path, baseline: &Path) -> Result<(), String> {
+    if let Some(dir) = baseline.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::copy(current, baseline).map(|_| ()).map_err(|e| {
+        format!(
+            "cannot copy {} to {}: {e}",
+            current.display(),
+            baseline.display()
+        )
+    })
+}
+
+fn fail(message: &str) -> u8 {
+    eprintln!("compare-baseline: {message}");
+    exit_code::USAGE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn args(dir: &Path, extra: &[&str]) -> CompareArgs {
+        let baseline = dir.join("perf/baseline.json");
+        let current = dir.join("current.json");
+        let mut all = vec![
+            "compare-baseline".to_string(),
+            "--baseline".into(),
+            baseline.display().to_string(),
+            "--current".into(),
+            current.display().to_string(),
+        ];
+        all.extend(extra.iter().map(|s| s.to_string()));
+        CompareArgs::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn save_then_compare_then_regress() {
+        let dir = Dir(std::env::temp_dir().join(format!("report-compare-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let saved = fixture::run();
+        std::fs::write(dir.0.join("current.json"), saved.to_json()).unwrap();
+
+        assert_eq!(run(&args(&dir.0, &[])), exit_code::USAGE, "no baseline yet");
+        assert_eq!(run(&args(&dir.0, &["--save"])), exit_code::OK);
+        let summary = dir.0.join("summary.md");
+        let with_summary = ["--markdown", summary.to_str().unwrap()];
+        assert_eq!(run(&args(&dir.0, &with_summary)), exit_code::OK);
+        assert!(std::fs::read_to_string(&summary)
+            .unwrap()
+            .contains("no regressions"));
+
+        let mut slower = saved;
+        let gateway = slower.tiers[1].results.as_mut().unwrap();
+        gateway.total.rps *= 0.5;
+        std::fs::write(dir.0.join("current.json"), slower.to_json()).unwrap();
+        assert_eq!(run(&args(&dir.0, &[])), exit_code::REGRESSION);
+        assert_eq!(run(&args(&dir.0, &["--budget", "rps=off"])), exit_code::OK);
+        assert_eq!(
+            run(&args(&dir.0, &["--budget", "rps=+5%"])),
+            exit_code::USAGE
+        );
+    }
+
+    #[test]
+    fn unreadable_and_foreign_files_are_usage_errors() {
+        let dir =
+            Dir(std::env::temp_dir().join(format!("report-compare-bad-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        std::fs::write(
+            dir.0.join("current.json"),
+            "{\"schema\":\"mcpbench.loadgen.results/v1\"}",
+        )
+        .unwrap();
+        assert_eq!(run(&args(&dir.0, &[])), exit_code::USAGE);
+        assert!(read(&dir.0.join("current.json"), "current run")
+            .unwrap_err()
+            .contains("a single load run"));
+    }
+}

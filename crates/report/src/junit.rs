@@ -1,0 +1,155 @@
+//! `junit.xml`: a test case per threshold (named by tier and expression; a failure says actual
+//! against limit) and a test case per tier (failed when its generator saturated or it was
+//! interrupted, skipped with its reason when it did not run), for CI test-report viewers.
+
+use std::fmt::Write as _;
+
+use crate::document::{OverheadRun, TierRun};
+use crate::format;
+use crate::xml::escape;
+
+enum Outcome {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+struct Case {
+    class: String,
+    name: String,
+    outcome: Outcome,
+}
+
+pub fn render_junit(run: &OverheadRun) -> String {
+    let threshold_cases: Vec<Case> = run
+        .thresholds
+        .iter()
+        .map(|t| {
+            let tier = t.tier.as_deref().unwrap_or("all");
+            Case {
+                class: format!("mcpbench.thresholds.{tier}"),
+                name: format!("[{tier}] {}", t.expression),
+                outcome: if t.passed {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed(format!(
+                        "{}: actual {}, limit {}",
+                        t.expression,
+                        format::threshold_value(&t.expression, t.actual),
+                        format::threshold_value(&t.expression, t.limit)
+                    ))
+                },
+            }
+        })
+        .collect();
+    let tier_cases: Vec<Case> = run.tiers.iter().map(tier_case).collect();
+    let all = threshold_cases.iter().chain(&tier_cases);
+    let count = |f: fn(&Outcome) -> bool| all.clone().filter(|c| f(&c.outcome)).count();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"mcpbench {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">",
+        escape(&run.run_id),
+        all.clone().count(),
+        count(|o| matches!(o, Outcome::Failed(_))),
+        count(|o| matches!(o, Outcome::Skipped(_)))
+    );
+    suite(&mut xml, "thresholds", &threshold_cases);
+    suite(&mut xml, "tiers", &tier_cases);
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+fn tier_case(tier: &TierRun) -> Case {
+    let outcome = match (tier.ran(), &tier.skipped) {
+        (Some(r), _) if r.saturation.saturated => Outcome::Failed(format!(
+            "the generator saturated, latencies are not trustworthy: {}",
+            r.saturation.reasons.join("; ")
+        )),
+        (Some(r), _) if r.interrupted => {
+            Outcome::Failed("interrupted (Ctrl-C) before the end of the tier".into())
+        }
+        (Some(_), _) => Outcome::Passed,
+        (None, reason) => Outcome::Skipped(reason.clone().unwrap_or_else(|| "no results".into())),
+    };
+    Case {
+        class: "mcpbench.tiers".into(),
+        name: tier.name.clone(),
+        outcome,
+    }
+}
+
+fn suite(xml: &mut String, name: &str, cases: &[Case]) {
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
+        .count();
+    let skipped = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Skipped(_)))
+        .count();
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">",
+        cases.len()
+    );
+    for case in cases {
+        let open = format!(
+            "    <testcase classname=\"{}\" name=\"{}\"",
+            escape(&case.class),
+            escape(&case.name)
+        );
+        match &case.outcome {
+            Outcome::Passed => {
+                let _ = writeln!(xml, "{open}/>");
+            }
+            Outcome::Failed(message) => {
+                let _ = writeln!(
+                    xml,
+                    "{open}>\n      <failure message=\"{0}\">{0}</failure>\n    </testcase>",
+                    escape(message)
+                );
+            }
+            Outcome::Skipped(message) => {
+                let _ = writeln!(
+                    xml,
+                    "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    escape(message)
+                );
+            }
+        }
+    }
+    xml.push_str("  </testsuite>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+    use crate::xml::check_well_formed;
+
+    #[test]
+    fn one_case_per_threshold_and_per_tier_in_well_formed_xml() {
+        let xml = render_junit(&fixture::run());
+        let elements = check_well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        assert_eq!(elements.iter().filter(|e| *e == "testcase").count(), 2 + 4);
+        assert!(xml.contains("tests=\"6\" failures=\"1\" skipped=\"1\""));
+        assert!(xml.contains("name=\"[gateway] p95&lt;300ms\"/>"));
+        assert!(xml.contains("<failure message=\"error_rate&lt;0.1%: actual 0.50%, limit 0.10%\">"));
+        assert!(xml
+            .contains("<skipped message=\"nginx is not on PATH (apt-get install nginx-light)\"/>"));
+    }
+
+    #[test]
+    fn a_saturated_tier_is_a_failed_case() {
+        let mut run = fixture::run();
+        let saturation = &mut run.tiers[1].results.as_mut().unwrap().saturation;
+        saturation.saturated = true;
+        saturation.reasons = vec!["dropped 40 arrivals & more".into()];
+        let xml = render_junit(&run);
+        check_well_formed(&xml).unwrap();
+        assert!(xml
+            .contains("saturated, latencies are not trustworthy: dropped 40 arrivals &amp; more"));
+        assert!(xml.contains("failures=\"2\""));
+    }
+}

@@ -1,0 +1,98 @@
+//! `report.md`: the run for `$GITHUB_STEP_SUMMARY` — verdict, banners, tier, overhead and
+//! threshold tables, skipped tiers and warnings.
+
+use std::fmt::Write as _;
+
+use crate::document::OverheadRun;
+use crate::notices;
+use crate::table::markdown_cell;
+use crate::tables;
+
+pub fn render_markdown(run: &OverheadRun) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "## mcpbench {}: **{}** (exit {})\n",
+        markdown_cell(&run.profile.name),
+        run.verdict.status.label(),
+        run.verdict.exit_code
+    );
+    let _ = writeln!(
+        md,
+        "Run `{}` · {} · {}\n",
+        markdown_cell(&run.run_id),
+        markdown_cell(&run.profile.description),
+        markdown_cell(&run.started_at)
+    );
+    for reason in &run.verdict.reasons {
+        let _ = writeln!(md, "- {}", markdown_cell(reason));
+    }
+    if !run.verdict.reasons.is_empty() {
+        md.push('\n');
+    }
+    for banner in notices::banners(run) {
+        let _ = writeln!(md, "> **Warning:** {}\n", banner.text);
+    }
+    md.push_str("### Tiers\n\n");
+    md.push_str(&tables::tiers(run).markdown());
+    md.push_str("\n### Overhead against direct (corrected latency; + is added by the tier)\n\n");
+    if run.overhead.is_empty() {
+        md.push_str("No overhead: the direct tier or every compared tier did not run.\n");
+    } else {
+        md.push_str(&tables::overhead(&run.overhead).markdown());
+    }
+    md.push_str("\n### Thresholds\n\n");
+    if run.thresholds.is_empty() {
+        md.push_str("No thresholds were checked.\n");
+    } else {
+        md.push_str(&tables::thresholds(&run.thresholds).markdown());
+    }
+    let skipped: Vec<_> = run
+        .tiers
+        .iter()
+        .filter_map(|t| Some((t, t.skipped.as_ref()?)))
+        .collect();
+    if !skipped.is_empty() {
+        md.push_str("\n### Skipped tiers\n\n");
+        for (tier, why) in skipped {
+            let _ = writeln!(
+                md,
+                "- **{}**: {}",
+                markdown_cell(&tier.name),
+                markdown_cell(why)
+            );
+        }
+    }
+    let warnings = notices::warnings(run);
+    if !warnings.is_empty() {
+        md.push_str("\n### Warnings\n\n");
+        for w in warnings {
+            let _ = writeln!(md, "- {}", markdown_cell(&w));
+        }
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+
+    #[test]
+    fn the_summary_leads_with_the_verdict_and_lists_skipped_tiers() {
+        let mut run = fixture::run();
+        run.warnings.push("a | b".into());
+        let md = render_markdown(&run);
+        assert!(
+            md.starts_with("## mcpbench light: **FAIL** (exit 1)\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- threshold failed: error_rate&lt;0.1% on gateway: 0.50% (limit 0.10%)")
+        );
+        assert!(md.contains("| gateway | tools/call | 100.0 | 1.00× | 1.50 | +1.00 |"));
+        assert!(md.contains("| PASS | gateway | p95&lt;300ms | 1.95 ms | 300.00 ms |"));
+        assert!(md.contains("- **nginx**: nginx is not on PATH (apt-get install nginx-light)"));
+        assert!(md.contains("- a \\| b"));
+    }
+}

@@ -1,0 +1,100 @@
+//! The run document on disk: `results.json` (read back with a schema check) and every view of
+//! it written into a report directory.
+
+use std::path::Path;
+
+use crate::document::{OverheadRun, SCHEMA};
+
+impl OverheadRun {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the run document serialises")
+    }
+
+    /// Reads a `results.json` of this schema; any other says what it is instead.
+    pub fn from_json(text: &str) -> Result<OverheadRun, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        match value.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => serde_json::from_value(value)
+                .map_err(|e| format!("does not match {SCHEMA}: {e}")),
+            Some(loadgen::SCHEMA) => Err(format!(
+                "this is a single load run ({}, from `cargo xtask load`), not a tiered run ({SCHEMA}, from `cargo xtask load-test`)",
+                loadgen::SCHEMA
+            )),
+            Some(other) => Err(format!("schema {other} is not {SCHEMA}")),
+            None => Err(format!("no \"schema\" field: not an mcpbench results file (expected {SCHEMA})")),
+        }
+    }
+
+    /// Writes `results.json`, `report.html`, `report.md`, `junit.xml` and, per tier that ran,
+    /// Locust's `<tier>_stats.csv` and `<tier>_stats_history.csv` into `dir` (created).
+    pub fn write_to_dir(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let html = crate::render_html(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("results.json"), self.to_json())?;
+        std::fs::write(dir.join("report.html"), html)?;
+        std::fs::write(dir.join("report.md"), crate::render_markdown(self))?;
+        std::fs::write(dir.join("junit.xml"), crate::render_junit(self))?;
+        for tier in &self.tiers {
+            if let Some(results) = tier.ran() {
+                let file = |suffix: &str| dir.join(format!("{}_{suffix}.csv", tier.name));
+                std::fs::write(file("stats"), results.locust_stats_csv())?;
+                std::fs::write(file("stats_history"), results.locust_history_csv())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+
+    #[test]
+    fn the_directory_holds_every_view_and_the_json_reads_back() {
+        let dir = std::env::temp_dir().join(format!("report-write-{}", std::process::id()));
+        let run = fixture::run();
+        run.write_to_dir(&dir).unwrap();
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "direct_stats.csv",
+                "direct_stats_history.csv",
+                "gateway_stats.csv",
+                "gateway_stats_history.csv",
+                "junit.xml",
+                "report.html",
+                "report.md",
+                "rest_stats.csv",
+                "rest_stats_history.csv",
+                "results.json",
+            ]
+        );
+        let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+        assert_eq!(OverheadRun::from_json(&text).unwrap(), run);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn other_files_are_refused_with_what_they_are() {
+        let single = fixture::results(vec![], 1.0).to_json();
+        assert!(OverheadRun::from_json(&single)
+            .unwrap_err()
+            .contains("a single load run"));
+        assert!(OverheadRun::from_json("{\"schema\":\"x/v9\"}")
+            .unwrap_err()
+            .contains("x/v9"));
+        assert!(OverheadRun::from_json("{}")
+            .unwrap_err()
+            .contains("no \"schema\""));
+        assert!(OverheadRun::from_json("nope")
+            .unwrap_err()
+            .starts_with("not JSON"));
+    }
+}
