@@ -5,7 +5,7 @@ use loadgen::RunResults;
 
 use crate::document::{OverheadRun, TierRun};
 use crate::overhead::AGGREGATED;
-use crate::svg::{BarChart, Line, LineChart, XScale, MAX_NINES};
+use crate::svg::{BarChart, Line, LineChart, XScale, YScale, MAX_NINES};
 
 const PERCENTILE_COLORS: [&str; 3] = ["#2b7bb9", "#e8a33d", "#c0392b"];
 /// Points per decade of the percentile axis.
@@ -55,6 +55,7 @@ pub fn throughput(run: &OverheadRun) -> String {
         x_label: "seconds since the measured start".into(),
         y_label: "requests/s".into(),
         x_scale: XScale::Linear,
+        y_scale: YScale::Linear,
         lines,
     }
     .render()
@@ -110,6 +111,7 @@ pub fn latency_over_time(tier: &TierRun, results: &RunResults) -> String {
         x_label: "seconds since the measured start".into(),
         y_label: "ms (corrected)".into(),
         x_scale: XScale::Linear,
+        y_scale: YScale::Linear,
         lines,
     }
     .render()
@@ -129,8 +131,9 @@ pub fn spectrum(run: &OverheadRun) -> String {
         id: "chart-spectrum".into(),
         title: "Latency by percentile (corrected, all operations)".into(),
         x_label: "percentile".into(),
-        y_label: "ms".into(),
+        y_label: "ms (log scale)".into(),
         x_scale: XScale::Nines,
+        y_scale: YScale::Log,
         lines,
     }
     .render()
@@ -197,6 +200,7 @@ pub fn gateway_rss(run: &OverheadRun) -> Option<String> {
         x_label: "seconds since the first tier started".into(),
         y_label: "MiB".into(),
         x_scale: XScale::Linear,
+        y_scale: YScale::Linear,
         lines: vec![Line {
             label: "gateway RSS".into(),
             color: tier_color("gateway"),

@@ -8,7 +8,8 @@ use crate::xml::escape;
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
+/// Room for half of the last x label ("99.999%") at the right edge.
+const RIGHT: f64 = 28.0;
 /// Title row, then legend row, then the plot.
 const TOP: f64 = 52.0;
 const BOTTOM: f64 = 44.0;
@@ -23,6 +24,16 @@ pub enum XScale {
     /// x is a count of nines, −log10(1 − q): 0 is 0%, 1 is 90%, 2 is 99% … 5 is 99.999%, as
     /// HdrHistogram's percentile plots draw them.
     Nines,
+}
+
+/// How y values map to the vertical axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum YScale {
+    /// From zero.
+    Linear,
+    /// Decades equally spaced, so lines 20× apart (direct vs gateway latency) both stay
+    /// readable. Values must be positive (HDR latencies are at least 1 µs).
+    Log,
 }
 
 /// The highest count of nines the percentile axis shows (99.999%).
@@ -40,6 +51,7 @@ pub struct LineChart {
     pub x_label: String,
     pub y_label: String,
     pub x_scale: XScale,
+    pub y_scale: YScale,
     pub lines: Vec<Line>,
 }
 
@@ -55,6 +67,7 @@ pub struct BarChart {
 struct Frame {
     x: (f64, f64),
     y: (f64, f64),
+    y_scale: YScale,
 }
 
 impl Frame {
@@ -62,7 +75,14 @@ impl Frame {
         LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * (WIDTH - LEFT - RIGHT)
     }
     fn py(&self, y: f64) -> f64 {
-        HEIGHT - BOTTOM - (y - self.y.0) / (self.y.1 - self.y.0) * (HEIGHT - TOP - BOTTOM)
+        let ((lo, hi), y) = match self.y_scale {
+            YScale::Linear => (self.y, y),
+            YScale::Log => (
+                (self.y.0.log10(), self.y.1.log10()),
+                y.max(self.y.0).log10(),
+            ),
+        };
+        HEIGHT - BOTTOM - (y - lo) / (hi - lo) * (HEIGHT - TOP - BOTTOM)
     }
 }
 
@@ -81,10 +101,21 @@ impl LineChart {
             XScale::Linear => span(points().map(|p| p.0)),
             XScale::Nines => (0.0, MAX_NINES),
         };
-        let y_ticks = ticks(0.0, points().map(|p| p.1).fold(0.0, f64::max));
+        let highest = points().map(|p| p.1).fold(0.0, f64::max);
+        let y_ticks = match self.y_scale {
+            YScale::Linear => labelled(ticks(0.0, highest)),
+            YScale::Log => log_ticks(
+                points()
+                    .map(|p| p.1)
+                    .filter(|y| *y > 0.0)
+                    .fold(highest, f64::min),
+                highest,
+            ),
+        };
         let frame = Frame {
             x,
-            y: (y_ticks[0], *y_ticks.last().expect("ticks are never empty")),
+            y: bounds(&y_ticks),
+            y_scale: self.y_scale,
         };
         let x_ticks: Vec<(f64, String)> = match self.x_scale {
             XScale::Linear => {
@@ -152,10 +183,14 @@ impl BarChart {
         if self.groups.is_empty() {
             return no_data(svg);
         }
-        let y_ticks = ticks(values().fold(0.0, f64::min), values().fold(0.0, f64::max));
+        let y_ticks = labelled(ticks(
+            values().fold(0.0, f64::min),
+            values().fold(0.0, f64::max),
+        ));
         let frame = Frame {
             x: (0.0, self.groups.len() as f64),
-            y: (y_ticks[0], *y_ticks.last().expect("ticks are never empty")),
+            y: bounds(&y_ticks),
+            y_scale: YScale::Linear,
         };
         let x_ticks: Vec<(f64, String)> = self
             .groups
@@ -230,22 +265,21 @@ fn axes(
     svg: &mut String,
     frame: &Frame,
     x_ticks: &[(f64, String)],
-    y_ticks: &[f64],
+    y_ticks: &[(f64, String)],
     x_label: &str,
     y_label: &str,
 ) {
     let (left, right) = (LEFT, WIDTH - RIGHT);
     let (top, bottom) = (TOP, HEIGHT - BOTTOM);
     svg.push_str("<g class=\"grid\">");
-    let y_step = y_ticks.get(1).map_or(1.0, |s| s - y_ticks[0]);
-    for y in y_ticks {
+    for (y, label) in y_ticks {
         let py = frame.py(*y);
         let _ = write!(
             svg,
             "<line x1=\"{left}\" x2=\"{right}\" y1=\"{py:.1}\" y2=\"{py:.1}\"/><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             left - 6.0,
             py + 4.0,
-            tick_label(*y, y_step)
+            escape(label)
         );
     }
     for (x, label) in x_ticks {
@@ -297,6 +331,38 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
+/// Linear ticks with as many decimals as their step needs.
+fn labelled(ticks: Vec<f64>) -> Vec<(f64, String)> {
+    let step = ticks.get(1).map_or(1.0, |s| s - ticks[0]);
+    ticks
+        .into_iter()
+        .map(|v| (v, tick_label(v, step)))
+        .collect()
+}
+
+/// Powers of ten covering `lo..=hi` (both positive), with 2× and 5× between them when there
+/// are only one or two decades to show.
+fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    let first = lo.log10().floor() as i32;
+    let last = (hi.log10().ceil() as i32).max(first + 1);
+    let multiples: &[f64] = if last - first <= 2 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0]
+    };
+    let top = 10f64.powi(last);
+    (first..=last)
+        .flat_map(|e| multiples.iter().map(move |m| m * 10f64.powi(e)))
+        .filter(|v| *v <= top)
+        .map(|v| (v, tick_label(v, v)))
+        .collect()
+}
+
+fn bounds(ticks: &[(f64, String)]) -> (f64, f64) {
+    let first = ticks.first().expect("ticks are never empty").0;
+    (first, ticks.last().expect("ticks are never empty").0)
+}
+
 /// As many decimals as the tick step needs.
 fn tick_label(value: f64, step: f64) -> String {
     let decimals = if step >= 1.0 {
@@ -326,6 +392,16 @@ mod tests {
         assert_eq!(ticks(-3.0, 12.0), [-5.0, 0.0, 5.0, 10.0, 15.0]);
         assert_eq!(ticks(0.0, 0.0).len(), 6);
         assert_eq!(tick_label(0.25, 0.05), "0.25");
+        let labels = |ticks: Vec<(f64, String)>| ticks.into_iter().map(|t| t.1).collect::<Vec<_>>();
+        assert_eq!(
+            labels(log_ticks(0.4, 180.0)),
+            ["0.1", "1", "10", "100", "1000"]
+        );
+        assert_eq!(labels(log_ticks(12.0, 15.0)), ["10", "20", "50", "100"]);
+        assert_eq!(
+            labels(log_ticks(0.02, 0.9)),
+            ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
+        );
         assert_eq!(
             (0..=5).map(nines_label).collect::<Vec<_>>(),
             ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
@@ -340,6 +416,7 @@ mod tests {
             x_label: "s".into(),
             y_label: "ms".into(),
             x_scale: XScale::Linear,
+            y_scale: YScale::Log,
             lines: vec![
                 Line {
                     label: "p<50>".into(),
@@ -378,6 +455,7 @@ mod tests {
             x_label: String::new(),
             y_label: String::new(),
             x_scale: XScale::Nines,
+            y_scale: YScale::Linear,
             lines: vec![],
         }
         .render();
