@@ -237,7 +237,7 @@ async fn run_on_stack(
     let nginx = match (&options.host, state.nginx_port) {
         (Some(host), _) => Ok(host.clone()),
         (None, Some(port)) => Ok(url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("a loopback URL")),
-        (None, None) => Err("nginx is not part of the stack (not on PATH when it came up): install nginx (apt-get install nginx-light) and run benchmark-down, then benchmark-up".to_string()),
+        (None, None) => Err("nginx is not part of the stack (it was not found when the stack came up): install nginx (apt-get install nginx-light) and run benchmark-down, then benchmark-up".to_string()),
     };
     if state.nginx_cache {
         warnings.push(

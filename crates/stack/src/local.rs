@@ -19,7 +19,12 @@ fn infra(message: impl Into<String>) -> StackError {
     StackError::Infrastructure(message.into())
 }
 
+/// nginx from `MCPBENCH_NGINX` (a path; empty: run without nginx), else PATH, else Debian's
+/// `/usr/sbin/nginx` (not on a non-root user's PATH).
 fn nginx_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MCPBENCH_NGINX") {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+    }
     which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
 }
 
@@ -239,7 +244,7 @@ async fn bring_up(options: &UpOptions, state: &mut StackState) -> Result<(), Sta
             state.nginx_port = Some(options.nginx_port);
         }
         None => eprintln!(
-            "nginx is not on PATH (apt-get install nginx-light): the stack runs without it"
+            "nginx not found (apt-get install nginx-light, or MCPBENCH_NGINX=PATH): the stack runs without it"
         ),
     }
     state.save(dir).map_err(infra)?;

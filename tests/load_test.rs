@@ -1,0 +1,336 @@
+//! `cargo xtask load-test` end to end on the real stack (ContextForge, nginx, bench-server): a
+//! short profile through every tier, the report files, thresholds and exit codes, reuse of a
+//! running stack, `compare-baseline` on the two runs, a tier skipped (with its reason) when nginx
+//! is missing, Ctrl-C in the middle — and nothing left running afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use mcpbench::harness::{binary, free_port_range, target_dir, ChildGuard};
+
+struct Stack {
+    dir: PathBuf,
+    bench: u16,
+    gateway: u16,
+    nginx: u16,
+}
+
+impl Stack {
+    fn new(name: &str) -> Stack {
+        let dir = target_dir()
+            .join("test-work")
+            .join(format!("load-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Stack {
+            dir,
+            bench: free_port_range(2),
+            gateway: free_port_range(1),
+            nginx: free_port_range(1),
+        }
+    }
+
+    /// `load-test` with this stack's ports and a short profile (`run_time` per tier), plus
+    /// `extra`.
+    fn load_test(&self, run_time: &str, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(binary("xtask"));
+        cmd.current_dir(&self.dir)
+            .args(["load-test", "--count", "2"])
+            .args(["--start-port", &self.bench.to_string()])
+            .args(["--gateway-port", &self.gateway.to_string()])
+            .args(["--nginx-port", &self.nginx.to_string()])
+            .args(["--users", "3", "--spawn-rate", "3", "--run-time", run_time])
+            .args(["--warmup", "1s", "--progress", "plain"])
+            .args([
+                "--rest-classes",
+                "HealthCheckUser,ReadOnlyAPIUser,MCPJsonRpcUser",
+            ])
+            .args(extra)
+            .env_remove("LOADTEST_USERS")
+            .env_remove("LOADTEST_RUN_TIME")
+            .env_remove("LOADTEST_SPAWN_RATE")
+            .env_remove("LOADTEST_HOST");
+        cmd
+    }
+
+    fn xtask(&self, args: &[&str]) -> Output {
+        Command::new(binary("xtask"))
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap()
+    }
+
+    fn ports_free(&self) -> bool {
+        [self.bench, self.bench + 1, self.gateway, self.nginx]
+            .iter()
+            .all(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+    }
+
+    fn results(&self) -> serde_json::Value {
+        let path = self.dir.join("reports/latest/results.json");
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.xtask(&["benchmark-down"]);
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn tier<'a>(results: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    results["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no tier {name}"))
+}
+
+fn requests(results: &serde_json::Value, name: &str) -> u64 {
+    tier(results, name)["results"]["total"]["requests"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Every file of a run directory, as text (to look for secrets).
+fn run_files(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
+    let stack = Stack::new("e2e");
+    // One threshold that holds and one that cannot: exit 1, and both in junit.xml.
+    let out = stack
+        .load_test(
+            "4s",
+            &[
+                "--no-sla",
+                "--keep-stack",
+                "--threshold",
+                "p99{tier=direct,op=tools/call}<5s",
+                "--threshold",
+                "requests{tier=gateway}>=100000000",
+            ],
+        )
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("Overhead against direct"), "{said}");
+
+    let results = stack.results();
+    assert_eq!(results["schema"], "mcpbench.overhead/v1");
+    for name in ["direct", "gateway", "nginx", "rest"] {
+        assert!(tier(&results, name)["skipped"].is_null(), "{name} skipped");
+        assert!(requests(&results, name) > 0, "{name} sent nothing: {said}");
+    }
+    // The same MCP workload on each MCP tier, and the gateway's overhead for tools/call.
+    let ops = |name: &str| -> Vec<String> {
+        tier(&results, name)["results"]["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ops("direct"), ops("gateway"));
+    assert_eq!(ops("gateway"), ops("nginx"));
+    let row = results["overhead"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["tier"] == "gateway" && r["operation"] == "tools/call")
+        .expect("a gateway tools/call overhead row");
+    let added = row["added_p50_ms"].as_f64().unwrap();
+    let (p50, direct_p50) = (
+        row["p50_ms"].as_f64().unwrap(),
+        row["direct_p50_ms"].as_f64().unwrap(),
+    );
+    assert!((added - (p50 - direct_p50)).abs() < 1e-6, "{row}");
+    // Every call through the gateway was a real MCP success (a JSON-RPC error would count).
+    assert_eq!(
+        tier(&results, "gateway")["results"]["total"]["failures"],
+        0,
+        "{said}"
+    );
+    assert_eq!(results["verdict"]["status"], "fail");
+    let thresholds = results["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 2);
+    assert_eq!(thresholds[0]["passed"], true);
+    assert_eq!(thresholds[1]["passed"], false);
+    assert_eq!(thresholds[1]["tier"], "gateway");
+
+    let run_dir = stack.dir.join("reports/latest");
+    for file in [
+        "results.json",
+        "report.html",
+        "report.md",
+        "junit.xml",
+        "direct_stats.csv",
+        "gateway_stats.csv",
+        "nginx_stats_history.csv",
+    ] {
+        assert!(run_dir.join(file).is_file(), "{file} missing");
+    }
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("requests{tier=gateway}&gt;=100000000")
+            || junit.contains("requests{tier=gateway}>=100000000"),
+        "{junit}"
+    );
+    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
+    // No secret of the stack, nor the token it signs, is written into any report.
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stack.dir.join(".mcpbench/stack.json")).unwrap(),
+    )
+    .unwrap();
+    let files = run_files(&run_dir);
+    assert!(!files.contains(state["jwt_secret"].as_str().unwrap()));
+    assert!(
+        !files.contains("Bearer ey"),
+        "a token leaked into the reports"
+    );
+    let first_run = std::fs::canonicalize(&run_dir).unwrap();
+
+    // Again on the running stack (reused, left up), thresholds that hold: exit 0.
+    std::thread::sleep(Duration::from_secs(1)); // a distinct run id
+    let out = stack
+        .load_test(
+            "4s",
+            &["--no-sla", "--threshold", "error_rate{tier=direct}<1%"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let results = stack.results();
+    assert_eq!(results["stack"]["reused"], true);
+    assert_eq!(results["verdict"]["status"], "pass");
+    let status = stack.xtask(&["benchmark-status", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        rows.iter().all(|r| r["state"] == "running"),
+        "a reused stack stays up"
+    );
+
+    // compare-baseline on the two runs: a table per tier and operation; budgets wide enough
+    // for this noisy machine pass, and --save makes the current run the baseline.
+    let baseline = first_run.join("results.json");
+    let baseline = baseline.to_str().unwrap();
+    let out = stack.xtask(&[
+        "compare-baseline",
+        "--baseline",
+        baseline,
+        "--budget",
+        "rps=-100%",
+        "--budget",
+        "p95=off",
+        "--budget",
+        "p99=off",
+        "--budget",
+        "error_rate=+100pt",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("tools/call"), "{}", text(&out));
+    let saved = stack.dir.join("perf/baseline.json");
+    let out = stack.xtask(&[
+        "compare-baseline",
+        "--save",
+        "--baseline",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(saved.is_file());
+
+    let down = stack.xtask(&["benchmark-down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(stack.ports_free(), "something still listens after down");
+}
+
+#[test]
+fn without_nginx_the_nginx_tier_is_skipped_with_its_reason() {
+    let stack = Stack::new("no-nginx");
+    let out = stack
+        .load_test("4s", &["--no-sla", "--tiers", "direct,gateway,nginx"])
+        .env("MCPBENCH_NGINX", "")
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let results = stack.results();
+    let reason = tier(&results, "nginx")["skipped"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("nginx"), "{reason}");
+    assert!(requests(&results, "gateway") > 0);
+    let md = std::fs::read_to_string(stack.dir.join("reports/latest/report.md")).unwrap();
+    assert!(
+        md.contains(&reason),
+        "the skip reason is in report.md: {md}"
+    );
+    // A stack the run brought up is taken down with it.
+    assert!(stack.ports_free(), "{said}");
+}
+
+#[test]
+fn ctrl_c_in_the_middle_writes_what_was_measured_and_leaves_nothing_running() {
+    let stack = Stack::new("ctrl-c");
+    let mut guard = ChildGuard::spawn(
+        stack
+            .load_test("20s", &["--no-sla"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(stack.dir.join("stderr.log")).unwrap()),
+    )
+    .unwrap();
+    let stdout = guard.child.stdout.take().unwrap();
+    // Read until the gateway tier is under way, then interrupt.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.starts_with("── tier gateway") {
+                let _ = tx.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    if rx.recv_timeout(Duration::from_secs(400)).is_err() {
+        panic!(
+            "the gateway tier never started: {}",
+            std::fs::read_to_string(stack.dir.join("stderr.log")).unwrap_or_default()
+        );
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let status = guard
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(120))
+        .unwrap();
+    let seen = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    let results = stack.results();
+    assert_eq!(results["verdict"]["status"], "interrupted");
+    assert!(requests(&results, "direct") > 0);
+    assert!(tier(&results, "rest")["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted"));
+    assert!(stack.ports_free(), "{seen}");
+}
