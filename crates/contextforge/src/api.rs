@@ -101,11 +101,15 @@ impl Client {
         }
     }
 
-    /// Every tool the gateway lists (`GET /tools?limit=0`: the default page is 50).
-    pub async fn tools(&self) -> Result<Vec<Tool>, ApiError> {
-        let what = "listing tools".to_string();
+    /// Every item of a collection (`tools`, `servers`, `gateways`, `resources`, `prompts`):
+    /// `GET /<collection>?limit=0`, since the default page is 50.
+    pub async fn list(&self, collection: &str) -> Result<Vec<serde_json::Value>, ApiError> {
+        let what = format!("listing {collection}");
         match self
-            .send(&what, self.http.get(format!("{}/tools?limit=0", self.base)))
+            .send(
+                &what,
+                self.http.get(format!("{}/{collection}?limit=0", self.base)),
+            )
             .await?
         {
             (200, body) => serde_json::from_str(&body).map_err(|e| ApiError::Shape {
@@ -120,10 +124,36 @@ impl Client {
         }
     }
 
-    /// `POST /servers` bundling `tool_ids`; returns the virtual server's id.
+    /// Every tool the gateway lists.
+    pub async fn tools(&self) -> Result<Vec<Tool>, ApiError> {
+        self.list("tools")
+            .await?
+            .into_iter()
+            .map(|t| {
+                serde_json::from_value(t).map_err(|e| ApiError::Shape {
+                    what: "listing tools".into(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// `POST /servers` bundling `tool_ids` and every resource and prompt the gateway lists (so
+    /// the virtual server answers the same MCP operations as a bench server); returns its id.
     pub async fn create_server(&self, name: &str, tool_ids: &[String]) -> Result<String, ApiError> {
         let what = format!("creating virtual server {name}");
-        let body = json!({"server": {"name": name, "description": "mcpbench: every benchmark tool", "associated_tools": tool_ids}});
+        let ids = |items: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+            items.into_iter().map(|i| i["id"].clone()).collect()
+        };
+        let resources = ids(self.list("resources").await?);
+        let prompts = ids(self.list("prompts").await?);
+        let body = json!({"server": {
+            "name": name,
+            "description": "mcpbench: every benchmark tool, resource and prompt",
+            "associated_tools": tool_ids,
+            "associated_resources": resources,
+            "associated_prompts": prompts,
+        }});
         match self
             .send(
                 &what,
@@ -146,33 +176,14 @@ impl Client {
         }
     }
 
-    /// The id of the virtual server named `name`, if there is one (`GET /servers`).
+    /// The id of the virtual server named `name`, if there is one.
     pub async fn find_server(&self, name: &str) -> Result<Option<String>, ApiError> {
-        let what = "listing servers".to_string();
-        match self
-            .send(
-                &what,
-                self.http.get(format!("{}/servers?limit=0", self.base)),
-            )
+        Ok(self
+            .list("servers")
             .await?
-        {
-            (200, body) => {
-                let servers: Vec<serde_json::Value> =
-                    serde_json::from_str(&body).map_err(|e| ApiError::Shape {
-                        what,
-                        detail: e.to_string(),
-                    })?;
-                Ok(servers
-                    .iter()
-                    .find(|s| s["name"] == name)
-                    .and_then(|s| s["id"].as_str().map(str::to_string)))
-            }
-            (status, body) => Err(ApiError::Status {
-                what,
-                status,
-                body: excerpt(&body),
-            }),
-        }
+            .iter()
+            .find(|s| s["name"] == name)
+            .and_then(|s| s["id"].as_str().map(str::to_string)))
     }
 }
 
