@@ -157,19 +157,12 @@ fn find<'a>(run: &'a OverheadRun, name: &str) -> Option<&'a TierRun> {
 }
 
 fn compare_tier(comparison: &mut Comparison, tier: &str, old: &RunResults, new: &RunResults) {
-    let named = |r: &RunResults| -> Vec<(String, OperationResult)> {
-        r.operations
-            .iter()
-            .map(|o| (o.name.clone(), o.clone()))
-            .chain([(AGGREGATED.to_string(), r.total.clone())])
-            .collect()
-    };
-    let (old_ops, new_ops) = (named(old), named(new));
+    let (old_ops, new_ops) = (named_operations(old), named_operations(new));
     for (name, old_op) in &old_ops {
         match new_ops.iter().find(|(n, _)| n == name) {
             Some((_, new_op)) => comparison.rows.push(ComparedOperation {
                 tier: tier.to_string(),
-                operation: name.clone(),
+                operation: name.to_string(),
                 checks: comparison
                     .budgets
                     .judged()
@@ -192,6 +185,16 @@ fn compare_tier(comparison: &mut Comparison, tier: &str, old: &RunResults, new: 
     {
         comparison.only_in_current.push(format!("{tier} / {name}"));
     }
+}
+
+/// The run's operations by name, then all of them together as `Aggregated`.
+fn named_operations(results: &RunResults) -> Vec<(&str, &OperationResult)> {
+    results
+        .operations
+        .iter()
+        .map(|o| (o.name.as_str(), o))
+        .chain([(AGGREGATED, &results.total)])
+        .collect()
 }
 
 /// "tier nginx (skipped in current: nginx is not on PATH)" or "tier rest (not in current)".

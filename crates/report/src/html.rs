@@ -2,10 +2,11 @@
 //! document — verdict and banners, tier, overhead, threshold, operation, error, skipped-tier
 //! and environment tables, and the inline SVG charts. No script, font or network asset.
 
+use loadgen::OperationResult;
 use serde::Serialize;
 
 use crate::charts;
-use crate::document::{OverheadRun, VerdictStatus};
+use crate::document::{OverheadRow, OverheadRun, TierRun};
 use crate::format;
 use crate::notices;
 
@@ -38,7 +39,8 @@ struct View<'a> {
 #[derive(Serialize)]
 struct VerdictView<'a> {
     label: &'static str,
-    class: &'static str,
+    /// `pass`, `fail`, `saturated`, `interrupted`: the banner's style.
+    class: String,
     exit_code: i32,
     reasons: &'a [String],
 }
@@ -158,91 +160,17 @@ fn view(run: &OverheadRun) -> View<'_> {
         stack: &run.stack,
         verdict: VerdictView {
             label: run.verdict.status.label(),
-            class: match run.verdict.status {
-                VerdictStatus::Pass => "pass",
-                VerdictStatus::Fail => "fail",
-                VerdictStatus::Saturated => "saturated",
-                VerdictStatus::Interrupted => "interrupted",
-            },
+            class: run.verdict.status.label().to_ascii_lowercase(),
             exit_code: run.verdict.exit_code,
             reasons: &run.verdict.reasons,
         },
         banners: notices::banners(run),
-        tiers: run
-            .tiers
-            .iter()
-            .map(|t| {
-                let results = t.ran();
-                let total = results.map(|r| &r.total);
-                let latency = |pick: fn(&loadgen::LatencySummary) -> f64| {
-                    total.map_or_else(String::new, |o| format::ms(pick(&o.latency)))
-                };
-                let saturation = results.map(|r| &r.saturation);
-                TierView {
-                    name: &t.name,
-                    description: &t.description,
-                    target: &t.target,
-                    skipped: t.skipped.as_deref(),
-                    requests: total.map_or(0, |o| o.requests),
-                    rps: total.map_or_else(String::new, |o| format::rps(o.rps)),
-                    error_rate: total.map_or_else(String::new, |o| format::percent(o.error_rate)),
-                    p50: latency(|l| l.p50_ms),
-                    p95: latency(|l| l.p95_ms),
-                    p99: latency(|l| l.p99_ms),
-                    max: latency(|l| l.max_ms),
-                    saturated: saturation.is_some_and(|s| s.saturated),
-                    saturation: saturation.map_or_else(String::new, |s| {
-                        let cpu =
-                            format!("generator CPU {:.0}%", s.generator_cpu_utilisation * 100.0);
-                        if s.saturated {
-                            format!("SATURATED: {}; {cpu}", s.reasons.join("; "))
-                        } else {
-                            format!("kept up ({} late starts); {cpu}", s.late_starts)
-                        }
-                    }),
-                }
-            })
-            .collect(),
+        tiers: run.tiers.iter().map(tier_view).collect(),
         skipped_count: run.tiers.iter().filter(|t| t.skipped.is_some()).count(),
-        overhead: run
-            .overhead
-            .iter()
-            .map(|r| OverheadView {
-                tier: &r.tier,
-                operation: &r.operation,
-                requests: r.requests,
-                rps: format::rps(r.rps),
-                direct_rps: format::rps(r.direct_rps),
-                rps_ratio: format::ratio(r.rps_ratio),
-                p50: format::ms(r.p50_ms),
-                direct_p50: format::ms(r.direct_p50_ms),
-                added_p50: format::signed_ms(r.added_p50_ms),
-                p95: format::ms(r.p95_ms),
-                direct_p95: format::ms(r.direct_p95_ms),
-                added_p95: format::signed_ms(r.added_p95_ms),
-                p99: format::ms(r.p99_ms),
-                direct_p99: format::ms(r.direct_p99_ms),
-                added_p99: format::signed_ms(r.added_p99_ms),
-                error_rate: format::percent(r.error_rate),
-                direct_error_rate: format::percent(r.direct_error_rate),
-            })
-            .collect(),
+        overhead: run.overhead.iter().map(overhead_view).collect(),
         operations: ran()
             .flat_map(|(t, r)| r.operations.iter().chain([&r.total]).map(move |o| (t, o)))
-            .map(|(t, o)| OperationView {
-                tier: &t.name,
-                name: &o.name,
-                requests: o.requests,
-                failures: o.failures,
-                error_rate: format::percent(o.error_rate),
-                rps: format::rps(o.rps),
-                p50: format::ms(o.latency.p50_ms),
-                p95: format::ms(o.latency.p95_ms),
-                p99: format::ms(o.latency.p99_ms),
-                p999: format::ms(o.latency.p999_ms),
-                max: format::ms(o.latency.max_ms),
-                p99_uncorrected: format::ms(o.uncorrected.p99_ms),
-            })
+            .map(|(t, o)| operation_view(&t.name, o))
             .collect(),
         thresholds: run
             .thresholds
@@ -278,6 +206,76 @@ fn view(run: &OverheadRun) -> View<'_> {
                 .collect(),
             gateway_rss: charts::gateway_rss(run),
         },
+    }
+}
+
+fn tier_view(tier: &TierRun) -> TierView<'_> {
+    let results = tier.ran();
+    let total = results.map(|r| &r.total);
+    let latency = |pick: fn(&loadgen::LatencySummary) -> f64| {
+        total.map_or_else(String::new, |o| format::ms(pick(&o.latency)))
+    };
+    let saturation = results.map(|r| &r.saturation);
+    TierView {
+        name: &tier.name,
+        description: &tier.description,
+        target: &tier.target,
+        skipped: tier.skipped.as_deref(),
+        requests: total.map_or(0, |o| o.requests),
+        rps: total.map_or_else(String::new, |o| format::rps(o.rps)),
+        error_rate: total.map_or_else(String::new, |o| format::percent(o.error_rate)),
+        p50: latency(|l| l.p50_ms),
+        p95: latency(|l| l.p95_ms),
+        p99: latency(|l| l.p99_ms),
+        max: latency(|l| l.max_ms),
+        saturated: saturation.is_some_and(|s| s.saturated),
+        saturation: saturation.map_or_else(String::new, |s| {
+            let cpu = format!("generator CPU {:.0}%", s.generator_cpu_utilisation * 100.0);
+            if s.saturated {
+                format!("SATURATED: {}; {cpu}", s.reasons.join("; "))
+            } else {
+                format!("kept up ({} late starts); {cpu}", s.late_starts)
+            }
+        }),
+    }
+}
+
+fn overhead_view(row: &OverheadRow) -> OverheadView<'_> {
+    OverheadView {
+        tier: &row.tier,
+        operation: &row.operation,
+        requests: row.requests,
+        rps: format::rps(row.rps),
+        direct_rps: format::rps(row.direct_rps),
+        rps_ratio: format::ratio(row.rps_ratio),
+        p50: format::ms(row.p50_ms),
+        direct_p50: format::ms(row.direct_p50_ms),
+        added_p50: format::signed_ms(row.added_p50_ms),
+        p95: format::ms(row.p95_ms),
+        direct_p95: format::ms(row.direct_p95_ms),
+        added_p95: format::signed_ms(row.added_p95_ms),
+        p99: format::ms(row.p99_ms),
+        direct_p99: format::ms(row.direct_p99_ms),
+        added_p99: format::signed_ms(row.added_p99_ms),
+        error_rate: format::percent(row.error_rate),
+        direct_error_rate: format::percent(row.direct_error_rate),
+    }
+}
+
+fn operation_view<'a>(tier: &'a str, op: &'a OperationResult) -> OperationView<'a> {
+    OperationView {
+        tier,
+        name: &op.name,
+        requests: op.requests,
+        failures: op.failures,
+        error_rate: format::percent(op.error_rate),
+        rps: format::rps(op.rps),
+        p50: format::ms(op.latency.p50_ms),
+        p95: format::ms(op.latency.p95_ms),
+        p99: format::ms(op.latency.p99_ms),
+        p999: format::ms(op.latency.p999_ms),
+        max: format::ms(op.latency.max_ms),
+        p99_uncorrected: format::ms(op.uncorrected.p99_ms),
     }
 }
 
@@ -353,7 +351,7 @@ mod tests {
     fn cache_and_saturation_get_a_banner() {
         let mut run = fixture::run();
         run.stack.nginx_cache = true;
-        run.verdict.status = VerdictStatus::Saturated;
+        run.verdict.status = crate::VerdictStatus::Saturated;
         let html = render_html(&run).unwrap();
         assert!(html.contains("nginx caching was on"));
         assert!(html.contains("The load generator saturated"));
