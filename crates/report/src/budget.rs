@@ -2,9 +2,11 @@
 //! get before it counts as a regression.
 //!
 //! Syntax, one `--budget` each: `rps=-10%` (requests/s may fall 10%), `p95=+15%`, `p99=+20%`,
-//! `p50=+10%` (latency may rise by that share of the baseline's), `error_rate=+0.5pt` (the error
-//! rate may rise by half a percentage point: 0.1% → 0.6%), `METRIC=off` (not judged). The sign
-//! may be left out; a sign pointing the harmless way is refused rather than guessed at.
+//! `p50=+10%` (latency may rise by that share of the baseline's), `p95=+2ms` (or by that many
+//! milliseconds: sub-millisecond latencies move more than 15% on noise alone),
+//! `error_rate=+0.5pt` (the error rate may rise by half a percentage point: 0.1% → 0.6%),
+//! `METRIC=off` (not judged). The sign may be left out; a sign pointing the harmless way is
+//! refused rather than guessed at.
 
 use std::fmt;
 
@@ -66,13 +68,41 @@ impl BudgetMetric {
         }
     }
 
+    /// The unit of an absolute budget: none for throughput (only relative).
+    pub fn absolute_unit(self) -> Option<&'static str> {
+        match self {
+            BudgetMetric::Rps => None,
+            BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => Some("ms"),
+            BudgetMetric::ErrorRate => Some("pt"),
+        }
+    }
+
+    /// current − baseline in the absolute budget's unit (ms, or percentage points).
+    pub fn absolute_change(self, baseline: f64, current: f64) -> f64 {
+        match self {
+            BudgetMetric::ErrorRate => (current - baseline) * 100.0,
+            _ => current - baseline,
+        }
+    }
+
+    /// The units `--budget` takes for this metric, for error messages.
+    fn units(self) -> &'static str {
+        match self {
+            BudgetMetric::Rps => "a percentage, e.g. rps=-10%",
+            BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => {
+                "a percentage or milliseconds, e.g. p95=+15% or p95=+2ms"
+            }
+            BudgetMetric::ErrorRate => "percentage points, e.g. error_rate=+0.5pt (0.1% → 0.6%)",
+        }
+    }
+
     fn default_limit(self) -> Limit {
         match self {
             BudgetMetric::Rps => Limit::Relative(10.0),
             BudgetMetric::P50 => Limit::Off,
             BudgetMetric::P95 => Limit::Relative(15.0),
             BudgetMetric::P99 => Limit::Relative(20.0),
-            BudgetMetric::ErrorRate => Limit::Points(0.5),
+            BudgetMetric::ErrorRate => Limit::Absolute(0.5),
         }
     }
 }
@@ -82,8 +112,9 @@ impl BudgetMetric {
 pub enum Limit {
     /// Percent of the baseline's value (10.0 = 10%).
     Relative(f64),
-    /// Percentage points of a rate (0.5 = from 0.1% to 0.6%).
-    Points(f64),
+    /// In the metric's own unit: milliseconds of latency (2.0 = 2 ms slower), percentage
+    /// points of error rate (0.5 = from 0.1% to 0.6%).
+    Absolute(f64),
     Off,
 }
 
@@ -105,7 +136,7 @@ impl Default for Budgets {
     }
 }
 
-const SYNTAX: &str = "write METRIC=[+|-]N% (rps, p50, p95, p99), error_rate=+Npt or METRIC=off";
+const SYNTAX: &str = "write rps=-N%, p50|p95|p99=+N% or +Nms, error_rate=+Npt, or METRIC=off";
 
 impl Budgets {
     /// The defaults with each `--budget` applied in order.
@@ -183,19 +214,17 @@ fn parse(text: &str) -> Result<(BudgetMetric, Limit), String> {
             .filter(|v| v.is_finite() && *v >= 0.0)
             .ok_or_else(|| err(format!("'{digits}' is not a number ({SYNTAX})")))
     };
-    match (metric, unsigned.strip_suffix('%'), unsigned.strip_suffix("pt")) {
-        (BudgetMetric::ErrorRate, Some(_), _) => Err(err(
-            "error_rate budgets are absolute percentage points, e.g. error_rate=+0.5pt (0.1% → 0.6%)"
-                .into(),
-        )),
-        (BudgetMetric::ErrorRate, None, Some(points)) => Ok((metric, Limit::Points(number(points)?))),
-        (_, Some(percent), _) => Ok((metric, Limit::Relative(number(percent)?))),
-        (_, None, Some(_)) => Err(err(format!(
-            "points (pt) are for error_rate; {} takes a percentage, e.g. {}={harmful}10%",
-            metric.name(),
-            metric.name()
-        ))),
-        (_, None, None) => Err(err(format!("'{value}' has no unit ({SYNTAX})"))),
+    let relative = unsigned.strip_suffix('%');
+    let absolute = metric
+        .absolute_unit()
+        .and_then(|unit| unsigned.strip_suffix(unit));
+    match (metric, relative, absolute) {
+        // A relative error-rate budget would let 0.1% → 0.11% regress; points say what is meant.
+        (BudgetMetric::ErrorRate, Some(_), _) | (_, None, None) => {
+            Err(err(format!("{} takes {}", metric.name(), metric.units())))
+        }
+        (_, _, Some(amount)) => Ok((metric, Limit::Absolute(number(amount)?))),
+        (_, Some(percent), None) => Ok((metric, Limit::Relative(number(percent)?))),
     }
 }
 
@@ -210,12 +239,17 @@ impl fmt::Display for Budgets {
     }
 }
 
-/// A limit with the sign of the harmful direction: "-10%", "+15%", "+0.5pt", "off".
+/// A limit with the sign of the harmful direction: "-10%", "+15%", "+2ms", "+0.5pt", "off".
 pub fn limit_text(metric: BudgetMetric, limit: Limit) -> String {
     let sign = if metric.worse_when_lower() { '-' } else { '+' };
     match limit {
         Limit::Relative(percent) => format!("{sign}{percent}%"),
-        Limit::Points(points) => format!("{sign}{points}pt"),
+        Limit::Absolute(amount) => {
+            format!(
+                "{sign}{amount}{}",
+                metric.absolute_unit().unwrap_or_default()
+            )
+        }
         Limit::Off => "off".into(),
     }
 }
@@ -238,18 +272,20 @@ mod tests {
             "rps=-5%",
             "p95=10%",
             "error_rate=+1pt",
-            "p99=off",
+            "p99=+2.5ms",
             "p50=+25%",
         ])
         .unwrap();
         assert_eq!(b.limit(BudgetMetric::Rps), Limit::Relative(5.0));
         assert_eq!(b.limit(BudgetMetric::P95), Limit::Relative(10.0));
-        assert_eq!(b.limit(BudgetMetric::ErrorRate), Limit::Points(1.0));
-        assert_eq!(b.limit(BudgetMetric::P99), Limit::Off);
+        assert_eq!(b.limit(BudgetMetric::P99), Limit::Absolute(2.5));
+        assert_eq!(b.limit(BudgetMetric::ErrorRate), Limit::Absolute(1.0));
         assert_eq!(
             b.to_string(),
-            "rps -5%, p50 +25%, p95 +10%, error_rate +1pt"
+            "rps -5%, p50 +25%, p95 +10%, p99 +2.5ms, error_rate +1pt"
         );
+        let off = budgets(&["p99=off"]).unwrap();
+        assert_eq!(off.limit(BudgetMetric::P99), Limit::Off);
     }
 
     #[test]
@@ -259,9 +295,10 @@ mod tests {
             ("p90=+5%", "unknown metric 'p90'"),
             ("rps=+5%", "write rps=-5%"),
             ("p95=-5%", "write p95=+5%"),
-            ("error_rate=+1%", "percentage points"),
-            ("p95=+5pt", "points (pt) are for error_rate"),
-            ("p95=+5", "no unit"),
+            ("error_rate=+1%", "error_rate takes percentage points"),
+            ("p95=+5pt", "p95 takes a percentage or milliseconds"),
+            ("rps=-5ms", "rps takes a percentage"),
+            ("p95=+5", "p95 takes a percentage or milliseconds"),
             ("p95=+x%", "'x' is not a number"),
         ] {
             let e = budgets(&[flag]).unwrap_err();

@@ -22,30 +22,25 @@ pub struct MetricCheck {
     pub baseline: f64,
     pub current: f64,
     pub limit: Limit,
-    /// Percent of the baseline under a relative budget, percentage points under a points
-    /// budget; None when a relative change cannot be computed (the baseline was 0).
+    /// Percent of the baseline under a relative budget, the metric's unit (ms, percentage
+    /// points) under an absolute one; None when a relative change cannot be computed (the
+    /// baseline was 0).
     pub change: Option<f64>,
     pub regressed: bool,
 }
 
 impl MetricCheck {
     fn judge(metric: BudgetMetric, limit: Limit, baseline: f64, current: f64) -> MetricCheck {
-        let (change, regressed) = match limit {
+        let (change, allowed) = match limit {
             Limit::Relative(allowed) if baseline > 0.0 => {
-                let change = (current - baseline) / baseline * 100.0;
-                let harm = if metric.worse_when_lower() {
-                    -change
-                } else {
-                    change
-                };
-                (Some(change), harm > allowed + EPSILON)
+                (Some((current - baseline) / baseline * 100.0), allowed)
             }
-            Limit::Relative(_) | Limit::Off => (None, false),
-            Limit::Points(allowed) => {
-                let change = (current - baseline) * 100.0;
-                (Some(change), change > allowed + EPSILON)
-            }
+            Limit::Absolute(allowed) => (Some(metric.absolute_change(baseline, current)), allowed),
+            Limit::Relative(_) | Limit::Off => (None, f64::INFINITY),
         };
+        // How far the change went the harmful way (down for throughput, up for the rest).
+        let harm = change.map(|c| if metric.worse_when_lower() { -c } else { c });
+        let regressed = harm.is_some_and(|h| h > allowed + EPSILON);
         MetricCheck {
             metric,
             baseline,
@@ -64,7 +59,9 @@ impl MetricCheck {
             BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => format::ms(v),
         };
         let change = match (self.change, self.limit) {
-            (Some(c), Limit::Points(_)) => format!("{c:+.2}pt"),
+            (Some(c), Limit::Absolute(_)) => {
+                format!("{c:+.2}{}", self.metric.absolute_unit().unwrap_or_default())
+            }
             (Some(c), _) => format!("{c:+.1}%"),
             (None, _) => "baseline 0: not judged".into(),
         };
@@ -402,10 +399,15 @@ mod tests {
         assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 115.0).regressed);
         assert!(check(BudgetMetric::P99, Limit::Relative(20.0), 10.0, 12.5).regressed);
         // 0.1% → 0.7% is +0.6 points: over the +0.5pt budget.
-        let errors = check(BudgetMetric::ErrorRate, Limit::Points(0.5), 0.001, 0.007);
+        let errors = check(BudgetMetric::ErrorRate, Limit::Absolute(0.5), 0.001, 0.007);
         assert!(errors.regressed);
         assert!((errors.change.unwrap() - 0.6).abs() < 1e-9);
-        assert!(!check(BudgetMetric::ErrorRate, Limit::Points(0.5), 0.001, 0.005).regressed);
+        assert!(!check(BudgetMetric::ErrorRate, Limit::Absolute(0.5), 0.001, 0.005).regressed);
+        // An absolute latency budget ignores a large relative move of a tiny latency.
+        let tiny = check(BudgetMetric::P95, Limit::Absolute(2.0), 0.5, 1.4);
+        assert!(!tiny.regressed);
+        assert_eq!(tiny.cell(), "0.50 → 1.40 (+0.90ms)");
+        assert!(check(BudgetMetric::P95, Limit::Absolute(2.0), 10.0, 12.5).regressed);
         // Faster or more throughput is never a regression; a zero baseline is not judged.
         assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 50.0).regressed);
         assert!(!check(BudgetMetric::Rps, Limit::Relative(10.0), 100.0, 500.0).regressed);

@@ -30,8 +30,8 @@ pub struct CompareArgs {
     /// The run to judge.
     #[arg(long, default_value = "reports/latest/results.json")]
     pub current: PathBuf,
-    /// A budget, repeatable: rps=-10%, p50=+10%, p95=+15%, p99=+20%, error_rate=+0.5pt,
-    /// METRIC=off. Defaults: rps -10%, p95 +15%, p99 +20%, error_rate +0.5pt.
+    /// A budget, repeatable: rps=-10%, p50=+10%, p95=+15% or p95=+2ms, p99=+20%,
+    /// error_rate=+0.5pt, METRIC=off. Defaults: rps -10%, p95 +15%, p99 +20%, error_rate +0.5pt.
     #[arg(long = "budget", value_name = "METRIC=LIMIT")]
     pub budgets: Vec<String>,
     /// Copy the current run over the baseline instead of comparing.
