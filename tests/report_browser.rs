@@ -151,6 +151,7 @@ fn tier(name: &str, description: &str, target: &str, results: RunResults) -> Tie
         description: description.into(),
         target: target.into(),
         skipped: None,
+        failed: false,
         results: Some(results),
     }
 }
@@ -180,6 +181,7 @@ fn synthetic_run() -> OverheadRun {
             description: "REST and admin classes against the gateway".into(),
             target: "http://127.0.0.1:4444".into(),
             skipped: Some("the profile selects no REST or admin classes".into()),
+            failed: false,
             results: None,
         },
     ];

@@ -192,11 +192,14 @@ pub async fn run(
             stack::StackError::Infrastructure(m) => RunFailure::Infrastructure(m),
             stack::StackError::Interrupted => RunFailure::Interrupted,
         })?;
-    let result = run_on_stack(
-        &options, &state, reused, thresholds, mcp_picks, rest_picks, warnings, started_at,
-        interrupt,
-    )
-    .await;
+    let prepared = Prepared {
+        thresholds,
+        mcp_picks,
+        rest_picks,
+        warnings,
+        started_at,
+    };
+    let result = run_on_stack(&options, &state, reused, prepared, interrupt).await;
     if !reused && !options.keep_stack {
         match stack::down(&options.stack.state_dir) {
             Ok(said) => println!("{said}"),
@@ -206,18 +209,29 @@ pub async fn run(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What was checked and chosen before the stack was touched.
+struct Prepared {
+    thresholds: Vec<ScopedThreshold>,
+    mcp_picks: Vec<contextforge::workloads::ClassPick>,
+    rest_picks: Option<Vec<contextforge::workloads::ClassPick>>,
+    warnings: Vec<String>,
+    started_at: chrono::DateTime<chrono::Utc>,
+}
+
 async fn run_on_stack(
     options: &RunOptions,
     state: &stack::StackState,
     reused: bool,
-    thresholds: Vec<ScopedThreshold>,
-    mcp_picks: Vec<contextforge::workloads::ClassPick>,
-    rest_picks: Option<Vec<contextforge::workloads::ClassPick>>,
-    mut warnings: Vec<String>,
-    started_at: chrono::DateTime<chrono::Utc>,
+    prepared: Prepared,
     interrupt: tokio::sync::watch::Receiver<bool>,
 ) -> Result<OverheadRun, RunFailure> {
+    let Prepared {
+        thresholds,
+        mcp_picks,
+        rest_picks,
+        mut warnings,
+        started_at,
+    } = prepared;
     let infra = RunFailure::Infrastructure;
     let token = contextforge::jwt::mint(
         &contextforge::jwt::TokenRequest {
@@ -303,7 +317,7 @@ async fn run_on_stack(
             Ok(s) if !interrupted => s,
             Ok(_) => {
                 tier_runs.push(skipped(
-                    &tier.name,
+                    tier.name,
                     tier.description,
                     tier.target,
                     "interrupted before this tier",
@@ -312,7 +326,7 @@ async fn run_on_stack(
             }
             Err(why) => {
                 println!("── tier {}: skipped: {why}", tier.name);
-                tier_runs.push(skipped(&tier.name, tier.description, tier.target, &why));
+                tier_runs.push(skipped(tier.name, tier.description, tier.target, &why));
                 continue;
             }
         };
@@ -342,6 +356,7 @@ async fn run_on_stack(
                     description: tier.description,
                     target: tier.target,
                     skipped: None,
+                    failed: false,
                     results: Some(results),
                 });
             }
@@ -351,7 +366,7 @@ async fn run_on_stack(
             Err(RunError::Infrastructure(m)) => {
                 println!("── tier {}: failed: {m}", tier.name);
                 tier_runs.push(skipped(
-                    &tier.name,
+                    tier.name,
                     tier.description,
                     tier.target,
                     &format!("failed: {m}"),
@@ -446,6 +461,7 @@ fn skipped(name: &str, description: String, target: String, why: &str) -> TierRu
         description,
         target,
         skipped: Some(why.to_string()),
+        failed: false,
         results: None,
     }
 }

@@ -225,6 +225,9 @@ fn warnings(baseline: &OverheadRun, current: &OverheadRun) -> Vec<String> {
             VerdictStatus::Interrupted => out.push(format!(
                 "the {which} run was interrupted: its numbers cover only part of the run"
             )),
+            VerdictStatus::Error => out.push(format!(
+                "a tier of the {which} run failed: it is missing from the comparison"
+            )),
             VerdictStatus::Pass | VerdictStatus::Fail => {}
         }
     }

@@ -79,6 +79,10 @@ pub struct TierRun {
     pub target: String,
     /// Why the tier did not run (its component is missing, or it failed); None when it ran.
     pub skipped: Option<String>,
+    /// The tier's target failed (unreachable, discovery refused): not merely absent. Such a
+    /// run cannot pass.
+    #[serde(default)]
+    pub failed: bool,
     pub results: Option<loadgen::RunResults>,
 }
 
@@ -118,6 +122,8 @@ pub enum VerdictStatus {
     Saturated,
     /// Stopped by Ctrl-C: the numbers cover the time until then (exit 130).
     Interrupted,
+    /// A tier's target failed, so the comparison is incomplete (exit 3).
+    Error,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

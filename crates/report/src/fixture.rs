@@ -92,6 +92,7 @@ pub fn tier(name: &str, results: RunResults) -> TierRun {
         description: format!("the {name} tier"),
         target: format!("http://127.0.0.1:9000/{name}"),
         skipped: None,
+        failed: false,
         results: Some(results),
     }
 }
@@ -102,6 +103,7 @@ pub fn skipped(name: &str, reason: &str) -> TierRun {
         description: format!("the {name} tier"),
         target: String::new(),
         skipped: Some(reason.into()),
+        failed: false,
         results: None,
     }
 }

@@ -29,6 +29,10 @@ pub fn banners(run: &OverheadRun) -> Vec<Banner> {
             kind: "interrupted",
             text: "The run was interrupted (Ctrl-C): the numbers cover only the time until then.",
         }),
+        VerdictStatus::Error => out.push(Banner {
+            kind: "error",
+            text: "A tier's target failed: the tiers below are not all comparable, and the run cannot pass.",
+        }),
         VerdictStatus::Pass | VerdictStatus::Fail => {}
     }
     out

@@ -1,5 +1,5 @@
-//! The verdict of a tiered run and its exit code: 130 interrupted, else 4 when any tier's
-//! generator saturated, else 1 when a threshold failed, else 0.
+//! The verdict of a tiered run and its exit code: 130 interrupted, else 3 when a tier's target
+//! failed, else 4 when any tier's generator saturated, else 1 when a threshold failed, else 0.
 //!
 //! Saturation outranks failed thresholds: a saturated generator understates latency, so a
 //! threshold judged on its numbers means nothing either way — the run must be repeated with more
@@ -32,6 +32,17 @@ pub fn verdict(tiers: &[TierRun], thresholds: &[ThresholdResult], interrupted: b
             ),
         });
     }
+    let broken: Vec<&str> = tiers
+        .iter()
+        .filter(|t| t.failed)
+        .map(|t| t.name.as_str())
+        .collect();
+    if !broken.is_empty() {
+        reasons.push(format!(
+            "tier {} failed: the comparison is incomplete",
+            broken.join(", ")
+        ));
+    }
     let mut saturated = false;
     for tier in tiers {
         if let Some(results) = tier.ran().filter(|r| r.saturation.saturated) {
@@ -58,6 +69,8 @@ pub fn verdict(tiers: &[TierRun], thresholds: &[ThresholdResult], interrupted: b
     }
     let (status, code) = if interrupted {
         (VerdictStatus::Interrupted, exit_code::INTERRUPTED)
+    } else if !broken.is_empty() {
+        (VerdictStatus::Error, exit_code::INFRASTRUCTURE)
     } else if saturated {
         (VerdictStatus::Saturated, exit_code::SATURATED)
     } else if failed {
@@ -80,6 +93,7 @@ impl VerdictStatus {
             VerdictStatus::Fail => "FAIL",
             VerdictStatus::Saturated => "SATURATED",
             VerdictStatus::Interrupted => "INTERRUPTED",
+            VerdictStatus::Error => "ERROR",
         }
     }
 }
@@ -151,6 +165,24 @@ mod tests {
         let v = verdict(&tiers, &failed, true);
         assert_eq!((v.status, v.exit_code), (VerdictStatus::Interrupted, 130));
         assert_eq!(v.reasons.len(), 4, "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_failed_tier_is_an_error_that_outranks_saturation_and_thresholds() {
+        let mut tiers = tiers();
+        saturate(&mut tiers, "direct");
+        tiers.push(TierRun {
+            failed: true,
+            ..fixture::skipped("rest", "failed: connect refused")
+        });
+        let passed = [fixture::threshold("p95<1s", None, 2.0, 1000.0, true)];
+        let v = verdict(&tiers, &passed, false);
+        assert_eq!((v.status, v.exit_code), (VerdictStatus::Error, 3));
+        assert_eq!(
+            v.reasons[0],
+            "tier rest failed: the comparison is incomplete"
+        );
+        assert_eq!(VerdictStatus::Error.label(), "ERROR");
     }
 
     #[test]
