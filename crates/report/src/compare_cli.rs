@@ -55,11 +55,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             let _ = e.print();
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("invalid arguments");
-            ExitCode::from(fail(line.trim_start_matches("error: ")))
-        }
+        Err(e) => ExitCode::from(fail(loadgen::load_cli::first_line(&e.render().to_string()))),
     }
 }
 
