@@ -266,20 +266,26 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Thresh
     Ok((plan, scenario, http, thresholds))
 }
 
+/// Parses a command line for the mcpbench commands: `--help`/`--version` print and exit 0; a
+/// bad flag is one line on stderr, `<name>: <what is wrong>`, and exit 2.
+pub fn parse_args<T: Parser>(name: &str, args: &[String]) -> Result<T, ExitCode> {
+    T::try_parse_from(args).map_err(|e| match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{name}: {}", first_line(&e.render().to_string()));
+            ExitCode::from(exit_code::USAGE)
+        }
+    })
+}
+
 /// The whole `load` command. `args[0]` is the program name.
 pub fn main_with_args(args: Vec<String>) -> ExitCode {
-    let parsed = match LoadArgs::try_parse_from(&args) {
+    let parsed: LoadArgs = match parse_args("load", &args) {
         Ok(a) => a,
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return fail(exit_code::USAGE, first_line(&e.render().to_string())),
+        Err(code) => return code,
     };
     let (plan, scenario, http, thresholds) = match build(&parsed) {
         Ok(b) => b,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, ValueEnum};
-use loadgen::load_cli::{exit_code, first_line};
+use loadgen::load_cli::{exit_code, parse_args};
 use loadgen::ProgressMode;
 
 use crate::profile::{Overrides, Profile};
@@ -198,18 +198,9 @@ pub fn resolve(
 /// The whole `load-test` command. `args[0]` is the program name; `profile` (from a
 /// `load-test-<profile>` alias) goes before the user's flags so `--profile` can still win.
 pub fn main_with_args(args: Vec<String>, bench_server_bin: PathBuf) -> ExitCode {
-    let parsed = match LoadTestArgs::try_parse_from(&args) {
+    let parsed: LoadTestArgs = match parse_args("load-test", &args) {
         Ok(a) => a,
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return fail(exit_code::USAGE, first_line(&e.render().to_string())),
+        Err(code) => return code,
     };
     let command_line = loadgen::hey::redacted_command_line(&args);
     let options = match resolve(
@@ -278,21 +269,9 @@ pub enum TuneAction {
 
 /// The whole `tune` command.
 pub fn tune_main(args: Vec<String>) -> ExitCode {
-    let parsed = match TuneArgs::try_parse_from(&args) {
+    let parsed: TuneArgs = match parse_args("tune", &args) {
         Ok(a) => a,
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("tune: {}", first_line(&e.render().to_string()));
-            return ExitCode::from(exit_code::USAGE);
-        }
+        Err(code) => return code,
     };
     let paths = crate::host::HostPaths::default();
     let (soft, hard) = crate::host::nofile_limits();

@@ -56,6 +56,34 @@ pub fn plan_tiers(
     entities: &GatewayEntities,
     notes: &mut Vec<String>,
 ) -> Result<Vec<PlannedTier>, String> {
+    // The MCP workload on the virtual server behind `base` (the gateway, or nginx before it).
+    let mcp_through = |name: &'static str,
+                       description: &str,
+                       base: Result<&url::Url, &String>|
+     -> Result<PlannedTier, String> {
+        let description = description.to_string();
+        Ok(match base {
+            Ok(base) => {
+                let url = virtual_server_mcp(base, &endpoints.virtual_server_id)?;
+                PlannedTier {
+                    name,
+                    description,
+                    target: url.to_string(),
+                    scenario: Ok(workloads::mcp_scenario(
+                        url,
+                        bearer(&endpoints.token)?,
+                        mcp_picks,
+                    )?),
+                }
+            }
+            Err(why) => PlannedTier {
+                name,
+                description,
+                target: "-".into(),
+                scenario: Err(why.clone()),
+            },
+        })
+    };
     let mut tiers = Vec::new();
     for &name in ALL.iter().filter(|t| selected.contains(t)) {
         let tier = match name {
@@ -69,40 +97,16 @@ pub fn plan_tiers(
                     mcp_picks,
                 )?),
             },
-            GATEWAY => {
-                let url = virtual_server_mcp(&endpoints.gateway, &endpoints.virtual_server_id)?;
-                PlannedTier {
-                    name,
-                    description: "ContextForge virtual server (gateway → bench-server)".into(),
-                    target: url.to_string(),
-                    scenario: Ok(workloads::mcp_scenario(
-                        url,
-                        bearer(&endpoints.token)?,
-                        mcp_picks,
-                    )?),
-                }
-            }
-            NGINX => match &endpoints.nginx {
-                Ok(base) => {
-                    let url = virtual_server_mcp(base, &endpoints.virtual_server_id)?;
-                    PlannedTier {
-                        name,
-                        description: "nginx → gateway → bench-server".into(),
-                        target: url.to_string(),
-                        scenario: Ok(workloads::mcp_scenario(
-                            url,
-                            bearer(&endpoints.token)?,
-                            mcp_picks,
-                        )?),
-                    }
-                }
-                Err(why) => PlannedTier {
-                    name,
-                    description: "nginx → gateway → bench-server".into(),
-                    target: "-".into(),
-                    scenario: Err(why.clone()),
-                },
-            },
+            GATEWAY => mcp_through(
+                name,
+                "ContextForge virtual server (gateway → bench-server)",
+                Ok(&endpoints.gateway),
+            )?,
+            NGINX => mcp_through(
+                name,
+                "nginx → gateway → bench-server",
+                endpoints.nginx.as_ref(),
+            )?,
             _ => {
                 let Some(picks) = rest_picks else {
                     continue;

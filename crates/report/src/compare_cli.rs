@@ -44,18 +44,9 @@ pub struct CompareArgs {
 
 /// The whole command. `args[0]` is the program name.
 pub fn main_with_args(args: Vec<String>) -> ExitCode {
-    match CompareArgs::try_parse_from(&args) {
+    match loadgen::load_cli::parse_args::<CompareArgs>("compare-baseline", &args) {
         Ok(parsed) => ExitCode::from(run(&parsed)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = e.print();
-            ExitCode::SUCCESS
-        }
-        Err(e) => ExitCode::from(fail(loadgen::load_cli::first_line(&e.render().to_string()))),
+        Err(code) => code,
     }
 }
 
