@@ -266,6 +266,16 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Thresh
     Ok((plan, scenario, http, thresholds))
 }
 
+impl From<ProgressArg> for ProgressMode {
+    fn from(arg: ProgressArg) -> ProgressMode {
+        match arg {
+            ProgressArg::Auto => ProgressMode::Auto,
+            ProgressArg::Plain => ProgressMode::Plain,
+            ProgressArg::Quiet => ProgressMode::Quiet,
+        }
+    }
+}
+
 /// Parses a command line for the mcpbench commands: `--help`/`--version` print and exit 0; a
 /// bad flag is one line on stderr, `<name>: <what is wrong>`, and exit 2.
 pub fn parse_args<T: Parser>(name: &str, args: &[String]) -> Result<T, ExitCode> {
@@ -311,11 +321,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         scenario,
         http,
         command_line: crate::hey::redacted_command_line(&args),
-        progress: match parsed.progress {
-            ProgressArg::Auto => ProgressMode::Auto,
-            ProgressArg::Plain => ProgressMode::Plain,
-            ProgressArg::Quiet => ProgressMode::Quiet,
-        },
+        progress: parsed.progress.into(),
         label: "load".into(),
     };
     let mut results = match runtime.block_on(run(spec, async {

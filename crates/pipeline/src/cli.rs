@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, ValueEnum};
-use loadgen::load_cli::{exit_code, parse_args};
-use loadgen::ProgressMode;
+use loadgen::load_cli::{exit_code, parse_args, ProgressArg};
 
 use crate::profile::{Overrides, Profile};
 use crate::run::{self, RunOptions};
@@ -87,13 +86,6 @@ pub struct StackFlags {
     pub nginx_cache: bool,
     #[arg(long, default_value_os_t = stack::default_state_dir())]
     pub state_dir: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ProgressArg {
-    Auto,
-    Plain,
-    Quiet,
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
@@ -186,11 +178,7 @@ pub fn resolve(
         },
         keep_stack: args.keep_stack,
         reports_dir: args.reports_dir.clone(),
-        progress: match args.progress {
-            ProgressArg::Auto => ProgressMode::Auto,
-            ProgressArg::Plain => ProgressMode::Plain,
-            ProgressArg::Quiet => ProgressMode::Quiet,
-        },
+        progress: args.progress.into(),
         command_line,
     })
 }
