@@ -241,10 +241,11 @@ pub async fn run(
         .max(ctx.measured_from);
     let duration = measured_end.saturating_duration_since(ctx.measured_from);
     let duration_secs = duration.as_secs_f64();
-    // A partial last second (count limit, Ctrl-C) still belongs in the series.
+    // A partial last second (count limit, Ctrl-C, the drain) still belongs in the series.
     let tail = ctx.recorder.take_interval();
     if tail.iter().any(|i| i.requests > 0) && stopped_at > ctx.measured_from {
-        series.push(series_point(&plan, duration, &schedule, &tail));
+        let point = series_point(&plan, duration, &schedule, &tail);
+        append_tail(&mut series, point);
     }
     let cpu_secs = crate::limits::process_cpu_seconds() - cpu_at_measured.unwrap_or(cpu_at_start);
     let totals = ctx.recorder.totals();
@@ -314,6 +315,26 @@ fn max_users(plan: &Plan) -> u64 {
             .max()
             .unwrap_or(1),
         Model::Open { max_in_flight, .. } => u64::from(max_in_flight),
+    }
+}
+
+/// Appends the run's last, partial interval. One that ends within half a second of the last
+/// point (the drain after a duration limit) is folded into it — counts added, percentiles the
+/// larger of the two — so the series keeps increasing times and no rate is computed over a
+/// sliver of a second.
+fn append_tail(series: &mut Vec<SeriesPoint>, tail: SeriesPoint) {
+    match series.last_mut() {
+        Some(last) if tail.t < last.t + 0.5 => {
+            for (op, extra) in last.ops.iter_mut().zip(&tail.ops) {
+                op.requests += extra.requests;
+                op.failures += extra.failures;
+                op.p50_ms = op.p50_ms.max(extra.p50_ms);
+                op.p95_ms = op.p95_ms.max(extra.p95_ms);
+                op.p99_ms = op.p99_ms.max(extra.p99_ms);
+                op.max_ms = op.max_ms.max(extra.max_ms);
+            }
+        }
+        _ => series.push(tail),
     }
 }
 
@@ -600,4 +621,38 @@ async fn run_open(ctx: Arc<RunContext>, schedule: Arc<Schedule>, plan: Plan, sta
     // The VUs ended (channel closed or budget spent): make sure the schedule ends too.
     ctx.request_stop();
     let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(t: f64, requests: u64, p99_ms: f64) -> SeriesPoint {
+        SeriesPoint {
+            t,
+            target: 1.0,
+            active: 1,
+            ops: vec![SeriesOp {
+                requests,
+                failures: 0,
+                p50_ms: 1.0,
+                p95_ms: 2.0,
+                p99_ms,
+                max_ms: p99_ms,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_sliver_of_a_tail_folds_into_the_last_second_and_times_keep_increasing() {
+        let mut series = vec![point(29.0, 10, 5.0), point(30.002, 12, 5.0)];
+        append_tail(&mut series, point(30.0, 9, 8.0));
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[1].ops[0].requests, 21);
+        assert_eq!(series[1].ops[0].p99_ms, 8.0);
+        // A real partial second (Ctrl-C 0.7 s after the last tick) stays a point of its own.
+        append_tail(&mut series, point(30.7, 4, 1.0));
+        assert_eq!(series.len(), 3);
+        assert!(series.windows(2).all(|w| w[0].t < w[1].t));
+    }
 }
