@@ -406,6 +406,8 @@ async fn run_on_stack(
             }
         }
     }
+    let gateway_rss = std::mem::take(&mut *samples.lock().expect("samples"));
+    warnings.extend(rss_growth(&gateway_rss));
     let overhead = report::overhead_rows(&tier_runs);
     let verdict = report::verdict(&tier_runs, &threshold_results, interrupted);
     let profile = &options.profile;
@@ -449,10 +451,32 @@ async fn run_on_stack(
         overhead,
         thresholds: threshold_results,
         verdict,
-        gateway_rss: std::mem::take(&mut *samples.lock().expect("samples")),
+        gateway_rss,
         warnings,
     };
     Ok(run)
+}
+
+/// How the gateway's memory moved over the run: under a steady load a leak shows as growth
+/// that does not level off (the soak profile's question). None with fewer than two samples.
+fn rss_growth(samples: &[ResourceSample]) -> Option<String> {
+    let (first, last) = (samples.first()?, samples.last()?);
+    if samples.len() < 2 || first.rss_mib <= 0.0 {
+        return None;
+    }
+    let peak = samples.iter().map(|s| s.rss_mib).fold(0.0, f64::max);
+    let growth = (last.rss_mib / first.rss_mib - 1.0) * 100.0;
+    Some(format!(
+        "gateway RSS {:.1} MiB → {:.1} MiB ({growth:+.1}%) over {:.0} s, peak {peak:.1} MiB{}",
+        first.rss_mib,
+        last.rss_mib,
+        last.t - first.t,
+        if growth > 10.0 {
+            ": it grew by more than 10%; under a steady load, growth that does not level off is a leak"
+        } else {
+            ""
+        }
+    ))
 }
 
 fn skipped(name: &str, description: String, target: String, why: &str) -> TierRun {
@@ -550,6 +574,24 @@ mod tests {
             progress: ProgressMode::Quiet,
             command_line: vec![],
         }
+    }
+
+    #[test]
+    fn rss_growth_is_summarised_and_flagged_beyond_ten_percent() {
+        let sample = |t: f64, rss_mib: f64| ResourceSample {
+            t,
+            tier: "gateway".into(),
+            rss_mib,
+        };
+        assert_eq!(rss_growth(&[sample(0.0, 100.0)]), None);
+        let flat = rss_growth(&[sample(0.0, 100.0), sample(60.0, 104.0)]).unwrap();
+        assert_eq!(
+            flat,
+            "gateway RSS 100.0 MiB → 104.0 MiB (+4.0%) over 60 s, peak 104.0 MiB"
+        );
+        let leak =
+            rss_growth(&[sample(0.0, 100.0), sample(30.0, 130.0), sample(60.0, 125.0)]).unwrap();
+        assert!(leak.contains("(+25.0%)") && leak.contains("peak 130.0") && leak.contains("leak"));
     }
 
     #[test]
