@@ -31,26 +31,31 @@ impl Stack {
         }
     }
 
-    /// `load-test` with this stack's ports and a short profile (`run_time` per tier), plus
-    /// `extra`.
-    fn load_test(&self, run_time: &str, extra: &[&str]) -> Command {
+    /// `load-test` on this stack's ports (the light profile), plus `extra`.
+    fn bare_load_test(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new(binary("xtask"));
         cmd.current_dir(&self.dir)
             .args(["load-test", "--count", "2"])
             .args(["--start-port", &self.bench.to_string()])
             .args(["--gateway-port", &self.gateway.to_string()])
             .args(["--nginx-port", &self.nginx.to_string()])
-            .args(["--users", "3", "--spawn-rate", "3", "--run-time", run_time])
-            .args(["--warmup", "1s", "--progress", "plain"])
-            .args([
-                "--rest-classes",
-                "HealthCheckUser,ReadOnlyAPIUser,MCPJsonRpcUser",
-            ])
             .args(extra)
             .env_remove("LOADTEST_USERS")
             .env_remove("LOADTEST_RUN_TIME")
             .env_remove("LOADTEST_SPAWN_RATE")
             .env_remove("LOADTEST_HOST");
+        cmd
+    }
+
+    /// `load-test` with a short profile (`run_time` per tier), plus `extra`.
+    fn load_test(&self, run_time: &str, extra: &[&str]) -> Command {
+        let mut cmd = self.bare_load_test(extra);
+        cmd.args(["--users", "3", "--spawn-rate", "3", "--run-time", run_time])
+            .args(["--warmup", "1s", "--progress", "plain"])
+            .args([
+                "--rest-classes",
+                "HealthCheckUser,ReadOnlyAPIUser,MCPJsonRpcUser",
+            ]);
         cmd
     }
 
@@ -333,4 +338,63 @@ fn ctrl_c_in_the_middle_writes_what_was_measured_and_leaves_nothing_running() {
         .unwrap()
         .contains("interrupted"));
     assert!(stack.ports_free(), "{seen}");
+}
+
+#[test]
+fn bad_input_is_refused_in_one_line_before_anything_starts() {
+    let stack = Stack::new("bad-input");
+    std::fs::write(stack.dir.join("typo.toml"), "name = \"typo\"\nuser = 5\n").unwrap();
+    for (extra, why) in [
+        (vec!["--profile", "typo.toml"], "unknown field `user`"),
+        (vec!["--profile", "medium"], "no profile 'medium'"),
+        (
+            vec!["--threshold", "p95{tier=edge}<1s"],
+            "names tier 'edge'",
+        ),
+        (vec!["--threshold", "p95<soon"], "invalid threshold"),
+        (vec!["--threshold", "p95{op=tools/cal}<1s"], "tools/cal"),
+        (vec!["--mcp-classes", "NoSuchUser"], "unknown user class"),
+        (vec!["--host", "http://192.0.2.1:8080"], "loopback"),
+    ] {
+        let out = stack.load_test("4s", &extra).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", text(&out));
+        assert!(err.contains(why), "{extra:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
+    }
+    // More connections than this machine's descriptor limit allows.
+    let out = stack
+        .bare_load_test(&["--users", "1000000"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(err.contains("ulimit -n"), "{err}");
+    assert!(
+        !stack.dir.join(".mcpbench").exists(),
+        "a refused run must not touch the stack"
+    );
+}
+
+#[test]
+fn tune_check_reports_every_setting_and_its_exit_says_whether_to_change_any() {
+    let stack = Stack::new("tune");
+    let out = stack.xtask(&["tune", "check"]);
+    let said = text(&out);
+    for setting in [
+        "net.core.somaxconn",
+        "net.ipv4.tcp_max_syn_backlog",
+        "net.ipv4.ip_local_port_range",
+        "ulimit -n (soft)",
+    ] {
+        assert!(said.contains(setting), "{said}");
+    }
+    let expected = if said.contains("CHANGE") { 1 } else { 0 };
+    assert_eq!(out.status.code(), Some(expected), "{said}");
+    let bad = stack.xtask(&["tune", "fix"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim().lines().count(),
+        1
+    );
 }

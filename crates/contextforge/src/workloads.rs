@@ -260,6 +260,26 @@ pub struct GatewayEntities {
     pub prompt_name: Option<String>,
 }
 
+impl GatewayEntities {
+    /// Every entity present (with stand-in values): the full REST workload, for planning
+    /// before the gateway is up.
+    pub fn placeholder() -> GatewayEntities {
+        let some = || Some("placeholder".to_string());
+        GatewayEntities {
+            tool_id: some(),
+            tool_name: some(),
+            time_tool_name: some(),
+            convert_tool_name: some(),
+            server_id: some(),
+            gateway_id: some(),
+            resource_id: some(),
+            resource_uri: some(),
+            prompt_id: some(),
+            prompt_name: some(),
+        }
+    }
+}
+
 /// The REST workload against the gateway at `base`, authenticated with `token`. Returns the
 /// scenario and notes on tasks left out for want of an entity.
 pub fn rest_scenario(

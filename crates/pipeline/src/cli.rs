@@ -17,8 +17,9 @@ use crate::run::{self, RunOptions};
     about = "Run a profile on every tier (direct, gateway, nginx → gateway, REST) and report the gateway's overhead"
 )]
 pub struct LoadTestArgs {
-    /// light, heavy, stress, sustained, spike, soak, or a TOML profile file.
-    #[arg(long, default_value = "light")]
+    /// light, heavy, stress, sustained, spike, soak, or a TOML profile file (the last one given
+    /// wins, so `load-test-light --profile heavy` runs heavy).
+    #[arg(long, default_value = "light", overrides_with = "profile")]
     pub profile: String,
     /// Concurrent users (users profiles) [env: LOADTEST_USERS].
     #[arg(long)]
@@ -326,6 +327,14 @@ mod tests {
             PathBuf::from("bench-server"),
             vec![],
         )
+    }
+
+    #[test]
+    fn a_later_profile_wins_over_the_aliases_own() {
+        assert_eq!(
+            args(&["--profile", "light", "--profile", "heavy"]).profile,
+            "heavy"
+        );
     }
 
     #[test]

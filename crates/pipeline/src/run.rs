@@ -165,6 +165,19 @@ pub async fn run(
         None
     };
 
+    // Operation scopes are checked on the tiers as they would be planned, before the stack is
+    // touched (the real plan differs only in URLs and ids).
+    let dry_run = tiers::plan_tiers(
+        &options.tiers,
+        &Endpoints::placeholder(),
+        &mcp_picks,
+        rest_picks.as_deref(),
+        &GatewayEntities::placeholder(),
+        &mut Vec::new(),
+    )
+    .map_err(RunFailure::Usage)?;
+    check_operations(&thresholds, &dry_run).map_err(RunFailure::Usage)?;
+
     let (nofile, _) = host::nofile_limits();
     let preflight = host::preflight(
         &HostPaths::default(),
@@ -284,7 +297,6 @@ async fn run_on_stack(
     )
     .map_err(RunFailure::Usage)?;
     warnings.extend(notes);
-    check_operations(&thresholds, &planned).map_err(RunFailure::Usage)?;
 
     // The gateway's memory, sampled through every tier.
     let current_tier = Arc::new(Mutex::new(String::new()));

@@ -28,6 +28,20 @@ pub struct Endpoints {
     pub token: String,
 }
 
+impl Endpoints {
+    /// Loopback stand-ins, to plan the tiers (and check operation names) before the stack is up.
+    pub fn placeholder() -> Endpoints {
+        let url = |u: &str| url::Url::parse(u).expect("a valid URL");
+        Endpoints {
+            direct: url("http://127.0.0.1:9000/mcp"),
+            gateway: url("http://127.0.0.1:4444/"),
+            virtual_server_id: "placeholder".into(),
+            nginx: Ok(url("http://127.0.0.1:8080/")),
+            token: "placeholder".into(),
+        }
+    }
+}
+
 /// One tier, ready to run (or the reason it cannot).
 pub struct PlannedTier {
     pub name: &'static str,
