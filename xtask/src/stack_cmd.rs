@@ -7,6 +7,19 @@ use clap::Args;
 
 #[derive(Args)]
 pub struct UpArgs {
+    /// auto (docker when a container engine answers, else local), docker or local.
+    #[arg(long, default_value = "auto")]
+    runtime: stack::Runtime,
+    /// The gateway's image (docker runtime); `cargo xtask images build` makes
+    /// localhost/mcpbench/gateway:<pinned> where no registry is reachable.
+    #[arg(long, default_value_t = stack::Images::default().gateway)]
+    gateway_image: String,
+    /// The bench servers' image (docker runtime).
+    #[arg(long, default_value = stack::images::BENCH_SERVER)]
+    bench_server_image: String,
+    /// nginx's image (docker runtime).
+    #[arg(long, default_value = stack::images::NGINX)]
+    nginx_image: String,
     /// Bench servers (ports START..START+N-1), 50 tools, 20 resources, 10 prompts each.
     #[arg(long, env = "BENCHMARK_SERVER_COUNT", default_value_t = 10)]
     count: u16,
@@ -57,7 +70,7 @@ pub struct LogsArgs {
     dir: StateDir,
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -69,11 +82,12 @@ async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn fail(e: stack::StackError) -> ExitCode {
+pub fn fail(e: stack::StackError) -> ExitCode {
     eprintln!("cargo xtask: {e}");
     ExitCode::from(match e {
         stack::StackError::Usage(_) => 2,
         stack::StackError::Infrastructure(_) => 3,
+        stack::StackError::NoEngine(_) => 4,
         stack::StackError::Interrupted => 130,
     })
 }
@@ -84,6 +98,12 @@ pub fn up(args: UpArgs) -> ExitCode {
         .and_then(|p| p.parent().map(|d| d.join("bench-server")))
         .unwrap_or_else(|| PathBuf::from("bench-server"));
     let options = stack::UpOptions {
+        runtime: args.runtime,
+        images: stack::Images {
+            bench_server: args.bench_server_image,
+            gateway: args.gateway_image,
+            nginx: args.nginx_image,
+        },
         count: args.count,
         start_port: args.start_port,
         gateway_port: args.gateway_port,
@@ -123,7 +143,7 @@ pub fn up(args: UpArgs) -> ExitCode {
 }
 
 pub fn down(dir: StateDir) -> ExitCode {
-    match stack::down(&dir.state_dir) {
+    match runtime().block_on(stack::down(&dir.state_dir)) {
         Ok(said) => {
             println!("{said}");
             ExitCode::SUCCESS
@@ -133,7 +153,7 @@ pub fn down(dir: StateDir) -> ExitCode {
 }
 
 pub fn clean(dir: StateDir) -> ExitCode {
-    match stack::clean(&dir.state_dir) {
+    match runtime().block_on(stack::clean(&dir.state_dir)) {
         Ok(said) => {
             println!("{said}");
             ExitCode::SUCCESS

@@ -1,0 +1,130 @@
+//! What the stack's end-to-end tests share (tests/stack.rs for the local runtime,
+//! tests/stack_docker.rs for the docker one): ports, running `cargo xtask` in a work directory,
+//! and the tool calls a stack must answer through `/rpc` and through nginx.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mcpbench::harness::{binary, free_port_range, target_dir};
+
+pub struct Ports {
+    pub bench: u16,
+    pub gateway: u16,
+    pub nginx: u16,
+}
+
+/// Free ports for two bench servers, the gateway and nginx.
+pub fn ports() -> Ports {
+    Ports {
+        bench: free_port_range(2),
+        gateway: free_port_range(1),
+        nginx: free_port_range(1),
+    }
+}
+
+pub fn xtask(dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary("xtask"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// `benchmark-up` with two bench servers on `p`, plus `extra` flags.
+pub fn up_args(p: &Ports, extra: &[&str]) -> Vec<String> {
+    let ports = [
+        "--count".to_string(),
+        "2".into(),
+        "--start-port".into(),
+        p.bench.to_string(),
+        "--gateway-port".into(),
+        p.gateway.to_string(),
+        "--nginx-port".into(),
+        p.nginx.to_string(),
+    ];
+    std::iter::once("benchmark-up".to_string())
+        .chain(ports)
+        .chain(extra.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// A fresh work directory under target/test-work.
+pub fn workdir(name: &str) -> PathBuf {
+    let dir = target_dir()
+        .join("test-work")
+        .join(format!("stack-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn all_free(p: &Ports) -> bool {
+    [p.bench, p.bench + 1, p.gateway, p.nginx]
+        .iter()
+        .all(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The stack's state file (`.mcpbench/stack.json` in `dir`).
+pub fn state(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(".mcpbench/stack.json")).unwrap())
+        .unwrap()
+}
+
+/// A token signed with the stack's secret (jwt's default) carries ten tool calls each through
+/// the gateway's /rpc and through nginx to the virtual server's MCP endpoint, all answered.
+pub fn tool_calls_are_answered(dir: &Path, p: &Ports) {
+    let token = String::from_utf8(xtask(dir, &["jwt", "--admin", "--exp", "30"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let auth = format!("Authorization: Bearer {token}");
+    let state = state(dir);
+    let server = state["virtual_server_id"].as_str().unwrap();
+    for (url, extra) in [
+        (
+            format!("http://127.0.0.1:{}/rpc", p.gateway),
+            vec!["--transport", "rpc"],
+        ),
+        (
+            format!("http://127.0.0.1:{}/servers/{server}/mcp", p.nginx),
+            vec!["--session", "none"],
+        ),
+    ] {
+        let out_dir = dir.join(format!("load-{}", extra[1]));
+        let mut load = vec![
+            "load",
+            "--url",
+            &url,
+            "-H",
+            &auth,
+            "--users",
+            "2",
+            "-n",
+            "10",
+            "--progress",
+            "quiet",
+        ];
+        load.extend(extra);
+        load.extend(["--out", out_dir.to_str().unwrap()]);
+        let out = xtask(dir, &load);
+        assert!(out.status.success(), "{url}: {}", text(&out));
+        let r = loadgen::RunResults::from_json(
+            &std::fs::read_to_string(out_dir.join("results.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.total.requests, r.total.failures),
+            (10, 0),
+            "{url}: {:?}",
+            r.total.errors
+        );
+    }
+}
