@@ -281,8 +281,15 @@ pub use stack::which;
 /// unix socket, else Docker's and Podman's system sockets), as the stack's docker runtime finds it.
 pub fn container_engine() -> Option<PathBuf> {
     let candidates: Vec<PathBuf> = match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.is_empty() => host.strip_prefix("unix://").map(PathBuf::from).into_iter().collect(),
-        _ => vec!["/var/run/docker.sock".into(), "/run/podman/podman.sock".into()],
+        Ok(host) if !host.is_empty() => host
+            .strip_prefix("unix://")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect(),
+        _ => vec![
+            "/var/run/docker.sock".into(),
+            "/run/podman/podman.sock".into(),
+        ],
     };
     candidates
         .into_iter()
@@ -294,7 +301,10 @@ pub fn engine_get(socket: &Path, path: &str) -> Result<HttpResponse> {
     let mut stream = std::os::unix::net::UnixStream::connect(socket)
         .with_context(|| format!("connecting to {}", socket.display()))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     parse_response(&raw)
@@ -310,7 +320,11 @@ pub fn labelled_containers(socket: &Path, label: &str) -> Result<Vec<String>> {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let listing = engine_get(socket, &format!("/containers/json?all=true&filters={encoded}"))?.json()?;
+    let listing = engine_get(
+        socket,
+        &format!("/containers/json?all=true&filters={encoded}"),
+    )?
+    .json()?;
     Ok(listing
         .as_array()
         .context("the container list is not an array")?

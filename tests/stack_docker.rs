@@ -2,14 +2,19 @@
 //! CI), containers on host networking with images built here: `benchmark-up --runtime docker`
 //! (registered tools visible, tools/call answered through `/rpc` and through nginx →
 //! `/servers/{id}/mcp`), status showing the containers, idempotence, logs, and `benchmark-down`
-//! leaving no container with the stack's label; and a missing engine named with exit code 4.
+//! leaving no container with the stack's label; a service failing during `up` (its log lines
+//! shown, everything removed), Ctrl-C during `up`, and a missing engine named with exit code 4.
 //! Without an engine the end-to-end test fails in CI (CI=true) and is skipped elsewhere.
 
 mod stack_common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use mcpbench::harness::{binary, container_engine, container_images, labelled_containers};
+use mcpbench::harness::{
+    binary, container_engine, container_images, labelled_containers, ChildGuard,
+};
 use stack_common::{
     all_free, ports, state, text, tool_calls_are_answered, up_args, workdir, xtask,
 };
@@ -51,8 +56,7 @@ fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
     let recorded = state(&dir);
     assert_eq!(recorded["runtime"], "docker");
     assert!(!said.contains(recorded["jwt_secret"].as_str().unwrap()));
-    let state_dir = std::path::absolute(dir.join(".mcpbench")).unwrap();
-    let label = format!("io.mcpbench.state-dir={}", state_dir.display());
+    let label = stack_label(&dir);
     assert_eq!(labelled_containers(&engine, &label).unwrap().len(), 3);
 
     let status = xtask(&dir, &["benchmark-status", "--json"]);
@@ -65,7 +69,9 @@ fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
     assert!(
         rows.iter().all(|r| r["state"] == "running"
             && r["health"] == "healthy"
-            && r["container"].as_str().is_some_and(|c| c.starts_with("mcpbench-"))
+            && r["container"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("mcpbench-"))
             && r["pid"].as_u64().is_some()),
         "{rows:?}"
     );
@@ -106,12 +112,97 @@ fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
     assert!(!dir.join(".mcpbench").exists());
 }
 
+/// The `io.mcpbench.state-dir` label of the stack whose work directory is `dir`.
+fn stack_label(dir: &Path) -> String {
+    let state_dir = std::path::absolute(dir.join(".mcpbench")).unwrap();
+    format!("io.mcpbench.state-dir={}", state_dir.display())
+}
+
+#[test]
+fn a_service_failing_during_up_is_shown_and_everything_removed() {
+    let Some(engine) = engine_or_skip() else {
+        return;
+    };
+    container_images();
+    let dir = workdir("docker-failure");
+    let p = ports();
+    // nginx's image as the gateway: it exits at once, its config missing.
+    let args = up_args(
+        &p,
+        &[
+            "--runtime",
+            "docker",
+            "--gateway-image",
+            stack::images::NGINX,
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&dir, &args);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("gateway exited during start-up; its last log lines:")
+            && text(&out).contains("/etc/mcpbench/nginx.conf"),
+        "{}",
+        text(&out)
+    );
+    assert!(labelled_containers(&engine, &stack_label(&dir))
+        .unwrap()
+        .is_empty());
+    assert!(all_free(&p));
+}
+
+#[test]
+fn ctrl_c_during_up_leaves_no_container() {
+    let Some(engine) = engine_or_skip() else {
+        return;
+    };
+    container_images();
+    let dir = workdir("docker-interrupt");
+    let p = ports();
+    let gateway_image = stack::images::gateway();
+    let args = up_args(
+        &p,
+        &["--runtime", "docker", "--gateway-image", &gateway_image],
+    );
+    let mut child = ChildGuard::spawn(
+        Command::new(binary("xtask"))
+            .args(&args)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    // Interrupt while the gateway is starting (its container recorded in the state file).
+    let gateway_recorded = || {
+        std::fs::read_to_string(dir.join(".mcpbench/stack.json"))
+            .is_ok_and(|s| s.contains("\"name\": \"gateway\""))
+    };
+    for _ in 0..600 {
+        if gateway_recorded() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gateway_recorded(), "the gateway was never created");
+    let status = child
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(labelled_containers(&engine, &stack_label(&dir))
+        .unwrap()
+        .is_empty());
+    assert!(state(&dir)["containers"]
+        .as_array()
+        .is_none_or(Vec::is_empty));
+    assert!(all_free(&p));
+}
+
 #[test]
 fn a_missing_engine_is_named_with_what_to_install() {
     let dir = workdir("no-engine");
     let p = ports();
     let args = up_args(&p, &["--runtime", "docker"]);
-    let out = std::process::Command::new(binary("xtask"))
+    let out = Command::new(binary("xtask"))
         .args(&args)
         .current_dir(&dir)
         .env("DOCKER_HOST", "unix:///nonexistent/engine.sock")
