@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use mcpbench::harness::{binary, ChildGuard};
 use stack_common::{
-    all_free, ports, state, text, tool_calls_are_answered, up_args, workdir, xtask, Ports,
+    all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown, ports, state,
+    status_rows_all_healthy, text, tool_calls_are_answered, up_again_finds_it_up, up_args, workdir,
+    xtask, Ports,
 };
 
 /// `benchmark-up` on the local runtime (an engine may answer on this machine: auto would pick it).
@@ -42,49 +44,15 @@ fn the_local_stack_comes_up_registered_answers_and_goes_down_completely() {
     let state = state(&dir);
     assert!(!said.contains(state["jwt_secret"].as_str().unwrap()));
 
-    let status = xtask(&dir, &["benchmark-status", "--json"]);
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
-    let names: Vec<&str> = rows
-        .iter()
-        .map(|r| r["service"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["bench-servers", "gateway", "nginx"]);
-    assert!(
-        rows.iter()
-            .all(|r| r["state"] == "running" && r["health"] == "healthy"),
-        "{rows:?}"
-    );
-
-    // Up again: one stack, not two.
-    let again = xtask(&dir, &args);
-    assert!(
-        again.status.success() && text(&again).contains("already up"),
-        "{}",
-        text(&again)
-    );
+    status_rows_all_healthy(&dir);
+    up_again_finds_it_up(&dir, &args);
 
     tool_calls_are_answered(&dir, &p);
 
-    let logs = xtask(&dir, &["benchmark-logs", "gateway", "--tail", "5"]);
-    assert!(
-        logs.status.success() && String::from_utf8_lossy(&logs.stdout).starts_with("gateway | ")
-    );
+    gateway_logs_are_shown(&dir);
 
-    let down = xtask(&dir, &["benchmark-down"]);
-    assert!(
-        down.status.success() && text(&down).contains("stopped 3 service(s)"),
-        "{}",
-        text(&down)
-    );
-    assert!(all_free(&p), "every port is free after down");
-    let down_again = xtask(&dir, &["benchmark-down"]);
-    assert!(down_again.status.success(), "down with nothing up succeeds");
-    let clean = xtask(&dir, &["benchmark-clean"]);
-    assert!(clean.status.success());
-    assert!(
-        !dir.join(".mcpbench").exists(),
-        "clean removes state, database, logs and secrets"
-    );
+    down_says(&dir, &p, "stopped 3 service(s)");
+    down_again_and_clean_leave_nothing(&dir);
 }
 
 #[test]

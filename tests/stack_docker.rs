@@ -16,7 +16,9 @@ use mcpbench::harness::{
     binary, container_engine, container_images, labelled_containers, ChildGuard,
 };
 use stack_common::{
-    all_free, ports, state, text, tool_calls_are_answered, up_args, workdir, xtask,
+    all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown, ports, state,
+    status_rows_all_healthy, text, tool_calls_are_answered, up_again_finds_it_up, up_args, workdir,
+    xtask,
 };
 
 fn engine_or_skip() -> Option<PathBuf> {
@@ -59,57 +61,28 @@ fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
     let label = stack_label(&dir);
     assert_eq!(labelled_containers(&engine, &label).unwrap().len(), 3);
 
-    let status = xtask(&dir, &["benchmark-status", "--json"]);
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
-    let names: Vec<&str> = rows
-        .iter()
-        .map(|r| r["service"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["bench-servers", "gateway", "nginx"]);
+    let rows = status_rows_all_healthy(&dir);
     assert!(
-        rows.iter().all(|r| r["state"] == "running"
-            && r["health"] == "healthy"
-            && r["container"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("mcpbench-"))
+        rows.iter().all(|r| r["container"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("mcpbench-"))
             && r["pid"].as_u64().is_some()),
         "{rows:?}"
     );
 
-    // Up again: one stack, not two.
-    let again = xtask(&dir, &args);
-    assert!(
-        again.status.success() && text(&again).contains("already up"),
-        "{}",
-        text(&again)
-    );
+    up_again_finds_it_up(&dir, &args);
     assert_eq!(labelled_containers(&engine, &label).unwrap().len(), 3);
 
     tool_calls_are_answered(&dir, &p);
 
-    let logs = xtask(&dir, &["benchmark-logs", "gateway", "--tail", "5"]);
-    assert!(
-        logs.status.success() && String::from_utf8_lossy(&logs.stdout).starts_with("gateway | "),
-        "{}",
-        text(&logs)
-    );
+    gateway_logs_are_shown(&dir);
 
-    let down = xtask(&dir, &["benchmark-down"]);
-    assert!(
-        down.status.success() && text(&down).contains("removed 3 container(s)"),
-        "{}",
-        text(&down)
-    );
+    down_says(&dir, &p, "removed 3 container(s)");
     assert!(
         labelled_containers(&engine, &label).unwrap().is_empty(),
         "no container of the stack remains"
     );
-    assert!(all_free(&p), "every port is free after down");
-    let down_again = xtask(&dir, &["benchmark-down"]);
-    assert!(down_again.status.success(), "{}", text(&down_again));
-    let clean = xtask(&dir, &["benchmark-clean"]);
-    assert!(clean.status.success());
-    assert!(!dir.join(".mcpbench").exists());
+    down_again_and_clean_leave_nothing(&dir);
 }
 
 /// The `io.mcpbench.state-dir` label of the stack whose work directory is `dir`.

@@ -78,6 +78,64 @@ pub fn state(dir: &Path) -> serde_json::Value {
         .unwrap()
 }
 
+/// `benchmark-status --json` lists the three services, each running and healthy; returns the rows.
+pub fn status_rows_all_healthy(dir: &Path) -> Vec<serde_json::Value> {
+    let status = xtask(dir, &["benchmark-status", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bench-servers", "gateway", "nginx"]);
+    assert!(
+        rows.iter()
+            .all(|r| r["state"] == "running" && r["health"] == "healthy"),
+        "{rows:?}"
+    );
+    rows
+}
+
+/// `benchmark-up` again with the same `args`: one stack, not two.
+pub fn up_again_finds_it_up(dir: &Path, args: &[&str]) {
+    let again = xtask(dir, args);
+    assert!(
+        again.status.success() && text(&again).contains("already up"),
+        "{}",
+        text(&again)
+    );
+}
+
+/// `benchmark-logs gateway` prints the gateway's lines, prefixed with its name.
+pub fn gateway_logs_are_shown(dir: &Path) {
+    let logs = xtask(dir, &["benchmark-logs", "gateway", "--tail", "5"]);
+    assert!(
+        logs.status.success() && String::from_utf8_lossy(&logs.stdout).starts_with("gateway | "),
+        "{}",
+        text(&logs)
+    );
+}
+
+/// `benchmark-down` succeeds saying `said`, and leaves every port of the stack free.
+pub fn down_says(dir: &Path, p: &Ports, said: &str) {
+    let down = xtask(dir, &["benchmark-down"]);
+    assert!(
+        down.status.success() && text(&down).contains(said),
+        "{}",
+        text(&down)
+    );
+    assert!(all_free(p), "every port is free after down");
+}
+
+/// `benchmark-down` with nothing up succeeds; `benchmark-clean` removes the state directory
+/// (state, database, logs, secrets).
+pub fn down_again_and_clean_leave_nothing(dir: &Path) {
+    let down_again = xtask(dir, &["benchmark-down"]);
+    assert!(down_again.status.success(), "{}", text(&down_again));
+    let clean = xtask(dir, &["benchmark-clean"]);
+    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(!dir.join(".mcpbench").exists());
+}
+
 /// A token signed with the stack's secret (jwt's default) carries ten tool calls each through
 /// the gateway's /rpc and through nginx to the virtual server's MCP endpoint, all answered.
 pub fn tool_calls_are_answered(dir: &Path, p: &Ports) {

@@ -268,7 +268,7 @@ async fn pull(engine: &Docker, image: &str) -> Result<(), bollard::errors::Error
     Ok(())
 }
 
-/// What one service's container runs.
+/// What one service's container runs, and how long it may take to answer its health URL.
 struct ContainerSpec<'a> {
     service: &'a str,
     image: &'a str,
@@ -278,6 +278,7 @@ struct ContainerSpec<'a> {
     binds: Vec<String>,
     endpoint: String,
     health_path: &'a str,
+    within: Duration,
 }
 
 async fn bring_up(
@@ -286,29 +287,26 @@ async fn bring_up(
     state: &mut StackState,
     stack: &str,
 ) -> Result<(), StackError> {
-    run(
-        engine,
-        options,
-        state,
-        stack,
-        ContainerSpec {
-            service: BENCH_SERVERS,
-            image: &options.images.bench_server,
-            cmd: Some(options.bench_server_args()),
-            env: vec![],
-            binds: vec![],
-            endpoint: format!("http://127.0.0.1:{}", options.start_port),
-            health_path: "/health",
-        },
-    )
-    .await?;
-    for port in options.ports() {
+    let bench = ContainerSpec {
+        service: BENCH_SERVERS,
+        image: &options.images.bench_server,
+        cmd: Some(options.bench_server_args()),
+        env: vec![],
+        binds: vec![],
+        endpoint: format!("http://127.0.0.1:{}", options.start_port),
+        health_path: "/health",
+        within: Duration::from_secs(20),
+    };
+    let within = bench.within;
+    start_healthy(engine, options, state, stack, bench).await?;
+    // The first server answered; the container serves the others too.
+    for port in options.ports().skip(1) {
         wait_healthy(
             engine,
             state,
             BENCH_SERVERS,
             &format!("http://127.0.0.1:{port}/health"),
-            Duration::from_secs(20),
+            within,
         )
         .await?;
     }
@@ -325,64 +323,37 @@ async fn bring_up(
         ("GUNICORN_WORKERS", options.workers.to_string()),
     ]);
     let gateway_url = format!("http://127.0.0.1:{}", options.gateway_port);
-    run(
-        engine,
-        options,
-        state,
-        stack,
-        ContainerSpec {
-            service: GATEWAY,
-            image: &options.images.gateway,
-            cmd: None,
-            env,
-            binds: vec![],
-            endpoint: gateway_url.clone(),
-            health_path: "/ready",
-        },
-    )
-    .await?;
-    wait_healthy(
-        engine,
-        state,
-        GATEWAY,
-        &format!("{gateway_url}/ready"),
-        Duration::from_secs(240),
-    )
-    .await?;
+    let gateway = ContainerSpec {
+        service: GATEWAY,
+        image: &options.images.gateway,
+        cmd: None,
+        env,
+        binds: vec![],
+        endpoint: gateway_url.clone(),
+        health_path: "/ready",
+        within: Duration::from_secs(240),
+    };
+    start_healthy(engine, options, state, stack, gateway).await?;
 
     // nginx: the configuration rendered here, mounted read-only; it logs to the container's stderr.
     let config = std::path::absolute(options.state_dir.join("nginx/nginx.conf"))
         .map_err(|e| infra(e.to_string()))?;
     std::fs::write(&config, options.nginx_config("/tmp", "/dev/stderr")?)
         .map_err(|e| infra(format!("{}: {e}", config.display())))?;
-    let nginx_url = format!("http://127.0.0.1:{}", options.nginx_port);
-    run(
-        engine,
-        options,
-        state,
-        stack,
-        ContainerSpec {
-            service: NGINX,
-            image: &options.images.nginx,
-            cmd: None,
-            env: vec![],
-            binds: vec![format!(
-                "{}:{NGINX_CONFIG_IN_CONTAINER}:ro",
-                config.display()
-            )],
-            endpoint: nginx_url.clone(),
-            health_path: "/health",
-        },
-    )
-    .await?;
-    wait_healthy(
-        engine,
-        state,
-        NGINX,
-        &format!("{nginx_url}/health"),
-        Duration::from_secs(30),
-    )
-    .await?;
+    let nginx = ContainerSpec {
+        service: NGINX,
+        image: &options.images.nginx,
+        cmd: None,
+        env: vec![],
+        binds: vec![format!(
+            "{}:{NGINX_CONFIG_IN_CONTAINER}:ro",
+            config.display()
+        )],
+        endpoint: format!("http://127.0.0.1:{}", options.nginx_port),
+        health_path: "/health",
+        within: Duration::from_secs(30),
+    };
+    start_healthy(engine, options, state, stack, nginx).await?;
     state.nginx_port = Some(options.nginx_port);
     state.save(&options.state_dir).map_err(infra)?;
 
@@ -391,8 +362,9 @@ async fn bring_up(
     state.save(&options.state_dir).map_err(infra)
 }
 
-/// Creates a service's container (labelled, host network), records it, then starts it.
-async fn run(
+/// Creates a service's container (labelled, host network), records it, starts it, and waits
+/// until it answers on its health URL.
+async fn start_healthy(
     engine: &Docker,
     options: &UpOptions,
     state: &mut StackState,
@@ -430,6 +402,7 @@ async fn run(
         )
         .await
         .map_err(|e| engine_error(&format!("cannot create the {} container", spec.service), e))?;
+    let health_url = format!("{}{}", spec.endpoint, spec.health_path);
     state.containers.push(ContainerService {
         name: spec.service.to_string(),
         container_id: created.id.clone(),
@@ -446,7 +419,7 @@ async fn run(
             last_log_lines(engine, &created.id, FAILURE_LOG_LINES).await
         )));
     }
-    Ok(())
+    wait_healthy(engine, state, spec.service, &health_url, spec.within).await
 }
 
 async fn wait_healthy(
