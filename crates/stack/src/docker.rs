@@ -20,8 +20,8 @@ use futures_util::StreamExt;
 use crate::health::{self, FAILURE_LOG_LINES};
 use crate::state::{ContainerService, StackState};
 use crate::{
-    images, infra, ServiceStatus, StackError, UpOptions, BENCH_SERVERS, GATEWAY, NGINX, SERVICES,
-    STOP_GRACE,
+    images, infra, Images, ServiceStatus, StackError, UpOptions, BENCH_SERVERS, GATEWAY, NGINX,
+    SERVICES, STOP_GRACE,
 };
 
 /// The stack a container belongs to (see [`stack_id`]) and the service it runs.
@@ -200,7 +200,11 @@ pub async fn up(
     // Left over from a crash or a lost state file: found by label, removed before starting afresh.
     remove_all(engine, &stack).await?;
     options.check_ports(true)?;
-    ensure_images(engine, &options.images).await?;
+    let images = ensure_images(engine, &options.images).await?;
+    let options = &UpOptions {
+        images,
+        ..options.clone()
+    };
     std::fs::create_dir_all(options.state_dir.join("nginx"))
         .map_err(|e| infra(format!("{}: {e}", options.state_dir.display())))?;
     crate::guarded_up(
@@ -219,28 +223,31 @@ pub async fn up(
     .await
 }
 
-/// Each image present, or pulled with a progress bar; a missing one is named with how to build it.
-async fn ensure_images(engine: &Docker, wanted: &crate::Images) -> Result<(), StackError> {
-    for image in [&wanted.bench_server, &wanted.gateway, &wanted.nginx] {
+/// Each image present, or pulled with a progress bar; a missing one is named with how to build
+/// it. The default gateway image (the official one) gives way to the locally built one when it
+/// cannot be pulled (no registry reachable) and `images build` made that; returns the images used.
+async fn ensure_images(engine: &Docker, wanted: &Images) -> Result<Images, StackError> {
+    let mut used = wanted.clone();
+    let local_gateway = images::gateway();
+    for image in [&mut used.bench_server, &mut used.gateway, &mut used.nginx] {
         if engine.inspect_image(image).await.is_ok() {
             continue;
         }
-        if let Err(e) = pull(engine, image).await {
-            let hint = if *image == wanted.gateway {
-                format!(
-                    " (or pass --gateway-image {} after building it)",
-                    images::gateway()
-                )
-            } else {
-                String::new()
-            };
-            return Err(infra(format!(
-                "image {image} is not here and cannot be pulled ({e}): build the stack's images \
-                 with `cargo xtask images build`{hint}"
-            )));
+        let Err(e) = pull(engine, image).await else {
+            continue;
+        };
+        let is_default_gateway = *image == Images::default().gateway;
+        if is_default_gateway && engine.inspect_image(&local_gateway).await.is_ok() {
+            println!("{image} cannot be pulled ({e}): using {local_gateway}, built here");
+            *image = local_gateway.clone();
+            continue;
         }
+        return Err(infra(format!(
+            "image {image} is not here and cannot be pulled ({e}): build the stack's images with \
+             `cargo xtask images build`"
+        )));
     }
-    Ok(())
+    Ok(used)
 }
 
 async fn pull(engine: &Docker, image: &str) -> Result<(), bollard::errors::Error> {

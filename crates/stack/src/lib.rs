@@ -204,7 +204,9 @@ pub async fn up(
     let recorded = StackState::load(&options.state_dir).map_err(infra)?;
     let runtime = match recorded {
         Some(s) if s.runtime == "docker" && !s.containers.is_empty() => Runtime::Docker,
-        Some(s) if s.runtime == "local" && !s.services.is_empty() => Runtime::Local,
+        Some(s) if s.runtime == "local" && s.services.iter().any(|p| p.process.is_alive()) => {
+            Runtime::Local
+        }
         _ => options.runtime,
     };
     match runtime {
