@@ -5,14 +5,10 @@
 
 mod stack_common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use mcpbench::harness::{binary, ChildGuard};
 use stack_common::{
-    all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown, ports, state,
-    status_rows_all_healthy, text, tool_calls_are_answered, up_again_finds_it_up, up_args, workdir,
+    all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown,
+    interrupt_up_while_the_gateway_starts, ports, state, status_rows_all_healthy, text,
+    tool_calls_are_answered, up_again_finds_it_up, up_args, up_registers_both_servers, workdir,
     xtask, Ports,
 };
 
@@ -27,23 +23,7 @@ fn the_local_stack_comes_up_registered_answers_and_goes_down_completely() {
     let p = ports();
     let args = local_up_args(&p);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&dir, &args);
-    assert!(out.status.success(), "{}", text(&out));
-    let said = text(&out);
-    assert!(
-        said.contains("registered 2 bench servers, 100 tools"),
-        "{said}"
-    );
-
-    // The state file holds the secrets, readable by its owner only, and they were not printed.
-    let state_path = dir.join(".mcpbench/stack.json");
-    assert_eq!(
-        std::fs::metadata(&state_path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    let state = state(&dir);
-    assert!(!said.contains(state["jwt_secret"].as_str().unwrap()));
-
+    up_registers_both_servers(&dir, &args);
     status_rows_all_healthy(&dir);
     up_again_finds_it_up(&dir, &args);
 
@@ -83,27 +63,9 @@ fn ctrl_c_during_up_leaves_nothing_running() {
     let dir = workdir("interrupt");
     let p = ports();
     let args = local_up_args(&p);
-    let mut child = ChildGuard::spawn(
-        Command::new(binary("xtask"))
-            .args(&args)
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .unwrap();
-    // Wait until the gateway is being started (its log exists), then interrupt.
+    // Interrupted once the gateway is being started (its log exists).
     let gateway_log = dir.join(".mcpbench/logs/gateway.log");
-    for _ in 0..600 {
-        if gateway_log.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(gateway_log.exists(), "the gateway never started");
-    let status = child
-        .signal_and_wait(libc::SIGINT, Duration::from_secs(30))
-        .unwrap();
-    assert_eq!(status.code(), Some(130));
+    interrupt_up_while_the_gateway_starts(&dir, &args, || gateway_log.exists());
     assert!(all_free(&p), "everything `up` started was stopped");
     assert_eq!(state(&dir)["services"].as_array().unwrap().len(), 0);
 }

@@ -9,16 +9,14 @@
 mod stack_common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use mcpbench::harness::{
-    binary, container_engine, container_images, labelled_containers, ChildGuard,
-};
+use mcpbench::harness::{binary, container_engine, container_images, labelled_containers};
 use stack_common::{
-    all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown, ports, state,
-    status_rows_all_healthy, text, tool_calls_are_answered, up_again_finds_it_up, up_args, workdir,
-    xtask,
+    all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown,
+    interrupt_up_while_the_gateway_starts, ports, state, status_rows_all_healthy, text,
+    tool_calls_are_answered, up_again_finds_it_up, up_args, up_registers_both_servers, workdir,
+    xtask, Ports,
 };
 
 fn engine_or_skip() -> Option<PathBuf> {
@@ -34,6 +32,19 @@ fn engine_or_skip() -> Option<PathBuf> {
     engine
 }
 
+/// `benchmark-up` on the docker runtime with the gateway image built here.
+fn docker_up_args(p: &Ports) -> Vec<String> {
+    up_args(
+        p,
+        &[
+            "--runtime",
+            "docker",
+            "--gateway-image",
+            &stack::images::gateway(),
+        ],
+    )
+}
+
 #[test]
 fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
     let Some(engine) = engine_or_skip() else {
@@ -42,22 +53,10 @@ fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
     container_images();
     let dir = workdir("docker");
     let p = ports();
-    let gateway_image = stack::images::gateway();
-    let args = up_args(
-        &p,
-        &["--runtime", "docker", "--gateway-image", &gateway_image],
-    );
+    let args = docker_up_args(&p);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&dir, &args);
-    assert!(out.status.success(), "{}", text(&out));
-    let said = text(&out);
-    assert!(
-        said.contains("registered 2 bench servers, 100 tools"),
-        "{said}"
-    );
-    let recorded = state(&dir);
+    let recorded = up_registers_both_servers(&dir, &args);
     assert_eq!(recorded["runtime"], "docker");
-    assert!(!said.contains(recorded["jwt_secret"].as_str().unwrap()));
     let label = stack_label(&dir);
     assert_eq!(labelled_containers(&engine, &label).unwrap().len(), 3);
 
@@ -132,35 +131,12 @@ fn ctrl_c_during_up_leaves_no_container() {
     container_images();
     let dir = workdir("docker-interrupt");
     let p = ports();
-    let gateway_image = stack::images::gateway();
-    let args = up_args(
-        &p,
-        &["--runtime", "docker", "--gateway-image", &gateway_image],
-    );
-    let mut child = ChildGuard::spawn(
-        Command::new(binary("xtask"))
-            .args(&args)
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .unwrap();
-    // Interrupt while the gateway is starting (its container recorded in the state file).
-    let gateway_recorded = || {
+    let args = docker_up_args(&p);
+    // Interrupted once the gateway's container is recorded in the state file.
+    interrupt_up_while_the_gateway_starts(&dir, &args, || {
         std::fs::read_to_string(dir.join(".mcpbench/stack.json"))
             .is_ok_and(|s| s.contains("\"name\": \"gateway\""))
-    };
-    for _ in 0..600 {
-        if gateway_recorded() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(gateway_recorded(), "the gateway was never created");
-    let status = child
-        .signal_and_wait(libc::SIGINT, Duration::from_secs(60))
-        .unwrap();
-    assert_eq!(status.code(), Some(130));
+    });
     assert!(labelled_containers(&engine, &stack_label(&dir))
         .unwrap()
         .is_empty());

@@ -3,9 +3,10 @@
 //! and the tool calls a stack must answer through `/rpc` and through nginx.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use mcpbench::harness::{binary, free_port_range, target_dir};
+use mcpbench::harness::{binary, free_port_range, target_dir, ChildGuard};
 
 pub struct Ports {
     pub bench: u16,
@@ -78,6 +79,29 @@ pub fn state(dir: &Path) -> serde_json::Value {
         .unwrap()
 }
 
+/// `benchmark-up` with `args` succeeds with both bench servers' 100 tools registered; the state
+/// file holds the secrets, readable by its owner only, and they were not printed. Returns the
+/// state.
+pub fn up_registers_both_servers(dir: &Path, args: &[&str]) -> serde_json::Value {
+    use std::os::unix::fs::PermissionsExt;
+    let out = xtask(dir, args);
+    let said = text(&out);
+    assert!(
+        out.status.success() && said.contains("registered 2 bench servers, 100 tools"),
+        "{said}"
+    );
+    let mode = std::fs::metadata(dir.join(".mcpbench/stack.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let recorded = state(dir);
+    for secret in ["jwt_secret", "auth_secret"] {
+        assert!(!said.contains(recorded[secret].as_str().unwrap()));
+    }
+    recorded
+}
+
 /// `benchmark-status --json` lists the three services, each running and healthy; returns the rows.
 pub fn status_rows_all_healthy(dir: &Path) -> Vec<serde_json::Value> {
     let status = xtask(dir, &["benchmark-status", "--json"]);
@@ -113,6 +137,34 @@ pub fn gateway_logs_are_shown(dir: &Path) {
         "{}",
         text(&logs)
     );
+}
+
+/// Starts `benchmark-up` with `args`, waits until `started` says the gateway is being started,
+/// then sends SIGINT (Ctrl-C): `up` must exit 130.
+pub fn interrupt_up_while_the_gateway_starts(
+    dir: &Path,
+    args: &[String],
+    started: impl Fn() -> bool,
+) {
+    let mut child = ChildGuard::spawn(
+        Command::new(binary("xtask"))
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    for _ in 0..600 {
+        if started() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(started(), "the gateway was never started");
+    let status = child
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
 }
 
 /// `benchmark-down` succeeds saying `said`, and leaves every port of the stack free.

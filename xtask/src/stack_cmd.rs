@@ -184,13 +184,12 @@ pub fn status(args: StatusArgs) -> ExitCode {
 }
 
 pub fn logs(args: LogsArgs) -> ExitCode {
-    match runtime().block_on(stack::logs(
-        &args.dir.state_dir,
-        args.service.as_deref(),
-        args.tail,
-        args.follow,
-        ctrl_c(),
-    )) {
+    let request = stack::LogRequest {
+        service: args.service.as_deref(),
+        lines: args.tail,
+        follow: args.follow,
+    };
+    match runtime().block_on(stack::logs(&args.dir.state_dir, request, ctrl_c())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }

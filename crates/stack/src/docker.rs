@@ -20,8 +20,8 @@ use futures_util::StreamExt;
 use crate::health::{self, FAILURE_LOG_LINES};
 use crate::state::{ContainerService, StackState};
 use crate::{
-    images, infra, Images, ServiceStatus, StackError, UpOptions, BENCH_SERVERS, GATEWAY, NGINX,
-    SERVICES, STOP_GRACE,
+    images, infra, Images, LogRequest, ServiceStatus, StackError, UpOptions, BENCH_SERVERS,
+    GATEWAY, NGINX, SERVICES, STOP_GRACE,
 };
 
 /// The stack a container belongs to (see [`stack_id`]) and the service it runs.
@@ -506,30 +506,28 @@ pub async fn status(
     Ok(rows)
 }
 
-/// The last `lines` of each container's log; with `follow`, then what they write until `stop`.
+/// Each container's last lines; with `follow`, then what they write until `stop` resolves.
 pub async fn logs(
     engine: &Docker,
     state_dir: &Path,
-    service: Option<&str>,
-    lines: usize,
-    follow: bool,
+    request: LogRequest<'_>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StackError> {
     let ours: Vec<(String, String)> = labelled(engine, &stack_id(state_dir))
         .await?
         .iter()
         .filter_map(|c| Some((service_of(c)?.to_string(), c.id.clone()?)))
-        .filter(|(name, _)| service.is_none_or(|s| s == name))
+        .filter(|(name, _)| request.wants(name))
         .collect();
     let streams = ours.into_iter().map(|(name, id)| {
         engine
             .logs(
                 &id,
                 Some(LogsOptions {
-                    follow,
+                    follow: request.follow,
                     stdout: true,
                     stderr: true,
-                    tail: lines.to_string(),
+                    tail: request.lines.to_string(),
                     ..Default::default()
                 }),
             )
@@ -537,7 +535,7 @@ pub async fn logs(
             .boxed()
     });
     // Without --follow each service's tail comes whole, in start order; with it, as written.
-    let mut output = if follow {
+    let mut output = if request.follow {
         futures_util::stream::select_all(streams).boxed()
     } else {
         futures_util::stream::iter(streams).flatten().boxed()

@@ -342,13 +342,28 @@ pub fn status_table(rows: &[ServiceStatus]) -> String {
     out
 }
 
-/// The last `lines` of a service's log (every service's when `service` is None); with `follow`,
-/// then everything appended until `stop` resolves.
+/// What `benchmark-logs` asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct LogRequest<'a> {
+    /// One service, or every one.
+    pub service: Option<&'a str>,
+    /// How many of the last lines to print first.
+    pub lines: usize,
+    /// Then keep printing what is written until stopped.
+    pub follow: bool,
+}
+
+impl LogRequest<'_> {
+    fn wants(&self, service: &str) -> bool {
+        self.service.is_none_or(|s| s == service)
+    }
+}
+
+/// The last lines of a service's log (every service's when none is named); with `follow`, then
+/// everything written until `stop` resolves.
 pub async fn logs(
     state_dir: &Path,
-    service: Option<&str>,
-    lines: usize,
-    follow: bool,
+    request: LogRequest<'_>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StackError> {
     let Some(state) = StackState::load(state_dir).map_err(infra)? else {
@@ -356,7 +371,7 @@ pub async fn logs(
             "no stack here: run benchmark-up first".into(),
         ));
     };
-    if let Some(name) = service {
+    if let Some(name) = request.service {
         if !SERVICES.contains(&name) {
             return Err(StackError::Usage(format!(
                 "unknown service '{name}' (known: {})",
@@ -366,9 +381,9 @@ pub async fn logs(
     }
     if state.runtime == "docker" {
         let engine = docker::connect().await.map_err(StackError::NoEngine)?;
-        return docker::logs(&engine, state_dir, service, lines, follow, stop).await;
+        return docker::logs(&engine, state_dir, request, stop).await;
     }
-    local::logs(state_dir, service, lines, follow, stop).await
+    local::logs(state_dir, request, stop).await
 }
 
 /// The default state directory: `.mcpbench/` in the current directory.

@@ -8,8 +8,8 @@ use crate::health::{self, FAILURE_LOG_LINES};
 use crate::process;
 use crate::state::{Service, StackState};
 use crate::{
-    infra, tail, which, ServiceStatus, StackError, UpOptions, BENCH_SERVERS, GATEWAY, NGINX,
-    SERVICES, STOP_GRACE,
+    infra, tail, which, LogRequest, ServiceStatus, StackError, UpOptions, BENCH_SERVERS, GATEWAY,
+    NGINX, SERVICES, STOP_GRACE,
 };
 
 fn nginx_binary() -> Option<PathBuf> {
@@ -310,18 +310,15 @@ pub async fn status(state_dir: &Path) -> Result<Vec<ServiceStatus>, StackError> 
     Ok(rows)
 }
 
-/// The last `lines` of a service's log (every service's when `service` is None); with `follow`,
-/// then everything appended until `stop` resolves.
+/// The log files' last lines; with `follow`, then everything appended until `stop` resolves.
 pub async fn logs(
     state_dir: &Path,
-    service: Option<&str>,
-    lines: usize,
-    follow: bool,
+    request: LogRequest<'_>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StackError> {
     let files: Vec<(String, PathBuf)> = SERVICES
         .iter()
-        .filter(|n| service.is_none_or(|s| s == **n))
+        .filter(|n| request.wants(n))
         .map(|n| {
             (
                 n.to_string(),
@@ -332,12 +329,12 @@ pub async fn logs(
         .collect();
     let mut offsets = Vec::new();
     for (name, path) in &files {
-        for line in tail(path, lines).lines() {
+        for line in tail(path, request.lines).lines() {
             println!("{name} | {line}");
         }
         offsets.push(std::fs::metadata(path).map_or(0, |m| m.len()));
     }
-    if !follow {
+    if !request.follow {
         return Ok(());
     }
     tokio::pin!(stop);
