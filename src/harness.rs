@@ -277,6 +277,82 @@ pub fn python_venv(name: &str, requirement: &str) -> Result<PathBuf> {
 
 pub use stack::which;
 
+/// The unix socket of a container engine that answers `GET /_ping` (DOCKER_HOST when it is a
+/// unix socket, else Docker's and Podman's system sockets), as the stack's docker runtime finds it.
+pub fn container_engine() -> Option<PathBuf> {
+    let candidates: Vec<PathBuf> = match std::env::var("DOCKER_HOST") {
+        Ok(host) if !host.is_empty() => host
+            .strip_prefix("unix://")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect(),
+        _ => vec![
+            "/var/run/docker.sock".into(),
+            "/run/podman/podman.sock".into(),
+        ],
+    };
+    candidates
+        .into_iter()
+        .find(|socket| engine_get(socket, "/_ping").is_ok_and(|r| r.status == 200))
+}
+
+/// One `GET` to the engine's API over its unix socket.
+pub fn engine_get(socket: &Path, path: &str) -> Result<HttpResponse> {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+/// Ids of the containers (running or not) carrying `label` (`key=value`).
+pub fn labelled_containers(socket: &Path, label: &str) -> Result<Vec<String>> {
+    let filters = serde_json::json!({ "label": [label] }).to_string();
+    let encoded: String = filters
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let listing = engine_get(
+        socket,
+        &format!("/containers/json?all=true&filters={encoded}"),
+    )?
+    .json()?;
+    Ok(listing
+        .as_array()
+        .context("the container list is not an array")?
+        .iter()
+        .filter_map(|c| c["Id"].as_str().map(String::from))
+        .collect())
+}
+
+/// Builds the stack's container images with `cargo xtask images build` (once per test process).
+/// The engine, cargo and the image builder cache every step, so this is quick when nothing
+/// changed, and bench-server's image always holds the current code.
+pub fn container_images() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let out = Command::new(binary("xtask"))
+            .args(["images", "build"])
+            .current_dir(workspace_root())
+            .output()
+            .expect("running cargo xtask images build");
+        assert!(
+            out.status.success(),
+            "cargo xtask images build failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
 /// A path under the workspace's `tests/python` or `benches/peers` scripts.
 pub fn script(relative: &str) -> PathBuf {
     let p = workspace_root().join(relative);

@@ -37,7 +37,7 @@ pub fn bench(name: BenchName, extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn workspace_shell() -> Result<Shell> {
+pub(crate) fn workspace_shell() -> Result<Shell> {
     let sh = Shell::new()?;
     // xtask's manifest sits one level below the workspace root.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

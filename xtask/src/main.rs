@@ -2,6 +2,7 @@
 //! the library crates under `crates/` (and, for `test` and `bench`, in cargo itself).
 
 mod dev;
+mod images_cmd;
 mod stack_cmd;
 
 use std::process::ExitCode;
@@ -95,8 +96,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Start bench servers, the ContextForge gateway and nginx as local processes, registered.
-    BenchmarkUp(stack_cmd::UpArgs),
+    /// Start bench servers, the ContextForge gateway and nginx (containers or local processes), registered.
+    BenchmarkUp(stack::UpFlags),
     /// Stop everything benchmark-up started (nothing up is not an error).
     BenchmarkDown(stack_cmd::StateDir),
     /// benchmark-down, then remove the stack's state, database, logs and secrets.
@@ -105,6 +106,9 @@ enum Command {
     BenchmarkStatus(stack_cmd::StatusArgs),
     /// Print a service's log (`--follow`, `--tail N`).
     BenchmarkLogs(stack_cmd::LogsArgs),
+    /// The stack's container images (`images build`).
+    #[command(subcommand)]
+    Images(images_cmd::ImagesCommand),
     /// Mint a ContextForge-compatible JWT (HS256), as `python -m mcpgateway.utils.create_jwt_token`.
     Jwt(JwtArgs),
     /// Build the binaries and run every test (unit, end-to-end, SDK conformance).
@@ -221,6 +225,7 @@ fn main() -> ExitCode {
         Command::BenchmarkClean(dir) => stack_cmd::clean(dir),
         Command::BenchmarkStatus(args) => stack_cmd::status(args),
         Command::BenchmarkLogs(args) => stack_cmd::logs(args),
+        Command::Images(command) => images_cmd::run(command),
         Command::Test { args } => dev::exit(dev::test(&args)),
         Command::Bench { name, args } => dev::exit(dev::bench(name, &args)),
     }

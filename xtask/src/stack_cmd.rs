@@ -6,30 +6,6 @@ use std::process::ExitCode;
 use clap::Args;
 
 #[derive(Args)]
-pub struct UpArgs {
-    /// Bench servers (ports START..START+N-1), 50 tools, 20 resources, 10 prompts each.
-    #[arg(long, env = "BENCHMARK_SERVER_COUNT", default_value_t = 10)]
-    count: u16,
-    #[arg(long, env = "BENCHMARK_START_PORT", default_value_t = 9000)]
-    start_port: u16,
-    #[arg(long, default_value_t = 4444)]
-    gateway_port: u16,
-    #[arg(long, default_value_t = 8080)]
-    nginx_port: u16,
-    /// Gateway worker processes (gunicorn when more than 1).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    workers: u32,
-    /// Cache list/admin pages in nginx, as the seed's config did (off: honest numbers).
-    #[arg(long)]
-    nginx_cache: bool,
-    /// Leave what started running when `up` fails (for debugging).
-    #[arg(long)]
-    keep_on_failure: bool,
-    #[command(flatten)]
-    dir: StateDir,
-}
-
-#[derive(Args)]
 pub struct StateDir {
     /// Where the stack keeps its state, logs, database and secrets.
     #[arg(long, default_value_os_t = stack::default_state_dir())]
@@ -57,7 +33,7 @@ pub struct LogsArgs {
     dir: StateDir,
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -69,11 +45,12 @@ async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn fail(e: stack::StackError) -> ExitCode {
+pub fn fail(e: stack::StackError) -> ExitCode {
     eprintln!("cargo xtask: {e}");
     ExitCode::from(match e {
         stack::StackError::Usage(_) => 2,
         stack::StackError::Infrastructure(_) => 3,
+        stack::StackError::NoEngine(_) => 4,
         stack::StackError::Interrupted => 130,
     })
 }
@@ -86,21 +63,8 @@ pub fn bench_server_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("bench-server"))
 }
 
-pub fn up(args: UpArgs) -> ExitCode {
-    let bench_server_bin = bench_server_bin();
-    let options = stack::UpOptions {
-        count: args.count,
-        start_port: args.start_port,
-        gateway_port: args.gateway_port,
-        nginx_port: args.nginx_port,
-        workers: args.workers,
-        nginx_cache: args.nginx_cache,
-        keep_on_failure: args.keep_on_failure,
-        tools_per_server: 50,
-        state_dir: args.dir.state_dir,
-        bench_server_bin,
-        cache_dir: stack::default_cache_dir(),
-    };
+pub fn up(flags: stack::UpFlags) -> ExitCode {
+    let options = flags.options(bench_server_bin());
     match runtime().block_on(stack::up(&options, ctrl_c())) {
         Ok(state) => {
             println!("gateway: http://127.0.0.1:{}", state.gateway_port);
@@ -128,7 +92,7 @@ pub fn up(args: UpArgs) -> ExitCode {
 }
 
 pub fn down(dir: StateDir) -> ExitCode {
-    match stack::down(&dir.state_dir) {
+    match runtime().block_on(stack::down(&dir.state_dir)) {
         Ok(said) => {
             println!("{said}");
             ExitCode::SUCCESS
@@ -138,7 +102,7 @@ pub fn down(dir: StateDir) -> ExitCode {
 }
 
 pub fn clean(dir: StateDir) -> ExitCode {
-    match stack::clean(&dir.state_dir) {
+    match runtime().block_on(stack::clean(&dir.state_dir)) {
         Ok(said) => {
             println!("{said}");
             ExitCode::SUCCESS
@@ -169,13 +133,12 @@ pub fn status(args: StatusArgs) -> ExitCode {
 }
 
 pub fn logs(args: LogsArgs) -> ExitCode {
-    match runtime().block_on(stack::logs(
-        &args.dir.state_dir,
-        args.service.as_deref(),
-        args.tail,
-        args.follow,
-        ctrl_c(),
-    )) {
+    let request = stack::LogRequest {
+        service: args.service.as_deref(),
+        lines: args.tail,
+        follow: args.follow,
+    };
+    match runtime().block_on(stack::logs(&args.dir.state_dir, request, ctrl_c())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Parser, ValueEnum};
 use loadgen::load_cli::{exit_code, parse_args, ProgressArg};
 
 use crate::profile::{Overrides, Profile};
@@ -55,8 +55,9 @@ pub struct LoadTestArgs {
     /// Seed of every random choice (the same on every tier).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How to bring the stack up when none is running.
     #[command(flatten)]
-    pub stack: StackFlags,
+    pub stack: stack::UpFlags,
     /// Leave a stack this run brought up running afterwards.
     #[arg(long)]
     pub keep_stack: bool,
@@ -65,28 +66,6 @@ pub struct LoadTestArgs {
     pub reports_dir: PathBuf,
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
-}
-
-/// How to bring the stack up when no stack is running.
-#[derive(Debug, Args)]
-pub struct StackFlags {
-    /// Bench servers to start.
-    #[arg(long, env = "BENCHMARK_SERVER_COUNT", default_value_t = 10)]
-    pub count: u16,
-    #[arg(long, env = "BENCHMARK_START_PORT", default_value_t = 9000)]
-    pub start_port: u16,
-    #[arg(long, default_value_t = 4444)]
-    pub gateway_port: u16,
-    #[arg(long, default_value_t = 8080)]
-    pub nginx_port: u16,
-    /// Gateway worker processes.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub workers: u32,
-    /// Cache list/admin pages in nginx (the run is labelled so).
-    #[arg(long)]
-    pub nginx_cache: bool,
-    #[arg(long, default_value_os_t = stack::default_state_dir())]
-    pub state_dir: PathBuf,
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
@@ -164,19 +143,7 @@ pub fn resolve(
         tiers,
         thresholds: args.thresholds.clone(),
         host,
-        stack: stack::UpOptions {
-            count: args.stack.count,
-            start_port: args.stack.start_port,
-            gateway_port: args.stack.gateway_port,
-            nginx_port: args.stack.nginx_port,
-            workers: args.stack.workers,
-            nginx_cache: args.stack.nginx_cache,
-            keep_on_failure: false,
-            tools_per_server: 50,
-            state_dir: args.stack.state_dir.clone(),
-            bench_server_bin,
-            cache_dir: stack::default_cache_dir(),
-        },
+        stack: args.stack.options(bench_server_bin),
         keep_stack: args.keep_stack,
         reports_dir: args.reports_dir.clone(),
         progress: args.progress.into(),

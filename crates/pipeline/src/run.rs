@@ -197,12 +197,15 @@ pub async fn run(
     // The stack: reuse it when it is up, else bring it up (and down at the end).
     let reused = stack::StackState::load(&options.stack.state_dir)
         .map_err(RunFailure::Infrastructure)?
-        .is_some_and(|s| !s.services.is_empty() && s.services.iter().all(|x| x.process.is_alive()));
+        .is_some_and(|s| s.running_on().is_some());
     let state = stack::up(&options.stack, wait_for(interrupt.clone()))
         .await
         .map_err(|e| match e {
             stack::StackError::Usage(m) => RunFailure::Usage(m),
-            stack::StackError::Infrastructure(m) => RunFailure::Infrastructure(m),
+            // load-test keeps 4 for a saturated generator: a missing engine is infrastructure.
+            stack::StackError::Infrastructure(m) | stack::StackError::NoEngine(m) => {
+                RunFailure::Infrastructure(m)
+            }
             stack::StackError::Interrupted => RunFailure::Interrupted,
         })?;
     let prepared = Prepared {
@@ -214,7 +217,7 @@ pub async fn run(
     };
     let result = run_on_stack(&options, &state, reused, prepared, interrupt).await;
     if !reused && !options.keep_stack {
-        match stack::down(&options.stack.state_dir) {
+        match stack::down(&options.stack.state_dir).await {
             Ok(said) => println!("{said}"),
             Err(e) => eprintln!("load-test: taking the stack down: {e}"),
         }
@@ -569,6 +572,8 @@ mod tests {
             thresholds: thresholds.iter().map(|s| s.to_string()).collect(),
             host: None,
             stack: stack::UpOptions {
+                runtime: stack::Runtime::Local,
+                images: stack::Images::default(),
                 count: 1,
                 start_port: 9000,
                 gateway_port: 4444,

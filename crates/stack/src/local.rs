@@ -2,22 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Serialize;
-
+use crate::health::{self, FAILURE_LOG_LINES};
 use crate::process;
 use crate::state::{Service, StackState};
 use crate::{
-    tail, which, StackError, UpOptions, BENCH_SERVERS, GATEWAY, NGINX, STOP_GRACE,
-    VIRTUAL_SERVER_NAME,
+    infra, tail, which, LogRequest, ServiceStatus, StackError, UpOptions, BENCH_SERVERS, GATEWAY,
+    NGINX, SERVICES, STOP_GRACE,
 };
-
-const NGINX_TEMPLATE: &str = include_str!("../../../compose/nginx.conf.tera");
-
-fn infra(message: impl Into<String>) -> StackError {
-    StackError::Infrastructure(message.into())
-}
 
 /// nginx from `MCPBENCH_NGINX` (a path; empty: run without nginx), else PATH, else Debian's
 /// `/usr/sbin/nginx` (not on a non-root user's PATH).
@@ -28,13 +21,9 @@ fn nginx_binary() -> Option<PathBuf> {
     which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
 }
 
-fn port_is_free(port: u16) -> bool {
-    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
-}
-
 /// Brings the stack up (or reports it already up). `interrupt` resolving stops what this call
 /// started.
-pub async fn up(
+pub(crate) async fn up(
     options: &UpOptions,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Result<StackState, StackError> {
@@ -52,70 +41,21 @@ pub async fn up(
     preflight(options)?;
     std::fs::create_dir_all(options.state_dir.join("logs"))
         .map_err(|e| infra(format!("{}: {e}", options.state_dir.display())))?;
-    let mut state = StackState {
-        runtime: "local".into(),
-        created_at: chrono::Utc::now().to_rfc3339(),
-        jwt_secret: contextforge::secrets::generate(),
-        auth_secret: contextforge::secrets::generate(),
-        bench_count: options.count,
-        bench_start_port: options.start_port,
-        gateway_port: options.gateway_port,
-        nginx_port: None,
-        nginx_cache: options.nginx_cache,
-        virtual_server_id: None,
-        services: vec![],
-    };
-    state.save(&options.state_dir).map_err(infra)?;
-    let result = tokio::select! {
-        r = bring_up(options, &mut state) => r,
-        () = interrupt => Err(StackError::Interrupted),
-    };
-    match result {
-        Ok(()) => Ok(state),
-        Err(e) => {
-            if options.keep_on_failure && !matches!(e, StackError::Interrupted) {
-                eprintln!("keeping the services that started (--keep-on-failure); `benchmark-down` stops them");
-            } else {
-                stop_services(&state);
-                state.services.clear();
-                let _ = state.save(&options.state_dir);
-            }
-            Err(e)
-        }
-    }
+    crate::guarded_up(
+        options,
+        StackState::new("local", options),
+        async |state| bring_up(options, state).await,
+        interrupt,
+        async |state| {
+            stop_services(state);
+            state.services.clear();
+        },
+    )
+    .await
 }
 
 fn preflight(options: &UpOptions) -> Result<(), StackError> {
-    if options.count == 0 {
-        return Err(StackError::Usage("--count must be at least 1".into()));
-    }
-    if u32::from(options.start_port) + u32::from(options.count) > 65_536 {
-        return Err(StackError::Usage(format!(
-            "{} servers from port {} run past 65535",
-            options.count, options.start_port
-        )));
-    }
-    let mut wanted: Vec<(u16, String)> = options
-        .ports()
-        .map(|p| (p, format!("bench server {p}")))
-        .collect();
-    wanted.push((options.gateway_port, "the gateway".into()));
-    if nginx_binary().is_some() {
-        wanted.push((options.nginx_port, "nginx".into()));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (port, who) in &wanted {
-        if !seen.insert(*port) {
-            return Err(StackError::Usage(format!(
-                "port {port} is wanted twice (by {who})"
-            )));
-        }
-    }
-    if let Some((port, who)) = wanted.iter().find(|(p, _)| !port_is_free(*p)) {
-        return Err(infra(format!(
-            "port {port} (for {who}) is already in use: stop what holds it or choose other ports"
-        )));
-    }
+    options.check_ports(nginx_binary().is_some())?;
     if !options.bench_server_bin.is_file() {
         return Err(infra(format!(
             "{} is missing: build it with `cargo build --release -p bench-server`",
@@ -135,23 +75,7 @@ async fn bring_up(options: &UpOptions, state: &mut StackState) -> Result<(), Sta
 
     // Bench servers.
     let mut bench = Command::new(&options.bench_server_bin);
-    let tools = options.tools_per_server.to_string();
-    bench.args([
-        "--server-count",
-        &options.count.to_string(),
-        "--start-port",
-        &options.start_port.to_string(),
-    ]);
-    bench.args([
-        "--tools",
-        &tools,
-        "--resources",
-        "20",
-        "--prompts",
-        "10",
-        "--log-level",
-        "warn",
-    ]);
+    bench.args(options.bench_server_args());
     let first = format!("http://127.0.0.1:{}", options.start_port);
     start(
         state,
@@ -229,7 +153,7 @@ async fn bring_up(options: &UpOptions, state: &mut StackState) -> Result<(), Sta
     // nginx, when installed.
     match nginx_binary() {
         Some(nginx) => {
-            let conf = render_nginx(options, dir)?;
+            let conf = write_nginx_config(options, dir)?;
             let mut cmd = Command::new(nginx);
             cmd.arg("-c").arg(&conf).arg("-p").arg(dir.join("nginx"));
             let url = format!("http://127.0.0.1:{}", options.nginx_port);
@@ -249,7 +173,8 @@ async fn bring_up(options: &UpOptions, state: &mut StackState) -> Result<(), Sta
     }
     state.save(dir).map_err(infra)?;
 
-    register(options, state, &gateway_url).await?;
+    state.virtual_server_id =
+        Some(crate::register::register(options, &state.jwt_secret, &gateway_url).await?);
     state.save(dir).map_err(infra)
 }
 
@@ -281,39 +206,14 @@ async fn wait_healthy(
     within: Duration,
 ) -> Result<(), StackError> {
     let service = state.service(name).expect("started before it is waited on");
-    let bar =
-        indicatif::ProgressBar::new_spinner().with_message(format!("waiting for {name} ({url})"));
-    bar.enable_steady_tick(Duration::from_millis(200));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("HTTP client");
-    let start = Instant::now();
-    let result = loop {
-        if client
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break Ok(());
-        }
-        if !service.process.is_alive() {
-            break Err(infra(format!(
-                "{name} exited during start-up; its last log lines:\n{}",
-                tail(&service.log, 20)
-            )));
-        }
-        if start.elapsed() > within {
-            break Err(infra(format!(
-                "{name} not healthy at {url} after {within:?}; its last log lines:\n{}",
-                tail(&service.log, 20)
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    bar.finish_and_clear();
-    result
+    health::wait_healthy(
+        name,
+        url,
+        within,
+        async || !service.process.is_alive(),
+        async || tail(&service.log, FAILURE_LOG_LINES),
+    )
+    .await
 }
 
 /// The gateway's venv, cached per pinned version; created with a spinner on first use.
@@ -340,101 +240,18 @@ async fn ensure_gateway_venv(cache: &Path) -> Result<PathBuf, StackError> {
         .map_err(|e| infra(format!("cannot install the gateway: {e}")))
 }
 
-fn render_nginx(options: &UpOptions, dir: &Path) -> Result<PathBuf, StackError> {
+fn write_nginx_config(options: &UpOptions, dir: &Path) -> Result<PathBuf, StackError> {
     let nginx_dir = std::path::absolute(dir.join("nginx")).map_err(|e| infra(e.to_string()))?;
     std::fs::create_dir_all(&nginx_dir).map_err(|e| infra(e.to_string()))?;
-    let mut context = tera::Context::new();
-    context.insert("workers", &1);
-    context.insert("dir", &nginx_dir.display().to_string());
-    context.insert(
-        "log",
-        &std::path::absolute(dir.join("logs/nginx-error.log"))
-            .map_err(|e| infra(e.to_string()))?
-            .display()
-            .to_string(),
-    );
-    context.insert("gateway_port", &options.gateway_port);
-    context.insert("port", &options.nginx_port);
-    context.insert("cache", &options.nginx_cache);
-    let text = tera::Tera::one_off(NGINX_TEMPLATE, &context, false)
-        .map_err(|e| infra(format!("nginx template: {e}")))?;
+    let error_log =
+        std::path::absolute(dir.join("logs/nginx-error.log")).map_err(|e| infra(e.to_string()))?;
+    let text = options.nginx_config(
+        &nginx_dir.display().to_string(),
+        &error_log.display().to_string(),
+    )?;
     let conf = nginx_dir.join("nginx.conf");
     std::fs::write(&conf, text).map_err(|e| infra(e.to_string()))?;
     Ok(conf)
-}
-
-/// Registers every bench server, waits until all their benchmark tools are listed, and bundles
-/// them into one virtual server.
-async fn register(
-    options: &UpOptions,
-    state: &mut StackState,
-    gateway_url: &str,
-) -> Result<(), StackError> {
-    let token = contextforge::jwt::mint(
-        &contextforge::jwt::TokenRequest {
-            username: "admin@example.com".into(),
-            expires_in_minutes: 60,
-            admin: true,
-            teams: None,
-        },
-        &state.jwt_secret,
-    )
-    .map_err(|e| infra(e.to_string()))?;
-    let api = contextforge::api::Client::new(gateway_url, &token);
-    let bar = indicatif::ProgressBar::new(u64::from(options.count))
-        .with_message("registering bench servers");
-    for port in options.ports() {
-        api.register_gateway(
-            &format!("benchmark-{port}"),
-            &format!("http://127.0.0.1:{port}/mcp"),
-        )
-        .await
-        .map_err(|e| infra(e.to_string()))?;
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let wanted = u64::from(options.count) * u64::from(options.tools_per_server);
-    let names: Vec<String> = options.ports().map(|p| format!("benchmark-{p}")).collect();
-    let start = Instant::now();
-    let ids = loop {
-        let tools = api.tools().await.map_err(|e| infra(e.to_string()))?;
-        let ours: Vec<String> = tools
-            .iter()
-            .filter(|t| {
-                t.original_name.starts_with("benchmark_tool_")
-                    && t.gateway_slug.as_ref().is_some_and(|g| names.contains(g))
-            })
-            .map(|t| t.id.clone())
-            .collect();
-        if ours.len() as u64 >= wanted {
-            break ours;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            return Err(infra(format!(
-                "only {} of {wanted} benchmark tools visible through the gateway after 120 s",
-                ours.len()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let id = match api
-        .find_server(VIRTUAL_SERVER_NAME)
-        .await
-        .map_err(|e| infra(e.to_string()))?
-    {
-        Some(id) => id,
-        None => api
-            .create_server(VIRTUAL_SERVER_NAME, &ids)
-            .await
-            .map_err(|e| infra(e.to_string()))?,
-    };
-    println!(
-        "registered {} bench servers, {} tools; virtual server {id}",
-        options.count,
-        ids.len()
-    );
-    state.virtual_server_id = Some(id);
-    Ok(())
 }
 
 fn stop_services(state: &StackState) -> usize {
@@ -469,15 +286,6 @@ pub fn down(state_dir: &Path) -> Result<String, StackError> {
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceStatus {
-    pub service: String,
-    pub state: String,
-    pub endpoint: String,
-    pub health: String,
-    pub pid: Option<u32>,
-}
-
 /// One row per service the stack knows about.
 pub async fn status(state_dir: &Path) -> Result<Vec<ServiceStatus>, StackError> {
     let Some(state) = StackState::load(state_dir).map_err(infra)? else {
@@ -493,15 +301,7 @@ pub async fn status(state_dir: &Path) -> Result<Vec<ServiceStatus>, StackError> 
         let health = if !alive {
             "-".to_string()
         } else {
-            match client
-                .get(format!("{}{}", s.endpoint, s.health_path))
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => "healthy".into(),
-                Ok(r) => format!("HTTP {}", r.status().as_u16()),
-                Err(_) => "unreachable".into(),
-            }
+            health::probe(&client, &format!("{}{}", s.endpoint, s.health_path)).await
         };
         rows.push(ServiceStatus {
             service: s.name.clone(),
@@ -509,67 +309,21 @@ pub async fn status(state_dir: &Path) -> Result<Vec<ServiceStatus>, StackError> 
             endpoint: s.endpoint.clone(),
             health,
             pid: alive.then_some(s.process.pid),
+            container: None,
         });
     }
     Ok(rows)
 }
 
-/// `down`, then the state directory (database, logs, secrets) removed.
-pub fn clean(state_dir: &Path) -> Result<String, StackError> {
-    let said = down(state_dir)?;
-    if state_dir.exists() {
-        std::fs::remove_dir_all(state_dir)
-            .map_err(|e| infra(format!("cannot remove {}: {e}", state_dir.display())))?;
-        return Ok(format!("{said}; removed {}", state_dir.display()));
-    }
-    Ok(said)
-}
-
-/// The status rows as a table.
-pub fn status_table(rows: &[ServiceStatus]) -> String {
-    let mut out = format!(
-        "{:<14} {:<9} {:<28} {:<12} {}\n",
-        "SERVICE", "STATE", "ENDPOINT", "HEALTH", "PID"
-    );
-    for r in rows {
-        out.push_str(&format!(
-            "{:<14} {:<9} {:<28} {:<12} {}\n",
-            r.service,
-            r.state,
-            r.endpoint,
-            r.health,
-            r.pid.map_or("-".into(), |p| p.to_string())
-        ));
-    }
-    out
-}
-
-/// The last `lines` of a service's log (every service's when `service` is None); with `follow`,
-/// then everything appended until `stop` resolves.
+/// The log files' last lines; with `follow`, then everything appended until `stop` resolves.
 pub async fn logs(
     state_dir: &Path,
-    service: Option<&str>,
-    lines: usize,
-    follow: bool,
+    request: LogRequest<'_>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StackError> {
-    if StackState::load(state_dir).map_err(infra)?.is_none() {
-        return Err(StackError::Usage(
-            "no stack here: run benchmark-up first".into(),
-        ));
-    }
-    let known: Vec<&str> = [BENCH_SERVERS, GATEWAY, NGINX].into_iter().collect();
-    if let Some(name) = service {
-        if !known.contains(&name) {
-            return Err(StackError::Usage(format!(
-                "unknown service '{name}' (known: {})",
-                known.join(", ")
-            )));
-        }
-    }
-    let files: Vec<(String, PathBuf)> = known
+    let files: Vec<(String, PathBuf)> = SERVICES
         .iter()
-        .filter(|n| service.is_none_or(|s| s == **n))
+        .filter(|n| request.wants(n))
         .map(|n| {
             (
                 n.to_string(),
@@ -580,12 +334,12 @@ pub async fn logs(
         .collect();
     let mut offsets = Vec::new();
     for (name, path) in &files {
-        for line in tail(path, lines).lines() {
+        for line in tail(path, request.lines).lines() {
             println!("{name} | {line}");
         }
         offsets.push(std::fs::metadata(path).map_or(0, |m| m.len()));
     }
-    if !follow {
+    if !request.follow {
         return Ok(());
     }
     tokio::pin!(stop);

@@ -41,8 +41,8 @@ pub fn ensure_venv(venv: &Path, requirement: &str) -> Result<PathBuf, String> {
     let python3 = crate::which("python3").ok_or(
         "python3 is not on PATH: install Python 3.10+ (apt-get install python3 python3-venv)",
     )?;
-    run(Command::new(python3).args(["-m", "venv"]).arg(venv))?;
-    run(Command::new(venv.join("bin/python")).args([
+    crate::run_checked(Command::new(python3).args(["-m", "venv"]).arg(venv))?;
+    crate::run_checked(Command::new(venv.join("bin/python")).args([
         "-m",
         "pip",
         "install",
@@ -51,16 +51,4 @@ pub fn ensure_venv(venv: &Path, requirement: &str) -> Result<PathBuf, String> {
     ]))?;
     std::fs::write(&marker, requirement).map_err(|e| format!("{}: {e}", marker.display()))?;
     Ok(venv.join("bin"))
-}
-
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    Err(format!(
-        "{cmd:?} failed: {}",
-        stderr.lines().last().unwrap_or("no output")
-    ))
 }

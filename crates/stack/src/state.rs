@@ -24,7 +24,11 @@ pub struct StackState {
     pub nginx_port: Option<u16>,
     pub nginx_cache: bool,
     pub virtual_server_id: Option<String>,
+    /// The local runtime's processes.
     pub services: Vec<Service>,
+    /// The docker runtime's containers (also labelled with the stack, see `docker.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerService>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,7 +41,36 @@ pub struct Service {
     pub log: PathBuf,
 }
 
+/// A service the docker runtime created, recorded before it is started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerService {
+    pub name: String,
+    pub container_id: String,
+    pub container_name: String,
+    /// Base URL and health path.
+    pub endpoint: String,
+    pub health_path: String,
+}
+
 impl StackState {
+    /// A new stack on `runtime` with fresh CSPRNG secrets and nothing started yet.
+    pub fn new(runtime: &str, options: &crate::UpOptions) -> StackState {
+        StackState {
+            runtime: runtime.into(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+            jwt_secret: contextforge::secrets::generate(),
+            auth_secret: contextforge::secrets::generate(),
+            bench_count: options.count,
+            bench_start_port: options.start_port,
+            gateway_port: options.gateway_port,
+            nginx_port: None,
+            nginx_cache: options.nginx_cache,
+            virtual_server_id: None,
+            services: vec![],
+            containers: vec![],
+        }
+    }
+
     pub fn load(dir: &Path) -> Result<Option<StackState>, String> {
         let path = dir.join(STATE_FILE);
         match std::fs::read_to_string(&path) {
@@ -56,6 +89,18 @@ impl StackState {
         let text = serde_json::to_vec_pretty(self).expect("state serialises");
         contextforge::secrets::write_private(&dir.join(STATE_FILE), &text)
             .map_err(|e| format!("cannot write {}: {e}", dir.join(STATE_FILE).display()))
+    }
+
+    /// The runtime this recorded stack still runs on, if any of it runs: a later `up` keeps
+    /// that runtime and reports the stack already up.
+    pub fn running_on(&self) -> Option<crate::Runtime> {
+        if self.runtime == "docker" && !self.containers.is_empty() {
+            Some(crate::Runtime::Docker)
+        } else if self.runtime == "local" && self.services.iter().any(|p| p.process.is_alive()) {
+            Some(crate::Runtime::Local)
+        } else {
+            None
+        }
     }
 
     pub fn service(&self, name: &str) -> Option<&Service> {

@@ -1,0 +1,69 @@
+//! The flags that shape a stack (`benchmark-up`, and `load-test` when it brings one up): one
+//! definition, so both commands accept the same spellings and defaults.
+
+use std::path::PathBuf;
+
+use crate::{Images, Runtime, UpOptions};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpFlags {
+    /// auto (docker when a container engine answers, else local), docker or local.
+    #[arg(long, default_value = "auto")]
+    pub runtime: Runtime,
+    /// The gateway's image (docker runtime); `cargo xtask images build` makes
+    /// localhost/mcpbench/gateway:<pinned> where no registry is reachable.
+    #[arg(long, default_value_t = Images::default().gateway)]
+    pub gateway_image: String,
+    /// The bench servers' image (docker runtime).
+    #[arg(long, default_value = crate::images::BENCH_SERVER)]
+    pub bench_server_image: String,
+    /// nginx's image (docker runtime).
+    #[arg(long, default_value = crate::images::NGINX)]
+    pub nginx_image: String,
+    /// Bench servers (ports START..START+N-1), 50 tools, 20 resources, 10 prompts each.
+    #[arg(long, env = "BENCHMARK_SERVER_COUNT", default_value_t = 10)]
+    pub count: u16,
+    #[arg(long, env = "BENCHMARK_START_PORT", default_value_t = 9000)]
+    pub start_port: u16,
+    #[arg(long, default_value_t = 4444)]
+    pub gateway_port: u16,
+    #[arg(long, default_value_t = 8080)]
+    pub nginx_port: u16,
+    /// Gateway worker processes (gunicorn when more than 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Cache list/admin pages in nginx, as the seed's config did (off: honest numbers).
+    #[arg(long)]
+    pub nginx_cache: bool,
+    /// Leave what started running when `up` fails (for debugging).
+    #[arg(long)]
+    pub keep_on_failure: bool,
+    /// Where the stack keeps its state, logs, database and secrets.
+    #[arg(long, default_value_os_t = crate::default_state_dir())]
+    pub state_dir: PathBuf,
+}
+
+impl UpFlags {
+    /// The options for `up`, with the bench-server binary the local runtime starts.
+    pub fn options(&self, bench_server_bin: PathBuf) -> UpOptions {
+        UpOptions {
+            runtime: self.runtime,
+            images: Images {
+                bench_server: self.bench_server_image.clone(),
+                gateway: self.gateway_image.clone(),
+                nginx: self.nginx_image.clone(),
+            },
+            count: self.count,
+            start_port: self.start_port,
+            gateway_port: self.gateway_port,
+            nginx_port: self.nginx_port,
+            workers: self.workers,
+            nginx_cache: self.nginx_cache,
+            keep_on_failure: self.keep_on_failure,
+            tools_per_server: 50,
+            state_dir: self.state_dir.clone(),
+            bench_server_bin,
+            cache_dir: crate::default_cache_dir(),
+        }
+    }
+}

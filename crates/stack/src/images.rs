@@ -1,0 +1,281 @@
+//! The docker runtime's images, built on this machine so that no registry is needed: a Debian base
+//! made with debootstrap, then bench-server (a static binary on `scratch`), the gateway and nginx
+//! from `compose/*.Containerfile`, each through the engine's build API with the context tarred in
+//! memory and host networking (so apt and pip reach their registries).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::{infra, StackError};
+
+/// The Debian base `images build` makes with debootstrap when it is absent.
+pub const BASE: &str = "localhost/debian:bookworm";
+pub const BENCH_SERVER: &str = "localhost/mcpbench/bench-server:latest";
+pub const NGINX: &str = "localhost/mcpbench/nginx:latest";
+
+/// The locally built gateway image, tagged with the pinned ContextForge release.
+pub fn gateway() -> String {
+    format!(
+        "localhost/mcpbench/gateway:{}",
+        contextforge::settings::PINNED_VERSION
+    )
+}
+
+/// The images `images build` makes, by the name `--only` takes.
+pub const NAMES: [&str; 3] = ["bench-server", "gateway", "nginx"];
+
+/// The suite debootstrap installs: bookworm's Python 3.11 is what the pinned gateway supports.
+const SUITE: &str = "bookworm";
+
+/// Where the host keeps its CA bundle; it goes into the gateway's build context so that pip in the
+/// build trusts what the host trusts.
+const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+pub struct BuildOptions {
+    /// The base of the gateway and nginx images; [`BASE`] is made with debootstrap when absent.
+    pub base: String,
+    /// The images to build (names from [`NAMES`]).
+    pub only: Vec<String>,
+    /// The static bench-server binary (needed when bench-server is built).
+    pub bench_server_binary: Option<PathBuf>,
+    /// Scratch space for the debootstrap tree.
+    pub work_dir: PathBuf,
+}
+
+/// A progress bar counting bytes (a spinner until the size is known).
+pub(crate) fn byte_bar(message: String) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0).with_message(message);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {bytes}/{total_bytes}")
+            .expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Builds the requested images (and the base first, when it is ours and absent).
+pub async fn build(options: &BuildOptions) -> Result<(), StackError> {
+    let engine = crate::docker::connect()
+        .await
+        .map_err(StackError::NoEngine)?;
+    let needs_base = options.only.iter().any(|n| n != "bench-server");
+    if needs_base && options.base == BASE && engine.inspect_image(BASE).await.is_err() {
+        make_base(&engine, &options.work_dir).await?;
+    }
+    for name in &options.only {
+        let (tag, containerfile, files): (String, &str, Vec<ContextFile>) = match name.as_str() {
+            "bench-server" => {
+                let binary = options
+                    .bench_server_binary
+                    .as_ref()
+                    .expect("the bench-server binary is built before its image");
+                let bytes = std::fs::read(binary)
+                    .map_err(|e| infra(format!("{}: {e}", binary.display())))?;
+                (
+                    BENCH_SERVER.into(),
+                    include_str!("../../../compose/bench-server.Containerfile"),
+                    vec![ContextFile {
+                        name: "bench-server",
+                        bytes,
+                        mode: 0o755,
+                    }],
+                )
+            }
+            "gateway" => (
+                gateway(),
+                include_str!("../../../compose/gateway.Containerfile"),
+                vec![ContextFile {
+                    name: "host-ca-certificates.crt",
+                    bytes: std::fs::read(HOST_CA_BUNDLE).unwrap_or_default(),
+                    mode: 0o644,
+                }],
+            ),
+            "nginx" => (
+                NGINX.into(),
+                include_str!("../../../compose/nginx.Containerfile"),
+                vec![],
+            ),
+            other => {
+                return Err(StackError::Usage(format!(
+                    "unknown image '{other}' (known: {})",
+                    NAMES.join(", ")
+                )))
+            }
+        };
+        let context = build_context(containerfile, &files)?;
+        build_image(&engine, &tag, &options.base, context).await?;
+        println!("built {tag}");
+    }
+    Ok(())
+}
+
+/// A file of a build context besides the Containerfile.
+struct ContextFile {
+    name: &'static str,
+    bytes: Vec<u8>,
+    mode: u32,
+}
+
+/// The build context: the Containerfile and its files, tarred in memory.
+fn build_context(containerfile: &str, files: &[ContextFile]) -> Result<Vec<u8>, StackError> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let all = std::iter::once(("Containerfile", containerfile.as_bytes(), 0o644))
+        .chain(files.iter().map(|f| (f.name, f.bytes.as_slice(), f.mode)));
+    for (name, bytes, mode) in all {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        tar.append_data(&mut header, name, bytes)
+            .map_err(|e| infra(format!("build context: {e}")))?;
+    }
+    tar.into_inner()
+        .map_err(|e| infra(format!("build context: {e}")))
+}
+
+async fn build_image(
+    engine: &Docker,
+    tag: &str,
+    base: &str,
+    context: Vec<u8>,
+) -> Result<(), StackError> {
+    let bar = indicatif::ProgressBar::new_spinner().with_message(format!("building {tag}"));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let options = BuildImageOptions {
+        dockerfile: "Containerfile".into(),
+        t: Some(tag.to_string()),
+        rm: true,
+        forcerm: true,
+        networkmode: Some("host".into()),
+        buildargs: Some(HashMap::from([
+            ("BASE".to_string(), base.to_string()),
+            (
+                "CONTEXTFORGE_VERSION".to_string(),
+                contextforge::settings::PINNED_VERSION.to_string(),
+            ),
+        ])),
+        ..Default::default()
+    };
+    let mut stream = engine.build_image(options, None, Some(bollard::body_full(context.into())));
+    // The last lines, for the error message when the build fails.
+    let mut recent: Vec<String> = Vec::new();
+    let mut failure = None;
+    while let Some(info) = stream.next().await {
+        match info {
+            Ok(info) => {
+                for line in info.stream.unwrap_or_default().lines() {
+                    if line.starts_with("STEP ") || line.starts_with("Step ") {
+                        bar.set_message(format!("building {tag}: {line}"));
+                    }
+                    recent.push(line.to_string());
+                }
+                if let Some(detail) = info.error_detail {
+                    failure = detail.message;
+                }
+            }
+            Err(e) => failure = Some(e.to_string()),
+        }
+        let excess = recent.len().saturating_sub(30);
+        recent.drain(..excess);
+    }
+    bar.finish_and_clear();
+    match failure {
+        None => Ok(()),
+        Some(e) => Err(infra(format!(
+            "building {tag} failed: {e}; the build's last lines:\n{}",
+            recent.join("\n")
+        ))),
+    }
+}
+
+/// The Debian mirror this machine's apt uses (the first `URIs:` of the stanza serving the suite in
+/// /etc/apt/sources.list.d/debian.sources).
+fn debian_mirror() -> Result<String, StackError> {
+    const SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
+    let text = std::fs::read_to_string(SOURCES).map_err(|e| {
+        infra(format!(
+            "cannot read the Debian mirror from {SOURCES} ({e}): pass --base with an existing image"
+        ))
+    })?;
+    text.split("\n\n")
+        .find_map(|stanza| {
+            let field = |name: &str| {
+                stanza
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::trim)
+            };
+            let serves_suite = field("Suites:")?.split_whitespace().any(|s| s == SUITE);
+            serves_suite.then(|| field("URIs:"))?
+        })
+        .and_then(|uris| uris.split_whitespace().next().map(String::from))
+        .ok_or_else(|| infra(format!("no mirror for {SUITE} in {SOURCES}")))
+}
+
+/// Makes [`BASE`]: `debootstrap --variant=minbase`, then the tree imported as an image.
+async fn make_base(engine: &Docker, work_dir: &Path) -> Result<(), StackError> {
+    let debootstrap = crate::which("debootstrap")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/debootstrap")).filter(|p| p.is_file()))
+        .ok_or_else(|| {
+            infra(format!(
+                "debootstrap is not installed: `apt-get install debootstrap` (it makes the {BASE} \
+                 base image), or pass --base IMAGE"
+            ))
+        })?;
+    let mirror = debian_mirror()?;
+    let rootfs = work_dir.join(format!("debian-{SUITE}-rootfs"));
+    let _ = std::fs::remove_dir_all(&rootfs);
+    std::fs::create_dir_all(work_dir).map_err(|e| infra(format!("{}: {e}", work_dir.display())))?;
+    let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+        "making {BASE} with debootstrap from {mirror} (about a minute)"
+    ));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let tree = rootfs.clone();
+    let tarball = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        crate::run_checked(
+            Command::new(debootstrap)
+                .args(["--variant=minbase", SUITE])
+                .arg(&tree)
+                .arg(&mirror),
+        )?;
+        let out = Command::new("tar")
+            .arg("-C")
+            .arg(&tree)
+            .args(["--numeric-owner", "-c", "."])
+            .output()
+            .map_err(|e| format!("tar: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("tar: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(out.stdout)
+    })
+    .await
+    .expect("debootstrap task");
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&rootfs);
+    let tarball = tarball.map_err(|e| infra(format!("cannot make {BASE}: {e}")))?;
+    let bar = byte_bar(format!("importing {BASE}"));
+    bar.set_length(tarball.len() as u64);
+    let mut stream = engine.create_image(
+        Some(CreateImageOptions {
+            from_src: Some("-".into()),
+            // The repository with its tag: Podman ignores a separate `tag` on import.
+            repo: Some(BASE.into()),
+            ..Default::default()
+        }),
+        Some(bollard::body_full(tarball.into())),
+        None,
+    );
+    while let Some(info) = stream.next().await {
+        info.map_err(|e| infra(format!("cannot import {BASE}: {e}")))?;
+    }
+    bar.finish_and_clear();
+    println!("made {BASE}");
+    Ok(())
+}

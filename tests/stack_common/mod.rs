@@ -1,0 +1,240 @@
+//! What the stack's end-to-end tests share (tests/stack.rs for the local runtime,
+//! tests/stack_docker.rs for the docker one): ports, running `cargo xtask` in a work directory,
+//! and the tool calls a stack must answer through `/rpc` and through nginx.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use mcpbench::harness::{binary, free_port_range, target_dir, ChildGuard};
+
+pub struct Ports {
+    pub bench: u16,
+    pub gateway: u16,
+    pub nginx: u16,
+}
+
+/// Free ports for two bench servers, the gateway and nginx.
+pub fn ports() -> Ports {
+    Ports {
+        bench: free_port_range(2),
+        gateway: free_port_range(1),
+        nginx: free_port_range(1),
+    }
+}
+
+pub fn xtask(dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary("xtask"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// `benchmark-up` with two bench servers on `p`, plus `extra` flags.
+pub fn up_args(p: &Ports, extra: &[&str]) -> Vec<String> {
+    let ports = [
+        "--count".to_string(),
+        "2".into(),
+        "--start-port".into(),
+        p.bench.to_string(),
+        "--gateway-port".into(),
+        p.gateway.to_string(),
+        "--nginx-port".into(),
+        p.nginx.to_string(),
+    ];
+    std::iter::once("benchmark-up".to_string())
+        .chain(ports)
+        .chain(extra.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// A fresh work directory under target/test-work.
+pub fn workdir(name: &str) -> PathBuf {
+    let dir = target_dir()
+        .join("test-work")
+        .join(format!("stack-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn all_free(p: &Ports) -> bool {
+    [p.bench, p.bench + 1, p.gateway, p.nginx]
+        .iter()
+        .all(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The stack's state file (`.mcpbench/stack.json` in `dir`).
+pub fn state(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(".mcpbench/stack.json")).unwrap())
+        .unwrap()
+}
+
+/// `benchmark-up` with `args` succeeds with both bench servers' 100 tools registered; the state
+/// file holds the secrets, readable by its owner only, and they were not printed. Returns the
+/// state.
+pub fn up_registers_both_servers(dir: &Path, args: &[&str]) -> serde_json::Value {
+    use std::os::unix::fs::PermissionsExt;
+    let out = xtask(dir, args);
+    let said = text(&out);
+    assert!(
+        out.status.success() && said.contains("registered 2 bench servers, 100 tools"),
+        "{said}"
+    );
+    let mode = std::fs::metadata(dir.join(".mcpbench/stack.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let recorded = state(dir);
+    for secret in ["jwt_secret", "auth_secret"] {
+        assert!(!said.contains(recorded[secret].as_str().unwrap()));
+    }
+    recorded
+}
+
+/// `benchmark-status --json` lists the three services, each running and healthy; returns the rows.
+pub fn status_rows_all_healthy(dir: &Path) -> Vec<serde_json::Value> {
+    let status = xtask(dir, &["benchmark-status", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bench-servers", "gateway", "nginx"]);
+    assert!(
+        rows.iter()
+            .all(|r| r["state"] == "running" && r["health"] == "healthy"),
+        "{rows:?}"
+    );
+    rows
+}
+
+/// `benchmark-up` again with the same `args`: one stack, not two.
+pub fn up_again_finds_it_up(dir: &Path, args: &[&str]) {
+    let again = xtask(dir, args);
+    assert!(
+        again.status.success() && text(&again).contains("already up"),
+        "{}",
+        text(&again)
+    );
+}
+
+/// `benchmark-logs gateway` prints the gateway's lines, prefixed with its name.
+pub fn gateway_logs_are_shown(dir: &Path) {
+    let logs = xtask(dir, &["benchmark-logs", "gateway", "--tail", "5"]);
+    assert!(
+        logs.status.success() && String::from_utf8_lossy(&logs.stdout).starts_with("gateway | "),
+        "{}",
+        text(&logs)
+    );
+}
+
+/// Starts `benchmark-up` with `args`, waits until `started` says the gateway is being started,
+/// then sends SIGINT (Ctrl-C): `up` must exit 130.
+pub fn interrupt_up_while_the_gateway_starts(
+    dir: &Path,
+    args: &[String],
+    started: impl Fn() -> bool,
+) {
+    let mut child = ChildGuard::spawn(
+        Command::new(binary("xtask"))
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    for _ in 0..600 {
+        if started() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(started(), "the gateway was never started");
+    let status = child
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+}
+
+/// `benchmark-down` succeeds saying `said`, and leaves every port of the stack free.
+pub fn down_says(dir: &Path, p: &Ports, said: &str) {
+    let down = xtask(dir, &["benchmark-down"]);
+    assert!(
+        down.status.success() && text(&down).contains(said),
+        "{}",
+        text(&down)
+    );
+    assert!(all_free(p), "every port is free after down");
+}
+
+/// `benchmark-down` with nothing up succeeds; `benchmark-clean` removes the state directory
+/// (state, database, logs, secrets).
+pub fn down_again_and_clean_leave_nothing(dir: &Path) {
+    let down_again = xtask(dir, &["benchmark-down"]);
+    assert!(down_again.status.success(), "{}", text(&down_again));
+    let clean = xtask(dir, &["benchmark-clean"]);
+    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(!dir.join(".mcpbench").exists());
+}
+
+/// A token signed with the stack's secret (jwt's default) carries ten tool calls each through
+/// the gateway's /rpc and through nginx to the virtual server's MCP endpoint, all answered.
+pub fn tool_calls_are_answered(dir: &Path, p: &Ports) {
+    let token = String::from_utf8(xtask(dir, &["jwt", "--admin", "--exp", "30"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let auth = format!("Authorization: Bearer {token}");
+    let state = state(dir);
+    let server = state["virtual_server_id"].as_str().unwrap();
+    for (url, extra) in [
+        (
+            format!("http://127.0.0.1:{}/rpc", p.gateway),
+            vec!["--transport", "rpc"],
+        ),
+        (
+            format!("http://127.0.0.1:{}/servers/{server}/mcp", p.nginx),
+            vec!["--session", "none"],
+        ),
+    ] {
+        let out_dir = dir.join(format!("load-{}", extra[1]));
+        let mut load = vec![
+            "load",
+            "--url",
+            &url,
+            "-H",
+            &auth,
+            "--users",
+            "2",
+            "-n",
+            "10",
+            "--progress",
+            "quiet",
+        ];
+        load.extend(extra);
+        load.extend(["--out", out_dir.to_str().unwrap()]);
+        let out = xtask(dir, &load);
+        assert!(out.status.success(), "{url}: {}", text(&out));
+        let r = loadgen::RunResults::from_json(
+            &std::fs::read_to_string(out_dir.join("results.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.total.requests, r.total.failures),
+            (10, 0),
+            "{url}: {:?}",
+            r.total.errors
+        );
+    }
+}

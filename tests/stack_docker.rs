@@ -1,0 +1,169 @@
+//! The docker runtime end to end through bollard against a real engine (Podman's Docker API in
+//! CI), containers on host networking with images built here: `benchmark-up --runtime docker`
+//! (registered tools visible, tools/call answered through `/rpc` and through nginx →
+//! `/servers/{id}/mcp`), status showing the containers, idempotence, logs, and `benchmark-down`
+//! leaving no container with the stack's label; a service failing during `up` (its log lines
+//! shown, everything removed), Ctrl-C during `up`, and a missing engine named with exit code 4.
+//! Without an engine the end-to-end test fails in CI (CI=true) and is skipped elsewhere.
+
+mod stack_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mcpbench::harness::{binary, container_engine, container_images, labelled_containers};
+use stack_common::{
+    all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown,
+    interrupt_up_while_the_gateway_starts, ports, state, status_rows_all_healthy, text,
+    tool_calls_are_answered, up_again_finds_it_up, up_args, up_registers_both_servers, workdir,
+    xtask, Ports,
+};
+
+fn engine_or_skip() -> Option<PathBuf> {
+    let engine = container_engine();
+    if engine.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI needs a container engine for the docker runtime: .ci/run starts Podman's service \
+             (DOCKER_HOST=unix:///run/podman/podman.sock)"
+        );
+        eprintln!("skipped: no container engine answers (set DOCKER_HOST or start one)");
+    }
+    engine
+}
+
+/// `benchmark-up` on the docker runtime with the gateway image built here.
+fn docker_up_args(p: &Ports) -> Vec<String> {
+    up_args(
+        p,
+        &[
+            "--runtime",
+            "docker",
+            "--gateway-image",
+            &stack::images::gateway(),
+        ],
+    )
+}
+
+#[test]
+fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
+    let Some(engine) = engine_or_skip() else {
+        return;
+    };
+    container_images();
+    let dir = workdir("docker");
+    let p = ports();
+    let args = docker_up_args(&p);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let recorded = up_registers_both_servers(&dir, &args);
+    assert_eq!(recorded["runtime"], "docker");
+    let label = stack_label(&dir);
+    assert_eq!(labelled_containers(&engine, &label).unwrap().len(), 3);
+
+    let rows = status_rows_all_healthy(&dir);
+    assert!(
+        rows.iter().all(|r| r["container"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("mcpbench-"))
+            && r["pid"].as_u64().is_some()),
+        "{rows:?}"
+    );
+
+    up_again_finds_it_up(&dir, &args);
+    assert_eq!(labelled_containers(&engine, &label).unwrap().len(), 3);
+
+    tool_calls_are_answered(&dir, &p);
+
+    gateway_logs_are_shown(&dir);
+
+    down_says(&dir, &p, "removed 3 container(s)");
+    assert!(
+        labelled_containers(&engine, &label).unwrap().is_empty(),
+        "no container of the stack remains"
+    );
+    down_again_and_clean_leave_nothing(&dir);
+}
+
+/// The `io.mcpbench.state-dir` label of the stack whose work directory is `dir`.
+fn stack_label(dir: &Path) -> String {
+    let state_dir = std::path::absolute(dir.join(".mcpbench")).unwrap();
+    format!("io.mcpbench.state-dir={}", state_dir.display())
+}
+
+#[test]
+fn a_service_failing_during_up_is_shown_and_everything_removed() {
+    let Some(engine) = engine_or_skip() else {
+        return;
+    };
+    container_images();
+    let dir = workdir("docker-failure");
+    let p = ports();
+    // nginx's image as the gateway: it exits at once, its config missing.
+    let args = up_args(
+        &p,
+        &[
+            "--runtime",
+            "docker",
+            "--gateway-image",
+            stack::images::NGINX,
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&dir, &args);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("gateway exited during start-up; its last log lines:")
+            && text(&out).contains("/etc/mcpbench/nginx.conf"),
+        "{}",
+        text(&out)
+    );
+    assert!(labelled_containers(&engine, &stack_label(&dir))
+        .unwrap()
+        .is_empty());
+    assert!(all_free(&p));
+}
+
+#[test]
+fn ctrl_c_during_up_leaves_no_container() {
+    let Some(engine) = engine_or_skip() else {
+        return;
+    };
+    container_images();
+    let dir = workdir("docker-interrupt");
+    let p = ports();
+    let args = docker_up_args(&p);
+    // Interrupted once the gateway's container is recorded in the state file.
+    interrupt_up_while_the_gateway_starts(&dir, &args, || {
+        std::fs::read_to_string(dir.join(".mcpbench/stack.json"))
+            .is_ok_and(|s| s.contains("\"name\": \"gateway\""))
+    });
+    assert!(labelled_containers(&engine, &stack_label(&dir))
+        .unwrap()
+        .is_empty());
+    assert!(state(&dir)["containers"]
+        .as_array()
+        .is_none_or(Vec::is_empty));
+    assert!(all_free(&p));
+}
+
+#[test]
+fn a_missing_engine_is_named_with_what_to_install() {
+    let dir = workdir("no-engine");
+    let p = ports();
+    let args = up_args(&p, &["--runtime", "docker"]);
+    let out = Command::new(binary("xtask"))
+        .args(&args)
+        .current_dir(&dir)
+        .env("DOCKER_HOST", "unix:///nonexistent/engine.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("no container engine answers at unix:///nonexistent/engine.sock")
+            && stderr.contains("install Docker, or Podman"),
+        "{stderr}"
+    );
+    assert!(all_free(&p), "nothing started");
+}
