@@ -35,7 +35,8 @@ impl Stack {
     fn bare_load_test(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new(binary("xtask"));
         cmd.current_dir(&self.dir)
-            .args(["load-test", "--count", "2"])
+            // The docker runtime has its own end-to-end test (tests/stack_docker.rs).
+            .args(["load-test", "--runtime", "local", "--count", "2"])
             .args(["--start-port", &self.bench.to_string()])
             .args(["--gateway-port", &self.gateway.to_string()])
             .args(["--nginx-port", &self.nginx.to_string()])

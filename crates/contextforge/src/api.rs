@@ -40,6 +40,14 @@ pub enum ApiError {
     Shape { what: String, detail: String },
 }
 
+/// What a virtual server bundles (ids).
+#[derive(Debug, Default)]
+pub struct ServerBundle {
+    pub tools: Vec<String>,
+    pub resources: Vec<String>,
+    pub prompts: Vec<String>,
+}
+
 /// What registering one MCP server did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Registration {
@@ -138,21 +146,19 @@ impl Client {
             .collect()
     }
 
-    /// `POST /servers` bundling `tool_ids` and every resource and prompt the gateway lists (so
-    /// the virtual server answers the same MCP operations as a bench server); returns its id.
-    pub async fn create_server(&self, name: &str, tool_ids: &[String]) -> Result<String, ApiError> {
+    /// `POST /servers` bundling tools, resources and prompts by id; returns its id.
+    pub async fn create_server(
+        &self,
+        name: &str,
+        bundle: &ServerBundle,
+    ) -> Result<String, ApiError> {
         let what = format!("creating virtual server {name}");
-        let ids = |items: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
-            items.into_iter().map(|i| i["id"].clone()).collect()
-        };
-        let resources = ids(self.list("resources").await?);
-        let prompts = ids(self.list("prompts").await?);
         let body = json!({"server": {
             "name": name,
             "description": "mcpbench: every benchmark tool, resource and prompt",
-            "associated_tools": tool_ids,
-            "associated_resources": resources,
-            "associated_prompts": prompts,
+            "associated_tools": bundle.tools,
+            "associated_resources": bundle.resources,
+            "associated_prompts": bundle.prompts,
         }});
         match self
             .send(
@@ -168,6 +174,65 @@ impl Client {
                     what,
                     detail: "no id in the response".into(),
                 }),
+            (status, body) => Err(ApiError::Status {
+                what,
+                status,
+                body: excerpt(&body),
+            }),
+        }
+    }
+
+    /// Every tool, resource and prompt of the gateways (registered MCP servers) named.
+    pub async fn bundle_of(&self, gateway_names: &[String]) -> Result<ServerBundle, ApiError> {
+        let ours: Vec<serde_json::Value> = self
+            .list("gateways")
+            .await?
+            .into_iter()
+            .filter(|g| {
+                g["name"]
+                    .as_str()
+                    .is_some_and(|n| gateway_names.iter().any(|x| x == n))
+            })
+            .map(|g| g["id"].clone())
+            .collect();
+        let ids_of_ours = |items: Vec<serde_json::Value>| -> Vec<String> {
+            items
+                .into_iter()
+                .filter(|i| ours.contains(&i["gatewayId"]))
+                .filter_map(|i| i["id"].as_str().map(str::to_string))
+                .collect()
+        };
+        Ok(ServerBundle {
+            tools: ids_of_ours(self.list("tools").await?),
+            resources: ids_of_ours(self.list("resources").await?),
+            prompts: ids_of_ours(self.list("prompts").await?),
+        })
+    }
+
+    /// The virtual server `name` bundling exactly `bundle`: one left by an earlier stack (which
+    /// bundles that stack's servers) is deleted first. Returns the new server's id.
+    pub async fn replace_server(
+        &self,
+        name: &str,
+        bundle: &ServerBundle,
+    ) -> Result<String, ApiError> {
+        if let Some(stale) = self.find_server(name).await? {
+            self.delete_server(&stale).await?;
+        }
+        self.create_server(name, bundle).await
+    }
+
+    /// `DELETE /servers/{id}`.
+    pub async fn delete_server(&self, id: &str) -> Result<(), ApiError> {
+        let what = format!("deleting virtual server {id}");
+        match self
+            .send(
+                &what,
+                self.http.delete(format!("{}/servers/{id}", self.base)),
+            )
+            .await?
+        {
+            (200 | 204 | 404, _) => Ok(()),
             (status, body) => Err(ApiError::Status {
                 what,
                 status,

@@ -261,9 +261,23 @@ async fn run_on_stack(
     .map_err(|e| infra(format!("minting a token: {e}")))?;
     let gateway = url::Url::parse(&format!("http://127.0.0.1:{}/", state.gateway_port))
         .expect("a loopback URL");
-    let virtual_server_id = state.virtual_server_id.clone().ok_or_else(|| {
-        infra("the stack has no virtual server: run benchmark-clean, then benchmark-up".into())
-    })?;
+    // The gateway tiers go through a virtual server bundling exactly what the direct tier's
+    // bench server serves, so every tier lists and calls the same catalog.
+    let direct_server = format!("benchmark-{}", state.bench_start_port);
+    let api = contextforge::api::Client::new(gateway.as_str(), &token);
+    let bundle = api
+        .bundle_of(std::slice::from_ref(&direct_server))
+        .await
+        .map_err(|e| infra(e.to_string()))?;
+    if bundle.tools.is_empty() {
+        return Err(infra(format!(
+            "the gateway lists no tools of {direct_server}: run benchmark-down, then benchmark-up"
+        )));
+    }
+    let virtual_server_id = api
+        .replace_server(&format!("mcpbench-overhead-{direct_server}"), &bundle)
+        .await
+        .map_err(|e| infra(e.to_string()))?;
     let nginx = match (&options.host, state.nginx_port) {
         (Some(host), _) => Ok(host.clone()),
         (None, Some(port)) => Ok(url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("a loopback URL")),
@@ -278,7 +292,7 @@ async fn run_on_stack(
         direct: url::Url::parse(&format!("http://127.0.0.1:{}/mcp", state.bench_start_port))
             .expect("a loopback URL"),
         gateway: gateway.clone(),
-        virtual_server_id: virtual_server_id.clone(),
+        virtual_server_id,
         nginx,
         token: token.clone(),
     };

@@ -22,6 +22,8 @@ pub struct Endpoints {
     pub direct: url::Url,
     /// The gateway's base URL.
     pub gateway: url::Url,
+    /// The virtual server the gateway tiers address: it bundles exactly the direct tier's
+    /// bench server's tools, resources and prompts.
     pub virtual_server_id: String,
     /// nginx's base URL (the front door, `LOADTEST_HOST`), or why there is none.
     pub nginx: Result<url::Url, String>,

@@ -11,7 +11,8 @@ fn infra(e: impl std::fmt::Display) -> StackError {
 }
 
 /// Registers every bench server, waits until all their benchmark tools are listed, and bundles
-/// them into one virtual server, whose id is returned.
+/// their tools, resources and prompts into one virtual server (replacing an earlier stack's),
+/// whose id is returned.
 pub async fn register(
     options: &UpOptions,
     jwt_secret: &str,
@@ -43,38 +44,36 @@ pub async fn register(
     let wanted = u64::from(options.count) * u64::from(options.tools_per_server);
     let names: Vec<String> = options.ports().map(|p| format!("benchmark-{p}")).collect();
     let start = Instant::now();
-    let ids = loop {
+    loop {
         let tools = api.tools().await.map_err(infra)?;
-        let ours: Vec<String> = tools
+        let ours = tools
             .iter()
             .filter(|t| {
                 t.original_name.starts_with("benchmark_tool_")
                     && t.gateway_slug.as_ref().is_some_and(|g| names.contains(g))
             })
-            .map(|t| t.id.clone())
-            .collect();
-        if ours.len() as u64 >= wanted {
-            break ours;
+            .count();
+        if ours as u64 >= wanted {
+            break;
         }
         if start.elapsed() > Duration::from_secs(120) {
             return Err(infra(format!(
-                "only {} of {wanted} benchmark tools visible through the gateway after 120 s",
-                ours.len()
+                "only {ours} of {wanted} benchmark tools visible through the gateway after 120 s"
             )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let id = match api.find_server(VIRTUAL_SERVER_NAME).await.map_err(infra)? {
-        Some(id) => id,
-        None => api
-            .create_server(VIRTUAL_SERVER_NAME, &ids)
-            .await
-            .map_err(infra)?,
-    };
+    }
+    let bundle = api.bundle_of(&names).await.map_err(infra)?;
+    let id = api
+        .replace_server(VIRTUAL_SERVER_NAME, &bundle)
+        .await
+        .map_err(infra)?;
     println!(
-        "registered {} bench servers, {} tools; virtual server {id}",
+        "registered {} bench servers, {wanted} tools; virtual server {id} bundles {} tools, {} resources, {} prompts",
         options.count,
-        ids.len()
+        bundle.tools.len(),
+        bundle.resources.len(),
+        bundle.prompts.len()
     );
     Ok(id)
 }
