@@ -3,7 +3,8 @@
 //! (registered tools visible, tools/call answered through `/rpc` and through nginx →
 //! `/servers/{id}/mcp`), status showing the containers, idempotence, logs, and `benchmark-down`
 //! leaving no container with the stack's label; a service failing during `up` (its log lines
-//! shown, everything removed), Ctrl-C during `up`, and a missing engine named with exit code 4.
+//! shown, everything removed; with `--keep-on-failure` kept, and found by `down` without the state
+//! file), Ctrl-C during `up`, and a missing engine named with exit code 4.
 //! Without an engine the end-to-end test fails in CI (CI=true) and is skipped elsewhere.
 
 mod stack_common;
@@ -91,7 +92,7 @@ fn stack_label(dir: &Path) -> String {
 }
 
 #[test]
-fn a_service_failing_during_up_is_shown_and_everything_removed() {
+fn a_service_failing_during_up_is_shown_and_everything_removed_unless_kept() {
     let Some(engine) = engine_or_skip() else {
         return;
     };
@@ -117,10 +118,32 @@ fn a_service_failing_during_up_is_shown_and_everything_removed() {
         "{}",
         text(&out)
     );
+    assert!(
+        labelled_containers(&engine, &stack_label(&dir))
+            .unwrap()
+            .is_empty(),
+        "{}",
+        text(&out)
+    );
+    assert!(all_free(&p));
+
+    // With --keep-on-failure the containers stay; `down` finds them by label even when the
+    // state file is gone.
+    let keep: Vec<&str> = args.iter().copied().chain(["--keep-on-failure"]).collect();
+    let out = xtask(&dir, &keep);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(
+        labelled_containers(&engine, &stack_label(&dir))
+            .unwrap()
+            .len(),
+        2,
+        "the bench servers and the exited gateway are kept"
+    );
+    std::fs::remove_file(dir.join(".mcpbench/stack.json")).unwrap();
+    down_says(&dir, &p, "removed 2 container(s)");
     assert!(labelled_containers(&engine, &stack_label(&dir))
         .unwrap()
         .is_empty());
-    assert!(all_free(&p));
 }
 
 #[test]

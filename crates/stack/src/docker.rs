@@ -102,9 +102,37 @@ fn service_of(c: &ContainerSummary) -> Option<&str> {
     c.labels.as_ref()?.get(SERVICE_LABEL).map(String::as_str)
 }
 
-/// Stops (TERM, then KILL after the grace period) and removes every container of the stack, all
-/// at once; returns how many there were.
+/// Stops (TERM, then KILL after the grace period) and removes every container of the stack;
+/// returns how many there were. Lists again until none is left, so a transient engine error or a
+/// container whose create was still in flight does not strand anything.
 async fn remove_all(engine: &Docker, stack: &str) -> Result<usize, StackError> {
+    const ATTEMPTS: usize = 3;
+    let mut removed = 0;
+    let mut last_error = None;
+    for _ in 0..ATTEMPTS {
+        match remove_listed(engine, stack).await {
+            Ok(0) => return Ok(removed),
+            Ok(n) => removed += n,
+            Err(e) => {
+                last_error = Some(e);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    match labelled(engine, stack).await {
+        Ok(left) if left.is_empty() => Ok(removed),
+        Ok(left) => Err(last_error.unwrap_or_else(|| {
+            infra(format!(
+                "{} container(s) of the stack remain after {ATTEMPTS} attempts to remove them",
+                left.len()
+            ))
+        })),
+        Err(e) => Err(e),
+    }
+}
+
+/// One pass of [`remove_all`]: the stack's containers as listed now, all at once.
+async fn remove_listed(engine: &Docker, stack: &str) -> Result<usize, StackError> {
     let ours = labelled(engine, stack).await?;
     let removals = ours
         .iter()
