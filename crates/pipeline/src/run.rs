@@ -318,9 +318,20 @@ async fn run_on_stack(
     // The gateway's memory, sampled through every tier.
     let current_tier = Arc::new(Mutex::new(String::new()));
     let samples = Arc::new(Mutex::new(Vec::<ResourceSample>::new()));
-    let sampler = state.service(stack::GATEWAY).map(|svc| {
-        let (process, current_tier, samples) =
-            (svc.process.clone(), current_tier.clone(), samples.clone());
+    // Its main process as the host sees it, for either runtime (a container's too); its
+    // process group holds the workers.
+    let gateway_process = stack::status(&options.stack.state_dir)
+        .await
+        .ok()
+        .and_then(|rows| rows.into_iter().find(|r| r.service == stack::GATEWAY))
+        .and_then(|row| row.pid)
+        .and_then(stack::process::ProcessId::of);
+    if gateway_process.is_none() {
+        warnings
+            .push("the gateway's process could not be found: its memory was not sampled".into());
+    }
+    let sampler = gateway_process.map(|process| {
+        let (current_tier, samples) = (current_tier.clone(), samples.clone());
         let every = Duration::from_secs_f64(options.profile.rss_sample_secs);
         let start = Instant::now();
         tokio::spawn(async move {

@@ -45,6 +45,14 @@ pub fn spawn(cmd: &mut Command, log: &Path) -> std::io::Result<ProcessId> {
 }
 
 impl ProcessId {
+    /// The running process `pid`, as identified now (None if there is none).
+    pub fn of(pid: u32) -> Option<ProcessId> {
+        Some(ProcessId {
+            pid,
+            start_ticks: start_ticks(pid)?,
+        })
+    }
+
     pub fn is_alive(&self) -> bool {
         match start_ticks(self.pid) {
             Some(ticks) => ticks == self.start_ticks && !is_zombie(self.pid),
