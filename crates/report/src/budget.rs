@@ -58,6 +58,20 @@ impl BudgetMetric {
     }
 
     /// The measured value (corrected latency in ms, error rate as a fraction).
+    /// Requests each run needs before this metric is judged: a percentile wants at least five
+    /// requests above it (p95: 100, p99: 500); throughput, a counting error of √n/n within the
+    /// default 10% (100); the error rate, one failure moving it by 0.5 point at most (200).
+    /// Fewer, and a change is noise, not evidence.
+    pub fn min_requests(self) -> u64 {
+        match self {
+            BudgetMetric::Rps => 100,
+            BudgetMetric::P50 => 10,
+            BudgetMetric::P95 => 100,
+            BudgetMetric::P99 => 500,
+            BudgetMetric::ErrorRate => 200,
+        }
+    }
+
     pub fn value(self, op: &OperationResult) -> f64 {
         match self {
             BudgetMetric::Rps => op.rps,

@@ -26,11 +26,22 @@ pub struct MetricCheck {
     /// points) under an absolute one; None when a relative change cannot be computed (the
     /// baseline was 0).
     pub change: Option<f64>,
+    /// The smaller request count of the two runs, when below [`BudgetMetric::min_requests`]:
+    /// the change is shown but not judged.
+    pub too_few: Option<u64>,
     pub regressed: bool,
 }
 
 impl MetricCheck {
-    fn judge(metric: BudgetMetric, limit: Limit, baseline: f64, current: f64) -> MetricCheck {
+    fn judge(
+        metric: BudgetMetric,
+        limit: Limit,
+        old: &OperationResult,
+        new: &OperationResult,
+    ) -> MetricCheck {
+        let (baseline, current) = (metric.value(old), metric.value(new));
+        let samples = old.requests.min(new.requests);
+        let too_few = (samples < metric.min_requests()).then_some(samples);
         let (change, allowed) = match limit {
             Limit::Relative(allowed) if baseline > 0.0 => {
                 (Some((current - baseline) / baseline * 100.0), allowed)
@@ -40,13 +51,14 @@ impl MetricCheck {
         };
         // How far the change went the harmful way (down for throughput, up for the rest).
         let harm = change.map(|c| if metric.worse_when_lower() { -c } else { c });
-        let regressed = harm.is_some_and(|h| h > allowed + EPSILON);
+        let regressed = too_few.is_none() && harm.is_some_and(|h| h > allowed + EPSILON);
         MetricCheck {
             metric,
             baseline,
             current,
             limit,
             change,
+            too_few,
             regressed,
         }
     }
@@ -64,6 +76,13 @@ impl MetricCheck {
             }
             (Some(c), _) => format!("{c:+.1}%"),
             (None, _) => "baseline 0: not judged".into(),
+        };
+        let change = match self.too_few {
+            Some(n) => format!(
+                "{change}; n={n} < {}: not judged",
+                self.metric.min_requests()
+            ),
+            None => change,
         };
         format!(
             "{} → {} ({change})",
@@ -163,14 +182,7 @@ fn compare_tier(comparison: &mut Comparison, tier: &str, old: &RunResults, new: 
                 checks: comparison
                     .budgets
                     .judged()
-                    .map(|(metric, limit)| {
-                        MetricCheck::judge(
-                            metric,
-                            limit,
-                            metric.value(old_op),
-                            metric.value(new_op),
-                        )
-                    })
+                    .map(|(metric, limit)| MetricCheck::judge(metric, limit, old_op, new_op))
                     .collect(),
             }),
             None => comparison.only_in_baseline.push(format!("{tier} / {name}")),
@@ -395,9 +407,59 @@ mod tests {
         .is_empty());
     }
 
+    /// An operation of `requests` requests whose `metric` reads `value`.
+    fn with(metric: BudgetMetric, value: f64, requests: u64) -> OperationResult {
+        let mut op = fixture::op("tools/call", [1], 0, 1.0);
+        op.requests = requests;
+        match metric {
+            BudgetMetric::Rps => op.rps = value,
+            BudgetMetric::P50 => op.latency.p50_ms = value,
+            BudgetMetric::P95 => op.latency.p95_ms = value,
+            BudgetMetric::P99 => op.latency.p99_ms = value,
+            BudgetMetric::ErrorRate => op.error_rate = value,
+        }
+        op
+    }
+
+    #[test]
+    fn too_few_requests_show_the_change_without_judging_it() {
+        let p99 = |requests| {
+            MetricCheck::judge(
+                BudgetMetric::P99,
+                Limit::Relative(20.0),
+                &with(BudgetMetric::P99, 10.0, 1000),
+                &with(BudgetMetric::P99, 20.0, requests),
+            )
+        };
+        let few = p99(499);
+        assert!(!few.regressed);
+        assert_eq!(few.too_few, Some(499));
+        assert_eq!(
+            few.cell(),
+            "10.00 → 20.00 (+100.0%; n=499 < 500: not judged)"
+        );
+        assert!(p99(500).regressed);
+        let rps = |requests| {
+            MetricCheck::judge(
+                BudgetMetric::Rps,
+                Limit::Relative(10.0),
+                &with(BudgetMetric::Rps, 10.0, requests),
+                &with(BudgetMetric::Rps, 5.0, requests),
+            )
+        };
+        assert!(!rps(99).regressed && rps(100).regressed);
+    }
+
     #[test]
     fn latency_and_error_rate_budgets() {
-        let check = |metric, limit, b, c| MetricCheck::judge(metric, limit, b, c);
+        let check = |metric, limit, b, c| {
+            MetricCheck::judge(
+                metric,
+                limit,
+                &with(metric, b, 1000),
+                &with(metric, c, 1000),
+            )
+        };
         assert!(check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 116.0).regressed);
         assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 115.0).regressed);
         assert!(check(BudgetMetric::P99, Limit::Relative(20.0), 10.0, 12.5).regressed);
