@@ -590,32 +590,14 @@ pub fn write_reports(run: &OverheadRun, reports_dir: &std::path::Path) -> Result
 mod tests {
     use super::*;
 
+    /// The options `load-test --tiers … --threshold …` resolves to (light profile).
     fn options(tiers: Vec<&'static str>, thresholds: &[&str]) -> RunOptions {
-        RunOptions {
-            profile: Profile::built_in("light").unwrap(),
-            tiers,
-            thresholds: thresholds.iter().map(|s| s.to_string()).collect(),
-            host: None,
-            stack: stack::UpOptions {
-                runtime: stack::Runtime::Local,
-                images: stack::Images::default(),
-                count: 1,
-                start_port: 9000,
-                gateway_port: 4444,
-                nginx_port: 8080,
-                workers: 1,
-                nginx_cache: false,
-                keep_on_failure: false,
-                tools_per_server: 50,
-                state_dir: PathBuf::from("/nonexistent"),
-                bench_server_bin: PathBuf::from("bench-server"),
-                cache_dir: PathBuf::from("/nonexistent"),
-            },
-            keep_stack: false,
-            reports_dir: PathBuf::from("reports"),
-            progress: ProgressMode::Quiet,
-            command_line: vec![],
+        let mut args = vec!["load-test".to_string(), "--tiers".into(), tiers.join(",")];
+        for t in thresholds {
+            args.extend(["--threshold".to_string(), t.to_string()]);
         }
+        let parsed = <crate::cli::LoadTestArgs as clap::Parser>::try_parse_from(args).unwrap();
+        crate::cli::resolve(&parsed, |_| None, PathBuf::from("bench-server"), vec![]).unwrap()
     }
 
     #[test]
