@@ -201,20 +201,22 @@ fn meets(name: &str, current: &str, recommended: &str) -> bool {
 }
 
 pub fn check_table(rows: &[CheckRow]) -> String {
-    let mut out = format!(
-        "{:<32} {:>14} {:>14}  \n",
-        "setting", "current", "recommended"
-    );
+    use report::Align::{Left, Right};
+    let mut table = report::Table::new(&[
+        ("setting", Left),
+        ("current", Right),
+        ("recommended", Right),
+        ("", Left),
+    ]);
     for r in rows {
-        out.push_str(&format!(
-            "{:<32} {:>14} {:>14}  {}\n",
-            r.name,
-            r.current,
-            r.recommended,
-            if r.ok { "ok" } else { "CHANGE" }
-        ));
+        table.push(vec![
+            r.name.clone(),
+            r.current.clone(),
+            r.recommended.clone(),
+            if r.ok { "ok" } else { "CHANGE" }.into(),
+        ]);
     }
-    out
+    table.text()
 }
 
 /// The commands that apply the recommendations (what `tune apply` prints without root).
