@@ -120,7 +120,7 @@ pub enum BodyKind {
 
 /// Classifies a body before dispatch (a validating scan that borrows, so it costs little).
 pub fn classify(body: &[u8]) -> BodyKind {
-    match serde_json::from_slice::<Incoming>(body) {
+    match serde_json::from_slice::<Incoming<'_>>(body) {
         Ok(m) if m.id.is_some() && m.method.as_deref() == Some("initialize") => {
             BodyKind::Initialize
         }

@@ -11,6 +11,9 @@ pub const AUDIENCE: &str = "mcpgateway-api";
 pub const ENVIRONMENT: &str = "development";
 /// The Python tool's default lifetime, in minutes (a week).
 pub const DEFAULT_EXPIRY_MINUTES: u64 = 10_080;
+/// The longest lifetime accepted (ten years): beyond it the `exp` arithmetic would overflow into
+/// a token that is already expired.
+pub const MAX_EXPIRY_MINUTES: u64 = 10 * 366 * 24 * 60;
 
 /// What to put in a token.
 #[derive(Debug, Clone)]
@@ -77,6 +80,8 @@ pub enum JwtError {
     EmptySecret,
     #[error("the username is empty")]
     EmptyUsername,
+    #[error("an expiry of {0} minutes is beyond the limit of {MAX_EXPIRY_MINUTES} (ten years)")]
+    ExpiryTooFar(u64),
     #[error("signing failed: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
 }
@@ -88,6 +93,7 @@ impl TokenRequest {
             username: self.username.clone(),
             sub: self.username.clone(),
             iat,
+            // `mint` refuses lifetimes beyond MAX_EXPIRY_MINUTES, so this cannot overflow.
             exp: (self.expires_in_minutes > 0).then(|| iat + 60 * self.expires_in_minutes as i64),
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -116,12 +122,29 @@ pub fn mint(request: &TokenRequest, secret: &str) -> Result<String, JwtError> {
     if request.username.trim().is_empty() {
         return Err(JwtError::EmptyUsername);
     }
+    if request.expires_in_minutes > MAX_EXPIRY_MINUTES {
+        return Err(JwtError::ExpiryTooFar(request.expires_in_minutes));
+    }
     let claims = request.claims(chrono::Utc::now());
     Ok(jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )?)
+}
+
+/// An admin token for the platform admin a benchmark stack creates ([`crate::naming::ADMIN_EMAIL`]),
+/// as the stack's registration and the load tests use, valid for `minutes`.
+pub fn admin_token(secret: &str, minutes: u64) -> Result<String, JwtError> {
+    mint(
+        &TokenRequest {
+            username: crate::naming::ADMIN_EMAIL.into(),
+            expires_in_minutes: minutes,
+            admin: true,
+            teams: None,
+        },
+        secret,
+    )
 }
 
 /// Checks a token as the gateway does (signature, issuer, audience, expiry) and returns its claims.
@@ -143,7 +166,7 @@ mod tests {
 
     fn request(admin: bool, teams: Option<Vec<String>>) -> TokenRequest {
         TokenRequest {
-            username: "admin@example.com".into(),
+            username: crate::naming::ADMIN_EMAIL.into(),
             expires_in_minutes: 60,
             admin,
             teams,
@@ -162,7 +185,7 @@ mod tests {
             ),
             (ISSUER, AUDIENCE, ENVIRONMENT)
         );
-        assert_eq!(claims.sub, "admin@example.com");
+        assert_eq!(claims.sub, crate::naming::ADMIN_EMAIL);
         assert_eq!(claims.exp.unwrap() - claims.iat, 3600);
         assert_eq!(claims.jti.len(), 36);
         let raw: serde_json::Value = serde_json::from_slice(
@@ -211,6 +234,19 @@ mod tests {
             ..request(false, None)
         };
         assert!(matches!(mint(&nobody, "x"), Err(JwtError::EmptyUsername)));
+    }
+
+    #[test]
+    fn an_expiry_beyond_ten_years_is_refused_not_wrapped() {
+        let far = TokenRequest {
+            expires_in_minutes: u64::MAX,
+            ..request(false, None)
+        };
+        assert!(matches!(mint(&far, "x"), Err(JwtError::ExpiryTooFar(_))));
+        let token = admin_token("a-secret", MAX_EXPIRY_MINUTES).unwrap();
+        let claims = verify(&token, "a-secret").unwrap();
+        assert!(claims.exp.unwrap() > claims.iat);
+        assert_eq!(claims.sub, crate::naming::ADMIN_EMAIL);
     }
 
     #[test]

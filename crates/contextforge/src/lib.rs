@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod jwt;
+pub mod naming;
 pub mod secrets;
 pub mod settings;
 pub mod workloads;

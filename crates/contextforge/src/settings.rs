@@ -31,7 +31,7 @@ pub fn load_test_env(
         ("MCPGATEWAY_UI_ENABLED", "false".into()),
         ("MCPGATEWAY_ADMIN_API_ENABLED", "true".into()),
         ("CACHE_TYPE", "database".into()),
-        ("PLATFORM_ADMIN_EMAIL", "admin@example.com".into()),
+        ("PLATFORM_ADMIN_EMAIL", crate::naming::ADMIN_EMAIL.into()),
         ("PLATFORM_ADMIN_PASSWORD", crate::secrets::generate()),
     ]
 }

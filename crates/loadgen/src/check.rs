@@ -91,7 +91,7 @@ pub fn jsonrpc_message<'a>(ex: &'a Exchange, id: Option<&str>) -> Option<Cow<'a,
                 Cow::Owned(joined)
             }
         };
-        let (matches_id, is_reply) = match serde_json::from_str::<Reply>(&data) {
+        let (matches_id, is_reply) = match serde_json::from_str::<Reply<'_>>(&data) {
             Ok(reply) => (
                 matches!((id, reply.id), (Some(want), Some(got)) if got.get() == want),
                 reply.result.is_some() || reply.error.is_some(),
@@ -116,7 +116,7 @@ pub fn judge_jsonrpc(ex: &Exchange, id: Option<&str>, tool_call: bool) -> Result
             format!("no JSON-RPC response in the body: {}", excerpt(&ex.body)),
         ));
     };
-    let reply: Reply = serde_json::from_str(&message).map_err(|e| {
+    let reply: Reply<'_> = serde_json::from_str(&message).map_err(|e| {
         (
             ErrorClass::Check,
             format!("response is not JSON-RPC ({e}): {}", excerpt(&ex.body)),

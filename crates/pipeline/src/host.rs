@@ -201,8 +201,8 @@ fn meets(name: &str, current: &str, recommended: &str) -> bool {
 }
 
 pub fn check_table(rows: &[CheckRow]) -> String {
-    use report::Align::{Left, Right};
-    let mut table = report::Table::new(&[
+    use cli::Align::{Left, Right};
+    let mut table = cli::Table::new(&[
         ("setting", Left),
         ("current", Right),
         ("recommended", Right),

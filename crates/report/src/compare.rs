@@ -11,7 +11,7 @@ use crate::budget::{limit_text, BudgetMetric, Budgets, Limit};
 use crate::document::{OverheadRun, TierRun, VerdictStatus};
 use crate::format;
 use crate::overhead::AGGREGATED;
-use crate::table::{markdown_cell, Align, Table};
+use cli::{markdown_cell, Align, Table};
 
 /// Floating-point slack: a change exactly at the budget is within it.
 const EPSILON: f64 = 1e-9;

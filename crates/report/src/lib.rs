@@ -16,7 +16,7 @@ mod markdown;
 mod notices;
 mod overhead;
 mod svg;
-mod table;
+
 mod tables;
 pub mod terminal;
 mod verdict;
@@ -36,5 +36,5 @@ pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use overhead::{overhead_rows, AGGREGATED, DIRECT, REST};
-pub use table::{Align, Table};
+
 pub use verdict::verdict;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::document::OverheadRun;
 use crate::notices;
-use crate::table::markdown_cell;
+use cli::markdown_cell;
 use crate::tables;
 
 pub fn render_markdown(run: &OverheadRun) -> String {

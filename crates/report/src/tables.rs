@@ -5,7 +5,7 @@ use loadgen::threshold::ThresholdResult;
 
 use crate::document::{OverheadRow, OverheadRun};
 use crate::format;
-use crate::table::{Align, Table};
+use cli::{Align, Table};
 
 /// One row per tier; a skipped tier says why in place of its numbers.
 pub fn tiers(run: &OverheadRun) -> Table {

@@ -1,5 +1,5 @@
 //! A table of strings printed two ways — aligned plain text for the terminal and GitHub
-//! Markdown — so each table's columns are defined once for both.
+//! Markdown — so each table's columns are defined once for both; every command prints through it.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {
