@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use cli::Signal;
 use mcpbench::harness::{binary, spawn_bench_server, ChildGuard};
 
 fn server(extra: &[&str]) -> (ChildGuard, String) {
@@ -158,36 +159,42 @@ fn bad_input_is_refused_before_any_traffic() {
 }
 
 #[test]
-fn ctrl_c_stops_the_run_writes_results_and_exits_130() {
+fn sigint_and_sigterm_stop_the_run_write_results_and_exit_128_plus_the_signal() {
     let (_server, url) = server(&[]);
-    let dir = workdir("hey-ctrlc");
-    std::fs::write(
-        dir.join("payload.json"),
-        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
-    )
-    .unwrap();
-    let mut child = ChildGuard::spawn(
-        Command::new(binary("xtask"))
-            .args(["hey", "-z", "60s", "-c", "4", "-q", "50", "-u", &url])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(2000));
-    let status = child
-        .signal_and_wait(libc::SIGINT, Duration::from_secs(10))
+    for (signal, code, name) in [
+        (libc::SIGINT, 130, Signal::Interrupt),
+        (libc::SIGTERM, 143, Signal::Terminate),
+    ] {
+        let dir = workdir(&format!("hey-signal-{code}"));
+        std::fs::write(
+            dir.join("payload.json"),
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+        )
         .unwrap();
-    assert_eq!(status.code(), Some(130));
-    let json: Vec<PathBuf> = files_with(&dir, "json")
-        .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("hey-"))
-        .collect();
-    assert_eq!(json.len(), 1, "{json:?}");
-    let results =
-        loadgen::RunResults::from_json(&std::fs::read_to_string(&json[0]).unwrap()).unwrap();
-    assert!(results.interrupted);
-    assert!(results.total.requests > 50, "{}", results.total.requests);
+        let mut child = ChildGuard::spawn(
+            Command::new(binary("xtask"))
+                .args(["hey", "-z", "60s", "-c", "4", "-q", "50", "-u", &url])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(2000));
+        let status = child
+            .signal_and_wait(signal, Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(status.code(), Some(code));
+        let json: Vec<PathBuf> = files_with(&dir, "json")
+            .into_iter()
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("hey-"))
+            .collect();
+        assert_eq!(json.len(), 1, "{json:?}");
+        let results =
+            loadgen::RunResults::from_json(&std::fs::read_to_string(&json[0]).unwrap()).unwrap();
+        assert_eq!(results.stopped_by, Some(name));
+        assert!(results.total.requests > 50, "{}", results.total.requests);
+        assert!(results.schedule.accounting.balances(), "{:?}", results.schedule);
+    }
 }
 
 #[test]

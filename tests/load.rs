@@ -56,7 +56,8 @@ fn an_open_model_run_writes_results_csvs_and_a_table() {
         assert!(stdout.contains(column), "{stdout}");
     }
     let r = results(&dir);
-    assert_eq!(r.model, "open");
+    assert_eq!(r.model, loadgen::LoadModel::Open);
+    assert!(r.schedule.accounting.balances(), "{:?}", r.schedule);
     assert_eq!(r.total.failures, 0, "{:?}", r.total.errors);
     let names: Vec<&str> = r.operations.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(
@@ -116,35 +117,66 @@ fn session_churn_reports_its_setup_as_its_own_operation() {
 }
 
 #[test]
-fn a_generator_that_falls_behind_exits_4() {
+fn a_target_at_capacity_is_the_targets_stall_judged_by_thresholds_not_the_generators() {
+    // Five users on a 200 ms target carry 25/s of the 300/s asked: the rest wait or are
+    // dropped. That is the target's latency and errors: counted, and judged by thresholds.
     let (_server, port) = spawn_bench_server(1, &["--stateless", "--latency-ms", "200"]).unwrap();
-    let dir = out_dir("saturated");
     let url = format!("http://127.0.0.1:{port}/mcp");
-    let out = load(&[
-        "--url",
-        &url,
-        "--session",
-        "none",
-        "--rate",
-        "300",
-        "--max-in-flight",
-        "5",
-        "--max-backlog",
-        "5",
-        "-z",
-        "2s",
-        "--ops",
-        "ping",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+    let run = |name: &str, extra: &[&str]| {
+        let dir = out_dir(name);
+        let mut args = vec![
+            "--url", &url, "--session", "none", "--rate", "300", "--max-in-flight", "5",
+            "--max-backlog", "5", "-z", "2s", "--ops", "ping", "--out",
+        ];
+        let out_dir = dir.to_str().unwrap().to_string();
+        args.push(&out_dir);
+        args.extend(extra);
+        (load(&args), dir)
+    };
+    let (out, dir) = run("stalled", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("TARGET STALLED / AT CAPACITY"), "{stdout}");
+    assert!(!stdout.contains("SATURATED"), "{stdout}");
+    let r = results(&dir);
+    assert!(
+        matches!(r.schedule.verdict, loadgen::ScheduleVerdict::TargetStalled { .. }),
+        "the verdict is in the results too: {:?}",
+        r.schedule
+    );
+    let a = &r.schedule.accounting;
+    assert!(a.balances() && a.dropped.backlog_full > 400, "{a:?}");
+    // The dropped arrivals count against the target's error rate.
+    let (out, _) = run("stalled-judged", &["--threshold", "error_rate<1%"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_generator_that_falls_behind_its_own_schedule_exits_4() {
+    // The generator pinned to one core, asked for far more arrivals a second than that core can
+    // emit and start, against a bench server on the other core: its schedule falls behind
+    // although users are free — the generator's lateness, not the target's.
+    let (_server, port) = spawn_bench_server(1, &["--stateless", "--threads", "1"]).unwrap();
+    let dir = out_dir("saturated");
+    let out = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(binary("xtask"))
+        .arg("load")
+        .args(["--url", &format!("http://127.0.0.1:{port}/mcp")])
+        .args(["--session", "none", "--ops", "ping", "--rate", "200000"])
+        .args(["--max-in-flight", "2000", "-z", "2s", "--progress", "plain"])
+        .args(["--out", dir.to_str().unwrap()])
+        .output()
+        .expect("taskset (util-linux) runs the generator on one core");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(4), "{stdout}");
     assert!(stdout.contains("SATURATED"), "{stdout}");
-    assert!(
-        results(&dir).saturation.saturated,
-        "the verdict is in the results too"
-    );
+    assert!(results(&dir).schedule.generator_saturated());
 }
 
 #[test]
@@ -166,6 +198,11 @@ fn an_unreachable_target_exits_3_and_bad_flags_exit_2() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!dir.exists(), "nothing ran, nothing written");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1,
+        "one line"
+    );
     for args in [
         vec![
             "--url",

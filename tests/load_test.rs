@@ -99,12 +99,17 @@ fn tier<'a>(results: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["name"] == name)
+        .find(|t| t["tier"] == name)
         .unwrap_or_else(|| panic!("no tier {name}"))
 }
 
+/// `ran`, `skipped` or `failed`.
+fn outcome<'a>(results: &'a serde_json::Value, name: &str) -> &'a str {
+    tier(results, name)["outcome"]["kind"].as_str().unwrap()
+}
+
 fn requests(results: &serde_json::Value, name: &str) -> u64 {
-    tier(results, name)["results"]["total"]["requests"]
+    tier(results, name)["outcome"]["results"]["total"]["requests"]
         .as_u64()
         .unwrap_or(0)
 }
@@ -142,12 +147,12 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     let results = stack.results();
     assert_eq!(results["schema"], "mcpbench.overhead/v1");
     for name in ["direct", "gateway", "nginx", "rest"] {
-        assert!(tier(&results, name)["skipped"].is_null(), "{name} skipped");
+        assert_eq!(outcome(&results, name), "ran", "{name}: {said}");
         assert!(requests(&results, name) > 0, "{name} sent nothing: {said}");
     }
     // The same MCP workload on each MCP tier, and the gateway's overhead for tools/call.
     let ops = |name: &str| -> Vec<String> {
-        tier(&results, name)["results"]["operations"]
+        tier(&results, name)["outcome"]["results"]["operations"]
             .as_array()
             .unwrap()
             .iter()
@@ -162,15 +167,16 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
         .iter()
         .find(|r| r["tier"] == "gateway" && r["operation"] == "tools/call")
         .expect("a gateway tools/call overhead row");
-    let added = row["added_p50_ms"].as_f64().unwrap();
+    let latency = &row["latency"];
+    let added = latency["added_p50_ms"].as_f64().unwrap();
     let (p50, direct_p50) = (
-        row["p50_ms"].as_f64().unwrap(),
-        row["direct_p50_ms"].as_f64().unwrap(),
+        latency["p50_ms"].as_f64().unwrap(),
+        latency["direct_p50_ms"].as_f64().unwrap(),
     );
     assert!((added - (p50 - direct_p50)).abs() < 1e-6, "{row}");
     // Every call through the gateway was a real MCP success (a JSON-RPC error would count).
     assert_eq!(
-        tier(&results, "gateway")["results"]["total"]["failures"],
+        tier(&results, "gateway")["outcome"]["results"]["total"]["failures"],
         0,
         "{said}"
     );
@@ -278,7 +284,8 @@ fn without_nginx_the_nginx_tier_is_skipped_with_its_reason() {
     let said = text(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     let results = stack.results();
-    let reason = tier(&results, "nginx")["skipped"]
+    assert_eq!(outcome(&results, "nginx"), "skipped");
+    let reason = tier(&results, "nginx")["outcome"]["reason"]
         .as_str()
         .unwrap()
         .to_string();
@@ -334,10 +341,10 @@ fn ctrl_c_in_the_middle_writes_what_was_measured_and_leaves_nothing_running() {
     let results = stack.results();
     assert_eq!(results["verdict"]["status"], "interrupted");
     assert!(requests(&results, "direct") > 0);
-    assert!(tier(&results, "rest")["skipped"]
+    assert!(tier(&results, "rest")["outcome"]["reason"]
         .as_str()
         .unwrap()
-        .contains("interrupted"));
+        .contains("stopped by SIGINT"));
     assert!(stack.ports_free(), "{seen}");
 }
 

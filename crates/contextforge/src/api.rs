@@ -241,6 +241,41 @@ impl Client {
         }
     }
 
+    /// The ids and names the REST classes address (what Locust's classes discover at start),
+    /// read from the gateway: the benchmark tools of the bench server registered as
+    /// `bench_gateway`, its gateway, and the first resource and prompt.
+    pub async fn entities(
+        &self,
+        bench_gateway: &str,
+        server_id: Option<String>,
+    ) -> Result<crate::workloads::GatewayEntities, ApiError> {
+        let text = |v: &serde_json::Value, k: &str| v[k].as_str().map(str::to_string);
+        let tools = self.list("tools").await?;
+        let tool_named = |tool: &str| {
+            let name = crate::naming::federated_tool_name(bench_gateway, tool);
+            tools.iter().find(|t| t["name"] == name.as_str())
+        };
+        let benchmark_tool = tool_named(&format!("{}0", crate::naming::BENCHMARK_TOOL_PREFIX));
+        let gateways = self.list("gateways").await?;
+        let resources = self.list("resources").await?;
+        let prompts = self.list("prompts").await?;
+        Ok(crate::workloads::GatewayEntities {
+            tool_id: benchmark_tool.and_then(|t| text(t, "id")),
+            tool_name: benchmark_tool.and_then(|t| text(t, "name")),
+            time_tool_name: tool_named("get_system_time").and_then(|t| text(t, "name")),
+            convert_tool_name: tool_named("convert_time").and_then(|t| text(t, "name")),
+            server_id,
+            gateway_id: gateways
+                .iter()
+                .find(|g| g["name"] == bench_gateway)
+                .and_then(|g| text(g, "id")),
+            resource_id: resources.first().and_then(|r| text(r, "id")),
+            resource_uri: resources.first().and_then(|r| text(r, "uri")),
+            prompt_id: prompts.first().and_then(|p| text(p, "id")),
+            prompt_name: prompts.first().and_then(|p| text(p, "name")),
+        })
+    }
+
     /// The id of the virtual server named `name`, if there is one.
     pub async fn find_server(&self, name: &str) -> Result<Option<String>, ApiError> {
         Ok(self

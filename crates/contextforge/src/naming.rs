@@ -10,6 +10,12 @@ pub fn bench_gateway_name(port: u16) -> String {
     format!("benchmark-{port}")
 }
 
+/// The virtual server an overhead run creates: it bundles exactly what the direct tier's bench
+/// server (registered as `bench_gateway`) serves, so every tier lists and calls the same catalog.
+pub fn overhead_server_name(bench_gateway: &str) -> String {
+    format!("mcpbench-overhead-{bench_gateway}")
+}
+
 /// ContextForge's slug of a name: lower case, runs of anything but letters and digits as one
 /// hyphen (`benchmark_tool_0` → `benchmark-tool-0`).
 pub fn slug(name: &str) -> String {

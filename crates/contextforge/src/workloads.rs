@@ -175,7 +175,7 @@ pub fn mcp_scenario(
         url: url.clone(),
         transport: McpTransport::StreamableHttp,
         session,
-        protocol_version: "2025-06-18".into(),
+        protocol_version: loadgen::DEFAULT_PROTOCOL_VERSION.into(),
         headers: headers.clone(),
     };
     // Endpoint 0 keeps a session per user; endpoint 1 opens one per iteration (churn).
@@ -261,9 +261,8 @@ pub struct GatewayEntities {
 }
 
 impl GatewayEntities {
-    /// Every entity present (with stand-in values): the full REST workload, for planning
-    /// before the gateway is up.
-    pub fn placeholder() -> GatewayEntities {
+    /// Every entity present (with stand-in values): the full REST workload's operations.
+    fn every_kind() -> GatewayEntities {
         let some = || Some("placeholder".to_string());
         GatewayEntities {
             tool_id: some(),
@@ -278,6 +277,19 @@ impl GatewayEntities {
             prompt_name: some(),
         }
     }
+}
+
+/// The operations a workload of these classes reports (every task's, as if every entity were
+/// there), for checking thresholds' operation scopes before anything runs. Operation names do
+/// not depend on where the workload goes, so it is built against a stand-in address that is
+/// never contacted.
+pub fn operation_names(kind: ClassKind, picks: &[ClassPick]) -> Result<Vec<String>, String> {
+    let nowhere = url::Url::parse("http://127.0.0.1:9/").expect("a valid URL");
+    let scenario = match kind {
+        ClassKind::Mcp => mcp_scenario(nowhere, vec![], picks)?,
+        ClassKind::Rest => rest_scenario(&nowhere, "-", picks, &GatewayEntities::every_kind())?.0,
+    };
+    Ok(scenario.operation_names())
 }
 
 /// The REST workload against the gateway at `base`, authenticated with `token`. Returns the
@@ -438,7 +450,7 @@ pub fn rest_scenario(
                     3,
                     rest.rpc(
                         "initialize",
-                        r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcpbench","version":"1"}}"#,
+                        &format!(r#"{{"protocolVersion":"{}","capabilities":{{}},"clientInfo":{{"name":"mcpbench","version":"1"}}}}"#, loadgen::DEFAULT_PROTOCOL_VERSION),
                         "/rpc initialize",
                     ),
                 );
@@ -457,7 +469,7 @@ pub fn rest_scenario(
                     2,
                     rest.post(
                         "/protocol/initialize",
-                        r#"{"protocol_version":"2025-06-18","capabilities":{},"client_info":{"name":"mcpbench","version":"1"}}"#,
+                        &format!(r#"{{"protocol_version":"{}","capabilities":{{}},"client_info":{{"name":"mcpbench","version":"1"}}}}"#, loadgen::DEFAULT_PROTOCOL_VERSION),
                         "/protocol/initialize",
                         false,
                     ),

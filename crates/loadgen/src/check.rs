@@ -47,10 +47,14 @@ struct ContentProbe {
     text: Option<String>,
 }
 
+/// The start of a body for an error sample: credentials scrubbed (before it is cut, so no
+/// token is left half-shown), line breaks flattened, at most [`EXCERPT`] characters.
 pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT)]);
-    let mut s = text.replace(['\n', '\r'], " ");
-    if body.len() > EXCERPT {
+    const SCANNED: usize = 4096;
+    let text = String::from_utf8_lossy(&body[..body.len().min(SCANNED)]);
+    let scrubbed = cli::redact::scrub(&text).replace(['\n', '\r'], " ");
+    let mut s: String = scrubbed.chars().take(EXCERPT).collect();
+    if body.len() > s.len() {
         s.push('…');
     }
     s
@@ -266,6 +270,18 @@ mod tests {
             .0,
             ErrorClass::Check
         );
+    }
+
+    #[test]
+    fn an_echoed_credential_never_reaches_an_error_sample() {
+        let ex = exchange(
+            500,
+            "application/json",
+            r#"{"error":"bad","headers":{"authorization":"Bearer eyJhbGciOi.eyJzdWIi.c2ln"}}"#,
+        );
+        let (_, message) = judge_http(&ex, &Expect::default()).unwrap_err();
+        assert!(!message.contains("eyJ"), "{message}");
+        assert!(message.contains("HTTP 500"), "{message}");
     }
 
     #[test]

@@ -1,31 +1,19 @@
 //! `cargo xtask load`: the engine on an MCP endpoint from the command line — closed users or an
 //! open arrival rate, stages, weighted MCP operations, sessions or churn — writing
-//! `results.json`, `stats.csv` and `stats_history.csv`, with k6-style exit codes.
+//! `results.json`, `stats.csv` and `stats_history.csv`, with the workspace's exit status.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use cli::Exit;
 
 use crate::threshold::Threshold;
 use crate::{
-    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, run, Arrival, Header,
-    HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunError,
-    RunResults, RunSpec, Scenario, SessionMode, Step, Task,
+    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, Arrival, Header,
+    HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunSpec, Scenario,
+    SessionMode, Step, Task, AGGREGATED,
 };
-
-/// Exit codes of `load` (and, later, of every load-test command).
-pub mod exit_code {
-    pub const OK: u8 = 0;
-    /// A threshold failed.
-    pub const THRESHOLD_FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const INFRASTRUCTURE: u8 = 3;
-    /// The generator could not keep its schedule: the latencies are not trustworthy.
-    pub const SATURATED: u8 = 4;
-    pub const INTERRUPTED: u8 = 130;
-}
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum TransportArg {
@@ -77,7 +65,7 @@ pub struct LoadArgs {
     #[arg(long, default_value = "tools/call")]
     pub ops: String,
     /// Protocol version offered in initialize.
-    #[arg(long, default_value = "2025-06-18")]
+    #[arg(long, default_value = crate::DEFAULT_PROTOCOL_VERSION)]
     pub protocol_version: String,
     /// Header `Name: value` on every request (repeatable; templates allowed).
     #[arg(short = 'H', long = "header")]
@@ -114,7 +102,8 @@ pub struct LoadArgs {
     /// How long to measure (after warm-up): 30s, 2m, 1h.
     #[arg(short = 'z', long)]
     pub duration: Option<String>,
-    /// Stop after this many measured requests.
+    /// Stop after this many measured iterations (each one request of the chosen operations;
+    /// session setup not counted).
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
     /// Run this long first and discard it.
@@ -236,18 +225,21 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Thresh
         max_requests: args.requests,
         warmup: parse_duration(&args.warmup).map_err(|e| e.to_string())?,
         seed: args.seed,
-        drain: Duration::from_secs(5),
     };
     plan.validate().map_err(|e| e.to_string())?;
+    let timeout = parse_duration(&args.timeout).map_err(|e| e.to_string())?;
+    if timeout.is_zero() {
+        return Err("--timeout must be longer than zero: every request has a timeout".into());
+    }
     let http = HttpOptions {
         http2: args.h2,
-        timeout: parse_duration(&args.timeout).map_err(|e| e.to_string())?,
+        timeout,
         keep_alive: !args.no_keepalive,
         ca_file: args.cacert.clone(),
         ..HttpOptions::default()
     };
     let mut operations = scenario.operation_names();
-    operations.push("Aggregated".into());
+    operations.push(AGGREGATED.into());
     let thresholds = args
         .thresholds
         .iter()
@@ -276,30 +268,15 @@ impl From<ProgressArg> for ProgressMode {
     }
 }
 
-/// Parses a command line for the mcpbench commands: `--help`/`--version` print and exit 0; a
-/// bad flag is one line on stderr, `<name>: <what is wrong>`, and exit 2.
-pub fn parse_args<T: Parser>(name: &str, args: &[String]) -> Result<T, ExitCode> {
-    T::try_parse_from(args).map_err(|e| match e.kind() {
-        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-            let _ = e.print();
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{name}: {}", first_line(&e.render().to_string()));
-            ExitCode::from(exit_code::USAGE)
-        }
-    })
-}
-
 /// The whole `load` command. `args[0]` is the program name.
 pub fn main_with_args(args: Vec<String>) -> ExitCode {
-    let parsed: LoadArgs = match parse_args("load", &args) {
+    let parsed: LoadArgs = match cli::args::parse("load", &args) {
         Ok(a) => a,
         Err(code) => return code,
     };
     let (plan, scenario, http, thresholds) = match build(&parsed) {
         Ok(b) => b,
-        Err(m) => return fail(exit_code::USAGE, &m),
+        Err(m) => return Exit::Usage.fail("load", &m),
     };
     let out = parsed.out.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(format!(
@@ -307,142 +284,31 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             chrono::Local::now().format("%Y%m%d_%H%M%S")
         ))
     });
-    let runtime = match crate::engine::runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            return fail(
-                exit_code::INFRASTRUCTURE,
-                &format!("cannot start the async runtime: {e}"),
-            )
-        }
-    };
+    if let Err(m) = cli::paths::ensure_writable_dir(&out) {
+        return Exit::Usage.fail("load", &format!("--out: {m}"));
+    }
     let spec = RunSpec {
         plan,
         scenario,
         http,
-        command_line: crate::hey::redacted_command_line(&args),
+        command_line: cli::redact::redact_command_line(&args),
         progress: parsed.progress.into(),
         label: "load".into(),
     };
-    let mut results = match runtime.block_on(run(spec, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })) {
+    let mut results = match crate::command::run_until_stopped("load", spec, None) {
         Ok(r) => r,
-        Err(RunError::Config(m)) => return fail(exit_code::USAGE, &m),
-        Err(RunError::Infrastructure(m)) => return fail(exit_code::INFRASTRUCTURE, &m),
+        Err((exit, m)) => return exit.fail("load", &m),
     };
     results.thresholds = thresholds.iter().map(|t| t.evaluate(&results)).collect();
-    print!("{}", table(&results));
+    print!("{}", crate::summary::summary(&results));
     if let Err(e) = results.write_to_dir(&out) {
-        return fail(
-            exit_code::INFRASTRUCTURE,
+        return Exit::Infrastructure.fail(
+            "load",
             &format!("cannot write results to {}: {e}", out.display()),
         );
     }
     println!("results: {}", out.join("results.json").display());
-    ExitCode::from(outcome_code(&results))
-}
-
-/// 130 if interrupted, 4 if the generator could not keep its schedule (the numbers, and so the
-/// thresholds, are not trustworthy), 1 if a threshold failed, else 0.
-pub fn outcome_code(r: &RunResults) -> u8 {
-    if r.interrupted {
-        exit_code::INTERRUPTED
-    } else if r.saturation.saturated {
-        exit_code::SATURATED
-    } else if r.thresholds.iter().any(|t| !t.passed) {
-        exit_code::THRESHOLD_FAILED
-    } else {
-        exit_code::OK
-    }
-}
-
-/// The first line of a rendered clap error, without its `error: ` prefix.
-pub fn first_line(rendered: &str) -> &str {
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    first.strip_prefix("error: ").unwrap_or(first)
-}
-
-fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("load: {message}");
-    ExitCode::from(code)
-}
-
-/// The end-of-run table: corrected latency (from intended send) with the uncorrected p99 beside
-/// it, so a gap between them is visible at a glance.
-pub fn table(r: &RunResults) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "\n{:<26} {:>9} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12}",
-        "operation",
-        "requests",
-        "fails",
-        "err %",
-        "req/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "p99.9 ms",
-        "max ms",
-        "p99 uncorr."
-    );
-    for op in r.operations.iter().chain([&r.total]) {
-        let _ = writeln!(
-            s,
-            "{:<26} {:>9} {:>7} {:>7.2} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>12.2}",
-            op.name,
-            op.requests,
-            op.failures,
-            op.error_rate * 100.0,
-            op.rps,
-            op.latency.p50_ms,
-            op.latency.p95_ms,
-            op.latency.p99_ms,
-            op.latency.p999_ms,
-            op.latency.max_ms,
-            op.uncorrected.p99_ms
-        );
-    }
-    for op in &r.operations {
-        for (class, tally) in &op.errors {
-            let _ = writeln!(
-                s,
-                "  {} {class} ×{}: {}",
-                op.name,
-                tally.count,
-                tally.samples.join(" | ")
-            );
-        }
-    }
-    let sat = &r.saturation;
-    let _ = writeln!(
-        s,
-        "\n{} model, {:.1}s measured, seed {}; late starts {}, queued starts {}, dropped {}, generator CPU {:.0}%",
-        r.model,
-        r.duration_secs,
-        r.seed,
-        sat.late_starts,
-        sat.queued_starts,
-        sat.dropped_iterations,
-        sat.generator_cpu_utilisation * 100.0
-    );
-    for t in &r.thresholds {
-        let verdict = if t.passed { "PASS" } else { "FAIL" };
-        let _ = writeln!(s, "{verdict} {}  (actual {:.3})", t.expression, t.actual);
-    }
-    if sat.saturated {
-        let _ = writeln!(
-            s,
-            "SATURATED — these latencies understate the truth: {}",
-            sat.reasons.join("; ")
-        );
-    }
-    for w in &r.warnings {
-        let _ = writeln!(s, "warning: {w}");
-    }
-    s
+    crate::command::outcome(&results).into()
 }
 
 #[cfg(test)]
@@ -505,6 +371,8 @@ mod tests {
             (vec!["--rate", "lots", "-z", "1s"], "lots"),
             (vec!["--stages", "10-5s"], "10-5s"),
             (vec![], "every run must end"),
+            (vec!["-z", "0s"], "longer than zero"),
+            (vec!["-z", "1s", "--timeout", "0s"], "--timeout must be longer than zero"),
         ] {
             let err = build(&args(&extra)).unwrap_err();
             assert!(err.contains(needle), "{extra:?}: {err}");

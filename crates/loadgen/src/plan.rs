@@ -108,9 +108,6 @@ pub struct Plan {
     pub warmup: Duration,
     /// Seed of every random choice (arrivals, waits, templates, tool picks).
     pub seed: u64,
-    /// After a stop (limit or Ctrl-C), how long in-flight requests may finish.
-    #[serde(with = "secs")]
-    pub drain: Duration,
 }
 
 /// The longest run the engine accepts: every load loop is bounded in time.
@@ -175,6 +172,9 @@ impl Plan {
                 "runs are limited to {} hours",
                 MAX_DURATION.as_secs() / 3600
             ));
+        }
+        if self.duration.is_some_and(|d| d.is_zero()) {
+            return invalid("the duration must be longer than zero".into());
         }
         if self.max_requests == Some(0) {
             return invalid("the request count must be at least 1".into());
@@ -406,7 +406,6 @@ mod tests {
             max_requests: None,
             warmup: Duration::ZERO,
             seed: 1,
-            drain: Duration::from_secs(1),
         };
         plan.validate().unwrap();
         assert_eq!(plan.measured_duration(), Some(Duration::from_secs(30)));
@@ -429,8 +428,12 @@ mod tests {
             max_requests: None,
             warmup: Duration::ZERO,
             seed: 1,
-            drain: Duration::from_secs(1),
         };
         assert!(plan.validate().is_err());
+        let zero = Plan {
+            duration: Some(Duration::ZERO),
+            ..plan
+        };
+        assert!(zero.validate().unwrap_err().to_string().contains("longer than zero"));
     }
 }

@@ -24,7 +24,8 @@ pub struct Snapshot {
     pub rps: f64,
     pub p95_ms: f64,
     pub active: u64,
-    pub saturated: bool,
+    /// Arrivals dropped so far because every in-flight user was busy and the backlog full.
+    pub dropped: u64,
 }
 
 pub struct Progress {
@@ -71,7 +72,7 @@ impl Progress {
             s.failures,
             if s.requests == 0 { 0.0 } else { 100.0 * s.failures as f64 / s.requests as f64 },
             s.active,
-            if s.saturated { "  SATURATED: generator behind schedule" } else { "" },
+            if s.dropped > 0 { format!("  dropped {} (target behind)", s.dropped) } else { String::new() },
         );
         if let Some(bar) = &self.bar {
             if let Some(total) = s.total.filter(|t| !t.is_zero()) {
@@ -83,6 +84,22 @@ impl Progress {
         } else if self.plain && self.last_line.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) {
             eprintln!("{line}");
             self.last_line = Some(Instant::now());
+        }
+    }
+
+    /// The window has closed; requests in flight may take until `deadline` to finish.
+    pub fn draining(&mut self, deadline: Option<Instant>) {
+        let line = match deadline {
+            Some(d) => format!(
+                "window closed: waiting up to {:.0}s for requests in flight",
+                d.saturating_duration_since(Instant::now()).as_secs_f64()
+            ),
+            None => "waiting for requests in flight".to_string(),
+        };
+        if let Some(bar) = &self.bar {
+            bar.set_message(line);
+        } else if self.plain {
+            eprintln!("{line}");
         }
     }
 

@@ -1,6 +1,8 @@
 //! Where every measured request lands: HDR histograms (1 µs – 60 s, 3 significant digits) per
 //! operation, for latency from the intended send time (corrected), from the actual send
 //! (uncorrected) and to the response head (TTFB), plus counts, status codes and classified errors.
+//! Failed requests never enter those three: a refused connection answers in microseconds and
+//! would pull the percentiles down. Their latency has a histogram of its own.
 //!
 //! Memory is fixed per operation, never per request: a one-hour soak costs what a minute does.
 //! Writers are sharded by worker thread, so recording takes an uncontended lock; the collector
@@ -9,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -86,9 +88,14 @@ pub struct ErrorTally {
 /// Everything measured for one operation.
 #[derive(Debug, Clone)]
 pub struct OpStats {
+    /// Successful requests only, from the intended send time.
     pub corrected: Histogram<u64>,
+    /// Successful requests only, from the actual send.
     pub uncorrected: Histogram<u64>,
+    /// Successful requests only.
     pub ttfb: Histogram<u64>,
+    /// Failed requests, from the intended send time.
+    pub failed: Histogram<u64>,
     pub requests: u64,
     pub failures: u64,
     pub bytes: u64,
@@ -102,6 +109,7 @@ impl Default for OpStats {
             corrected: new_histogram(),
             uncorrected: new_histogram(),
             ttfb: new_histogram(),
+            failed: new_histogram(),
             requests: 0,
             failures: 0,
             bytes: 0,
@@ -119,16 +127,19 @@ impl OpStats {
     pub fn record(&mut self, s: &Sample) {
         self.requests += 1;
         self.bytes += s.bytes;
-        // Values beyond 60 s are clamped to the top of the range, never dropped.
-        self.corrected.saturating_record(micros(s.corrected));
-        self.uncorrected.saturating_record(micros(s.uncorrected));
-        if let Some(t) = s.ttfb {
-            self.ttfb.saturating_record(micros(t));
-        }
         if let Some(code) = s.status {
             *self.status_codes.entry(code).or_default() += 1;
         }
+        // Values beyond 60 s are clamped to the top of the range, never dropped.
+        if s.error.is_none() {
+            self.corrected.saturating_record(micros(s.corrected));
+            self.uncorrected.saturating_record(micros(s.uncorrected));
+            if let Some(t) = s.ttfb {
+                self.ttfb.saturating_record(micros(t));
+            }
+        }
         if let Some((class, message)) = &s.error {
+            self.failed.saturating_record(micros(s.corrected));
             self.failures += 1;
             let tally = self.errors.entry(*class).or_default();
             tally.count += 1;
@@ -146,6 +157,7 @@ impl OpStats {
             .add(&other.uncorrected)
             .expect("same HDR bounds");
         self.ttfb.add(&other.ttfb).expect("same HDR bounds");
+        self.failed.add(&other.failed).expect("same HDR bounds");
         self.requests += other.requests;
         self.failures += other.failures;
         self.bytes += other.bytes;
@@ -167,6 +179,7 @@ impl OpStats {
 /// One second's worth of one operation, for the time series.
 #[derive(Debug, Clone)]
 pub struct IntervalStats {
+    /// Successful requests, from the intended send time.
     pub latency: Histogram<u64>,
     pub requests: u64,
     pub failures: u64,
@@ -185,6 +198,22 @@ impl Default for IntervalStats {
 struct Shard {
     total: Vec<OpStats>,
     interval: Vec<IntervalStats>,
+    contact: Contact,
+}
+
+/// When the target last answered, and when a connection to it last failed: a target that
+/// stopped accepting connections before the end of a run is down, not slow.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Contact {
+    pub last_success: Option<Instant>,
+    pub last_connect_failure: Option<Instant>,
+}
+
+impl Contact {
+    fn merge(&mut self, other: Contact) {
+        self.last_success = self.last_success.max(other.last_success);
+        self.last_connect_failure = self.last_connect_failure.max(other.last_connect_failure);
+    }
 }
 
 pub struct Recorder {
@@ -205,6 +234,7 @@ impl Recorder {
                 Mutex::new(Shard {
                     total: ops.iter().map(|_| OpStats::default()).collect(),
                     interval: ops.iter().map(|_| IntervalStats::default()).collect(),
+                    contact: Contact::default(),
                 })
             })
             .collect();
@@ -223,10 +253,29 @@ impl Recorder {
         let shard = THREAD_INDEX.with(|i| *i) % self.shards.len();
         let mut shard = self.shards[shard].lock().expect("recorder shard");
         shard.total[op].record(sample);
+        match &sample.error {
+            None => shard.contact.last_success = Some(Instant::now()),
+            Some((ErrorClass::Connect, _)) => {
+                shard.contact.last_connect_failure = Some(Instant::now())
+            }
+            Some(_) => {}
+        }
         let interval = &mut shard.interval[op];
         interval.requests += 1;
-        interval.failures += u64::from(sample.error.is_some());
-        interval.latency.saturating_record(micros(sample.corrected));
+        if sample.error.is_some() {
+            interval.failures += 1;
+        } else {
+            interval.latency.saturating_record(micros(sample.corrected));
+        }
+    }
+
+    /// When the target last answered and a connection to it last failed, over every shard.
+    pub fn contact(&self) -> Contact {
+        let mut merged = Contact::default();
+        for shard in &self.shards {
+            merged.merge(shard.lock().expect("recorder shard").contact);
+        }
+        merged
     }
 
     /// Takes (and resets) the per-operation stats of the interval since the last call.
@@ -331,6 +380,19 @@ mod tests {
     }
 
     #[test]
+    fn failures_stay_out_of_success_latency() {
+        let rec = Recorder::new(vec!["a".into()], 1);
+        rec.record(0, &sample(100, None));
+        rec.record(0, &sample(1, Some(ErrorClass::Connect)));
+        let t = &rec.totals()[0];
+        assert_eq!((t.corrected.len(), t.failed.len()), (1, 1));
+        assert!(t.corrected.min() >= 99_900, "{}", t.corrected.min());
+        assert!(rec.contact().last_connect_failure >= rec.contact().last_success);
+        let interval = &rec.take_interval()[0];
+        assert_eq!((interval.requests, interval.failures, interval.latency.len()), (2, 1, 1));
+    }
+
+    #[test]
     fn intervals_reset_after_each_take() {
         let rec = Recorder::new(vec!["a".into()], 2);
         rec.record(0, &sample(3, None));
@@ -342,7 +404,9 @@ mod tests {
     #[test]
     fn a_minute_long_latency_is_clamped_not_lost() {
         let rec = Recorder::new(vec!["a".into()], 1);
+        rec.record(0, &sample(120_000, None));
         rec.record(0, &sample(120_000, Some(ErrorClass::Timeout)));
         assert_eq!(rec.totals()[0].corrected.len(), 1);
+        assert_eq!(rec.totals()[0].failed.len(), 1);
     }
 }

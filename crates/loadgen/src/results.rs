@@ -15,7 +15,37 @@ use serde::{Deserialize, Serialize};
 use crate::recorder::{ErrorTally, OpStats};
 
 /// Bumped on any incompatible change to [`RunResults`].
-pub const SCHEMA: &str = "mcpbench.loadgen.results/v1";
+pub const SCHEMA: &str = "mcpbench.loadgen.results/v2";
+/// The name of the all-operations row (Locust's).
+pub const AGGREGATED: &str = "Aggregated";
+
+/// The workload model a run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    /// Users that loop: iteration, wait (Locust, hey).
+    Closed,
+    /// Arrivals on a schedule, whatever the target does (wrk2, k6's arrival-rate executors).
+    Open,
+}
+
+impl std::fmt::Display for LoadModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LoadModel::Closed => "closed",
+            LoadModel::Open => "open",
+        })
+    }
+}
+
+/// The target stopped accepting connections before the end of the measured window: it is
+/// down, and the run says so rather than reporting what it measured before as its verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetDown {
+    /// Seconds into the measured window of its last successful response (0: none at all).
+    pub last_success_secs: f64,
+    pub reason: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResults {
@@ -27,16 +57,18 @@ pub struct RunResults {
     pub finished_at: String,
     pub duration_secs: f64,
     pub warmup_secs: f64,
-    /// The run was stopped by Ctrl-C; its numbers cover the time until then.
-    pub interrupted: bool,
+    /// The signal that stopped the run early; its numbers cover the time until then.
+    pub stopped_by: Option<cli::Signal>,
     pub command_line: Vec<String>,
     pub seed: u64,
-    /// "closed" or "open".
-    pub model: String,
+    pub model: LoadModel,
     /// The plan and scenario as run (secrets redacted).
     pub config: serde_json::Value,
     pub environment: Environment,
-    pub saturation: Saturation,
+    /// Every intended iteration accounted for, and whose lateness it was.
+    pub schedule: crate::schedule::ScheduleReport,
+    /// The target stopped accepting connections before the end (None: it answered throughout).
+    pub target_down: Option<TargetDown>,
     pub operations: Vec<OperationResult>,
     /// All operations together.
     pub total: OperationResult,
@@ -45,27 +77,6 @@ pub struct RunResults {
     /// Pass/fail thresholds checked against this run (empty when none were given).
     #[serde(default)]
     pub thresholds: Vec<crate::threshold::ThresholdResult>,
-}
-
-/// Whether the generator kept its schedule; a saturated run's latencies understate the truth.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Saturation {
-    pub saturated: bool,
-    pub reasons: Vec<String>,
-    /// Iterations the schedule asked for (open model) or paced users planned (closed pacing).
-    pub scheduled: u64,
-    /// Iterations that started more than the late threshold after their intended time although
-    /// a user was free: the generator itself fell behind.
-    pub late_starts: u64,
-    /// Iterations that waited in the backlog for a free user (the target was slow); their
-    /// latency counts from the intended time.
-    pub queued_starts: u64,
-    /// Arrivals dropped because every in-flight slot was busy (open model).
-    pub dropped_iterations: u64,
-    /// The largest gap between an iteration's intended and actual start, in ms.
-    pub max_start_lag_ms: f64,
-    /// The generator's CPU time over its wall time and worker threads (1.0 = all busy).
-    pub generator_cpu_utilisation: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -151,12 +162,17 @@ pub struct OperationResult {
     /// Requests per second over the measured duration.
     pub rps: f64,
     pub bytes: u64,
-    /// Latency from the intended send time: what a user of an open system waits.
+    /// Successful requests' latency from the intended send time: what a user of an open system
+    /// waits.
     pub latency: LatencySummary,
-    /// Latency from the actual send: what closed-loop tools (hey, Locust) report.
+    /// Successful requests' latency from the actual send: what closed-loop tools (hey, Locust)
+    /// report.
     pub uncorrected: LatencySummary,
-    /// From the send to the response head.
+    /// Successful requests, from the send to the response head.
     pub ttfb: LatencySummary,
+    /// Failed requests' latency from the intended send time, kept apart so failures never pull
+    /// the success percentiles down.
+    pub failed_latency: LatencySummary,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, ErrorTally>,
     pub histograms: EncodedHistograms,
@@ -204,6 +220,7 @@ pub struct EncodedHistograms {
     pub corrected: String,
     pub uncorrected: String,
     pub ttfb: String,
+    pub failed: String,
 }
 
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
@@ -243,6 +260,7 @@ impl OperationResult {
             latency: LatencySummary::from_histogram(&s.corrected),
             uncorrected: LatencySummary::from_histogram(&s.uncorrected),
             ttfb: LatencySummary::from_histogram(&s.ttfb),
+            failed_latency: LatencySummary::from_histogram(&s.failed),
             status_codes: s
                 .status_codes
                 .iter()
@@ -257,6 +275,7 @@ impl OperationResult {
                 corrected: encode_histogram(&s.corrected),
                 uncorrected: encode_histogram(&s.uncorrected),
                 ttfb: encode_histogram(&s.ttfb),
+                failed: encode_histogram(&s.failed),
             },
         }
     }
@@ -267,6 +286,7 @@ impl OperationResult {
             corrected: decode_histogram(&self.histograms.corrected)?,
             uncorrected: decode_histogram(&self.histograms.uncorrected)?,
             ttfb: decode_histogram(&self.histograms.ttfb)?,
+            failed: decode_histogram(&self.histograms.failed)?,
             requests: self.requests,
             failures: self.failures,
             bytes: self.bytes,
@@ -297,10 +317,13 @@ pub struct SeriesPoint {
     pub target: f64,
     /// Users running, or iterations in flight (open).
     pub active: u64,
+    /// Intended iterations dropped in this second (open model: backlog full).
+    pub dropped: u64,
     /// Per operation, in the order of `operations`.
     pub ops: Vec<SeriesOp>,
 }
 
+/// One operation's second; the percentiles are over its successful requests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesOp {
     pub requests: u64,
@@ -337,7 +360,8 @@ impl RunResults {
         Ok(())
     }
 
-    /// Locust's `*_stats.csv`: one row per operation, then "Aggregated". Times in ms.
+    /// Locust's `*_stats.csv`: one row per operation, then "Aggregated". Times in ms, over
+    /// successful requests.
     pub fn locust_stats_csv(&self) -> String {
         let mut out = String::from(
             "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n",
@@ -349,7 +373,7 @@ impl RunResults {
             .chain([("", &self.total)]);
         for (method, op) in rows {
             let name = if std::ptr::eq(op, &self.total) {
-                "Aggregated"
+                AGGREGATED
             } else {
                 op.name.as_str()
             };
@@ -451,13 +475,14 @@ fn csv(field: &str) -> String {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests_support {
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
+    //! Known results for tests here and in the crates that render them (feature `fixtures`).
     use super::*;
 
     /// A run with no operations, to be filled in by a test.
     pub fn empty() -> RunResults {
-        let none = OperationResult::from_stats("Aggregated", &OpStats::default(), 0.0);
+        let none = OperationResult::from_stats(AGGREGATED, &OpStats::default(), 0.0);
         RunResults {
             schema: SCHEMA.into(),
             tool: "mcpbench".into(),
@@ -466,13 +491,14 @@ pub(crate) mod tests_support {
             finished_at: "2026-01-01T00:00:10Z".into(),
             duration_secs: 10.0,
             warmup_secs: 0.0,
-            interrupted: false,
+            stopped_by: None,
             command_line: vec![],
             seed: 1,
-            model: "closed".into(),
+            model: LoadModel::Closed,
             config: serde_json::Value::Null,
             environment: Environment::default(),
-            saturation: Saturation::default(),
+            schedule: Default::default(),
+            target_down: None,
             operations: vec![],
             total: none,
             series: vec![],
@@ -528,16 +554,17 @@ mod tests {
         let results = RunResults {
             operations: vec![op.clone()],
             total: OperationResult {
-                name: "Aggregated".into(),
+                name: AGGREGATED.into(),
                 ..op
             },
-            ..tests_support::empty()
+            ..fixtures::empty()
         };
         let csv = results.locust_stats_csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(
-            lines[1].starts_with("MCP,tools/call,100,10,50.0"),
+            // The median of the 90 successful requests (every tenth one failed).
+            lines[1].starts_with("MCP,tools/call,100,10,49.0"),
             "{}",
             lines[1]
         );

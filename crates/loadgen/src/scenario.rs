@@ -6,6 +6,10 @@ use serde::Serialize;
 
 use crate::template::{Template, TemplateError};
 
+/// The MCP revision the engine offers in `initialize` unless told otherwise (the server answers
+/// with the one it speaks).
+pub const DEFAULT_PROTOCOL_VERSION: &str = "2025-06-18";
+
 /// Operation name under which MCP session setup (initialize + notifications/initialized) is
 /// reported; a churn scenario pays it every iteration.
 pub const SESSION_SETUP_OP: &str = "mcp session setup";
@@ -277,11 +281,38 @@ impl Scenario {
         Ok(())
     }
 
+    /// Every secret header value the scenario sends as written (templated ones are scrubbed by
+    /// their shape), for scrubbing error messages that echo them.
+    pub fn scrubber(&self) -> cli::redact::Scrubber {
+        let mut scrubber = cli::redact::Scrubber::default();
+        let http_headers = self.tasks.iter().flat_map(|t| &t.steps).flat_map(|s| match s {
+            Step::Http(h) => h.headers.as_slice(),
+            Step::Mcp { .. } => &[],
+        });
+        let endpoint_headers = self.endpoints.iter().flat_map(|e| &e.headers);
+        for header in http_headers.chain(endpoint_headers) {
+            if let (true, Some(value)) = (
+                cli::redact::is_secret_header(header.name.as_str()),
+                header.value.literal(),
+            ) {
+                scrubber.add(value);
+            }
+        }
+        scrubber
+    }
+
     /// A description safe to write into results: header values that carry secrets redacted.
     pub fn describe(&self) -> serde_json::Value {
         let headers = |hs: &[Header]| -> Vec<String> {
             hs.iter()
-                .map(|h| format!("{}: {}", h.name, redact_value(h.name.as_str(), "…")))
+                .map(|h| {
+                    let value = if cli::redact::is_secret_header(h.name.as_str()) {
+                        cli::redact::REDACTED
+                    } else {
+                        "…"
+                    };
+                    format!("{}: {value}", h.name)
+                })
                 .collect()
         };
         serde_json::json!({
@@ -306,45 +337,12 @@ impl Scenario {
     }
 }
 
-/// Header names whose values are secrets: never printed, logged or written into reports.
-pub fn is_secret_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n == "authorization"
-        || n == "proxy-authorization"
-        || n == "cookie"
-        || n.contains("token")
-        || n.contains("api-key")
-        || n.contains("secret")
-}
-
-pub fn redact_value<'a>(name: &str, value: &'a str) -> &'a str {
-    if is_secret_header(name) {
-        "<redacted>"
-    } else {
-        value
-    }
-}
-
-/// `Name: value` with the value redacted when the header is a secret.
-pub fn redact_line(line: &str) -> String {
-    match line.split_once(':') {
-        Some((name, value)) => format!("{name}: {}", redact_value(name.trim(), value.trim())),
-        None => line.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn authorization_is_redacted_wherever_a_header_is_shown() {
-        assert_eq!(
-            redact_line("Authorization: Bearer abc.def"),
-            "Authorization: <redacted>"
-        );
-        assert_eq!(redact_line("X-Api-Key: k"), "X-Api-Key: <redacted>");
-        assert_eq!(redact_line("Accept: text/plain"), "Accept: text/plain");
+    fn a_malformed_header_line_does_not_echo_its_secret() {
         let err = Header::parse("Authorization Bearer secret-value").unwrap_err();
         assert!(!err.contains("secret-value"), "{err}");
     }

@@ -3,6 +3,11 @@
 //! tier with `p95{tier=gateway,op=tools/call}<300ms`. A threshold that names an
 //! unknown metric, scope or operation is a configuration error before any traffic — never a
 //! silent pass (k6#1526).
+//!
+//! Latency metrics are judged on successful requests (k6's `expected_response:true`); with
+//! none, there is nothing to judge and the threshold fails. Unscoped, `error_rate` counts the
+//! arrivals dropped for a target that could not keep up as failed requests, and `dropped`
+//! counts them alone.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +23,8 @@ pub enum Metric {
     Rps,
     Requests,
     Failures,
+    /// Intended iterations that never ran (unscoped only).
+    Dropped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +58,9 @@ pub struct ThresholdResult {
     /// The tier it was checked on, in a tiered run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
-    pub actual: f64,
+    /// The measured value; None for a latency metric without a successful request (which
+    /// fails: nothing can be judged).
+    pub actual: Option<f64>,
     pub limit: f64,
     pub passed: bool,
 }
@@ -110,7 +119,7 @@ impl Threshold {
             None => (left.trim(), None, None),
         };
         let metric = parse_metric(name).ok_or_else(|| {
-            err(&format!("unknown metric '{name}' (known: p50, p90, p95, p99, p99.9, p(N), min, mean, max, error_rate, rps, requests, failures)"))
+            err(&format!("unknown metric '{name}' (known: p50, p90, p95, p99, p99.9, p(N), min, mean, max, error_rate, rps, requests, failures, dropped)"))
         })?;
         let limit = parse_value(metric, value).map_err(|why| err(&why))?;
         Ok(Threshold {
@@ -136,47 +145,58 @@ impl Threshold {
     }
 
     pub fn evaluate(&self, results: &RunResults) -> ThresholdResult {
-        let op: &OperationResult = self
-            .operation
-            .as_ref()
-            .and_then(|name| results.operations.iter().find(|o| &o.name == name))
-            .unwrap_or(&results.total);
-        let l = &op.latency;
-        let actual = match self.metric {
-            Metric::Percentile(500) => l.p50_ms,
-            Metric::Percentile(900) => l.p90_ms,
-            Metric::Percentile(950) => l.p95_ms,
-            Metric::Percentile(990) => l.p99_ms,
-            Metric::Percentile(999) => l.p999_ms,
-            Metric::Percentile(tenths) => {
-                crate::results::decode_histogram(&op.histograms.corrected)
-                    .ok()
-                    .filter(|h| !h.is_empty())
-                    .map_or(0.0, |h| {
-                        h.value_at_quantile(f64::from(tenths) / 1000.0) as f64 / 1000.0
-                    })
-            }
-            Metric::Max => l.max_ms,
-            Metric::Min => l.min_ms,
-            Metric::Mean => l.mean_ms,
-            Metric::ErrorRate => op.error_rate,
-            Metric::Rps => op.rps,
-            Metric::Requests => op.requests as f64,
-            Metric::Failures => op.failures as f64,
-        };
-        let passed = match self.comparison {
+        let actual = self.actual(results);
+        let passed = actual.is_some_and(|actual| match self.comparison {
             Comparison::Less => actual < self.limit,
             Comparison::LessOrEqual => actual <= self.limit,
             Comparison::Greater => actual > self.limit,
             Comparison::GreaterOrEqual => actual >= self.limit,
             Comparison::Equal => (actual - self.limit).abs() < 1e-9,
-        };
+        });
         ThresholdResult {
             expression: self.expression.clone(),
             tier: self.tier.clone(),
             actual,
             limit: self.limit,
             passed,
+        }
+    }
+
+    /// The metric's value on the scoped operation (or all of them).
+    fn actual(&self, results: &RunResults) -> Option<f64> {
+        let op: &OperationResult = self
+            .operation
+            .as_ref()
+            .and_then(|name| results.operations.iter().find(|o| &o.name == name))
+            .unwrap_or(&results.total);
+        // Arrivals that never ran count against the run as a whole, not one operation.
+        let dropped = match self.operation {
+            None => results.schedule.accounting.dropped.total(),
+            Some(_) => 0,
+        };
+        let l = &op.latency;
+        let latency = |v: f64| (l.count > 0).then_some(v);
+        match self.metric {
+            Metric::Percentile(500) => latency(l.p50_ms),
+            Metric::Percentile(900) => latency(l.p90_ms),
+            Metric::Percentile(950) => latency(l.p95_ms),
+            Metric::Percentile(990) => latency(l.p99_ms),
+            Metric::Percentile(999) => latency(l.p999_ms),
+            Metric::Percentile(tenths) => crate::results::decode_histogram(&op.histograms.corrected)
+                .ok()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.value_at_quantile(f64::from(tenths) / 1000.0) as f64 / 1000.0),
+            Metric::Max => latency(l.max_ms),
+            Metric::Min => latency(l.min_ms),
+            Metric::Mean => latency(l.mean_ms),
+            Metric::ErrorRate => Some(match op.requests + dropped {
+                0 => 0.0,
+                all => (op.failures + dropped) as f64 / all as f64,
+            }),
+            Metric::Rps => Some(op.rps),
+            Metric::Requests => Some(op.requests as f64),
+            Metric::Failures => Some(op.failures as f64),
+            Metric::Dropped => Some(dropped as f64),
         }
     }
 }
@@ -197,6 +217,7 @@ fn parse_metric(name: &str) -> Option<Metric> {
         "rps" => Some(Metric::Rps),
         "requests" => Some(Metric::Requests),
         "failures" => Some(Metric::Failures),
+        "dropped" => Some(Metric::Dropped),
         n => n
             .strip_prefix("p(")
             .and_then(|r| r.strip_suffix(')'))
@@ -235,7 +256,7 @@ fn parse_value(metric: Metric, text: &str) -> Result<f64, String> {
                 .filter(|v| *v <= 1.0)
                 .ok_or_else(|| format!("'{text}' is not a fraction from 0 to 1 (or use %)")),
         },
-        Metric::Rps | Metric::Requests | Metric::Failures => {
+        Metric::Rps | Metric::Requests | Metric::Failures | Metric::Dropped => {
             number(text.trim_end_matches("/s")).ok_or_else(|| format!("'{text}' is not a number"))
         }
     }
@@ -321,15 +342,48 @@ mod tests {
                 name: "Aggregated".into(),
                 ..op
             },
-            ..crate::results::tests_support::empty()
+            ..crate::results::fixtures::empty()
         };
         let check = |t: &str| Threshold::parse(t).unwrap().evaluate(&results);
+        // The latency of the 98 successful requests (1..=98 ms); the 2 failures stay out.
         assert!(check("p95{op=tools/call}<96ms").passed);
-        assert!(!check("p95<95ms").passed);
-        // HDR reports the top of the value's bucket: 97 ms reads as 97.0xx ms.
-        assert!(check("p(97)<98ms").passed && !check("p(97)<=96ms").passed);
+        assert!(!check("p95<94ms").passed);
+        assert!(check("max<99ms").passed);
+        // HDR reports the top of the value's bucket: 96 ms reads as 96.0xx ms.
+        assert!(check("p(97)<97ms").passed && !check("p(97)<=95ms").passed);
         assert!(check("error_rate<=2%").passed && !check("error_rate<2%").passed);
         assert!(check("rps>=10").passed);
-        assert_eq!(check("failures==2").actual, 2.0);
+        assert_eq!(check("failures==2").actual, Some(2.0));
+    }
+
+    #[test]
+    fn no_successful_request_fails_latency_and_dropped_arrivals_count_as_errors() {
+        let mut stats = crate::recorder::OpStats::default();
+        for _ in 0..10 {
+            stats.record(&crate::recorder::Sample {
+                corrected: std::time::Duration::from_micros(40),
+                uncorrected: std::time::Duration::from_micros(40),
+                ttfb: None,
+                status: None,
+                bytes: 0,
+                error: Some((crate::recorder::ErrorClass::Connect, "refused".into())),
+            });
+        }
+        let op = OperationResult::from_stats("tools/call", &stats, 10.0);
+        let mut results = RunResults {
+            operations: vec![op.clone()],
+            total: op,
+            ..crate::results::fixtures::empty()
+        };
+        results.schedule.accounting.dropped.backlog_full = 30;
+        let check = |t: &str| Threshold::parse(t).unwrap().evaluate(&results);
+        let p50 = check("p50<100ms");
+        assert_eq!((p50.actual, p50.passed), (None, false));
+        assert!(!check("max<1s").passed);
+        assert_eq!(check("error_rate<=100%").actual, Some(1.0));
+        assert_eq!(check("dropped==30").actual, Some(30.0));
+        // Scoped to the operation, drops belong to no operation.
+        assert_eq!(check("error_rate{op=tools/call}<=100%").actual, Some(1.0));
+        assert_eq!(check("dropped{op=tools/call}==0").actual, Some(0.0));
     }
 }

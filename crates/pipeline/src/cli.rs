@@ -1,15 +1,20 @@
 //! The `load-test` and `tune` command lines: flags and the Makefile's variables resolved into
-//! [`RunOptions`], the run, its files, and the exit code (0 pass, 1 a threshold failed, 2 usage,
-//! 3 infrastructure, 4 generator saturated, 130 interrupted).
+//! [`RunOptions`] (every threshold, class pick and tier parsed and checked; nothing sent yet),
+//! the run, its files, and the workspace's exit status.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use loadgen::load_cli::{exit_code, parse_args, ProgressArg};
+use cli::Exit;
+use contextforge::workloads::ClassKind;
+use loadgen::load_cli::ProgressArg;
+use report::Tier;
 
 use crate::profile::{Overrides, Profile};
-use crate::run::{self, RunOptions};
+use crate::run::{self, Event, RunOptions};
+use crate::thresholds::ClassPicks;
+use crate::tiers::TierEvent;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,11 +73,6 @@ pub struct LoadTestArgs {
     pub progress: ProgressArg,
 }
 
-fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("load-test: {message}");
-    ExitCode::from(code)
-}
-
 /// A loopback URL (traffic from this tool goes to this machine only).
 fn loopback_url(text: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(text).map_err(|e| format!("invalid host URL '{text}': {e}"))?;
@@ -90,13 +90,8 @@ fn loopback_url(text: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
-/// Resolves flags, the Makefile's variables and the profile into run options (no traffic).
-pub fn resolve(
-    args: &LoadTestArgs,
-    env: impl Fn(&str) -> Option<String>,
-    bench_server_bin: PathBuf,
-    command_line: Vec<String>,
-) -> Result<RunOptions, String> {
+/// The profile with the flags and the Makefile's variables applied (flags win).
+fn profile(args: &LoadTestArgs, env: &impl Fn(&str) -> Option<String>) -> Result<Profile, String> {
     let mut profile = Profile::load(&args.profile)?;
     let flags = Overrides {
         users: args.users,
@@ -111,7 +106,7 @@ pub fn resolve(
             .map(|d| loadgen::parse_duration(d).map_err(|e| e.to_string()))
             .transpose()?,
     };
-    profile.apply_overrides(&flags.or(Overrides::from_env(&env)?))?;
+    profile.apply_overrides(&flags.or(Overrides::from_env(env)?))?;
     if let Some(w) = &args.warmup {
         profile.warmup = loadgen::parse_duration(w).map_err(|e| e.to_string())?;
     }
@@ -128,37 +123,63 @@ pub fn resolve(
         profile.sla_thresholds = false;
     }
     profile.plan().validate().map_err(|e| e.to_string())?;
+    Ok(profile)
+}
+
+/// Resolves flags, the Makefile's variables and the profile into run options: every threshold,
+/// class pick and tier parsed and checked, the reports directory writable. Nothing is sent.
+pub fn resolve(
+    args: &LoadTestArgs,
+    env: impl Fn(&str) -> Option<String>,
+    bench_server_bin: PathBuf,
+    command_line: Vec<String>,
+) -> Result<RunOptions, String> {
+    let profile = profile(args, &env)?;
     let mut tiers = crate::tiers::parse_tiers(&args.tiers)?;
     if !profile.rest {
-        tiers.retain(|t| *t != crate::tiers::REST);
+        tiers.retain(|t| *t != Tier::Rest);
     }
+    let picks = ClassPicks {
+        mcp: crate::tiers::picks(profile.mcp_classes.as_deref(), ClassKind::Mcp)?,
+        rest: tiers
+            .contains(&Tier::Rest)
+            .then(|| crate::tiers::picks(profile.rest_classes.as_deref(), ClassKind::Rest))
+            .transpose()?,
+    };
+    let mut notes = Vec::new();
+    let thresholds =
+        crate::thresholds::scoped(&profile, &args.thresholds, &tiers, &picks, &mut notes)?;
     let host = args
         .host
         .clone()
         .or_else(|| env("LOADTEST_HOST").filter(|h| !h.trim().is_empty()))
         .map(|h| loopback_url(h.trim()))
         .transpose()?;
+    cli::paths::ensure_writable_dir(&args.reports_dir)
+        .map_err(|e| format!("--reports-dir: {e}"))?;
     Ok(RunOptions {
         profile,
         tiers,
-        thresholds: args.thresholds.clone(),
+        thresholds,
+        picks,
         host,
         stack: args.stack.options(bench_server_bin),
         keep_stack: args.keep_stack,
         reports_dir: args.reports_dir.clone(),
         progress: args.progress.into(),
         command_line,
+        notes,
     })
 }
 
 /// The whole `load-test` command. `args[0]` is the program name; `profile` (from a
 /// `load-test-<profile>` alias) goes before the user's flags so `--profile` can still win.
 pub fn main_with_args(args: Vec<String>, bench_server_bin: PathBuf) -> ExitCode {
-    let parsed: LoadTestArgs = match parse_args("load-test", &args) {
+    let parsed: LoadTestArgs = match cli::args::parse("load-test", &args) {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let command_line = loadgen::hey::redacted_command_line(&args);
+    let command_line = cli::redact::redact_command_line(&args);
     let options = match resolve(
         &parsed,
         |k| std::env::var(k).ok(),
@@ -166,40 +187,45 @@ pub fn main_with_args(args: Vec<String>, bench_server_bin: PathBuf) -> ExitCode 
         command_line,
     ) {
         Ok(o) => o,
-        Err(m) => return fail(exit_code::USAGE, &m),
+        Err(m) => return Exit::Usage.fail("load-test", &m),
     };
     let reports_dir = options.reports_dir.clone();
     let runtime = match loadgen::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            return fail(
-                exit_code::INFRASTRUCTURE,
-                &format!("cannot start the async runtime: {e}"),
-            )
+            return Exit::Infrastructure
+                .fail("load-test", &format!("cannot start the async runtime: {e}"))
         }
     };
     let outcome = runtime.block_on(async {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "load-test: interrupted; finishing the current tier's in-flight requests"
-                );
-                let _ = tx.send(true);
-            }
-        });
-        run::run(options, rx).await
+        let stop = cli::signal::install("load-test")
+            .map_err(|e| run::RunFailure::Infrastructure(format!("cannot handle signals: {e}")))?;
+        run::run(options, stop, &mut print_event).await
     });
     let run = match outcome {
         Ok(r) => r,
-        Err(e) => return fail(e.exit_code(), &e.to_string()),
+        Err(e) => return e.exit().fail("load-test", &e.to_string()),
     };
     print!("{}", report::terminal::end_of_run(&run));
     match run::write_reports(&run, &reports_dir) {
         Ok(dir) => println!("report: {}", dir.join("report.html").display()),
-        Err(m) => return fail(exit_code::INFRASTRUCTURE, &m),
+        Err(m) => return Exit::Infrastructure.fail("load-test", &m),
     }
-    ExitCode::from(u8::try_from(run.verdict.exit_code).unwrap_or(exit_code::INFRASTRUCTURE))
+    ExitCode::from(u8::try_from(run.verdict.exit_code).unwrap_or(Exit::Infrastructure.code()))
+}
+
+/// What the run says as it goes, on the terminal.
+fn print_event(event: Event<'_>) {
+    match event {
+        Event::Note(note) => println!("{note}"),
+        Event::Tier(TierEvent::Starting { tier, target }) => {
+            println!("── tier {tier} ({}): {target}", tier.description());
+        }
+        Event::Tier(TierEvent::Finished { results, .. }) => {
+            print!("{}", loadgen::summary(results));
+        }
+        Event::Tier(TierEvent::NotRun { tier, why }) => println!("── tier {tier}: {why}"),
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -225,7 +251,7 @@ pub enum TuneAction {
 
 /// The whole `tune` command.
 pub fn tune_main(args: Vec<String>) -> ExitCode {
-    let parsed: TuneArgs = match parse_args("tune", &args) {
+    let parsed: TuneArgs = match cli::args::parse("tune", &args) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -239,7 +265,7 @@ pub fn tune_main(args: Vec<String>) -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 println!("to apply: cargo xtask tune apply [--persist]");
-                ExitCode::from(1)
+                Exit::Failed.into()
             }
         }
         TuneAction::Apply if !crate::host::is_root() => {
@@ -260,10 +286,7 @@ pub fn tune_main(args: Vec<String>) -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
-            Err(m) => {
-                eprintln!("tune: {m}");
-                ExitCode::from(exit_code::INFRASTRUCTURE)
-            }
+            Err(m) => Exit::Infrastructure.fail("tune", &m),
         },
     }
 }

@@ -1,11 +1,16 @@
 //! pipeline: the overhead pipeline. A [`profile::Profile`] (the Makefile's presets, spike, soak,
 //! or TOML) runs the same MCP workload on each tier — the bench server directly, the gateway,
 //! nginx in front of the gateway — then the REST classes on the gateway; thresholds (the seed's
-//! SLA table by default) are judged per tier and the `report` crate writes the results. The
-//! host is checked first (`host`), so a run that cannot succeed is refused before any traffic.
+//! SLA table by default) are judged per tier and the `report` crate assembles and writes the
+//! document. The host is checked first (`host`), so a run that cannot succeed is refused before
+//! any traffic.
 
 pub mod cli;
 pub mod host;
+mod lease;
 pub mod profile;
 pub mod run;
+mod sampler;
+mod targets;
+pub mod thresholds;
 pub mod tiers;

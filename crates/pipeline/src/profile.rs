@@ -302,7 +302,14 @@ impl Profile {
             max_requests: None,
             warmup: self.warmup,
             seed: self.seed,
-            drain: Duration::from_secs(10),
+        }
+    }
+
+    /// The workload model every tier runs.
+    pub fn model(&self) -> loadgen::LoadModel {
+        match self.load {
+            Load::Users { .. } => loadgen::LoadModel::Closed,
+            Load::Arrivals { .. } => loadgen::LoadModel::Open,
         }
     }
 
@@ -354,7 +361,7 @@ impl Profile {
             )),
             Load::Arrivals { .. } => {
                 let secs = self.duration().as_secs_f64();
-                let offered = mean_rate(&self.load) ;
+                let offered = mean_rate(&self.load);
                 if offered + 1e-9 >= wanted {
                     Ok(format!("rps>={}", wanted * 0.99))
                 } else {

@@ -1,53 +1,20 @@
-//! The tiers of an overhead run and the workload each gets: the same MCP workload (same seed,
-//! same class mix) on the bench server directly, on the gateway's virtual server, and through
-//! nginx; then the REST classes on the gateway.
+//! The tiers of an overhead run, planned once on the stack's real endpoints — the same MCP
+//! workload (same seed, same class mix) on the bench server directly, on the gateway's virtual
+//! server and through nginx, then the REST classes on the gateway — and run in turn. A tier
+//! ends as exactly one of ran, skipped (its component is missing, or a signal came first) or
+//! failed (its target was unreachable, went down, or a service it passes through stopped
+//! answering).
 
-use contextforge::workloads::{self, ClassKind, ClassPick, GatewayEntities};
-use loadgen::{Header, Scenario};
+use contextforge::workloads::{self, ClassKind, ClassPick};
+use loadgen::{Header, RunError, RunResults, RunSpec, Scenario};
+use report::{Tier, TierOutcome, TierRun};
 
-pub const DIRECT: &str = "direct";
-pub const GATEWAY: &str = "gateway";
-pub const NGINX: &str = "nginx";
-pub const REST: &str = "rest";
-/// Run order.
-pub const ALL: &[&str] = &[DIRECT, GATEWAY, NGINX, REST];
-/// The tiers a threshold without `tier=` applies to: the MCP workload through the gateway
-/// (direct is the reference the others are measured against).
-pub const DEFAULT_THRESHOLD_TIERS: &[&str] = &[GATEWAY, NGINX];
-
-/// Where each tier's traffic goes, read from the stack.
-#[derive(Debug, Clone)]
-pub struct Endpoints {
-    /// A bench server's `/mcp`.
-    pub direct: url::Url,
-    /// The gateway's base URL.
-    pub gateway: url::Url,
-    /// The virtual server the gateway tiers address: it bundles exactly the direct tier's
-    /// bench server's tools, resources and prompts.
-    pub virtual_server_id: String,
-    /// nginx's base URL (the front door, `LOADTEST_HOST`), or why there is none.
-    pub nginx: Result<url::Url, String>,
-    pub token: String,
-}
-
-impl Endpoints {
-    /// Loopback stand-ins, to plan the tiers (and check operation names) before the stack is up.
-    pub fn placeholder() -> Endpoints {
-        let url = |u: &str| url::Url::parse(u).expect("a valid URL");
-        Endpoints {
-            direct: url("http://127.0.0.1:9000/mcp"),
-            gateway: url("http://127.0.0.1:4444/"),
-            virtual_server_id: "placeholder".into(),
-            nginx: Ok(url("http://127.0.0.1:8080/")),
-            token: "placeholder".into(),
-        }
-    }
-}
+use crate::targets::{Health, Targets};
+use crate::thresholds::ClassPicks;
 
 /// One tier, ready to run (or the reason it cannot).
 pub struct PlannedTier {
-    pub name: &'static str,
-    pub description: String,
+    pub tier: Tier,
     pub target: String,
     pub scenario: Result<Scenario, String>,
 }
@@ -58,105 +25,79 @@ fn bearer(token: &str) -> Result<Vec<Header>, String> {
     ))?])
 }
 
-fn virtual_server_mcp(base: &url::Url, id: &str) -> Result<url::Url, String> {
-    base.join(&format!("servers/{id}/mcp"))
-        .map_err(|e| format!("{base}: {e}"))
+/// The MCP workload on the virtual server behind `base` (the gateway, or nginx before it).
+fn through(
+    tier: Tier,
+    base: Result<&url::Url, &String>,
+    targets: &Targets,
+    picks: &[ClassPick],
+) -> Result<PlannedTier, String> {
+    let Ok(base) = base else {
+        let why = base.err().cloned().unwrap_or_default();
+        return Ok(PlannedTier {
+            tier,
+            target: "-".into(),
+            scenario: Err(why),
+        });
+    };
+    let url = base
+        .join(&format!("servers/{}/mcp", targets.virtual_server_id))
+        .map_err(|e| format!("{base}: {e}"))?;
+    Ok(PlannedTier {
+        tier,
+        target: url.to_string(),
+        scenario: Ok(workloads::mcp_scenario(url, bearer(&targets.token)?, picks)?),
+    })
 }
 
 /// Plans the selected tiers. Notes (REST tasks left out for want of an entity) go to `notes`.
-pub fn plan_tiers(
-    selected: &[&'static str],
-    endpoints: &Endpoints,
-    mcp_picks: &[ClassPick],
-    rest_picks: Option<&[ClassPick]>,
-    entities: &GatewayEntities,
+pub fn plan(
+    selected: &[Tier],
+    targets: &Targets,
+    picks: &ClassPicks,
     notes: &mut Vec<String>,
 ) -> Result<Vec<PlannedTier>, String> {
-    // The MCP workload on the virtual server behind `base` (the gateway, or nginx before it).
-    let mcp_through = |name: &'static str,
-                       description: &str,
-                       base: Result<&url::Url, &String>|
-     -> Result<PlannedTier, String> {
-        let description = description.to_string();
-        Ok(match base {
-            Ok(base) => {
-                let url = virtual_server_mcp(base, &endpoints.virtual_server_id)?;
-                PlannedTier {
-                    name,
-                    description,
-                    target: url.to_string(),
-                    scenario: Ok(workloads::mcp_scenario(
-                        url,
-                        bearer(&endpoints.token)?,
-                        mcp_picks,
-                    )?),
-                }
-            }
-            Err(why) => PlannedTier {
-                name,
-                description,
-                target: "-".into(),
-                scenario: Err(why.clone()),
-            },
-        })
-    };
-    let mut tiers = Vec::new();
-    for &name in ALL.iter().filter(|t| selected.contains(t)) {
-        let tier = match name {
-            DIRECT => PlannedTier {
-                name,
-                description: "bench-server directly (the baseline)".into(),
-                target: endpoints.direct.to_string(),
+    let mut planned = Vec::new();
+    for tier in Tier::ALL.into_iter().filter(|t| selected.contains(t)) {
+        planned.push(match tier {
+            Tier::Direct => PlannedTier {
+                tier,
+                target: targets.direct.to_string(),
                 scenario: Ok(workloads::mcp_scenario(
-                    endpoints.direct.clone(),
+                    targets.direct.clone(),
                     vec![],
-                    mcp_picks,
+                    &picks.mcp,
                 )?),
             },
-            GATEWAY => mcp_through(
-                name,
-                "ContextForge virtual server (gateway → bench-server)",
-                Ok(&endpoints.gateway),
-            )?,
-            NGINX => mcp_through(
-                name,
-                "nginx → gateway → bench-server",
-                endpoints.nginx.as_ref(),
-            )?,
-            _ => {
-                let Some(picks) = rest_picks else {
-                    continue;
-                };
+            Tier::Gateway => through(tier, Ok(&targets.gateway), targets, &picks.mcp)?,
+            Tier::Nginx => through(tier, targets.nginx.as_ref(), targets, &picks.mcp)?,
+            Tier::Rest => {
+                let Some(rest) = &picks.rest else { continue };
                 let (scenario, left_out) = workloads::rest_scenario(
-                    &endpoints.gateway,
-                    &endpoints.token,
-                    picks,
-                    entities,
+                    &targets.gateway,
+                    &targets.token,
+                    rest,
+                    &targets.entities,
                 )?;
                 notes.extend(left_out);
                 PlannedTier {
-                    name,
-                    description: "REST, /rpc and admin user classes on the gateway".into(),
-                    target: endpoints.gateway.to_string(),
+                    tier,
+                    target: targets.gateway.to_string(),
                     scenario: Ok(scenario),
                 }
             }
-        };
-        tiers.push(tier);
+        });
     }
-    Ok(tiers)
+    Ok(planned)
 }
 
-/// `direct,gateway` → the tier names, checked.
-pub fn parse_tiers(text: &str) -> Result<Vec<&'static str>, String> {
+/// `direct,gateway` → the tiers, checked.
+pub fn parse_tiers(text: &str) -> Result<Vec<Tier>, String> {
     let mut out = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let tier = ALL
-            .iter()
-            .find(|t| **t == item)
-            .ok_or_else(|| format!("unknown tier '{item}' (known: {})", ALL.join(", ")))?;
-        if !out.contains(tier) {
-            out.push(*tier);
+        let tier: Tier = item.parse()?;
+        if !out.contains(&tier) {
+            out.push(tier);
         }
     }
     if out.is_empty() {
@@ -174,73 +115,183 @@ pub fn picks(text: Option<&str>, kind: ClassKind) -> Result<Vec<ClassPick>, Stri
     }
 }
 
+/// What the tier loop tells the command as it goes.
+pub enum TierEvent<'a> {
+    Starting { tier: Tier, target: &'a str },
+    Finished { tier: Tier, results: &'a RunResults },
+    NotRun { tier: Tier, why: String },
+}
+
+/// Runs the planned tiers in order. `spec` makes a tier's engine spec from its scenario;
+/// `stop` is the run's stop signal; `on` hears what happens. A `Config` error of the engine is
+/// a bug in the plan, returned as such.
+pub async fn run_all(
+    planned: Vec<PlannedTier>,
+    spec: impl Fn(Tier, Scenario) -> RunSpec,
+    health: &Health,
+    stop: &cli::signal::StopReceiver,
+    mut on: impl FnMut(TierEvent<'_>),
+) -> Result<Vec<TierRun>, String> {
+    let mut runs = Vec::new();
+    for planned in planned {
+        let outcome = match (*stop.borrow(), planned.scenario) {
+            (Some(signal), _) => TierOutcome::Skipped {
+                reason: format!("stopped by {signal} before this tier"),
+            },
+            (None, Err(why)) => TierOutcome::Skipped { reason: why },
+            (None, Ok(scenario)) => {
+                on(TierEvent::Starting {
+                    tier: planned.tier,
+                    target: &planned.target,
+                });
+                run_one(planned.tier, spec(planned.tier, scenario), health, stop).await?
+            }
+        };
+        match &outcome {
+            TierOutcome::Ran { results } => on(TierEvent::Finished {
+                tier: planned.tier,
+                results,
+            }),
+            other => on(TierEvent::NotRun {
+                tier: planned.tier,
+                why: other.not_run().unwrap_or_default(),
+            }),
+        }
+        runs.push(TierRun {
+            tier: planned.tier,
+            target: planned.target,
+            outcome,
+        });
+    }
+    Ok(runs)
+}
+
+/// One tier: the services it passes through must answer before it starts and after it ends,
+/// and its target must not have gone down in between.
+async fn run_one(
+    tier: Tier,
+    spec: RunSpec,
+    health: &Health,
+    stop: &cli::signal::StopReceiver,
+) -> Result<TierOutcome, String> {
+    if let Err(why) = health.check(tier).await {
+        return Ok(TierOutcome::Failed {
+            reason: format!("before the tier: {why}"),
+            results: None,
+        });
+    }
+    let results = match loadgen::run(spec, cli::signal::stopped(stop.clone())).await {
+        Ok(results) => Box::new(results),
+        Err(RunError::Config(m)) => return Err(format!("tier {tier}: {m}")),
+        Err(RunError::Target(reason)) => {
+            return Ok(TierOutcome::Failed {
+                reason,
+                results: None,
+            })
+        }
+    };
+    if results.stopped_by.is_some() {
+        return Ok(TierOutcome::Ran { results });
+    }
+    let failure = match (&results.target_down, health.check(tier).await) {
+        (Some(down), _) => Some(down.reason.clone()),
+        (None, Err(why)) => Some(format!("during the tier, {why}")),
+        (None, Ok(())) => None,
+    };
+    Ok(match failure {
+        Some(reason) => TierOutcome::Failed {
+            reason,
+            results: Some(results),
+        },
+        None => TierOutcome::Ran { results },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn endpoints(nginx: Result<url::Url, String>) -> Endpoints {
-        Endpoints {
-            direct: url::Url::parse("http://127.0.0.1:9000/mcp").unwrap(),
-            gateway: url::Url::parse("http://127.0.0.1:4444/").unwrap(),
-            virtual_server_id: "abc".into(),
+    fn targets(nginx: Result<url::Url, String>) -> Targets {
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        // Port 9 (discard) is closed on loopback: nothing answers there.
+        Targets {
+            direct: url("http://127.0.0.1:9/mcp"),
+            gateway: url("http://127.0.0.1:9/"),
             nginx,
+            virtual_server_id: "abc".into(),
             token: "tok".into(),
+            entities: Default::default(),
+            health: Health {
+                bench_server: url("http://127.0.0.1:9/health"),
+                gateway: url("http://127.0.0.1:9/health"),
+                nginx: None,
+            },
+        }
+    }
+
+    fn class_picks() -> ClassPicks {
+        ClassPicks {
+            mcp: picks(None, ClassKind::Mcp).unwrap(),
+            rest: Some(picks(Some("HealthCheckUser"), ClassKind::Rest).unwrap()),
         }
     }
 
     #[test]
     fn every_mcp_tier_gets_the_same_workload_on_its_own_endpoint() {
-        let mcp = picks(None, ClassKind::Mcp).unwrap();
-        let rest = picks(Some("HealthCheckUser"), ClassKind::Rest).unwrap();
-        let mut notes = vec![];
-        let tiers = plan_tiers(
-            ALL,
-            &endpoints(Ok(url::Url::parse("http://127.0.0.1:8080/").unwrap())),
-            &mcp,
-            Some(&rest),
-            &GatewayEntities::default(),
-            &mut notes,
-        )
-        .unwrap();
-        let targets: Vec<&str> = tiers.iter().map(|t| t.target.as_str()).collect();
+        let nginx = Ok(url::Url::parse("http://127.0.0.1:8080/").unwrap());
+        let planned = plan(&Tier::ALL, &targets(nginx), &class_picks(), &mut vec![]).unwrap();
+        let addressed: Vec<&str> = planned.iter().map(|t| t.target.as_str()).collect();
         assert_eq!(
-            targets,
+            addressed,
             [
-                "http://127.0.0.1:9000/mcp",
-                "http://127.0.0.1:4444/servers/abc/mcp",
+                "http://127.0.0.1:9/mcp",
+                "http://127.0.0.1:9/servers/abc/mcp",
                 "http://127.0.0.1:8080/servers/abc/mcp",
-                "http://127.0.0.1:4444/"
+                "http://127.0.0.1:9/"
             ]
         );
-        let ops = |i: usize| tiers[i].scenario.as_ref().unwrap().operation_names();
+        let ops = |i: usize| planned[i].scenario.as_ref().unwrap().operation_names();
         assert_eq!(ops(0), ops(1));
         assert_eq!(ops(1), ops(2));
         assert!(ops(3).contains(&"/health".to_string()));
-    }
-
-    #[test]
-    fn a_tier_without_its_component_is_planned_as_skipped_with_the_reason() {
-        let mcp = picks(Some("MCPToolCallerUser"), ClassKind::Mcp).unwrap();
-        let tiers = plan_tiers(
-            &[DIRECT, NGINX],
-            &endpoints(Err("nginx is not on PATH".into())),
-            &mcp,
-            None,
-            &GatewayEntities::default(),
-            &mut vec![],
-        )
-        .unwrap();
-        assert_eq!(tiers.len(), 2);
-        assert_eq!(
-            tiers[1].scenario.as_ref().err().map(String::as_str),
-            Some("nginx is not on PATH")
-        );
         assert!(parse_tiers("direct,proxy")
             .unwrap_err()
             .contains("unknown tier 'proxy'"));
         assert_eq!(
             parse_tiers("gateway, direct").unwrap(),
-            vec![GATEWAY, DIRECT]
+            vec![Tier::Gateway, Tier::Direct]
         );
+    }
+
+    #[tokio::test]
+    async fn a_missing_component_skips_a_dead_service_fails_and_a_signal_skips_the_rest() {
+        let t = targets(Err("nginx is not on PATH".into()));
+        let planned = plan(&[Tier::Direct, Tier::Nginx], &t, &class_picks(), &mut vec![]).unwrap();
+        let spec = |tier: Tier, scenario| RunSpec {
+            plan: crate::profile::Profile::built_in("light").unwrap().plan(),
+            scenario,
+            http: loadgen::HttpOptions::default(),
+            command_line: vec![],
+            progress: loadgen::ProgressMode::Quiet,
+            label: tier.to_string(),
+        };
+        let (_tx, stop) = tokio::sync::watch::channel(None);
+        let runs = run_all(planned, spec, &t.health, &stop, |_| {}).await.unwrap();
+        let TierOutcome::Failed { reason, results } = &runs[0].outcome else {
+            panic!("{:?}", runs[0].outcome)
+        };
+        assert!(reason.contains("the bench server does not answer"), "{reason}");
+        assert!(results.is_none(), "no traffic was sent");
+        assert_eq!(
+            runs[1].outcome,
+            TierOutcome::Skipped {
+                reason: "nginx is not on PATH".into()
+            }
+        );
+
+        let planned = plan(&[Tier::Direct], &t, &class_picks(), &mut vec![]).unwrap();
+        let (_tx, stop) = tokio::sync::watch::channel(Some(cli::Signal::Terminate));
+        let runs = run_all(planned, spec, &t.health, &stop, |_| {}).await.unwrap();
+        assert!(matches!(&runs[0].outcome, TierOutcome::Skipped { reason } if reason.contains("SIGTERM")));
     }
 }

@@ -57,7 +57,6 @@ impl BudgetMetric {
         self == BudgetMetric::Rps
     }
 
-    /// The measured value (corrected latency in ms, error rate as a fraction).
     /// Requests each run needs before this metric is judged: a percentile wants at least five
     /// requests above it (p95: 100, p99: 500); throughput, a counting error of √n/n within the
     /// default 10% (100); the error rate, one failure moving it by 0.5 point at most (200).
@@ -72,6 +71,16 @@ impl BudgetMetric {
         }
     }
 
+    /// What the metric is computed over: successful requests for latency, all for the rest.
+    pub fn samples(self, op: &OperationResult) -> u64 {
+        match self {
+            BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => op.latency.count,
+            BudgetMetric::Rps | BudgetMetric::ErrorRate => op.requests,
+        }
+    }
+
+    /// The measured value (corrected latency of successful requests in ms, error rate as a
+    /// fraction).
     pub fn value(self, op: &OperationResult) -> f64 {
         match self {
             BudgetMetric::Rps => op.rps,

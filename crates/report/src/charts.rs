@@ -3,8 +3,9 @@
 
 use loadgen::RunResults;
 
-use crate::document::{OverheadRun, TierRun};
-use crate::overhead::AGGREGATED;
+use loadgen::AGGREGATED;
+
+use crate::document::{OverheadRun, Tier, TierRun};
 use crate::svg::{BarChart, Line, LineChart, XScale, YScale, MAX_NINES};
 
 const PERCENTILE_COLORS: [&str; 3] = ["#2b7bb9", "#e8a33d", "#c0392b"];
@@ -12,23 +13,23 @@ const PERCENTILE_COLORS: [&str; 3] = ["#2b7bb9", "#e8a33d", "#c0392b"];
 const SPECTRUM_STEPS_PER_NINE: u32 = 20;
 
 /// A stable colour per tier, so a tier looks the same in every chart.
-pub fn tier_color(name: &str) -> &'static str {
-    match name {
-        "direct" => "#2b7bb9",
-        "gateway" => "#d9822b",
-        "nginx" => "#3a9e5f",
-        "rest" => "#8e5ea2",
-        _ => "#666666",
+pub fn tier_color(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Direct => "#2b7bb9",
+        Tier::Gateway => "#d9822b",
+        Tier::Nginx => "#3a9e5f",
+        Tier::Rest => "#8e5ea2",
     }
 }
 
-fn ran(run: &OverheadRun) -> impl Iterator<Item = (&TierRun, &RunResults)> {
-    run.tiers.iter().filter_map(|t| t.ran().map(|r| (t, r)))
+/// Every tier that measured something (a failed tier's partial run shows where it broke).
+fn measured(run: &OverheadRun) -> impl Iterator<Item = (&TierRun, &RunResults)> {
+    run.tiers.iter().filter_map(|t| t.measured().map(|r| (t, r)))
 }
 
 /// Requests per second over the run, all operations of a tier together.
 pub fn throughput(run: &OverheadRun) -> String {
-    let lines = ran(run)
+    let lines = measured(run)
         .map(|(tier, results)| {
             let mut previous = 0.0;
             let points = results
@@ -43,8 +44,8 @@ pub fn throughput(run: &OverheadRun) -> String {
                 })
                 .collect();
             Line {
-                label: tier.name.clone(),
-                color: tier_color(&tier.name),
+                label: tier.tier.to_string(),
+                color: tier_color(tier.tier),
                 points,
             }
         })
@@ -86,7 +87,7 @@ pub fn latency_over_time(tier: &TierRun, results: &RunResults) -> String {
                     .filter_map(|p| {
                         p.ops
                             .get(index)
-                            .filter(|o| o.requests > 0)
+                            .filter(|o| o.requests > o.failures)
                             .map(|o| (p.t, pick(o)))
                     })
                     .collect(),
@@ -99,14 +100,14 @@ pub fn latency_over_time(tier: &TierRun, results: &RunResults) -> String {
                 ],
                 format!(
                     "{}: latency over time — {} ({share:.0}% of requests)",
-                    tier.name, op.name
+                    tier.tier, op.name
                 ),
             )
         }
-        None => (Vec::new(), format!("{}: latency over time", tier.name)),
+        None => (Vec::new(), format!("{}: latency over time", tier.tier)),
     };
     LineChart {
-        id: format!("chart-latency-{}", tier.name),
+        id: format!("chart-latency-{}", tier.tier),
         title,
         x_label: "seconds since the measured start".into(),
         y_label: "ms (corrected)".into(),
@@ -120,10 +121,10 @@ pub fn latency_over_time(tier: &TierRun, results: &RunResults) -> String {
 /// Latency at each percentile from 0% to 99.999%, read from each tier's corrected histogram
 /// of all operations, on HdrHistogram's axis (each decade of nines the same width).
 pub fn spectrum(run: &OverheadRun) -> String {
-    let lines = ran(run)
+    let lines = measured(run)
         .map(|(tier, results)| Line {
-            label: tier.name.clone(),
-            color: tier_color(&tier.name),
+            label: tier.tier.to_string(),
+            color: tier_color(tier.tier),
             points: spectrum_points(&results.total.histograms.corrected),
         })
         .collect();
@@ -168,11 +169,12 @@ pub fn overhead_bars(run: &OverheadRun) -> String {
         .overhead
         .iter()
         .filter(|r| r.operation == AGGREGATED)
-        .map(|r| {
-            (
-                r.tier.clone(),
-                vec![r.added_p50_ms, r.added_p95_ms, r.added_p99_ms],
-            )
+        .filter_map(|r| {
+            let l = r.latency.as_ref()?;
+            Some((
+                r.tier.to_string(),
+                vec![l.added_p50_ms, l.added_p95_ms, l.added_p99_ms],
+            ))
         })
         .collect();
     BarChart {
@@ -203,7 +205,7 @@ pub fn gateway_rss(run: &OverheadRun) -> Option<String> {
         y_scale: YScale::Linear,
         lines: vec![Line {
             label: "gateway RSS".into(),
-            color: tier_color("gateway"),
+            color: tier_color(Tier::Gateway),
             points: run.gateway_rss.iter().map(|s| (s.t, s.rss_mib)).collect(),
         }],
     };
@@ -234,7 +236,7 @@ mod tests {
         assert_eq!(throughput(&run).matches("class=\"line\"").count(), 3);
         assert_eq!(spectrum(&run).matches("class=\"line\"").count(), 3);
         assert_eq!(overhead_bars(&run).matches("class=\"bar\"").count(), 3);
-        let (tier, results) = ran(&run).nth(1).unwrap();
+        let (tier, results) = measured(&run).nth(1).unwrap();
         let latency = latency_over_time(tier, results);
         assert!(latency.contains("id=\"chart-latency-gateway\""));
         assert!(latency.contains("tools/call (100% of requests)"));

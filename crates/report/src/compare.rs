@@ -5,13 +5,12 @@
 use std::fmt;
 use std::fmt::Write as _;
 
-use loadgen::{OperationResult, RunResults};
+use cli::{markdown_cell, Align, Table};
+use loadgen::{OperationResult, RunResults, AGGREGATED};
 
 use crate::budget::{limit_text, BudgetMetric, Budgets, Limit};
-use crate::document::{OverheadRun, TierRun, VerdictStatus};
+use crate::document::{OverheadRun, Tier, TierRun, VerdictStatus};
 use crate::format;
-use crate::overhead::AGGREGATED;
-use cli::{markdown_cell, Align, Table};
 
 /// Floating-point slack: a change exactly at the budget is within it.
 const EPSILON: f64 = 1e-9;
@@ -40,7 +39,7 @@ impl MetricCheck {
         new: &OperationResult,
     ) -> MetricCheck {
         let (baseline, current) = (metric.value(old), metric.value(new));
-        let samples = old.requests.min(new.requests);
+        let samples = metric.samples(old).min(metric.samples(new));
         let too_few = (samples < metric.min_requests()).then_some(samples);
         let (change, allowed) = match limit {
             Limit::Relative(allowed) if baseline > 0.0 => {
@@ -94,7 +93,7 @@ impl MetricCheck {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComparedOperation {
-    pub tier: String,
+    pub tier: Tier,
     pub operation: String,
     pub checks: Vec<MetricCheck>,
 }
@@ -114,7 +113,7 @@ pub struct Comparison {
 
 /// One metric of one operation over its budget.
 pub struct Regression<'a> {
-    pub tier: &'a str,
+    pub tier: Tier,
     pub operation: &'a str,
     pub check: &'a MetricCheck,
 }
@@ -144,40 +143,40 @@ pub fn compare(baseline: &OverheadRun, current: &OverheadRun, budgets: &Budgets)
         only_in_current: Vec::new(),
         warnings: warnings(baseline, current),
     };
-    let mut names: Vec<&str> = baseline.tiers.iter().map(|t| t.name.as_str()).collect();
-    names.extend(
+    let mut tiers: Vec<Tier> = baseline.tiers.iter().map(|t| t.tier).collect();
+    tiers.extend(
         current
             .tiers
             .iter()
-            .map(|t| t.name.as_str())
-            .filter(|n| find(baseline, n).is_none()),
+            .map(|t| t.tier)
+            .filter(|t| find(baseline, *t).is_none()),
     );
-    for name in names {
-        let (old, new) = (find(baseline, name), find(current, name));
+    for tier in tiers {
+        let (old, new) = (find(baseline, tier), find(current, tier));
         match (old.and_then(TierRun::ran), new.and_then(TierRun::ran)) {
-            (Some(old), Some(new)) => compare_tier(&mut comparison, name, old, new),
+            (Some(old), Some(new)) => compare_tier(&mut comparison, tier, old, new),
             (Some(_), None) => comparison
                 .only_in_baseline
-                .push(absent_tier(name, new, "current")),
+                .push(absent_tier(tier, new, "current")),
             (None, Some(_)) => comparison
                 .only_in_current
-                .push(absent_tier(name, old, "baseline")),
+                .push(absent_tier(tier, old, "baseline")),
             (None, None) => {}
         }
     }
     comparison
 }
 
-fn find<'a>(run: &'a OverheadRun, name: &str) -> Option<&'a TierRun> {
-    run.tiers.iter().find(|t| t.name == name)
+fn find(run: &OverheadRun, tier: Tier) -> Option<&TierRun> {
+    run.tiers.iter().find(|t| t.tier == tier)
 }
 
-fn compare_tier(comparison: &mut Comparison, tier: &str, old: &RunResults, new: &RunResults) {
+fn compare_tier(comparison: &mut Comparison, tier: Tier, old: &RunResults, new: &RunResults) {
     let (old_ops, new_ops) = (named_operations(old), named_operations(new));
     for (name, old_op) in &old_ops {
         match new_ops.iter().find(|(n, _)| n == name) {
             Some((_, new_op)) => comparison.rows.push(ComparedOperation {
-                tier: tier.to_string(),
+                tier,
                 operation: name.to_string(),
                 checks: comparison
                     .budgets
@@ -206,11 +205,15 @@ fn named_operations(results: &RunResults) -> Vec<(&str, &OperationResult)> {
         .collect()
 }
 
-/// "tier nginx (skipped in current: nginx is not on PATH)" or "tier rest (not in current)".
-fn absent_tier(name: &str, other: Option<&TierRun>, other_run: &str) -> String {
-    match other.and_then(|t| t.skipped.as_deref()) {
-        Some(why) => format!("tier {name} (skipped in {other_run}: {why})"),
-        None => format!("tier {name} (not in {other_run})"),
+/// "tier nginx (skipped in current: nginx is not on PATH)", "tier gateway (FAILED in current:
+/// …)" or "tier rest (not in current)".
+fn absent_tier(tier: Tier, other: Option<&TierRun>, other_run: &str) -> String {
+    match other.and_then(TierRun::not_run) {
+        Some(why) => {
+            let (what, reason) = why.split_once(": ").unwrap_or((&why, ""));
+            format!("tier {tier} ({what} in {other_run}: {reason})")
+        }
+        None => format!("tier {tier} (not in {other_run})"),
     }
 }
 
@@ -235,10 +238,10 @@ fn warnings(baseline: &OverheadRun, current: &OverheadRun) -> Vec<String> {
                 "the {which} run saturated its generator: its latencies understate the truth"
             )),
             VerdictStatus::Interrupted => out.push(format!(
-                "the {which} run was interrupted: its numbers cover only part of the run"
+                "the {which} run was stopped by a signal: its numbers cover only part of the run"
             )),
             VerdictStatus::Error => out.push(format!(
-                "a tier of the {which} run failed: it is missing from the comparison"
+                "a tier of the {which} run FAILED (its target was unreachable or died): it is missing from the comparison"
             )),
             VerdictStatus::Pass | VerdictStatus::Fail => {}
         }
@@ -256,7 +259,7 @@ impl Comparison {
                     .iter()
                     .filter(|c| c.regressed)
                     .map(move |check| Regression {
-                        tier: &row.tier,
+                        tier: row.tier,
                         operation: &row.operation,
                         check,
                     })
@@ -274,7 +277,7 @@ impl Comparison {
         columns.push(("result", Align::Left));
         let mut table = Table::new(&columns);
         for row in &self.rows {
-            let mut cells = vec![row.tier.clone(), row.operation.clone()];
+            let mut cells = vec![row.tier.to_string(), row.operation.clone()];
             cells.extend(row.checks.iter().map(MetricCheck::cell));
             let regressed: Vec<&str> = row
                 .checks
@@ -357,15 +360,15 @@ mod tests {
     use crate::fixture;
 
     /// A tier of one operation: `requests` requests over 10 s, latencies spread evenly over
-    /// 1..=1000 µs times `latency_scale`, `failures` of them failed.
-    fn tier_run(name: &str, requests: u64, latency_scale: u64, failures: u64) -> TierRun {
+    /// 1..=1000 µs times `latency_scale`, and `failures` failed ones besides.
+    fn tier_run(tier: Tier, requests: u64, latency_scale: u64, failures: u64) -> TierRun {
         let op = fixture::op(
             "tools/call",
             (1..=requests).map(|i| (i * 1000 / requests).max(1) * latency_scale),
             failures,
             10.0,
         );
-        fixture::tier(name, fixture::results(vec![op], 10.0))
+        fixture::tier(tier, fixture::results(vec![op], 10.0))
     }
 
     fn run_of(tiers: Vec<TierRun>) -> OverheadRun {
@@ -395,14 +398,14 @@ mod tests {
     fn a_12_percent_throughput_drop_regresses_at_the_default_budget_and_8_percent_does_not() {
         assert_eq!(
             regressed(
-                tier_run("gateway", 1000, 1, 0),
-                tier_run("gateway", 880, 1, 0)
+                tier_run(Tier::Gateway, 1000, 1, 0),
+                tier_run(Tier::Gateway, 880, 1, 0)
             ),
             ["rps"]
         );
         assert!(regressed(
-            tier_run("gateway", 1000, 1, 0),
-            tier_run("gateway", 920, 1, 0)
+            tier_run(Tier::Gateway, 1000, 1, 0),
+            tier_run(Tier::Gateway, 920, 1, 0)
         )
         .is_empty());
     }
@@ -411,6 +414,7 @@ mod tests {
     fn with(metric: BudgetMetric, value: f64, requests: u64) -> OperationResult {
         let mut op = fixture::op("tools/call", [1], 0, 1.0);
         op.requests = requests;
+        op.latency.count = requests;
         match metric {
             BudgetMetric::Rps => op.rps = value,
             BudgetMetric::P50 => op.latency.p50_ms = value,
@@ -484,16 +488,16 @@ mod tests {
         // End to end through real histograms: the same requests, every latency doubled.
         assert_eq!(
             regressed(
-                tier_run("gateway", 1000, 1, 0),
-                tier_run("gateway", 1000, 2, 0)
+                tier_run(Tier::Gateway, 1000, 1, 0),
+                tier_run(Tier::Gateway, 1000, 2, 0)
             ),
             ["p95", "p99"]
         );
         // 1 of 1000 failed → 7 of 1000.
         assert_eq!(
             regressed(
-                tier_run("gateway", 1000, 1, 1),
-                tier_run("gateway", 1000, 1, 7)
+                tier_run(Tier::Gateway, 1000, 1, 1),
+                tier_run(Tier::Gateway, 1000, 1, 7)
             ),
             ["error_rate"]
         );
@@ -501,7 +505,7 @@ mod tests {
 
     #[test]
     fn differing_machines_warn_without_failing() {
-        let baseline = run_of(vec![tier_run("gateway", 1000, 1, 0)]);
+        let baseline = run_of(vec![tier_run(Tier::Gateway, 1000, 1, 0)]);
         let mut current = baseline.clone();
         current.environment.cores = 64;
         current.environment.cpu_model = "a faster CPU".into();
@@ -518,21 +522,19 @@ mod tests {
     #[test]
     fn tiers_and_operations_in_one_run_only_are_listed_not_judged() {
         let baseline = run_of(vec![
-            tier_run("direct", 1000, 1, 0),
-            tier_run("nginx", 1000, 1, 0),
+            tier_run(Tier::Direct, 1000, 1, 0),
+            tier_run(Tier::Nginx, 1000, 1, 0),
         ]);
         let mut current = run_of(vec![
-            tier_run("direct", 1000, 1, 0),
-            fixture::skipped("nginx", "nginx is not on PATH"),
-            tier_run("rest", 100, 1, 0),
+            tier_run(Tier::Direct, 1000, 1, 0),
+            fixture::skipped(Tier::Nginx, "nginx is not on PATH"),
+            tier_run(Tier::Rest, 100, 1, 0),
         ]);
         let extra = fixture::op("tools/list", 1..=10, 0, 10.0);
-        current.tiers[0]
-            .results
-            .as_mut()
-            .unwrap()
-            .operations
-            .push(extra);
+        let crate::document::TierOutcome::Ran { results } = &mut current.tiers[0].outcome else {
+            panic!()
+        };
+        results.operations.push(extra);
         let comparison = compare(&baseline, &current, &Budgets::default());
         assert_eq!(
             comparison.only_in_baseline,
@@ -558,10 +560,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_tier_is_listed_with_its_reason_and_warned_about() {
+        let baseline = run_of(vec![tier_run(Tier::Gateway, 1000, 1, 0)]);
+        let mut current = run_of(vec![fixture::failed(
+            Tier::Gateway,
+            "the gateway died during the tier",
+            None,
+        )]);
+        current.verdict = crate::verdict(&current.tiers, &[], None);
+        let comparison = compare(&baseline, &current, &Budgets::default());
+        assert_eq!(
+            comparison.only_in_baseline,
+            ["tier gateway (FAILED in current: the gateway died during the tier)"]
+        );
+        assert!(comparison.warnings.iter().any(|w| w.contains("FAILED")));
+    }
+
+    #[test]
     fn a_regression_reads_as_one_line_with_its_budget() {
         let comparison = compare(
-            &run_of(vec![tier_run("gateway", 1000, 1, 0)]),
-            &run_of(vec![tier_run("gateway", 880, 1, 0)]),
+            &run_of(vec![tier_run(Tier::Gateway, 1000, 1, 0)]),
+            &run_of(vec![tier_run(Tier::Gateway, 880, 1, 0)]),
             &Budgets::default(),
         );
         let lines: Vec<String> = comparison

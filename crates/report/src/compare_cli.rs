@@ -1,22 +1,18 @@
-//! `cargo xtask compare-baseline`: the current run against the committed baseline, with exit
-//! codes for CI (0 within budget, 1 a regression, 2 usage or an unreadable file), or `--save`
-//! to make the current run the baseline.
+//! `cargo xtask compare-baseline`: the current run against the committed baseline, with the
+//! workspace's exit status for CI (0 within budget, 1 a regression, 2 usage or an unreadable
+//! file, 3 the current run is an ERROR: a tier failed), or `--save` to make the current run the
+//! baseline (refused for a run that is no baseline: failed, stopped or saturated).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::Exit;
 
 use crate::budget::Budgets;
 use crate::compare::compare;
-use crate::document::OverheadRun;
-
-pub mod exit_code {
-    pub const OK: u8 = 0;
-    pub const REGRESSION: u8 = 1;
-    pub const USAGE: u8 = 2;
-}
+use crate::document::{OverheadRun, VerdictStatus};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,14 +40,14 @@ pub struct CompareArgs {
 
 /// The whole command. `args[0]` is the program name.
 pub fn main_with_args(args: Vec<String>) -> ExitCode {
-    match loadgen::load_cli::parse_args::<CompareArgs>("compare-baseline", &args) {
-        Ok(parsed) => ExitCode::from(run(&parsed)),
+    match cli::args::parse::<CompareArgs>("compare-baseline", &args) {
+        Ok(parsed) => run(&parsed).into(),
         Err(code) => code,
     }
 }
 
-/// Prints the comparison (or saves) and returns the exit code.
-pub fn run(args: &CompareArgs) -> u8 {
+/// Prints the comparison (or saves) and returns the exit status.
+pub fn run(args: &CompareArgs) -> Exit {
     let budgets = match Budgets::from_flags(&args.budgets) {
         Ok(b) => b,
         Err(e) => return fail(&e),
@@ -61,6 +57,17 @@ pub fn run(args: &CompareArgs) -> u8 {
         Err(e) => return fail(&e),
     };
     if args.save {
+        if matches!(
+            current.verdict.status,
+            VerdictStatus::Error | VerdictStatus::Interrupted | VerdictStatus::Saturated
+        ) {
+            return fail(&format!(
+                "{} is no baseline: its verdict is {} ({})",
+                args.current.display(),
+                current.verdict.status.label(),
+                current.verdict.reasons.first().map_or("", String::as_str)
+            ));
+        }
         return match save(&args.current, &args.baseline) {
             Ok(()) => {
                 println!(
@@ -69,7 +76,7 @@ pub fn run(args: &CompareArgs) -> u8 {
                     current.run_id,
                     args.baseline.display()
                 );
-                exit_code::OK
+                Exit::Ok
             }
             Err(e) => fail(&e),
         };
@@ -94,10 +101,16 @@ pub fn run(args: &CompareArgs) -> u8 {
             return fail(&format!("cannot append to {}: {e}", path.display()));
         }
     }
-    if comparison.regressions().is_empty() {
-        exit_code::OK
+    if current.verdict.status == VerdictStatus::Error {
+        eprintln!(
+            "compare-baseline: the current run is an ERROR, not a comparison: {}",
+            current.verdict.reasons.first().map_or("", String::as_str)
+        );
+        Exit::Infrastructure
+    } else if comparison.regressions().is_empty() {
+        Exit::Ok
     } else {
-        exit_code::REGRESSION
+        Exit::Failed
     }
 }
 
@@ -122,9 +135,9 @@ fn save(current: &Path, baseline: &Path) -> Result<(), String> {
     })
 }
 
-fn fail(message: &str) -> u8 {
+fn fail(message: &str) -> Exit {
     eprintln!("compare-baseline: {message}");
-    exit_code::USAGE
+    Exit::Usage
 }
 
 #[cfg(test)]
@@ -160,25 +173,40 @@ mod tests {
         let saved = fixture::run();
         std::fs::write(dir.0.join("current.json"), saved.to_json()).unwrap();
 
-        assert_eq!(run(&args(&dir.0, &[])), exit_code::USAGE, "no baseline yet");
-        assert_eq!(run(&args(&dir.0, &["--save"])), exit_code::OK);
+        assert_eq!(run(&args(&dir.0, &[])), Exit::Usage, "no baseline yet");
+        assert_eq!(run(&args(&dir.0, &["--save"])), Exit::Ok);
         let summary = dir.0.join("summary.md");
         let with_summary = ["--markdown", summary.to_str().unwrap()];
-        assert_eq!(run(&args(&dir.0, &with_summary)), exit_code::OK);
+        assert_eq!(run(&args(&dir.0, &with_summary)), Exit::Ok);
         assert!(std::fs::read_to_string(&summary)
             .unwrap()
             .contains("no regressions"));
 
-        let mut slower = saved;
-        let gateway = slower.tiers[1].results.as_mut().unwrap();
+        let mut slower = saved.clone();
+        let crate::document::TierOutcome::Ran { results: gateway } = &mut slower.tiers[1].outcome
+        else {
+            panic!()
+        };
         gateway.total.rps *= 0.5;
         std::fs::write(dir.0.join("current.json"), slower.to_json()).unwrap();
-        assert_eq!(run(&args(&dir.0, &[])), exit_code::REGRESSION);
-        assert_eq!(run(&args(&dir.0, &["--budget", "rps=off"])), exit_code::OK);
+        assert_eq!(run(&args(&dir.0, &[])), Exit::Failed);
+        assert_eq!(run(&args(&dir.0, &["--budget", "rps=off"])), Exit::Ok);
         assert_eq!(
             run(&args(&dir.0, &["--budget", "rps=+5%"])),
-            exit_code::USAGE
+            Exit::Usage
         );
+
+        // A run whose gateway died is an ERROR: exit 3, and never a baseline.
+        let mut failed = saved;
+        failed.tiers[1] = fixture::failed(
+            crate::document::Tier::Gateway,
+            "the gateway died during the tier",
+            None,
+        );
+        failed.verdict = crate::verdict(&failed.tiers, &[], None);
+        std::fs::write(dir.0.join("current.json"), failed.to_json()).unwrap();
+        assert_eq!(run(&args(&dir.0, &[])), Exit::Infrastructure);
+        assert_eq!(run(&args(&dir.0, &["--save"])), Exit::Usage);
     }
 
     #[test]
@@ -191,7 +219,7 @@ mod tests {
             "{\"schema\":\"mcpbench.loadgen.results/v1\"}",
         )
         .unwrap();
-        assert_eq!(run(&args(&dir.0, &[])), exit_code::USAGE);
+        assert_eq!(run(&args(&dir.0, &[])), Exit::Usage);
         assert!(read(&dir.0.join("current.json"), "current run")
             .unwrap_err()
             .contains("a single load run"));

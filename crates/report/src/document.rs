@@ -1,11 +1,14 @@
 //! The results document of a tiered run: profile, stack, one [`TierRun`] per tier (each holding
-//! the load engine's own [`loadgen::RunResults`]), the overhead of each tier against `direct`,
-//! thresholds and the verdict.
+//! its [`TierOutcome`]: the load engine's own [`loadgen::RunResults`] when it ran), the overhead
+//! of each tier against `direct`, thresholds and the verdict.
 
+use loadgen::RunResults;
 use serde::{Deserialize, Serialize};
 
+pub use crate::tier::Tier;
+
 /// Bumped on any incompatible change to [`OverheadRun`].
-pub const SCHEMA: &str = "mcpbench.overhead/v1";
+pub const SCHEMA: &str = "mcpbench.overhead/v2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverheadRun {
@@ -43,8 +46,7 @@ pub struct ProfileInfo {
     pub sla_class: String,
     /// One line: "10 users, spawn 2/s, 30 s" or "arrivals 1000/s → 10000/s → 1000/s".
     pub description: String,
-    /// `closed` or `open`.
-    pub model: String,
+    pub model: loadgen::LoadModel,
     /// Measured seconds per tier (after warm-up).
     pub duration_secs: f64,
     pub warmup_secs: f64,
@@ -71,44 +73,95 @@ pub struct StackInfo {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierRun {
-    /// `direct`, `gateway`, `nginx` or `rest`.
-    pub name: String,
-    /// What the tier measures, e.g. "bench-server directly" or "nginx → gateway".
-    pub description: String,
+    pub tier: Tier,
     /// The endpoint the workload ran against (no credentials in it).
     pub target: String,
-    /// Why the tier did not run (its component is missing, or it failed); None when it ran.
-    pub skipped: Option<String>,
-    /// The tier's target failed (unreachable, discovery refused): not merely absent. Such a
-    /// run cannot pass.
-    #[serde(default)]
-    pub failed: bool,
-    pub results: Option<loadgen::RunResults>,
+    pub outcome: TierOutcome,
+}
+
+/// What became of a tier: exactly one of ran, skipped or failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TierOutcome {
+    /// The workload ran against a target that answered throughout.
+    Ran { results: Box<RunResults> },
+    /// Not run: its component is not part of the stack, or the run was stopped before it.
+    Skipped { reason: String },
+    /// Its target failed — unreachable, refused at discovery, down mid-run, or a service the
+    /// tier goes through died. What it measured until then is kept for diagnosis, but it is no
+    /// baseline for anything: no overhead, no threshold, and the run is an ERROR.
+    Failed {
+        reason: String,
+        results: Option<Box<RunResults>>,
+    },
+}
+
+impl TierRun {
+    /// The tier's results when it ran: what overhead and thresholds are judged on.
+    pub fn ran(&self) -> Option<&RunResults> {
+        match &self.outcome {
+            TierOutcome::Ran { results } => Some(results),
+            _ => None,
+        }
+    }
+
+    /// Whatever it measured, a failed tier's partial results included (for the tables).
+    pub fn measured(&self) -> Option<&RunResults> {
+        match &self.outcome {
+            TierOutcome::Ran { results } => Some(results),
+            TierOutcome::Failed { results, .. } => results.as_deref(),
+            TierOutcome::Skipped { .. } => None,
+        }
+    }
+
+    /// `skipped: …` or `FAILED: …` for a tier that did not run to the end; None when it ran.
+    pub fn not_run(&self) -> Option<String> {
+        self.outcome.not_run()
+    }
+}
+
+impl TierOutcome {
+    /// `skipped: …` or `FAILED: …`; None when the tier ran.
+    pub fn not_run(&self) -> Option<String> {
+        match self {
+            TierOutcome::Ran { .. } => None,
+            TierOutcome::Skipped { reason } => Some(format!("skipped: {reason}")),
+            TierOutcome::Failed { reason, .. } => Some(format!("FAILED: {reason}")),
+        }
+    }
 }
 
 /// One operation of one tier against the same operation on the `direct` tier. `Aggregated` is
-/// the row for all operations together. Latencies are the corrected (intended-time) ones.
+/// the row for all operations together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverheadRow {
-    pub tier: String,
+    pub tier: Tier,
     pub operation: String,
     pub requests: u64,
     pub rps: f64,
     pub direct_rps: f64,
-    pub p50_ms: f64,
-    pub direct_p50_ms: f64,
-    pub p95_ms: f64,
-    pub direct_p95_ms: f64,
-    pub p99_ms: f64,
-    pub direct_p99_ms: f64,
-    pub error_rate: f64,
-    pub direct_error_rate: f64,
-    /// p50 added by the tier over direct, in ms (p50_ms − direct_p50_ms).
-    pub added_p50_ms: f64,
-    pub added_p95_ms: f64,
-    pub added_p99_ms: f64,
     /// Throughput relative to direct (rps / direct_rps; None when direct had none).
     pub rps_ratio: Option<f64>,
+    pub error_rate: f64,
+    pub direct_error_rate: f64,
+    /// The latency the tier added; None when either side had no successful request (a failed
+    /// request's latency is no latency to compare).
+    pub latency: Option<AddedLatency>,
+}
+
+/// Corrected latency percentiles of successful requests, the tier's and direct's, and what the
+/// tier added (tier − direct).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddedLatency {
+    pub p50_ms: f64,
+    pub direct_p50_ms: f64,
+    pub added_p50_ms: f64,
+    pub p95_ms: f64,
+    pub direct_p95_ms: f64,
+    pub added_p95_ms: f64,
+    pub p99_ms: f64,
+    pub direct_p99_ms: f64,
+    pub added_p99_ms: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,9 +173,9 @@ pub enum VerdictStatus {
     Fail,
     /// The generator could not keep its schedule: the numbers understate latency (exit 4).
     Saturated,
-    /// Stopped by Ctrl-C: the numbers cover the time until then (exit 130).
+    /// Stopped by a signal: the numbers cover the time until then (exit 128 + the signal).
     Interrupted,
-    /// A tier's target failed, so the comparison is incomplete (exit 3).
+    /// A tier's target failed, so the comparison is incomplete and cannot pass (exit 3).
     Error,
 }
 
@@ -140,6 +193,6 @@ pub struct ResourceSample {
     /// Seconds since the start of the first tier.
     pub t: f64,
     /// Which tier was running.
-    pub tier: String,
+    pub tier: Tier,
     pub rss_mib: f64,
 }

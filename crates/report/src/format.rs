@@ -35,11 +35,24 @@ pub fn threshold_value(expression: &str, value: f64) -> String {
         }
         Ok(Metric::ErrorRate) => percent(value),
         Ok(Metric::Rps) => format!("{}/s", rps(value)),
-        Ok(Metric::Requests | Metric::Failures) => format!("{value:.0}"),
+        Ok(Metric::Requests | Metric::Failures | Metric::Dropped) => format!("{value:.0}"),
         // Results read from an older file may carry an expression this version cannot parse;
         // the number is still worth showing.
         Err(_) => format!("{value}"),
     }
+}
+
+/// A threshold's measured value, or why there is none.
+pub fn threshold_actual(result: &loadgen::threshold::ThresholdResult) -> String {
+    match result.actual {
+        Some(actual) => threshold_value(&result.expression, actual),
+        None => "no successful request".to_string(),
+    }
+}
+
+/// An added latency, or "n/a" when either side had no successful request to compare.
+pub fn added_ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_string(), signed_ms)
 }
 
 /// One line for a threshold result: "p95<300ms on gateway: 412.30 ms (limit 300.00 ms)".
@@ -51,7 +64,7 @@ pub fn threshold_line(result: &loadgen::threshold::ThresholdResult) -> String {
     format!(
         "{}{scope}: {} (limit {})",
         result.expression,
-        threshold_value(&result.expression, result.actual),
+        threshold_actual(result),
         threshold_value(&result.expression, result.limit)
     )
 }

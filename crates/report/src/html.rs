@@ -1,12 +1,13 @@
 //! `report.html`: one self-contained page rendered with tera (autoescaped) from the run
-//! document — verdict and banners, tier, overhead, threshold, operation, error, skipped-tier
-//! and environment tables, and the inline SVG charts. No script, font or network asset.
+//! document — verdict and banners, tier, overhead, threshold, operation, error, tiers that did
+//! not run (skipped or failed) and environment tables, and the inline SVG charts. No script,
+//! font or network asset.
 
 use loadgen::OperationResult;
 use serde::Serialize;
 
 use crate::charts;
-use crate::document::{OverheadRow, OverheadRun, TierRun};
+use crate::document::{AddedLatency, OverheadRow, OverheadRun, TierRun};
 use crate::format;
 use crate::notices;
 
@@ -26,7 +27,7 @@ struct View<'a> {
     verdict: VerdictView<'a>,
     banners: Vec<notices::Banner>,
     tiers: Vec<TierView<'a>>,
-    skipped_count: usize,
+    not_run_count: usize,
     overhead: Vec<OverheadView<'a>>,
     operations: Vec<OperationView<'a>>,
     thresholds: Vec<ThresholdView<'a>>,
@@ -47,10 +48,13 @@ struct VerdictView<'a> {
 
 #[derive(Serialize)]
 struct TierView<'a> {
-    name: &'a str,
-    description: &'a str,
+    name: &'static str,
+    description: &'static str,
     target: &'a str,
-    skipped: Option<&'a str>,
+    /// `skipped: …` or `FAILED: …`; None when it ran.
+    not_run: Option<String>,
+    failed: bool,
+    has_numbers: bool,
     requests: u64,
     rps: String,
     error_rate: String,
@@ -59,12 +63,12 @@ struct TierView<'a> {
     p99: String,
     max: String,
     saturated: bool,
-    saturation: String,
+    schedule: String,
 }
 
 #[derive(Serialize)]
 struct OverheadView<'a> {
-    tier: &'a str,
+    tier: &'static str,
     operation: &'a str,
     requests: u64,
     rps: String,
@@ -85,7 +89,7 @@ struct OverheadView<'a> {
 
 #[derive(Serialize)]
 struct OperationView<'a> {
-    tier: &'a str,
+    tier: &'static str,
     name: &'a str,
     requests: u64,
     failures: u64,
@@ -110,7 +114,7 @@ struct ThresholdView<'a> {
 
 #[derive(Serialize)]
 struct ErrorView<'a> {
-    tier: &'a str,
+    tier: &'static str,
     operation: &'a str,
     class: &'a str,
     count: u64,
@@ -149,7 +153,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 fn view(run: &OverheadRun) -> View<'_> {
-    let ran = || run.tiers.iter().filter_map(|t| t.ran().map(|r| (t, r)));
+    let measured = || run.tiers.iter().filter_map(|t| t.measured().map(|r| (t, r)));
     View {
         run_id: &run.run_id,
         started_at: &run.started_at,
@@ -166,11 +170,11 @@ fn view(run: &OverheadRun) -> View<'_> {
         },
         banners: notices::banners(run),
         tiers: run.tiers.iter().map(tier_view).collect(),
-        skipped_count: run.tiers.iter().filter(|t| t.skipped.is_some()).count(),
+        not_run_count: run.tiers.iter().filter(|t| t.not_run().is_some()).count(),
         overhead: run.overhead.iter().map(overhead_view).collect(),
-        operations: ran()
+        operations: measured()
             .flat_map(|(t, r)| r.operations.iter().chain([&r.total]).map(move |o| (t, o)))
-            .map(|(t, o)| operation_view(&t.name, o))
+            .map(|(t, o)| operation_view(t.tier.name(), o))
             .collect(),
         thresholds: run
             .thresholds
@@ -178,16 +182,16 @@ fn view(run: &OverheadRun) -> View<'_> {
             .map(|t| ThresholdView {
                 tier: t.tier.as_deref().unwrap_or("all"),
                 expression: &t.expression,
-                actual: format::threshold_value(&t.expression, t.actual),
+                actual: format::threshold_actual(t),
                 limit: format::threshold_value(&t.expression, t.limit),
                 passed: t.passed,
             })
             .collect(),
-        errors: ran()
+        errors: measured()
             .flat_map(|(t, r)| r.operations.iter().map(move |o| (t, o)))
             .flat_map(|(t, o)| {
                 o.errors.iter().map(move |(class, tally)| ErrorView {
-                    tier: &t.name,
+                    tier: t.tier.name(),
                     operation: &o.name,
                     class,
                     count: tally.count,
@@ -201,7 +205,7 @@ fn view(run: &OverheadRun) -> View<'_> {
             throughput: charts::throughput(run),
             spectrum: charts::spectrum(run),
             overhead: charts::overhead_bars(run),
-            latency: ran()
+            latency: measured()
                 .map(|(t, r)| charts::latency_over_time(t, r))
                 .collect(),
             gateway_rss: charts::gateway_rss(run),
@@ -210,17 +214,18 @@ fn view(run: &OverheadRun) -> View<'_> {
 }
 
 fn tier_view(tier: &TierRun) -> TierView<'_> {
-    let results = tier.ran();
+    let results = tier.measured();
     let total = results.map(|r| &r.total);
     let latency = |pick: fn(&loadgen::LatencySummary) -> f64| {
         total.map_or_else(String::new, |o| format::ms(pick(&o.latency)))
     };
-    let saturation = results.map(|r| &r.saturation);
     TierView {
-        name: &tier.name,
-        description: &tier.description,
+        name: tier.tier.name(),
+        description: tier.tier.description(),
         target: &tier.target,
-        skipped: tier.skipped.as_deref(),
+        not_run: tier.not_run(),
+        failed: matches!(tier.outcome, crate::document::TierOutcome::Failed { .. }),
+        has_numbers: results.is_some(),
         requests: total.map_or(0, |o| o.requests),
         rps: total.map_or_else(String::new, |o| format::rps(o.rps)),
         error_rate: total.map_or_else(String::new, |o| format::percent(o.error_rate)),
@@ -228,41 +233,64 @@ fn tier_view(tier: &TierRun) -> TierView<'_> {
         p95: latency(|l| l.p95_ms),
         p99: latency(|l| l.p99_ms),
         max: latency(|l| l.max_ms),
-        saturated: saturation.is_some_and(|s| s.saturated),
-        saturation: saturation.map_or_else(String::new, |s| {
-            let cpu = format!("generator CPU {:.0}%", s.generator_cpu_utilisation * 100.0);
-            if s.saturated {
-                format!("SATURATED: {}; {cpu}", s.reasons.join("; "))
-            } else {
-                format!("kept up ({} late starts); {cpu}", s.late_starts)
-            }
-        }),
+        saturated: results.is_some_and(|r| r.schedule.generator_saturated()),
+        schedule: results.map_or_else(String::new, schedule_text),
     }
 }
 
+/// The accounting and the schedule's verdict of a tier, in one line.
+fn schedule_text(r: &loadgen::RunResults) -> String {
+    let a = &r.schedule.accounting;
+    let cpu = format!(
+        "generator CPU {:.0}%",
+        r.schedule.lateness.generator_cpu_utilisation * 100.0
+    );
+    let books = format!(
+        "intended {} = recorded {} + dropped {}",
+        a.intended,
+        a.recorded,
+        a.dropped.total()
+    );
+    let verdict = match &r.schedule.verdict {
+        loadgen::ScheduleVerdict::Kept => "kept up".to_string(),
+        loadgen::ScheduleVerdict::TargetStalled { reason } => format!("TARGET STALLED: {reason}"),
+        loadgen::ScheduleVerdict::GeneratorSaturated { reasons } => {
+            format!("SATURATED: {}", reasons.join("; "))
+        }
+    };
+    let down = r
+        .target_down
+        .as_ref()
+        .map_or_else(String::new, |d| format!("; TARGET DOWN: {}", d.reason));
+    format!("{verdict}; {books}; {cpu}{down}")
+}
+
 fn overhead_view(row: &OverheadRow) -> OverheadView<'_> {
+    let l = row.latency.as_ref();
+    let value = |pick: fn(&AddedLatency) -> f64| l.map_or("-".to_string(), |l| format::ms(pick(l)));
+    let added = |pick: fn(&AddedLatency) -> f64| format::added_ms(l.map(pick));
     OverheadView {
-        tier: &row.tier,
+        tier: row.tier.name(),
         operation: &row.operation,
         requests: row.requests,
         rps: format::rps(row.rps),
         direct_rps: format::rps(row.direct_rps),
         rps_ratio: format::ratio(row.rps_ratio),
-        p50: format::ms(row.p50_ms),
-        direct_p50: format::ms(row.direct_p50_ms),
-        added_p50: format::signed_ms(row.added_p50_ms),
-        p95: format::ms(row.p95_ms),
-        direct_p95: format::ms(row.direct_p95_ms),
-        added_p95: format::signed_ms(row.added_p95_ms),
-        p99: format::ms(row.p99_ms),
-        direct_p99: format::ms(row.direct_p99_ms),
-        added_p99: format::signed_ms(row.added_p99_ms),
+        p50: value(|l| l.p50_ms),
+        direct_p50: value(|l| l.direct_p50_ms),
+        added_p50: added(|l| l.added_p50_ms),
+        p95: value(|l| l.p95_ms),
+        direct_p95: value(|l| l.direct_p95_ms),
+        added_p95: added(|l| l.added_p95_ms),
+        p99: value(|l| l.p99_ms),
+        direct_p99: value(|l| l.direct_p99_ms),
+        added_p99: added(|l| l.added_p99_ms),
         error_rate: format::percent(row.error_rate),
         direct_error_rate: format::percent(row.direct_error_rate),
     }
 }
 
-fn operation_view<'a>(tier: &'a str, op: &'a OperationResult) -> OperationView<'a> {
+fn operation_view<'a>(tier: &'static str, op: &'a OperationResult) -> OperationView<'a> {
     OperationView {
         tier,
         name: &op.name,
@@ -309,7 +337,7 @@ mod tests {
             "table-thresholds",
             "table-operations",
             "table-errors",
-            "table-skipped",
+            "table-not-run",
             "table-environment",
             "chart-throughput",
             "chart-spectrum",
@@ -337,7 +365,7 @@ mod tests {
     #[test]
     fn text_from_the_run_is_escaped() {
         let mut run = fixture::run();
-        run.tiers[0].description = "<script>alert(1)</script>".into();
+        run.tiers[0].target = "<script>alert(1)</script>".into();
         run.warnings.push("a & b <c>".into());
         let html = render_html(&run).unwrap();
         assert!(!html.contains("<script>alert"));
@@ -345,6 +373,23 @@ mod tests {
         assert!(html.contains("a &amp; b &lt;c&gt;"));
         // The error sample `<internal> & "quoted"` from the fixture.
         assert!(html.contains("&lt;internal&gt; &amp; &quot;quoted&quot;"));
+    }
+
+    #[test]
+    fn a_failed_tier_is_an_error_with_its_reason_and_its_partial_numbers() {
+        let mut run = fixture::run();
+        let partial = fixture::results(vec![fixture::op("tools/call", 1..=10, 90, 10.0)], 10.0);
+        run.tiers[1] = fixture::failed(
+            crate::document::Tier::Gateway,
+            "the gateway died during the tier",
+            Some(partial),
+        );
+        run.overhead = crate::overhead_rows(&run.tiers);
+        run.verdict = crate::verdict(&run.tiers, &run.thresholds, None);
+        let html = render_html(&run).unwrap();
+        assert!(html.contains("ERROR (exit 3)"), "verdict");
+        assert!(html.contains("FAILED: the gateway died during the tier"));
+        assert!(html.contains("a tier&#x27;s target failed"), "banner");
     }
 
     #[test]

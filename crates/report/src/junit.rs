@@ -1,10 +1,11 @@
 //! `junit.xml`: a test case per threshold (named by tier and expression; a failure says actual
-//! against limit) and a test case per tier (failed when its generator saturated or it was
-//! interrupted, skipped with its reason when it did not run), for CI test-report viewers.
+//! against limit) and a test case per tier (failed when its target failed, its generator
+//! saturated or a signal stopped it; skipped with its reason when it did not run), for CI
+//! test-report viewers.
 
 use std::fmt::Write as _;
 
-use crate::document::{OverheadRun, TierRun};
+use crate::document::{OverheadRun, TierOutcome, TierRun};
 use crate::format;
 use crate::xml::escape;
 
@@ -35,7 +36,7 @@ pub fn render_junit(run: &OverheadRun) -> String {
                     Outcome::Failed(format!(
                         "{}: actual {}, limit {}",
                         t.expression,
-                        format::threshold_value(&t.expression, t.actual),
+                        format::threshold_actual(t),
                         format::threshold_value(&t.expression, t.limit)
                     ))
                 },
@@ -61,20 +62,25 @@ pub fn render_junit(run: &OverheadRun) -> String {
 }
 
 fn tier_case(tier: &TierRun) -> Case {
-    let outcome = match (tier.ran(), &tier.skipped) {
-        (Some(r), _) if r.saturation.saturated => Outcome::Failed(format!(
-            "the generator saturated, latencies are not trustworthy: {}",
-            r.saturation.reasons.join("; ")
-        )),
-        (Some(r), _) if r.interrupted => {
-            Outcome::Failed("interrupted (Ctrl-C) before the end of the tier".into())
-        }
-        (Some(_), _) => Outcome::Passed,
-        (None, reason) => Outcome::Skipped(reason.clone().unwrap_or_else(|| "no results".into())),
+    let outcome = match &tier.outcome {
+        TierOutcome::Failed { reason, .. } => Outcome::Failed(format!("ERROR: {reason}")),
+        TierOutcome::Skipped { reason } => Outcome::Skipped(reason.clone()),
+        TierOutcome::Ran { results } => match (&results.schedule.verdict, results.stopped_by) {
+            (_, Some(signal)) => {
+                Outcome::Failed(format!("stopped by {signal} before the end of the tier"))
+            }
+            (loadgen::ScheduleVerdict::GeneratorSaturated { reasons }, None) => {
+                Outcome::Failed(format!(
+                    "the generator saturated, latencies are not trustworthy: {}",
+                    reasons.join("; ")
+                ))
+            }
+            _ => Outcome::Passed,
+        },
     };
     Case {
         class: "mcpbench.tiers".into(),
-        name: tier.name.clone(),
+        name: tier.tier.to_string(),
         outcome,
     }
 }
@@ -143,13 +149,29 @@ mod tests {
     #[test]
     fn a_saturated_tier_is_a_failed_case() {
         let mut run = fixture::run();
-        let saturation = &mut run.tiers[1].results.as_mut().unwrap().saturation;
-        saturation.saturated = true;
-        saturation.reasons = vec!["dropped 40 arrivals & more".into()];
+        let TierOutcome::Ran { results } = &mut run.tiers[1].outcome else {
+            panic!()
+        };
+        results.schedule.verdict = loadgen::ScheduleVerdict::GeneratorSaturated {
+            reasons: vec!["dropped 40 arrivals & more".into()],
+        };
         let xml = render_junit(&run);
         check_well_formed(&xml).unwrap();
         assert!(xml
             .contains("saturated, latencies are not trustworthy: dropped 40 arrivals &amp; more"));
         assert!(xml.contains("failures=\"2\""));
+    }
+
+    #[test]
+    fn a_failed_tier_is_an_error_case_with_its_reason() {
+        let mut run = fixture::run();
+        run.tiers[1] = fixture::failed(
+            crate::document::Tier::Gateway,
+            "the gateway died during the tier",
+            None,
+        );
+        let xml = render_junit(&run);
+        check_well_formed(&xml).unwrap();
+        assert!(xml.contains("<failure message=\"ERROR: the gateway died during the tier\">"));
     }
 }

@@ -4,6 +4,7 @@
 //! else — the overhead table, HTML, Markdown, JUnit, the terminal tables and the comparison with
 //! a baseline — is computed from it, so a saved run can be re-rendered or compared later.
 
+mod assemble;
 mod budget;
 mod charts;
 mod compare;
@@ -16,25 +17,26 @@ mod markdown;
 mod notices;
 mod overhead;
 mod svg;
-
 mod tables;
 pub mod terminal;
+mod tier;
 mod verdict;
 mod write;
 mod xml;
 
-#[cfg(test)]
-mod fixture;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixture;
 
+pub use assemble::RunFacts;
 pub use budget::{BudgetMetric, Budgets, Limit};
 pub use compare::{compare, ComparedOperation, Comparison, MetricCheck, Regression};
 pub use document::{
-    OverheadRow, OverheadRun, ProfileInfo, ResourceSample, StackInfo, TierRun, Verdict,
-    VerdictStatus, SCHEMA,
+    AddedLatency, OverheadRow, OverheadRun, ProfileInfo, ResourceSample, StackInfo, Tier,
+    TierOutcome, TierRun, Verdict, VerdictStatus, SCHEMA,
 };
 pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_markdown;
-pub use overhead::{overhead_rows, AGGREGATED, DIRECT, REST};
+pub use overhead::overhead_rows;
 
 pub use verdict::verdict;

@@ -1,5 +1,5 @@
 //! `report.md`: the run for `$GITHUB_STEP_SUMMARY` — verdict, banners, tier, overhead and
-//! threshold tables, skipped tiers and warnings.
+//! threshold tables, tiers that did not run to the end (skipped or failed) and warnings.
 
 use std::fmt::Write as _;
 
@@ -35,7 +35,9 @@ pub fn render_markdown(run: &OverheadRun) -> String {
     }
     md.push_str("### Tiers\n\n");
     md.push_str(&tables::tiers(run).markdown());
-    md.push_str("\n### Overhead against direct (corrected latency; + is added by the tier)\n\n");
+    md.push_str(
+        "\n### Overhead against direct (corrected latency of successful requests; + is added by the tier)\n\n",
+    );
     if run.overhead.is_empty() {
         md.push_str("No overhead: the direct tier or every compared tier did not run.\n");
     } else {
@@ -47,20 +49,15 @@ pub fn render_markdown(run: &OverheadRun) -> String {
     } else {
         md.push_str(&tables::thresholds(&run.thresholds).markdown());
     }
-    let skipped: Vec<_> = run
+    let not_run: Vec<_> = run
         .tiers
         .iter()
-        .filter_map(|t| Some((t, t.skipped.as_ref()?)))
+        .filter_map(|t| Some((t, t.not_run()?)))
         .collect();
-    if !skipped.is_empty() {
-        md.push_str("\n### Skipped tiers\n\n");
-        for (tier, why) in skipped {
-            let _ = writeln!(
-                md,
-                "- **{}**: {}",
-                markdown_cell(&tier.name),
-                markdown_cell(why)
-            );
+    if !not_run.is_empty() {
+        md.push_str("\n### Tiers that did not run to the end\n\n");
+        for (tier, why) in not_run {
+            let _ = writeln!(md, "- **{}**: {}", tier.tier, markdown_cell(&why));
         }
     }
     let warnings = notices::warnings(run);
@@ -90,9 +87,25 @@ mod tests {
         assert!(
             md.contains("- threshold failed: error_rate&lt;0.1% on gateway: 0.50% (limit 0.10%)")
         );
-        assert!(md.contains("| gateway | tools/call | 100.0 | 1.00× | 1.50 | +1.00 |"));
+        assert!(md.contains("| gateway | tools/call | 100.5 | 1.00× | 1.50 | +1.00 |"));
         assert!(md.contains("| PASS | gateway | p95&lt;300ms | 1.95 ms | 300.00 ms |"));
-        assert!(md.contains("- **nginx**: nginx is not on PATH (apt-get install nginx-light)"));
+        assert!(
+            md.contains("- **nginx**: skipped: nginx is not on PATH (apt-get install nginx-light)")
+        );
         assert!(md.contains("- a \\| b"));
+    }
+
+    #[test]
+    fn a_failed_tier_makes_the_summary_an_error_with_its_reason() {
+        let mut run = fixture::run();
+        run.tiers[1] = fixture::failed(
+            crate::document::Tier::Gateway,
+            "the gateway died during the tier",
+            None,
+        );
+        run.verdict = crate::verdict(&run.tiers, &[], None);
+        let md = render_markdown(&run);
+        assert!(md.starts_with("## mcpbench light: **ERROR** (exit 3)\n"), "{md}");
+        assert!(md.contains("- **gateway**: FAILED: the gateway died during the tier"));
     }
 }

@@ -27,11 +27,11 @@ pub fn banners(run: &OverheadRun) -> Vec<Banner> {
         }),
         VerdictStatus::Interrupted => out.push(Banner {
             kind: "interrupted",
-            text: "The run was interrupted (Ctrl-C): the numbers cover only the time until then.",
+            text: "The run was stopped by a signal: the numbers cover only the time until then.",
         }),
         VerdictStatus::Error => out.push(Banner {
             kind: "error",
-            text: "A tier's target failed: the tiers below are not all comparable, and the run cannot pass.",
+            text: "ERROR: a tier's target failed (unreachable, or down during the tier): its numbers are no baseline for anything, and the run cannot pass.",
         }),
         VerdictStatus::Pass | VerdictStatus::Fail => {}
     }
@@ -43,8 +43,8 @@ pub fn warnings(run: &OverheadRun) -> Vec<String> {
     let tier_warnings = run
         .tiers
         .iter()
-        .filter_map(|t| t.ran().map(|r| (t, r)))
-        .flat_map(|(t, r)| r.warnings.iter().map(move |w| format!("{}: {w}", t.name)));
+        .filter_map(|t| t.measured().map(|r| (t, r)))
+        .flat_map(|(t, r)| r.warnings.iter().map(move |w| format!("{}: {w}", t.tier)));
     run.warnings.iter().cloned().chain(tier_warnings).collect()
 }
 
@@ -57,12 +57,10 @@ mod tests {
     fn tier_warnings_follow_the_runs_with_their_tier() {
         let mut run = fixture::run();
         run.warnings.push("stack reused".into());
-        run.tiers[1]
-            .results
-            .as_mut()
-            .unwrap()
-            .warnings
-            .push("3 tools skipped".into());
+        let crate::document::TierOutcome::Ran { results } = &mut run.tiers[1].outcome else {
+            panic!()
+        };
+        results.warnings.push("3 tools skipped".into());
         assert_eq!(warnings(&run), ["stack reused", "gateway: 3 tools skipped"]);
         assert!(banners(&run).is_empty());
         run.stack.nginx_cache = true;

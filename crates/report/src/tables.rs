@@ -3,11 +3,12 @@
 
 use loadgen::threshold::ThresholdResult;
 
-use crate::document::{OverheadRow, OverheadRun};
+use crate::document::{AddedLatency, OverheadRow, OverheadRun};
 use crate::format;
 use cli::{Align, Table};
 
-/// One row per tier; a skipped tier says why in place of its numbers.
+/// One row per tier; a tier that did not run to the end says why after its numbers (a failed
+/// tier shows what it measured until then).
 pub fn tiers(run: &OverheadRun) -> Table {
     use Align::{Left, Right};
     let mut table = Table::new(&[
@@ -20,12 +21,12 @@ pub fn tiers(run: &OverheadRun) -> Table {
         ("p95 ms", Right),
         ("p99 ms", Right),
         ("max ms", Right),
-        ("generator", Left),
+        ("schedule", Left),
     ]);
     for tier in &run.tiers {
-        let mut cells = vec![tier.name.clone(), tier.target.clone()];
-        match (tier.ran(), &tier.skipped) {
-            (Some(r), _) => {
+        let mut cells = vec![tier.tier.to_string(), tier.target.clone()];
+        match tier.measured() {
+            Some(r) => {
                 let (t, l) = (&r.total, &r.total.latency);
                 cells.extend([
                     t.requests.to_string(),
@@ -35,24 +36,27 @@ pub fn tiers(run: &OverheadRun) -> Table {
                     format::ms(l.p95_ms),
                     format::ms(l.p99_ms),
                     format::ms(l.max_ms),
-                    if r.saturation.saturated {
-                        "SATURATED".into()
-                    } else {
-                        "kept up".into()
-                    },
                 ]);
             }
-            (None, reason) => {
-                cells.extend(std::iter::repeat_n(String::new(), 7));
-                cells.push(format!(
-                    "skipped: {}",
-                    reason.as_deref().unwrap_or("no results")
-                ));
-            }
+            None => cells.extend(std::iter::repeat_n(String::new(), 7)),
         }
+        cells.push(match (tier.not_run(), tier.measured()) {
+            (Some(why), _) => why,
+            (None, Some(r)) => schedule_word(r).into(),
+            (None, None) => String::new(),
+        });
         table.push(cells);
     }
     table
+}
+
+/// The schedule's verdict in a word or two.
+fn schedule_word(r: &loadgen::RunResults) -> &'static str {
+    match r.schedule.verdict {
+        loadgen::ScheduleVerdict::Kept => "kept up",
+        loadgen::ScheduleVerdict::TargetStalled { .. } => "TARGET STALLED",
+        loadgen::ScheduleVerdict::GeneratorSaturated { .. } => "SATURATED",
+    }
 }
 
 /// Each compared operation: the tier's value, what it added over direct, throughput ratio.
@@ -72,17 +76,20 @@ pub fn overhead(rows: &[OverheadRow]) -> Table {
         ("errors", Right),
     ]);
     for r in rows {
+        let l = r.latency.as_ref();
+        let value = |pick: fn(&AddedLatency) -> f64| l.map_or("-".to_string(), |l| format::ms(pick(l)));
+        let added = |pick: fn(&AddedLatency) -> f64| format::added_ms(l.map(pick));
         table.push(vec![
-            r.tier.clone(),
+            r.tier.to_string(),
             r.operation.clone(),
             format::rps(r.rps),
             format::ratio(r.rps_ratio),
-            format::ms(r.p50_ms),
-            format::signed_ms(r.added_p50_ms),
-            format::ms(r.p95_ms),
-            format::signed_ms(r.added_p95_ms),
-            format::ms(r.p99_ms),
-            format::signed_ms(r.added_p99_ms),
+            value(|l| l.p50_ms),
+            added(|l| l.added_p50_ms),
+            value(|l| l.p95_ms),
+            added(|l| l.added_p95_ms),
+            value(|l| l.p99_ms),
+            added(|l| l.added_p99_ms),
             format::percent(r.error_rate),
         ]);
     }
@@ -103,7 +110,7 @@ pub fn thresholds(results: &[ThresholdResult]) -> Table {
             if t.passed { "PASS" } else { "FAIL" }.into(),
             t.tier.clone().unwrap_or_else(|| "all".into()),
             t.expression.clone(),
-            format::threshold_value(&t.expression, t.actual),
+            format::threshold_actual(t),
             format::threshold_value(&t.expression, t.limit),
         ]);
     }
@@ -134,7 +141,7 @@ mod tests {
             [
                 "gateway",
                 "tools/call",
-                "100.0",
+                "100.5",
                 "1.00×",
                 "1.50",
                 "+1.00",

@@ -1,92 +1,98 @@
-//! The verdict of a tiered run and its exit code: 130 interrupted, else 3 when a tier's target
-//! failed, else 4 when any tier's generator saturated, else 1 when a threshold failed, else 0.
+//! The verdict of a tiered run and its exit status: stopped by a signal (128 + its number),
+//! else 3 when a tier failed (ERROR: its target was unreachable or died), else 4 when any tier's
+//! generator saturated, else 1 when a threshold failed, else 0.
 //!
-//! Saturation outranks failed thresholds: a saturated generator understates latency, so a
-//! threshold judged on its numbers means nothing either way — the run must be repeated with more
-//! generator headroom before pass or fail is known. An interruption outranks both, as it does
-//! for `cargo xtask load` (`loadgen::load_cli::outcome_code`): the user stopped the run.
+//! A failed tier outranks everything but a signal: a gateway that died cannot pass, whatever
+//! the thresholds say, and `--no-sla` (no thresholds at all) does not change that. Saturation
+//! outranks failed thresholds: a saturated generator understates latency, so a threshold judged
+//! on its numbers means nothing either way — the run must be repeated with more generator
+//! headroom. A signal outranks all, as it does for `cargo xtask load`
+//! (`loadgen`'s `command::outcome`): the user stopped the run.
 
-use loadgen::load_cli::exit_code;
+use cli::{Exit, Signal};
 use loadgen::threshold::ThresholdResult;
 
-use crate::document::{TierRun, Verdict, VerdictStatus};
+use crate::document::{TierOutcome, TierRun, Verdict, VerdictStatus};
 use crate::format;
 
-/// `interrupted` is the pipeline's own Ctrl-C; a tier whose results say it was interrupted
-/// counts too. The reasons say why, one line each: the interruption, saturated tiers, failed
-/// thresholds, then skipped tiers (informational: a skipped tier does not change the status).
-pub fn verdict(tiers: &[TierRun], thresholds: &[ThresholdResult], interrupted: bool) -> Verdict {
+/// `stopped_by` is the signal that stopped the pipeline; a tier whose results say a signal
+/// stopped it counts too. The reasons say why, one line each: the signal, failed tiers,
+/// saturated tiers, failed thresholds, then skipped tiers (informational).
+pub fn verdict(
+    tiers: &[TierRun],
+    thresholds: &[ThresholdResult],
+    stopped_by: Option<Signal>,
+) -> Verdict {
     let mut reasons = Vec::new();
-    let interrupted_tiers: Vec<&str> = tiers
+    let stopped_tiers: Vec<&TierRun> = tiers
         .iter()
-        .filter(|t| t.ran().is_some_and(|r| r.interrupted))
-        .map(|t| t.name.as_str())
+        .filter(|t| t.measured().is_some_and(|r| r.stopped_by.is_some()))
         .collect();
-    let interrupted = interrupted || !interrupted_tiers.is_empty();
-    if interrupted {
-        reasons.push(match interrupted_tiers.as_slice() {
-            [] => "interrupted (Ctrl-C): the numbers cover the time until then".to_string(),
-            names => format!(
-                "interrupted (Ctrl-C) during {}: the numbers cover the time until then",
-                names.join(", ")
-            ),
+    let signal = stopped_by.or_else(|| {
+        stopped_tiers
+            .iter()
+            .find_map(|t| t.measured().and_then(|r| r.stopped_by))
+    });
+    if let Some(signal) = signal {
+        let during = stopped_tiers
+            .iter()
+            .map(|t| t.tier.name())
+            .collect::<Vec<_>>();
+        reasons.push(if during.is_empty() {
+            format!("stopped by {signal}: the numbers cover the time until then")
+        } else {
+            format!(
+                "stopped by {signal} during {}: the numbers cover the time until then",
+                during.join(", ")
+            )
         });
     }
-    let broken: Vec<&str> = tiers
-        .iter()
-        .filter(|t| t.failed)
-        .map(|t| t.name.as_str())
-        .collect();
-    if !broken.is_empty() {
-        reasons.push(format!(
-            "tier {} failed: the comparison is incomplete",
-            broken.join(", ")
-        ));
+    let mut failed_tier = false;
+    for tier in tiers {
+        if let TierOutcome::Failed { reason, .. } = &tier.outcome {
+            failed_tier = true;
+            reasons.push(format!("tier {} FAILED: {reason}", tier.tier));
+        }
     }
     let mut saturated = false;
     for tier in tiers {
-        if let Some(results) = tier.ran().filter(|r| r.saturation.saturated) {
+        if tier.ran().is_some_and(|r| r.schedule.generator_saturated()) {
             saturated = true;
             reasons.push(format!(
-                "tier {} saturated the generator, its latencies are not trustworthy: {}",
-                tier.name,
-                results.saturation.reasons.join("; ")
+                "tier {} saturated the generator, its latencies are not trustworthy",
+                tier.tier
             ));
         }
     }
-    let mut failed = false;
+    let mut threshold_failed = false;
     for result in thresholds.iter().filter(|t| !t.passed) {
-        failed = true;
+        threshold_failed = true;
         reasons.push(format!(
             "threshold failed: {}",
             format::threshold_line(result)
         ));
     }
     for tier in tiers {
-        if let Some(why) = &tier.skipped {
-            reasons.push(format!("tier {} skipped: {why}", tier.name));
+        if let TierOutcome::Skipped { reason } = &tier.outcome {
+            reasons.push(format!("tier {} skipped: {reason}", tier.tier));
         }
     }
-    let (status, code) = if interrupted {
-        (VerdictStatus::Interrupted, exit_code::INTERRUPTED)
-    } else if !broken.is_empty() {
-        (VerdictStatus::Error, exit_code::INFRASTRUCTURE)
-    } else if saturated {
-        (VerdictStatus::Saturated, exit_code::SATURATED)
-    } else if failed {
-        (VerdictStatus::Fail, exit_code::THRESHOLD_FAILED)
-    } else {
-        (VerdictStatus::Pass, exit_code::OK)
+    let (status, exit) = match signal {
+        Some(signal) => (VerdictStatus::Interrupted, Exit::Stopped(signal)),
+        None if failed_tier => (VerdictStatus::Error, Exit::Infrastructure),
+        None if saturated => (VerdictStatus::Saturated, Exit::Saturated),
+        None if threshold_failed => (VerdictStatus::Fail, Exit::Failed),
+        None => (VerdictStatus::Pass, Exit::Ok),
     };
     Verdict {
         status,
-        exit_code: i32::from(code),
+        exit_code: i32::from(exit.code()),
         reasons,
     }
 }
 
 impl VerdictStatus {
-    /// The word shown in every report: PASS, FAIL, SATURATED, INTERRUPTED.
+    /// The word shown in every report: PASS, FAIL, SATURATED, INTERRUPTED, ERROR.
     pub fn label(self) -> &'static str {
         match self {
             VerdictStatus::Pass => "PASS",
@@ -101,22 +107,26 @@ impl VerdictStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::document::Tier;
     use crate::fixture;
 
     fn tiers() -> Vec<TierRun> {
         let run = || fixture::results(vec![fixture::op("tools/call", 1..=100, 0, 10.0)], 10.0);
         vec![
-            fixture::tier("direct", run()),
-            fixture::tier("gateway", run()),
-            fixture::skipped("nginx", "nginx is not on PATH"),
+            fixture::tier(Tier::Direct, run()),
+            fixture::tier(Tier::Gateway, run()),
+            fixture::skipped(Tier::Nginx, "nginx is not on PATH"),
         ]
     }
 
-    fn saturate(tiers: &mut [TierRun], name: &str) {
-        let tier = tiers.iter_mut().find(|t| t.name == name).unwrap();
-        let saturation = &mut tier.results.as_mut().unwrap().saturation;
-        saturation.saturated = true;
-        saturation.reasons = vec!["12% of iterations started late".into()];
+    fn saturate(tiers: &mut [TierRun], tier: Tier) {
+        let t = tiers.iter_mut().find(|t| t.tier == tier).unwrap();
+        let TierOutcome::Ran { results } = &mut t.outcome else {
+            panic!("{tier} did not run")
+        };
+        results.schedule.verdict = loadgen::ScheduleVerdict::GeneratorSaturated {
+            reasons: vec!["12% of iterations started late".into()],
+        };
     }
 
     #[test]
@@ -128,7 +138,7 @@ mod tests {
             300.0,
             true,
         )];
-        let v = verdict(&tiers(), &thresholds, false);
+        let v = verdict(&tiers(), &thresholds, None);
         assert_eq!((v.status, v.exit_code), (VerdictStatus::Pass, 0));
         assert_eq!(v.reasons, ["tier nginx skipped: nginx is not on PATH"]);
     }
@@ -139,7 +149,7 @@ mod tests {
             fixture::threshold("p95<300ms", Some("gateway"), 412.3, 300.0, false),
             fixture::threshold("rps>10", None, 20.0, 10.0, true),
         ];
-        let v = verdict(&tiers(), &thresholds, false);
+        let v = verdict(&tiers(), &thresholds, None);
         assert_eq!((v.status, v.exit_code), (VerdictStatus::Fail, 1));
         assert_eq!(
             v.reasons[0],
@@ -148,49 +158,49 @@ mod tests {
     }
 
     #[test]
-    fn saturation_outranks_failed_thresholds_and_interruption_outranks_both() {
+    fn saturation_outranks_failed_thresholds_and_a_signal_outranks_both() {
         let mut tiers = tiers();
-        saturate(&mut tiers, "gateway");
+        saturate(&mut tiers, Tier::Gateway);
         let failed = [fixture::threshold("p95<1ms", None, 2.0, 1.0, false)];
-        let v = verdict(&tiers, &failed, false);
+        let v = verdict(&tiers, &failed, None);
         assert_eq!((v.status, v.exit_code), (VerdictStatus::Saturated, 4));
         assert!(
             v.reasons[0].starts_with("tier gateway saturated"),
             "{:?}",
             v.reasons
         );
-        assert!(v.reasons[0].ends_with("12% of iterations started late"));
         assert!(v.reasons[1].starts_with("threshold failed"));
 
-        let v = verdict(&tiers, &failed, true);
+        let v = verdict(&tiers, &failed, Some(Signal::Interrupt));
         assert_eq!((v.status, v.exit_code), (VerdictStatus::Interrupted, 130));
         assert_eq!(v.reasons.len(), 4, "{:?}", v.reasons);
+        let v = verdict(&tiers, &failed, Some(Signal::Terminate));
+        assert_eq!(v.exit_code, 143);
     }
 
     #[test]
     fn a_failed_tier_is_an_error_that_outranks_saturation_and_thresholds() {
         let mut tiers = tiers();
-        saturate(&mut tiers, "direct");
-        tiers.push(TierRun {
-            failed: true,
-            ..fixture::skipped("rest", "failed: connect refused")
-        });
+        saturate(&mut tiers, Tier::Direct);
+        tiers.push(fixture::failed(Tier::Rest, "connect refused", None));
         let passed = [fixture::threshold("p95<1s", None, 2.0, 1000.0, true)];
-        let v = verdict(&tiers, &passed, false);
+        let v = verdict(&tiers, &passed, None);
         assert_eq!((v.status, v.exit_code), (VerdictStatus::Error, 3));
-        assert_eq!(
-            v.reasons[0],
-            "tier rest failed: the comparison is incomplete"
-        );
+        assert_eq!(v.reasons[0], "tier rest FAILED: connect refused");
         assert_eq!(VerdictStatus::Error.label(), "ERROR");
+        // No thresholds at all (--no-sla) does not make it pass.
+        assert_eq!(verdict(&tiers, &[], None).status, VerdictStatus::Error);
     }
 
     #[test]
-    fn a_tier_interrupted_inside_the_engine_interrupts_the_run() {
+    fn a_tier_stopped_inside_the_engine_stops_the_run_with_its_signal() {
         let mut tiers = tiers();
-        tiers[1].results.as_mut().unwrap().interrupted = true;
-        let v = verdict(&tiers, &[], false);
-        assert_eq!(v.exit_code, 130);
-        assert!(v.reasons[0].contains("during gateway"));
+        let TierOutcome::Ran { results } = &mut tiers[1].outcome else {
+            panic!()
+        };
+        results.stopped_by = Some(Signal::Hangup);
+        let v = verdict(&tiers, &[], None);
+        assert_eq!(v.exit_code, 129);
+        assert!(v.reasons[0].contains("during gateway"), "{:?}", v.reasons);
     }
 }

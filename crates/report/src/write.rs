@@ -17,17 +17,20 @@ impl OverheadRun {
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(SCHEMA) => serde_json::from_value(value)
                 .map_err(|e| format!("does not match {SCHEMA}: {e}")),
-            Some(loadgen::SCHEMA) => Err(format!(
-                "this is a single load run ({}, from `cargo xtask load`), not a tiered run ({SCHEMA}, from `cargo xtask load-test`)",
-                loadgen::SCHEMA
+            Some(loadgen) if loadgen.starts_with("mcpbench.loadgen.results/") => Err(format!(
+                "this is a single load run ({loadgen}, from `cargo xtask load`), not a tiered run ({SCHEMA}, from `cargo xtask load-test`)"
+            )),
+            Some(older) if older.starts_with("mcpbench.overhead/") => Err(format!(
+                "schema {older} was written by an older mcpbench, this one reads {SCHEMA}: record the run again (a baseline: run the profile, then `cargo xtask compare-baseline --save`)"
             )),
             Some(other) => Err(format!("schema {other} is not {SCHEMA}")),
             None => Err(format!("no \"schema\" field: not an mcpbench results file (expected {SCHEMA})")),
         }
     }
 
-    /// Writes `results.json`, `report.html`, `report.md`, `junit.xml` and, per tier that ran,
-    /// Locust's `<tier>_stats.csv` and `<tier>_stats_history.csv` into `dir` (created).
+    /// Writes `results.json`, `report.html`, `report.md`, `junit.xml` and, per tier that
+    /// measured something, Locust's `<tier>_stats.csv` and `<tier>_stats_history.csv` into
+    /// `dir` (created).
     pub fn write_to_dir(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let html = crate::render_html(self).map_err(std::io::Error::other)?;
@@ -36,8 +39,8 @@ impl OverheadRun {
         std::fs::write(dir.join("report.md"), crate::render_markdown(self))?;
         std::fs::write(dir.join("junit.xml"), crate::render_junit(self))?;
         for tier in &self.tiers {
-            if let Some(results) = tier.ran() {
-                let file = |suffix: &str| dir.join(format!("{}_{suffix}.csv", tier.name));
+            if let Some(results) = tier.measured() {
+                let file = |suffix: &str| dir.join(format!("{}_{suffix}.csv", tier.tier));
                 std::fs::write(file("stats"), results.locust_stats_csv())?;
                 std::fs::write(file("stats_history"), results.locust_history_csv())?;
             }

@@ -1,0 +1,196 @@
+//! The run's clock: once a second it turns the recorder's interval into a series point and a
+//! progress line, and it decides how the measured window ended — its duration elapsed, the
+//! executor finished (request budget spent), or a stop signal arrived.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::context::RunContext;
+use crate::plan::Plan;
+use crate::progress::{Progress, Snapshot};
+use crate::recorder::IntervalStats;
+use crate::results::{SeriesOp, SeriesPoint};
+
+/// How the measured window ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The duration (or the stages) elapsed.
+    WindowElapsed,
+    /// The executor finished on its own: the request budget was spent.
+    ExecutorFinished,
+    /// A stop signal.
+    Stopped(cli::Signal),
+}
+
+/// Ticks until the window ends; returns the series so far and how it ended.
+pub async fn collect(
+    ctx: &RunContext,
+    plan: &Plan,
+    start: Instant,
+    executor: &mut tokio::task::JoinHandle<()>,
+    stop: impl Future<Output = cli::Signal>,
+    progress: &mut Progress,
+) -> (Vec<SeriesPoint>, Ended) {
+    let mut series = Vec::new();
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::from_std(start + Duration::from_secs(1)),
+        Duration::from_secs(1),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    let mut dropped_before = 0;
+    let ended = loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let interval = ctx.recorder.take_interval();
+                let warming_up = now < ctx.window.measured_from;
+                if !warming_up {
+                    let since = now - ctx.window.measured_from;
+                    let dropped = ctx.ledger.dropped();
+                    series.push(point(plan, since, ctx, dropped - dropped_before, &interval));
+                    dropped_before = dropped;
+                }
+                progress.update(&snapshot(ctx, plan, start, &series, warming_up));
+                if ctx.window.end.is_some_and(|e| now >= e) {
+                    break Ended::WindowElapsed;
+                }
+            }
+            result = &mut *executor => {
+                result.expect("executor task");
+                break Ended::ExecutorFinished;
+            }
+            signal = &mut stop => break Ended::Stopped(signal),
+        }
+    };
+    (series, ended)
+}
+
+fn snapshot(
+    ctx: &RunContext,
+    plan: &Plan,
+    start: Instant,
+    series: &[SeriesPoint],
+    warming_up: bool,
+) -> Snapshot {
+    let now = Instant::now();
+    let totals = series
+        .iter()
+        .flat_map(|p| &p.ops)
+        .fold((0, 0), |a, o| (a.0 + o.requests, a.1 + o.failures));
+    let last = series.last().filter(|_| !warming_up);
+    Snapshot {
+        elapsed: if warming_up {
+            now - start
+        } else {
+            now.saturating_duration_since(ctx.window.measured_from)
+        },
+        total: if warming_up {
+            Some(plan.warmup)
+        } else {
+            plan.measured_duration()
+        },
+        warming_up,
+        requests: totals.0,
+        failures: totals.1,
+        rps: last.map_or(0.0, |p| p.ops.iter().map(|o| o.requests).sum::<u64>() as f64),
+        p95_ms: last.map_or(0.0, |p| p.ops.iter().map(|o| o.p95_ms).fold(0.0, f64::max)),
+        active: ctx.ledger.active.load(Ordering::Relaxed),
+        dropped: ctx.ledger.dropped(),
+    }
+}
+
+/// One second of the series: requests, failures and success percentiles per operation.
+pub fn point(
+    plan: &Plan,
+    t: Duration,
+    ctx: &RunContext,
+    dropped: u64,
+    interval: &[IntervalStats],
+) -> SeriesPoint {
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(q) as f64 / 1000.0
+        }
+    };
+    SeriesPoint {
+        t: t.as_secs_f64(),
+        target: plan.target_at(t),
+        active: ctx.ledger.active.load(Ordering::Relaxed),
+        dropped,
+        ops: interval
+            .iter()
+            .map(|i| SeriesOp {
+                requests: i.requests,
+                failures: i.failures,
+                p50_ms: ms(&i.latency, 0.5),
+                p95_ms: ms(&i.latency, 0.95),
+                p99_ms: ms(&i.latency, 0.99),
+                max_ms: if i.latency.is_empty() {
+                    0.0
+                } else {
+                    i.latency.max() as f64 / 1000.0
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Appends the run's last, partial interval (the drain's completions among it). One that ends
+/// within half a second of the last point is folded into it — counts added, percentiles the
+/// larger of the two — so the series keeps increasing times and no rate is computed over a
+/// sliver of a second.
+pub fn append_tail(series: &mut Vec<SeriesPoint>, tail: SeriesPoint) {
+    match series.last_mut() {
+        Some(last) if tail.t < last.t + 0.5 => {
+            last.dropped += tail.dropped;
+            for (op, extra) in last.ops.iter_mut().zip(&tail.ops) {
+                op.requests += extra.requests;
+                op.failures += extra.failures;
+                op.p50_ms = op.p50_ms.max(extra.p50_ms);
+                op.p95_ms = op.p95_ms.max(extra.p95_ms);
+                op.p99_ms = op.p99_ms.max(extra.p99_ms);
+                op.max_ms = op.max_ms.max(extra.max_ms);
+            }
+        }
+        _ => series.push(tail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(t: f64, requests: u64, p99_ms: f64) -> SeriesPoint {
+        SeriesPoint {
+            t,
+            target: 1.0,
+            active: 1,
+            dropped: 0,
+            ops: vec![SeriesOp {
+                requests,
+                failures: 0,
+                p50_ms: 1.0,
+                p95_ms: 2.0,
+                p99_ms,
+                max_ms: p99_ms,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_sliver_of_a_tail_folds_into_the_last_second_and_times_keep_increasing() {
+        let mut series = vec![point(29.0, 10, 5.0), point(30.002, 12, 5.0)];
+        append_tail(&mut series, point(30.0, 9, 8.0));
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[1].ops[0].requests, 21);
+        assert_eq!(series[1].ops[0].p99_ms, 8.0);
+        // A real partial second (a stop 0.7 s after the last tick) stays a point of its own.
+        append_tail(&mut series, point(30.7, 4, 1.0));
+        assert_eq!(series.len(), 3);
+        assert!(series.windows(2).all(|w| w[0].t < w[1].t));
+    }
+}

@@ -1,0 +1,82 @@
+//! The stack a run measures: reused when one is up, else brought up for the run and taken down
+//! after it — also after a failure or a stop signal.
+
+use cli::signal::StopReceiver;
+
+use crate::run::{Event, RunFailure};
+
+pub struct StackLease {
+    state: stack::StackState,
+    /// It was up before the run (so the run leaves it up).
+    reused: bool,
+    state_dir: std::path::PathBuf,
+}
+
+impl StackLease {
+    /// Reuses the running stack or brings one up; a stop signal during `up` stops what it
+    /// started.
+    pub async fn acquire(
+        options: &stack::UpOptions,
+        stop: &StopReceiver,
+        on: &mut dyn FnMut(Event<'_>),
+    ) -> Result<StackLease, RunFailure> {
+        let reused = stack::StackState::load(&options.state_dir)
+            .map_err(RunFailure::Infrastructure)?
+            .is_some_and(|s| s.running_on().is_some());
+        let stopped = cli::signal::stopped(stop.clone());
+        let state = stack::up(options, async {
+            stopped.await;
+        })
+        .await
+        .map_err(|e| match e {
+            stack::StackError::Usage(m) => RunFailure::Usage(m),
+            stack::StackError::Infrastructure(m) | stack::StackError::NoEngine(m) => {
+                RunFailure::Infrastructure(m)
+            }
+            stack::StackError::Interrupted => {
+                RunFailure::Stopped(stop.borrow().unwrap_or(cli::Signal::Interrupt))
+            }
+        })?;
+        if reused {
+            on(Event::Note("reusing the running stack (it stays up)"));
+        }
+        Ok(StackLease {
+            state,
+            reused,
+            state_dir: options.state_dir.clone(),
+        })
+    }
+
+    pub fn state(&self) -> &stack::StackState {
+        &self.state
+    }
+
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    /// The gateway's main process as the host sees it (a container's too).
+    pub async fn gateway_pid(&self) -> Option<u32> {
+        let rows = stack::status(&self.state_dir).await.ok()?;
+        rows.into_iter()
+            .find(|r| r.service == stack::GATEWAY)
+            .and_then(|r| r.pid)
+    }
+
+    /// Takes down a stack this run brought up, unless asked to keep it.
+    pub async fn release(
+        self,
+        options: &stack::UpOptions,
+        keep: bool,
+        on: &mut dyn FnMut(Event<'_>),
+    ) {
+        if self.reused || keep {
+            return;
+        }
+        let said = match stack::down(&options.state_dir).await {
+            Ok(said) => said,
+            Err(e) => format!("taking the stack down: {e}"),
+        };
+        on(Event::Note(&said));
+    }
+}

@@ -1,0 +1,115 @@
+//! The run document assembled from what the pipeline hands over once — the tiers as they ran,
+//! the thresholds judged, the samples and notes — with everything derived from them computed
+//! here: the overhead rows, the verdict and the memory-growth note.
+
+use cli::Signal;
+use loadgen::threshold::ThresholdResult;
+
+use crate::document::{OverheadRun, ProfileInfo, ResourceSample, StackInfo, TierRun, SCHEMA};
+
+/// The facts of a finished tiered run.
+pub struct RunFacts {
+    /// `YYYYMMDD-HHMMSS-<profile>`: also the directory name under `reports/`.
+    pub run_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub command_line: Vec<String>,
+    pub profile: ProfileInfo,
+    pub stack: StackInfo,
+    pub tiers: Vec<TierRun>,
+    pub thresholds: Vec<ThresholdResult>,
+    pub gateway_rss: Vec<ResourceSample>,
+    pub warnings: Vec<String>,
+    /// The signal that stopped the run, if one did.
+    pub stopped_by: Option<Signal>,
+}
+
+impl OverheadRun {
+    pub fn assemble(f: RunFacts) -> OverheadRun {
+        let mut warnings = f.warnings;
+        warnings.extend(rss_growth(&f.gateway_rss));
+        OverheadRun {
+            schema: SCHEMA.into(),
+            run_id: f.run_id,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            started_at: f.started_at,
+            finished_at: f.finished_at,
+            command_line: f.command_line,
+            profile: f.profile,
+            stack: f.stack,
+            environment: loadgen::Environment::capture(),
+            overhead: crate::overhead_rows(&f.tiers),
+            verdict: crate::verdict(&f.tiers, &f.thresholds, f.stopped_by),
+            tiers: f.tiers,
+            thresholds: f.thresholds,
+            gateway_rss: f.gateway_rss,
+            warnings,
+        }
+    }
+}
+
+/// How the gateway's memory moved over the run: under a steady load a leak shows as growth
+/// that does not level off (the soak profile's question). None with fewer than two samples.
+fn rss_growth(samples: &[ResourceSample]) -> Option<String> {
+    let (first, last) = (samples.first()?, samples.last()?);
+    if samples.len() < 2 || first.rss_mib <= 0.0 {
+        return None;
+    }
+    let peak = samples.iter().map(|s| s.rss_mib).fold(0.0, f64::max);
+    let growth = (last.rss_mib / first.rss_mib - 1.0) * 100.0;
+    Some(format!(
+        "gateway RSS {:.1} MiB → {:.1} MiB ({growth:+.1}%) over {:.0} s, peak {peak:.1} MiB{}",
+        first.rss_mib,
+        last.rss_mib,
+        last.t - first.t,
+        if growth > 10.0 {
+            ": it grew by more than 10%; under a steady load, growth that does not level off is a leak"
+        } else {
+            ""
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::Tier;
+
+    #[test]
+    fn rss_growth_is_summarised_and_flagged_beyond_ten_percent() {
+        let sample = |t: f64, rss_mib: f64| ResourceSample {
+            t,
+            tier: Tier::Gateway,
+            rss_mib,
+        };
+        assert_eq!(rss_growth(&[sample(0.0, 100.0)]), None);
+        let flat = rss_growth(&[sample(0.0, 100.0), sample(60.0, 104.0)]).unwrap();
+        assert_eq!(
+            flat,
+            "gateway RSS 100.0 MiB → 104.0 MiB (+4.0%) over 60 s, peak 104.0 MiB"
+        );
+        let leak =
+            rss_growth(&[sample(0.0, 100.0), sample(30.0, 130.0), sample(60.0, 125.0)]).unwrap();
+        assert!(leak.contains("(+25.0%)") && leak.contains("peak 130.0") && leak.contains("leak"));
+    }
+
+    #[test]
+    fn the_document_derives_its_overhead_and_verdict_from_the_facts() {
+        let template = crate::fixture::run();
+        let run = OverheadRun::assemble(RunFacts {
+            run_id: template.run_id.clone(),
+            started_at: template.started_at.clone(),
+            finished_at: template.finished_at.clone(),
+            command_line: vec![],
+            profile: template.profile.clone(),
+            stack: template.stack.clone(),
+            tiers: template.tiers.clone(),
+            thresholds: template.thresholds.clone(),
+            gateway_rss: vec![],
+            warnings: vec![],
+            stopped_by: Some(Signal::Terminate),
+        });
+        assert_eq!(run.overhead, template.overhead);
+        assert_eq!(run.verdict.exit_code, 143);
+    }
+}
