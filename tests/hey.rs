@@ -193,7 +193,11 @@ fn sigint_and_sigterm_stop_the_run_write_results_and_exit_128_plus_the_signal() 
             loadgen::RunResults::from_json(&std::fs::read_to_string(&json[0]).unwrap()).unwrap();
         assert_eq!(results.stopped_by, Some(name));
         assert!(results.total.requests > 50, "{}", results.total.requests);
-        assert!(results.schedule.accounting.balances(), "{:?}", results.schedule);
+        assert!(
+            results.schedule.accounting.balances(),
+            "{:?}",
+            results.schedule
+        );
     }
 }
 

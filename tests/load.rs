@@ -125,8 +125,21 @@ fn a_target_at_capacity_is_the_targets_stall_judged_by_thresholds_not_the_genera
     let run = |name: &str, extra: &[&str]| {
         let dir = out_dir(name);
         let mut args = vec![
-            "--url", &url, "--session", "none", "--rate", "300", "--max-in-flight", "5",
-            "--max-backlog", "5", "-z", "2s", "--ops", "ping", "--out",
+            "--url",
+            &url,
+            "--session",
+            "none",
+            "--rate",
+            "300",
+            "--max-in-flight",
+            "5",
+            "--max-backlog",
+            "5",
+            "-z",
+            "2s",
+            "--ops",
+            "ping",
+            "--out",
         ];
         let out_dir = dir.to_str().unwrap().to_string();
         args.push(&out_dir);
@@ -140,7 +153,10 @@ fn a_target_at_capacity_is_the_targets_stall_judged_by_thresholds_not_the_genera
     assert!(!stdout.contains("SATURATED"), "{stdout}");
     let r = results(&dir);
     assert!(
-        matches!(r.schedule.verdict, loadgen::ScheduleVerdict::TargetStalled { .. }),
+        matches!(
+            r.schedule.verdict,
+            loadgen::ScheduleVerdict::TargetStalled { .. }
+        ),
         "the verdict is in the results too: {:?}",
         r.schedule
     );

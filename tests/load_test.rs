@@ -145,7 +145,7 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     assert!(said.contains("Overhead against direct"), "{said}");
 
     let results = stack.results();
-    assert_eq!(results["schema"], "mcpbench.overhead/v1");
+    assert_eq!(results["schema"], "mcpbench.overhead/v2");
     for name in ["direct", "gateway", "nginx", "rest"] {
         assert_eq!(outcome(&results, name), "ran", "{name}: {said}");
         assert!(requests(&results, name) > 0, "{name} sent nothing: {said}");
@@ -300,25 +300,27 @@ fn without_nginx_the_nginx_tier_is_skipped_with_its_reason() {
     assert!(stack.ports_free(), "{said}");
 }
 
-#[test]
-fn ctrl_c_in_the_middle_writes_what_was_measured_and_leaves_nothing_running() {
-    let stack = Stack::new("ctrl-c");
+/// Starts `cmd` and returns it once its stdout says the tier `name` started (and the lines it
+/// will print, when it ends).
+fn spawn_until_tier(
+    stack: &Stack,
+    cmd: &mut Command,
+    name: &str,
+) -> (ChildGuard, std::thread::JoinHandle<String>) {
     let mut guard = ChildGuard::spawn(
-        stack
-            .load_test("20s", &["--no-sla"])
-            .stdout(Stdio::piped())
+        cmd.stdout(Stdio::piped())
             .stderr(std::fs::File::create(stack.dir.join("stderr.log")).unwrap()),
     )
     .unwrap();
     let stdout = guard.child.stdout.take().unwrap();
-    // Read until the gateway tier is under way, then interrupt.
     let (tx, rx) = std::sync::mpsc::channel();
+    let marker = format!("── tier {name} (");
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
         let mut seen = String::new();
         for line in std::io::BufReader::new(stdout).lines() {
             let line = line.unwrap();
-            if line.starts_with("── tier gateway") {
+            if line.starts_with(&marker) {
                 let _ = tx.send(());
             }
             seen.push_str(&line);
@@ -328,24 +330,87 @@ fn ctrl_c_in_the_middle_writes_what_was_measured_and_leaves_nothing_running() {
     });
     if rx.recv_timeout(Duration::from_secs(400)).is_err() {
         panic!(
-            "the gateway tier never started: {}",
+            "the {name} tier never started: {}",
             std::fs::read_to_string(stack.dir.join("stderr.log")).unwrap_or_default()
         );
     }
+    (guard, reader)
+}
+
+#[test]
+fn sigterm_in_the_middle_writes_what_was_measured_and_leaves_nothing_running() {
+    let stack = Stack::new("sigterm");
+    let (mut guard, reader) = spawn_until_tier(
+        &stack,
+        &mut stack.load_test("20s", &["--no-sla"]),
+        "gateway",
+    );
     std::thread::sleep(Duration::from_secs(3));
     let status = guard
-        .signal_and_wait(libc::SIGINT, Duration::from_secs(120))
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(120))
         .unwrap();
     let seen = reader.join().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}");
+    assert_eq!(status.code(), Some(143), "{seen}");
     let results = stack.results();
     assert_eq!(results["verdict"]["status"], "interrupted");
+    assert_eq!(results["verdict"]["exit_code"], 143);
     assert!(requests(&results, "direct") > 0);
     assert!(tier(&results, "rest")["outcome"]["reason"]
         .as_str()
         .unwrap()
-        .contains("stopped by SIGINT"));
+        .contains("stopped by SIGTERM"));
     assert!(stack.ports_free(), "{seen}");
+}
+
+/// The gateway's main process, as `benchmark-status` reports it.
+fn gateway_pid(stack: &Stack) -> i32 {
+    let status = stack.xtask(&["benchmark-status", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    let row = rows.iter().find(|r| r["service"] == "gateway").unwrap();
+    row["pid"].as_i64().unwrap() as i32
+}
+
+/// Kills the gateway (its whole process group) during the gateway tier of a load-test run with
+/// `extra` flags; the run must be an ERROR in every view, the rest of the stack taken down.
+fn a_gateway_killed_mid_tier_is_an_error_everywhere(name: &str, extra: &[&str]) {
+    let stack = Stack::new(name);
+    let (guard, reader) = spawn_until_tier(&stack, &mut stack.load_test("8s", extra), "gateway");
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = gateway_pid(&stack);
+    // SAFETY: kill(2) on the gateway's process group, which the stack started for this test.
+    assert_eq!(unsafe { libc::kill(-pid, libc::SIGKILL) }, 0);
+    let status = { guard }.wait_timeout(Duration::from_secs(300)).unwrap();
+    let seen = reader.join().unwrap();
+    assert_eq!(status.code(), Some(3), "{seen}");
+    assert!(seen.contains("ERROR (exit 3)"), "{seen}");
+    let results = stack.results();
+    assert_eq!(results["verdict"]["status"], "error", "{seen}");
+    assert_eq!(results["verdict"]["exit_code"], 3);
+    assert_eq!(outcome(&results, "direct"), "ran");
+    for after in ["gateway", "nginx", "rest"] {
+        assert_eq!(outcome(&results, after), "failed", "{after}: {seen}");
+    }
+    let overhead = results["overhead"].as_array().unwrap();
+    assert!(
+        overhead.is_empty(),
+        "no overhead of a failed tier: {overhead:?}"
+    );
+    let run_dir = stack.dir.join("reports/latest");
+    let read = |file: &str| std::fs::read_to_string(run_dir.join(file)).unwrap();
+    assert!(read("report.html").contains("ERROR (exit 3)"));
+    assert!(read("report.md").contains("**ERROR** (exit 3)"));
+    assert!(read("junit.xml").contains("<failure message=\"ERROR: "));
+    assert!(stack.ports_free(), "{seen}");
+}
+
+#[test]
+fn a_gateway_killed_mid_tier_is_an_error_with_the_sla_thresholds() {
+    a_gateway_killed_mid_tier_is_an_error_everywhere("killed-sla", &[]);
+}
+
+#[test]
+fn a_gateway_killed_mid_tier_is_an_error_without_thresholds_too() {
+    a_gateway_killed_mid_tier_is_an_error_everywhere("killed-no-sla", &["--no-sla"]);
 }
 
 #[test]
@@ -363,6 +428,10 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
         (vec!["--threshold", "p95{op=tools/cal}<1s"], "tools/cal"),
         (vec!["--mcp-classes", "NoSuchUser"], "unknown user class"),
         (vec!["--host", "http://192.0.2.1:8080"], "loopback"),
+        (
+            vec!["--reports-dir", "/proc/mcpbench/reports"],
+            "--reports-dir",
+        ),
     ] {
         let out = stack.load_test("4s", &extra).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

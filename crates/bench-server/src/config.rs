@@ -7,6 +7,24 @@ use std::net::IpAddr;
 
 use clap::{Parser, ValueEnum};
 
+/// The largest catalog a server serves: items are computed on demand, but their numbering
+/// (and the fixed tools after them) must stay within u32.
+pub const MAX_CATALOG: i64 = 1_000_000;
+/// The largest payload of one result: past it a single response would exhaust memory.
+pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
+
+fn payload_size(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of bytes"))?;
+    if bytes > MAX_PAYLOAD {
+        return Err(format!(
+            "{bytes} bytes is more than the {MAX_PAYLOAD} a payload may have"
+        ));
+    }
+    Ok(bytes)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
     /// MCP Streamable HTTP on `POST /mcp` (and `/`).
@@ -51,7 +69,8 @@ pub enum LogLevel {
     name = "bench-server",
     version,
     about = "MCP benchmark server: N Streamable HTTP servers in one process, with fault injection",
-    long_about = None
+    long_about = None,
+    after_help = "Exit status: 0 stopped by SIGINT/SIGTERM (its normal end; in-flight requests get 800 ms), 2 bad flags or values, 3 a port in use or an address that cannot be bound."
 )]
 pub struct Config {
     /// Transport: `http` serves Streamable HTTP; `stdio` serves one server on stdin/stdout.
@@ -79,27 +98,27 @@ pub struct Config {
     pub start_port: Option<u16>,
 
     /// Benchmark tools per server (`benchmark_tool_{i}`), besides echo/get_system_time/convert_time.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=MAX_CATALOG))]
     pub tools: u32,
 
     /// Resources per server (`benchmark://server{id}/resource_{i}`).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=MAX_CATALOG))]
     pub resources: u32,
 
     /// Prompts per server (`benchmark_prompt_{i}`).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=MAX_CATALOG))]
     pub prompts: u32,
 
     /// Payload bytes in each benchmark tool result.
-    #[arg(long, alias = "payload-size", default_value_t = 1000)]
+    #[arg(long, alias = "payload-size", default_value_t = 1000, value_parser = payload_size)]
     pub tool_size: usize,
 
     /// Payload bytes in each resource.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = payload_size)]
     pub resource_size: usize,
 
     /// Payload bytes in each prompt message.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = payload_size)]
     pub prompt_size: usize,
 
     /// Items per page of tools/list, resources/list and prompts/list (cursor pagination).
@@ -268,6 +287,14 @@ mod tests {
     fn single_letter_and_negative_values_are_not_rewritten() {
         let out = normalize_go_flags(["x", "-h", "-5", "--port", "-port"].map(String::from));
         assert_eq!(out, ["x", "-h", "-5", "--port", "--port"]);
+    }
+
+    #[test]
+    fn catalogs_and_payloads_beyond_their_limits_are_refused_not_wrapped() {
+        assert!(parse(&["--tools", "4294967295"]).is_err());
+        assert!(parse(&["--resources", "1000001"]).is_err());
+        assert!(parse(&["--tool-size", "99999999999"]).is_err());
+        assert_eq!(parse(&["--tools", "1000000"]).unwrap().tools, 1_000_000);
     }
 
     #[test]

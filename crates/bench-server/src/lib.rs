@@ -24,18 +24,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 pub use config::{Config, ConfigError, ErrorKind, LogLevel, ResponseMode, Transport};
 pub use mcp::{PROTOCOL_VERSIONS, SERVER_NAME};
 
+use cli::Exit;
+
 use crate::catalog::Catalog;
 use crate::faults::Faults;
 use crate::http::HttpServer;
 use crate::mcp::{Server, Shared};
-
-/// Exit codes shared by the binary and `cargo xtask bench-server`.
-pub mod exit_code {
-    /// Bad flags or values.
-    pub const USAGE: u8 = 2;
-    /// The machine refused: a port in use, an address that cannot be bound.
-    pub const ENVIRONMENT: u8 = 3;
-}
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(800);
@@ -189,16 +183,16 @@ pub async fn termination_signal() {
     }
 }
 
-/// The whole command line: parse, validate, bind, serve until a signal. `args[0]` is the
-/// program name. Errors are one line on stderr; exit 2 for bad input, 3 for a port in use.
+/// The whole command line: parse, validate, bind, serve until a signal (its normal end: exit
+/// 0). `args[0]` is the program name. Errors are one line on stderr; exit 2 for bad input, 3
+/// for a port in use or an address that cannot be bound.
 pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     let config = match Config::try_parse_args(args) {
         Ok(c) => c,
         Err(e) => return clap_exit(e),
     };
     if let Err(e) = config.validate() {
-        eprintln!("bench-server: {e}");
-        return ExitCode::from(exit_code::USAGE);
+        return Exit::Usage.fail("bench-server", &e.to_string());
     }
     log::set_level(config.log_level);
     let mut builder = match config.transport {
@@ -211,8 +205,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("bench-server: cannot start the async runtime: {e}");
-            return ExitCode::from(exit_code::ENVIRONMENT);
+            return Exit::Infrastructure.fail(
+                "bench-server",
+                &format!("cannot start the async runtime: {e}"),
+            )
         }
     };
     let result = match config.transport {
@@ -226,10 +222,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
         Transport::Http => {
             let fleet = match Fleet::bind(&config) {
                 Ok(f) => f,
-                Err(e) => {
-                    eprintln!("bench-server: {e}");
-                    return ExitCode::from(exit_code::ENVIRONMENT);
-                }
+                Err(e) => return Exit::Infrastructure.fail("bench-server", &e.to_string()),
             };
             let addrs = fleet.local_addrs();
             log::info!(
@@ -253,10 +246,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
             log::info!("stopped");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("bench-server: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => Exit::Infrastructure.fail("bench-server", &e.to_string()),
     }
 }
 
@@ -270,10 +260,8 @@ fn clap_exit(e: clap::Error) -> ExitCode {
         }
         _ => {
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("bench-server: {first} (see --help)");
-            ExitCode::from(exit_code::USAGE)
+            let first = cli::args::first_line(&rendered);
+            Exit::Usage.fail("bench-server", &format!("{first} (see --help)"))
         }
     }
 }

@@ -42,7 +42,12 @@ mod tests {
     #[test]
     fn a_bad_value_is_a_usage_error_and_help_is_not() {
         let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(parse::<Args>("t", &argv(&["t", "--count", "3"])).unwrap().count, 3);
+        assert_eq!(
+            parse::<Args>("t", &argv(&["t", "--count", "3"]))
+                .unwrap()
+                .count,
+            3
+        );
         assert_eq!(
             parse::<Args>("t", &argv(&["t", "--count", "300"])).unwrap_err(),
             ExitCode::from(2)

@@ -14,7 +14,13 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<(), String> {
     let existing = dir
         .ancestors()
         .find(|a| a.as_os_str().is_empty() || a.exists())
-        .map(|a| if a.as_os_str().is_empty() { Path::new(".") } else { a })
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
         .unwrap_or(Path::new("."));
     if !existing.is_dir() {
         return Err(format!(

@@ -48,7 +48,7 @@ const SECRET_FLAGS: [&str; 6] = [
 /// and anything credential-like scrubbed.
 pub fn redact_command_line(args: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
-    let mut pending: Option<fn(&str) -> String> = None;
+    let mut pending: Option<ValueRedaction> = None;
     for arg in args {
         if let Some(redact) = pending.take() {
             out.push(redact(arg));
@@ -65,8 +65,11 @@ fn secret_value(_: &str) -> String {
     REDACTED.to_string()
 }
 
+/// How to redact the value a flag takes as the next argument.
+type ValueRedaction = fn(&str) -> String;
+
 /// One argument, redacted; and how to redact the next one when this flag takes it as its value.
-fn redact_flag(arg: &str) -> (String, Option<fn(&str) -> String>) {
+fn redact_flag(arg: &str) -> (String, Option<ValueRedaction>) {
     for flag in HEADER_FLAGS {
         if arg == flag {
             return (arg.to_string(), Some(redact_header_line));
@@ -201,7 +204,8 @@ fn value_after_name(text: &str, mut at: usize) -> Option<(usize, usize)> {
     let len = if quoted {
         rest.find(['"', '\'']).unwrap_or(rest.len())
     } else {
-        rest.find(['\n', '\r', ',', ';', '}', '&']).unwrap_or(rest.len())
+        rest.find(['\n', '\r', ',', ';', '}', '&'])
+            .unwrap_or(rest.len())
     };
     let value = rest[..len].trim_end();
     Some((at, value.len()))
@@ -288,22 +292,41 @@ mod tests {
         .join(" ");
         assert!(!line.contains("s3cr3t"), "{line}");
         assert!(line.contains("-H Accept: text/plain"), "{line}");
-        assert!(line.contains("--header=Authorization: <redacted>"), "{line}");
+        assert!(
+            line.contains("--header=Authorization: <redacted>"),
+            "{line}"
+        );
         assert!(line.contains("-HAuthorization: <redacted>"), "{line}");
     }
 
     #[test]
     fn credential_like_text_is_scrubbed_and_the_rest_kept() {
         for (text, kept) in [
-            ("HTTP 401: {\"detail\":\"bad\",\"authorization\":\"Bearer abc.def\"}", "HTTP 401"),
-            ("echo: Authorization: Bearer abcdef123\nnext line", "next line"),
+            (
+                "HTTP 401: {\"detail\":\"bad\",\"authorization\":\"Bearer abc.def\"}",
+                "HTTP 401",
+            ),
+            (
+                "echo: Authorization: Bearer abcdef123\nnext line",
+                "next line",
+            ),
             ("headers {'Authorization': 'Basic dXNlcjpwYXNz'}", "headers"),
             ("token=abcdef&x=1", "x=1"),
-            ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig-_x here", "here"),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig-_x here",
+                "here",
+            ),
             ("{\"api_key\": \"k-123456\"}", "api_key"),
         ] {
             let out = scrub(text);
-            for secret in ["abc.def", "abcdef123", "dXNlcjpwYXNz", "abcdef&", "sig-_x", "k-123456"] {
+            for secret in [
+                "abc.def",
+                "abcdef123",
+                "dXNlcjpwYXNz",
+                "abcdef&",
+                "sig-_x",
+                "k-123456",
+            ] {
                 assert!(!out.contains(secret), "{text} → {out}");
             }
             assert!(out.contains(kept), "{text} → {out}");

@@ -317,309 +317,339 @@ pub fn rest_scenario(
             };
         let e = entities;
         match pick.name {
-            "HealthCheckUser" => {
-                add("health_check", 10, rest.get("/health", "/health"));
-                add("readiness_check", 5, rest.get("/ready", "/ready"));
-                add("metrics_endpoint", 2, rest.get("/metrics", "/metrics"));
-                add(
-                    "openapi_schema",
-                    1,
-                    rest.get("/openapi.json", "/openapi.json"),
-                );
-            }
-            "ReadOnlyAPIUser" => {
-                add("list_tools", 10, rest.get("/tools", "/tools"));
-                add("list_servers", 8, rest.get("/servers", "/servers"));
-                add("list_gateways", 6, rest.get("/gateways", "/gateways"));
-                add("list_resources", 5, rest.get("/resources", "/resources"));
-                add("list_prompts", 5, rest.get("/prompts", "/prompts"));
-                add("list_a2a_agents", 4, rest.get("/a2a", "/a2a"));
-                add("list_tags", 3, rest.get("/tags", "/tags"));
-                add("get_metrics", 2, rest.get("/metrics", "/metrics [api]"));
-                add(
-                    "get_single_tool",
-                    3,
-                    rest.get_entity("/tools/", &e.tool_id, "", "/tools/[id]"),
-                );
-                add(
-                    "get_single_server",
-                    3,
-                    rest.get_entity("/servers/", &e.server_id, "", "/servers/[id]"),
-                );
-                add(
-                    "get_single_gateway",
-                    2,
-                    rest.get_entity("/gateways/", &e.gateway_id, "", "/gateways/[id]"),
-                );
-                add("list_roots", 2, rest.get("/roots", "/roots"));
-                add(
-                    "get_single_resource",
-                    2,
-                    rest.get_entity("/resources/", &e.resource_id, "", "/resources/[id]"),
-                );
-                add(
-                    "get_single_prompt",
-                    2,
-                    rest.get_entity("/prompts/", &e.prompt_id, "", "/prompts/[id]"),
-                );
-                add(
-                    "get_server_tools",
-                    2,
-                    rest.get_entity("/servers/", &e.server_id, "/tools", "/servers/[id]/tools"),
-                );
-                add(
-                    "get_server_resources",
-                    2,
-                    rest.get_entity(
-                        "/servers/",
-                        &e.server_id,
-                        "/resources",
-                        "/servers/[id]/resources",
-                    ),
-                );
-                add(
-                    "well_known_robots",
-                    1,
-                    rest.get_any("/.well-known/robots.txt", "/.well-known/robots.txt"),
-                );
-                add(
-                    "well_known_security",
-                    1,
-                    rest.get_any("/.well-known/security.txt", "/.well-known/security.txt"),
-                );
-            }
-            "AdminUIUser" => {
-                for (name, weight, path) in [
-                    ("admin_dashboard", 10, "/admin/"),
-                    ("admin_tools_page", 8, "/admin/tools"),
-                    ("admin_servers_page", 7, "/admin/servers"),
-                    ("admin_gateways_page", 6, "/admin/gateways"),
-                    ("admin_resources_page", 5, "/admin/resources"),
-                    ("admin_prompts_page", 5, "/admin/prompts"),
-                    ("admin_performance", 3, "/admin/performance/stats"),
-                    ("admin_metrics", 2, "/admin/metrics"),
-                ] {
-                    add(name, weight, rest.get(path, path));
-                }
-            }
-            "MCPJsonRpcUser" => {
-                add(
-                    "rpc_list_tools",
-                    10,
-                    rest.rpc("tools/list", "{}", "/rpc tools/list"),
-                );
-                add(
-                    "rpc_list_resources",
-                    8,
-                    rest.rpc("resources/list", "{}", "/rpc resources/list"),
-                );
-                add(
-                    "rpc_list_prompts",
-                    8,
-                    rest.rpc("prompts/list", "{}", "/rpc prompts/list"),
-                );
-                add(
-                    "rpc_call_tool",
-                    5,
-                    rest.rpc_call(&e.tool_name, "{}", "/rpc tools/call"),
-                );
-                add(
-                    "rpc_read_resource",
-                    4,
-                    need(&e.resource_uri, "a resource").and_then(|uri| {
-                        rest.rpc(
-                            "resources/read",
-                            &format!(r#"{{"uri":{}}}"#, json_string(uri)),
-                            "/rpc resources/read",
-                        )
-                    }),
-                );
-                add(
-                    "rpc_get_prompt",
-                    4,
-                    need(&e.prompt_name, "a prompt").and_then(|name| {
-                        rest.rpc(
-                            "prompts/get",
-                            &format!(r#"{{"name":{},"arguments":{{}}}}"#, json_string(name)),
-                            "/rpc prompts/get",
-                        )
-                    }),
-                );
-                add(
-                    "rpc_initialize",
-                    3,
-                    rest.rpc(
-                        "initialize",
-                        &format!(r#"{{"protocolVersion":"{}","capabilities":{{}},"clientInfo":{{"name":"mcpbench","version":"1"}}}}"#, loadgen::DEFAULT_PROTOCOL_VERSION),
-                        "/rpc initialize",
-                    ),
-                );
-                add("rpc_ping", 2, rest.rpc("ping", "{}", "/rpc ping"));
-                add(
-                    "rpc_list_resource_templates",
-                    3,
-                    rest.rpc(
-                        "resources/templates/list",
-                        "{}",
-                        "/rpc resources/templates/list",
-                    ),
-                );
-                add(
-                    "protocol_initialize",
-                    2,
-                    rest.post(
-                        "/protocol/initialize",
-                        &format!(r#"{{"protocol_version":"{}","capabilities":{{}},"client_info":{{"name":"mcpbench","version":"1"}}}}"#, loadgen::DEFAULT_PROTOCOL_VERSION),
-                        "/protocol/initialize",
-                        false,
-                    ),
-                );
-                add(
-                    "protocol_ping",
-                    2,
-                    rest.post(
-                        "/protocol/ping",
-                        r#"{"jsonrpc":"2.0","id":"1","method":"ping"}"#,
-                        "/protocol/ping",
-                        false,
-                    ),
-                );
-            }
-            "WriteAPIUser" => {
-                add(
-                    "create_and_delete_tool",
-                    5,
-                    rest.create_and_delete(
-                        "/tools",
-                        r#"{"tool":{"name":"mcpbench-write-{{uuid}}","url":"http://127.0.0.1:9/none","description":"mcpbench write test","integration_type":"REST","request_type":"GET","input_schema":{"type":"object","properties":{}}}}"#,
-                        "/tools [create]",
-                        "/tools/[id] [delete]",
-                    ),
-                );
-                add(
-                    "create_and_delete_server",
-                    3,
-                    rest.create_and_delete(
-                        "/servers",
-                        r#"{"server":{"name":"mcpbench-write-{{uuid}}","description":"mcpbench write test"}}"#,
-                        "/servers [create]",
-                        "/servers/[id] [delete]",
-                    ),
-                );
-                add(
-                    "set_server_state",
-                    2,
-                    rest.set_state("/servers/", &e.server_id, "/servers/[id]/state"),
-                );
-                add(
-                    "set_tool_state",
-                    2,
-                    rest.set_state("/tools/", &e.tool_id, "/tools/[id]/state"),
-                );
-                add(
-                    "set_resource_state",
-                    2,
-                    rest.set_state("/resources/", &e.resource_id, "/resources/[id]/state"),
-                );
-                add(
-                    "set_prompt_state",
-                    2,
-                    rest.set_state("/prompts/", &e.prompt_id, "/prompts/[id]/state"),
-                );
-                add(
-                    "set_gateway_state",
-                    2,
-                    rest.set_state("/gateways/", &e.gateway_id, "/gateways/[id]/state"),
-                );
-            }
-            "StressTestUser" => {
-                add(
-                    "rapid_health_check",
-                    10,
-                    rest.get("/health", "/health [stress]"),
-                );
-                add("rapid_tools_list", 8, rest.get("/tools", "/tools [stress]"));
-                add(
-                    "rapid_rpc_ping",
-                    5,
-                    rest.rpc("ping", "{}", "/rpc ping [stress]"),
-                );
-            }
-            "FastTimeUser" => {
-                add(
-                    "call_get_system_time",
-                    10,
-                    rest.rpc_call(
-                        &e.time_tool_name,
-                        r#"{"timezone":"Europe/Dublin"}"#,
-                        "/rpc get-system-time",
-                    ),
-                );
-                add(
-                    "call_get_system_time_utc",
-                    5,
-                    rest.rpc_call(
-                        &e.time_tool_name,
-                        r#"{"timezone":"UTC"}"#,
-                        "/rpc get-system-time [UTC]",
-                    ),
-                );
-                add(
-                    "call_convert_time",
-                    3,
-                    rest.rpc_call(
-                        &e.convert_tool_name,
-                        r#"{"time":"2025-01-15T10:30:00Z","source_timezone":"UTC","target_timezone":"Asia/Tokyo"}"#,
-                        "/rpc convert-time",
-                    ),
-                );
-                add(
-                    "list_tools",
-                    2,
-                    rest.rpc("tools/list", "{}", "/rpc tools/list [fasttime]"),
-                );
-            }
-            "RealisticUser" => {
-                add("health_check", 15, rest.get("/health", "/health"));
-                add("list_tools", 20, rest.get("/tools", "/tools"));
-                add("list_servers", 15, rest.get("/servers", "/servers"));
-                add("list_gateways", 10, rest.get("/gateways", "/gateways"));
-                add("list_resources", 10, rest.get("/resources", "/resources"));
-                add(
-                    "rpc_list_tools",
-                    10,
-                    rest.rpc("tools/list", "{}", "/rpc tools/list"),
-                );
-                add(
-                    "get_single_tool",
-                    5,
-                    rest.get_entity("/tools/", &e.tool_id, "", "/tools/[id]"),
-                );
-                add(
-                    "get_single_server",
-                    5,
-                    rest.get_entity("/servers/", &e.server_id, "", "/servers/[id]"),
-                );
-            }
-            "HighThroughputUser" => {
-                add("health_check", 30, rest.get("/health", "/health"));
-                add("list_tools", 25, rest.get("/tools", "/tools"));
-                add("list_servers", 20, rest.get("/servers", "/servers"));
-                add("list_gateways", 15, rest.get("/gateways", "/gateways"));
-                add("list_resources", 10, rest.get("/resources", "/resources"));
-                add("list_prompts", 10, rest.get("/prompts", "/prompts"));
-                add("list_tags", 5, rest.get("/tags", "/tags"));
-                add(
-                    "openapi_schema",
-                    5,
-                    rest.get("/openapi.json", "/openapi.json"),
-                );
-            }
+            "HealthCheckUser" => health_check_user(&rest, e, &mut add),
+            "ReadOnlyAPIUser" => read_only_api_user(&rest, e, &mut add),
+            "AdminUIUser" => admin_ui_user(&rest, e, &mut add),
+            "MCPJsonRpcUser" => mcp_json_rpc_user(&rest, e, &mut add),
+            "WriteAPIUser" => write_api_user(&rest, e, &mut add),
+            "StressTestUser" => stress_test_user(&rest, e, &mut add),
+            "FastTimeUser" => fast_time_user(&rest, e, &mut add),
+            "RealisticUser" => realistic_user(&rest, e, &mut add),
+            "HighThroughputUser" => high_throughput_user(&rest, e, &mut add),
             other => return Err(format!("'{other}' is not a REST user class")),
         }
         builder.add_class(pick, tasks);
     }
     Ok((builder.finish("rest", vec![])?, notes))
+}
+
+/// Adds a task of a REST class (or notes why it is left out).
+type AddTask<'a> = dyn FnMut(&'static str, u32, Result<Vec<Step>, String>) + 'a;
+
+/// HealthCheckUser's tasks.
+fn health_check_user(rest: &RestSteps<'_>, _: &GatewayEntities, add: &mut AddTask<'_>) {
+    add("health_check", 10, rest.get("/health", "/health"));
+    add("readiness_check", 5, rest.get("/ready", "/ready"));
+    add("metrics_endpoint", 2, rest.get("/metrics", "/metrics"));
+    add(
+        "openapi_schema",
+        1,
+        rest.get("/openapi.json", "/openapi.json"),
+    );
+}
+
+/// ReadOnlyAPIUser's tasks.
+fn read_only_api_user(rest: &RestSteps<'_>, e: &GatewayEntities, add: &mut AddTask<'_>) {
+    add("list_tools", 10, rest.get("/tools", "/tools"));
+    add("list_servers", 8, rest.get("/servers", "/servers"));
+    add("list_gateways", 6, rest.get("/gateways", "/gateways"));
+    add("list_resources", 5, rest.get("/resources", "/resources"));
+    add("list_prompts", 5, rest.get("/prompts", "/prompts"));
+    add("list_a2a_agents", 4, rest.get("/a2a", "/a2a"));
+    add("list_tags", 3, rest.get("/tags", "/tags"));
+    add("get_metrics", 2, rest.get("/metrics", "/metrics [api]"));
+    add(
+        "get_single_tool",
+        3,
+        rest.get_entity("/tools/", &e.tool_id, "", "/tools/[id]"),
+    );
+    add(
+        "get_single_server",
+        3,
+        rest.get_entity("/servers/", &e.server_id, "", "/servers/[id]"),
+    );
+    add(
+        "get_single_gateway",
+        2,
+        rest.get_entity("/gateways/", &e.gateway_id, "", "/gateways/[id]"),
+    );
+    add("list_roots", 2, rest.get("/roots", "/roots"));
+    add(
+        "get_single_resource",
+        2,
+        rest.get_entity("/resources/", &e.resource_id, "", "/resources/[id]"),
+    );
+    add(
+        "get_single_prompt",
+        2,
+        rest.get_entity("/prompts/", &e.prompt_id, "", "/prompts/[id]"),
+    );
+    add(
+        "get_server_tools",
+        2,
+        rest.get_entity("/servers/", &e.server_id, "/tools", "/servers/[id]/tools"),
+    );
+    add(
+        "get_server_resources",
+        2,
+        rest.get_entity(
+            "/servers/",
+            &e.server_id,
+            "/resources",
+            "/servers/[id]/resources",
+        ),
+    );
+    add(
+        "well_known_robots",
+        1,
+        rest.get_any("/.well-known/robots.txt", "/.well-known/robots.txt"),
+    );
+    add(
+        "well_known_security",
+        1,
+        rest.get_any("/.well-known/security.txt", "/.well-known/security.txt"),
+    );
+}
+
+/// AdminUIUser's tasks.
+fn admin_ui_user(rest: &RestSteps<'_>, _: &GatewayEntities, add: &mut AddTask<'_>) {
+    for (name, weight, path) in [
+        ("admin_dashboard", 10, "/admin/"),
+        ("admin_tools_page", 8, "/admin/tools"),
+        ("admin_servers_page", 7, "/admin/servers"),
+        ("admin_gateways_page", 6, "/admin/gateways"),
+        ("admin_resources_page", 5, "/admin/resources"),
+        ("admin_prompts_page", 5, "/admin/prompts"),
+        ("admin_performance", 3, "/admin/performance/stats"),
+        ("admin_metrics", 2, "/admin/metrics"),
+    ] {
+        add(name, weight, rest.get(path, path));
+    }
+}
+
+/// MCPJsonRpcUser's tasks.
+fn mcp_json_rpc_user(rest: &RestSteps<'_>, e: &GatewayEntities, add: &mut AddTask<'_>) {
+    add(
+        "rpc_list_tools",
+        10,
+        rest.rpc("tools/list", "{}", "/rpc tools/list"),
+    );
+    add(
+        "rpc_list_resources",
+        8,
+        rest.rpc("resources/list", "{}", "/rpc resources/list"),
+    );
+    add(
+        "rpc_list_prompts",
+        8,
+        rest.rpc("prompts/list", "{}", "/rpc prompts/list"),
+    );
+    add(
+        "rpc_call_tool",
+        5,
+        rest.rpc_call(&e.tool_name, "{}", "/rpc tools/call"),
+    );
+    add(
+        "rpc_read_resource",
+        4,
+        need(&e.resource_uri, "a resource").and_then(|uri| {
+            rest.rpc(
+                "resources/read",
+                &format!(r#"{{"uri":{}}}"#, json_string(uri)),
+                "/rpc resources/read",
+            )
+        }),
+    );
+    add(
+        "rpc_get_prompt",
+        4,
+        need(&e.prompt_name, "a prompt").and_then(|name| {
+            rest.rpc(
+                "prompts/get",
+                &format!(r#"{{"name":{},"arguments":{{}}}}"#, json_string(name)),
+                "/rpc prompts/get",
+            )
+        }),
+    );
+    add(
+        "rpc_initialize",
+        3,
+        rest.rpc(
+            "initialize",
+            &format!(r#"{{"protocolVersion":"{}","capabilities":{{}},"clientInfo":{{"name":"mcpbench","version":"1"}}}}"#, loadgen::DEFAULT_PROTOCOL_VERSION),
+            "/rpc initialize",
+        ),
+    );
+    add("rpc_ping", 2, rest.rpc("ping", "{}", "/rpc ping"));
+    add(
+        "rpc_list_resource_templates",
+        3,
+        rest.rpc(
+            "resources/templates/list",
+            "{}",
+            "/rpc resources/templates/list",
+        ),
+    );
+    add(
+        "protocol_initialize",
+        2,
+        rest.post(
+            "/protocol/initialize",
+            &format!(r#"{{"protocol_version":"{}","capabilities":{{}},"client_info":{{"name":"mcpbench","version":"1"}}}}"#, loadgen::DEFAULT_PROTOCOL_VERSION),
+            "/protocol/initialize",
+            false,
+        ),
+    );
+    add(
+        "protocol_ping",
+        2,
+        rest.post(
+            "/protocol/ping",
+            r#"{"jsonrpc":"2.0","id":"1","method":"ping"}"#,
+            "/protocol/ping",
+            false,
+        ),
+    );
+}
+
+/// WriteAPIUser's tasks.
+fn write_api_user(rest: &RestSteps<'_>, e: &GatewayEntities, add: &mut AddTask<'_>) {
+    add(
+        "create_and_delete_tool",
+        5,
+        rest.create_and_delete(
+            "/tools",
+            r#"{"tool":{"name":"mcpbench-write-{{uuid}}","url":"http://127.0.0.1:9/none","description":"mcpbench write test","integration_type":"REST","request_type":"GET","input_schema":{"type":"object","properties":{}}}}"#,
+            "/tools [create]",
+            "/tools/[id] [delete]",
+        ),
+    );
+    add(
+        "create_and_delete_server",
+        3,
+        rest.create_and_delete(
+            "/servers",
+            r#"{"server":{"name":"mcpbench-write-{{uuid}}","description":"mcpbench write test"}}"#,
+            "/servers [create]",
+            "/servers/[id] [delete]",
+        ),
+    );
+    add(
+        "set_server_state",
+        2,
+        rest.set_state("/servers/", &e.server_id, "/servers/[id]/state"),
+    );
+    add(
+        "set_tool_state",
+        2,
+        rest.set_state("/tools/", &e.tool_id, "/tools/[id]/state"),
+    );
+    add(
+        "set_resource_state",
+        2,
+        rest.set_state("/resources/", &e.resource_id, "/resources/[id]/state"),
+    );
+    add(
+        "set_prompt_state",
+        2,
+        rest.set_state("/prompts/", &e.prompt_id, "/prompts/[id]/state"),
+    );
+    add(
+        "set_gateway_state",
+        2,
+        rest.set_state("/gateways/", &e.gateway_id, "/gateways/[id]/state"),
+    );
+}
+
+/// StressTestUser's tasks.
+fn stress_test_user(rest: &RestSteps<'_>, _: &GatewayEntities, add: &mut AddTask<'_>) {
+    add(
+        "rapid_health_check",
+        10,
+        rest.get("/health", "/health [stress]"),
+    );
+    add("rapid_tools_list", 8, rest.get("/tools", "/tools [stress]"));
+    add(
+        "rapid_rpc_ping",
+        5,
+        rest.rpc("ping", "{}", "/rpc ping [stress]"),
+    );
+}
+
+/// FastTimeUser's tasks.
+fn fast_time_user(rest: &RestSteps<'_>, e: &GatewayEntities, add: &mut AddTask<'_>) {
+    add(
+        "call_get_system_time",
+        10,
+        rest.rpc_call(
+            &e.time_tool_name,
+            r#"{"timezone":"Europe/Dublin"}"#,
+            "/rpc get-system-time",
+        ),
+    );
+    add(
+        "call_get_system_time_utc",
+        5,
+        rest.rpc_call(
+            &e.time_tool_name,
+            r#"{"timezone":"UTC"}"#,
+            "/rpc get-system-time [UTC]",
+        ),
+    );
+    add(
+        "call_convert_time",
+        3,
+        rest.rpc_call(
+            &e.convert_tool_name,
+            r#"{"time":"2025-01-15T10:30:00Z","source_timezone":"UTC","target_timezone":"Asia/Tokyo"}"#,
+            "/rpc convert-time",
+        ),
+    );
+    add(
+        "list_tools",
+        2,
+        rest.rpc("tools/list", "{}", "/rpc tools/list [fasttime]"),
+    );
+}
+
+/// RealisticUser's tasks.
+fn realistic_user(rest: &RestSteps<'_>, e: &GatewayEntities, add: &mut AddTask<'_>) {
+    add("health_check", 15, rest.get("/health", "/health"));
+    add("list_tools", 20, rest.get("/tools", "/tools"));
+    add("list_servers", 15, rest.get("/servers", "/servers"));
+    add("list_gateways", 10, rest.get("/gateways", "/gateways"));
+    add("list_resources", 10, rest.get("/resources", "/resources"));
+    add(
+        "rpc_list_tools",
+        10,
+        rest.rpc("tools/list", "{}", "/rpc tools/list"),
+    );
+    add(
+        "get_single_tool",
+        5,
+        rest.get_entity("/tools/", &e.tool_id, "", "/tools/[id]"),
+    );
+    add(
+        "get_single_server",
+        5,
+        rest.get_entity("/servers/", &e.server_id, "", "/servers/[id]"),
+    );
+}
+
+/// HighThroughputUser's tasks.
+fn high_throughput_user(rest: &RestSteps<'_>, _: &GatewayEntities, add: &mut AddTask<'_>) {
+    add("health_check", 30, rest.get("/health", "/health"));
+    add("list_tools", 25, rest.get("/tools", "/tools"));
+    add("list_servers", 20, rest.get("/servers", "/servers"));
+    add("list_gateways", 15, rest.get("/gateways", "/gateways"));
+    add("list_resources", 10, rest.get("/resources", "/resources"));
+    add("list_prompts", 10, rest.get("/prompts", "/prompts"));
+    add("list_tags", 5, rest.get("/tags", "/tags"));
+    add(
+        "openapi_schema",
+        5,
+        rest.get("/openapi.json", "/openapi.json"),
+    );
 }
 
 fn need<'a>(value: &'a Option<String>, what: &str) -> Result<&'a str, String> {

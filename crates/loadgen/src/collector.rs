@@ -94,7 +94,9 @@ fn snapshot(
         warming_up,
         requests: totals.0,
         failures: totals.1,
-        rps: last.map_or(0.0, |p| p.ops.iter().map(|o| o.requests).sum::<u64>() as f64),
+        rps: last.map_or(0.0, |p| {
+            p.ops.iter().map(|o| o.requests).sum::<u64>() as f64
+        }),
         p95_ms: last.map_or(0.0, |p| p.ops.iter().map(|o| o.p95_ms).fold(0.0, f64::max)),
         active: ctx.ledger.active.load(Ordering::Relaxed),
         dropped: ctx.ledger.dropped(),

@@ -19,7 +19,12 @@ pub fn run_until_stopped(
             .build(),
         None => crate::runtime(),
     }
-    .map_err(|e| (Exit::Infrastructure, format!("cannot start the async runtime: {e}")))?;
+    .map_err(|e| {
+        (
+            Exit::Infrastructure,
+            format!("cannot start the async runtime: {e}"),
+        )
+    })?;
     runtime.block_on(async {
         let stop = cli::signal::install(command)
             .map_err(|e| (Exit::Infrastructure, format!("cannot handle signals: {e}")))?;

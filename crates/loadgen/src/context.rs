@@ -266,8 +266,7 @@ impl RunContext {
         max_iterations: Option<u64>,
     ) -> RunContext {
         let scenario = &wire.scenario;
-        let (classes, class_weights): (Vec<ClassSlot>, Vec<u32>) = if scenario.classes.is_empty()
-        {
+        let (classes, class_weights): (Vec<ClassSlot>, Vec<u32>) = if scenario.classes.is_empty() {
             let all = ClassSlot::new(scenario, (0..scenario.tasks.len()).collect(), None);
             (vec![all], vec![1])
         } else {

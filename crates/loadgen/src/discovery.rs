@@ -71,19 +71,30 @@ fn check_calls(wire: &Wire, endpoint: usize, catalog: &Catalog) -> Result<(), St
     for call in calls_on(wire, endpoint) {
         let missing = match call {
             McpCall::ToolsCall(ToolPick::Named(name)) if catalog.tool_index(name).is_none() => {
-                let known: Vec<&str> = catalog.tools.iter().take(5).map(|(n, _)| n.as_str()).collect();
+                let known: Vec<&str> = catalog
+                    .tools
+                    .iter()
+                    .take(5)
+                    .map(|(n, _)| n.as_str())
+                    .collect();
                 Some(format!(
                     "no tool named '{name}' (it lists {}: {}{})",
                     catalog.tools.len(),
                     known.join(", "),
-                    if catalog.tools.len() > known.len() { ", …" } else { "" }
+                    if catalog.tools.len() > known.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
                 ))
             }
             McpCall::ToolsCall(_) if catalog.tools.is_empty() => Some("no tools".to_string()),
             McpCall::ResourcesRead if catalog.resources.is_empty() => {
                 Some("no resources to read".to_string())
             }
-            McpCall::PromptsGet if catalog.prompts.is_empty() => Some("no prompts to get".to_string()),
+            McpCall::PromptsGet if catalog.prompts.is_empty() => {
+                Some("no prompts to get".to_string())
+            }
             _ => None,
         };
         if let Some(what) = missing {

@@ -104,8 +104,15 @@ pub async fn run(
     let mut executor = tokio::spawn(crate::executor::execute(ctx.clone(), plan.clone(), start));
     let mut progress = Progress::new(progress, &label);
     tokio::pin!(stop);
-    let (mut series, ended) =
-        collector::collect(&ctx, &plan, start, &mut executor, stop.as_mut(), &mut progress).await;
+    let (mut series, ended) = collector::collect(
+        &ctx,
+        &plan,
+        start,
+        &mut executor,
+        stop.as_mut(),
+        &mut progress,
+    )
+    .await;
     let stopped_at = Instant::now();
     let stopped_by = finish(&ctx, ended, executor, stop, &mut progress).await;
     progress.finish();
@@ -145,16 +152,24 @@ fn prepare(plan: &Plan, scenario: Scenario, http: HttpOptions) -> Result<Wire, R
     plan.validate().map_err(|e| config(e.to_string()))?;
     scenario.validate().map_err(config)?;
     if http.timeout.is_zero() {
-        return Err(config("the request timeout must be longer than zero".into()));
+        return Err(config(
+            "the request timeout must be longer than zero".into(),
+        ));
     }
     let origins: std::collections::BTreeSet<String> = scenario
         .endpoints
         .iter()
         .map(|e| &e.url)
-        .chain(scenario.tasks.iter().flat_map(|t| &t.steps).filter_map(|s| match s {
-            Step::Http(h) => Some(&h.url),
-            Step::Mcp { .. } => None,
-        }))
+        .chain(
+            scenario
+                .tasks
+                .iter()
+                .flat_map(|t| &t.steps)
+                .filter_map(|s| match s {
+                    Step::Http(h) => Some(&h.url),
+                    Step::Mcp { .. } => None,
+                }),
+        )
         .map(|u| u.origin().ascii_serialization())
         .collect();
     crate::limits::check_descriptors(max_users(plan) * origins.len() as u64).map_err(config)?;
@@ -312,9 +327,10 @@ fn target_down(ctx: &RunContext, end: Instant) -> Option<TargetDown> {
     if failed_at < answered_at || end.saturating_duration_since(answered_at) < DOWN_AFTER {
         return None;
     }
-    let last_success_secs = contact
-        .last_success
-        .map_or(0.0, |t| t.saturating_duration_since(ctx.window.measured_from).as_secs_f64());
+    let last_success_secs = contact.last_success.map_or(0.0, |t| {
+        t.saturating_duration_since(ctx.window.measured_from)
+            .as_secs_f64()
+    });
     let reason = match contact.last_success {
         Some(_) => format!(
             "the target stopped accepting connections: no successful response after {last_success_secs:.1} s, connections failing since"

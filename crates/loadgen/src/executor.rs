@@ -191,7 +191,11 @@ async fn open_user(
             let busy = occupancy.busy.fetch_add(1, Ordering::Relaxed) + 1;
             ctx.ledger.active.store(busy, Ordering::Relaxed);
             if measured {
-                let start = if token.queued { Start::Queued } else { Start::Free };
+                let start = if token.queued {
+                    Start::Queued
+                } else {
+                    Start::Free
+                };
                 ctx.ledger.start(token.intended, start, token.emitted_late);
             }
             user.iteration(&ctx, token.intended).await;

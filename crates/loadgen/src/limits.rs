@@ -33,8 +33,9 @@ pub fn check_descriptors(connections: u64) -> Result<(), String> {
 
 /// CPU seconds (user + system) this process has used.
 pub fn process_cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes into the struct we pass.
+    // SAFETY: rusage is plain integers; all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we pass and has no other effects.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)

@@ -10,9 +10,9 @@ use cli::Exit;
 
 use crate::threshold::Threshold;
 use crate::{
-    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, Arrival, Header,
-    HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunSpec, Scenario,
-    SessionMode, Step, Task, AGGREGATED,
+    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, Arrival, Header, HttpOptions,
+    McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunSpec, Scenario, SessionMode,
+    Step, Task, AGGREGATED,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -372,7 +372,10 @@ mod tests {
             (vec!["--stages", "10-5s"], "10-5s"),
             (vec![], "every run must end"),
             (vec!["-z", "0s"], "longer than zero"),
-            (vec!["-z", "1s", "--timeout", "0s"], "--timeout must be longer than zero"),
+            (
+                vec!["-z", "1s", "--timeout", "0s"],
+                "--timeout must be longer than zero",
+            ),
         ] {
             let err = build(&args(&extra)).unwrap_err();
             assert!(err.contains(needle), "{extra:?}: {err}");

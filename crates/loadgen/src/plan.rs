@@ -434,6 +434,10 @@ mod tests {
             duration: Some(Duration::ZERO),
             ..plan
         };
-        assert!(zero.validate().unwrap_err().to_string().contains("longer than zero"));
+        assert!(zero
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("longer than zero"));
     }
 }

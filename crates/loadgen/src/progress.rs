@@ -60,19 +60,28 @@ impl Progress {
 
     pub fn update(&mut self, s: &Snapshot) {
         let remaining = s.total.map(|t| t.saturating_sub(s.elapsed));
-        let line =
-            format!(
+        let line = format!(
             "{}{:>6.0}s{} {:>9} req {:>9.1} req/s  p95 {:>8.2} ms  errors {} ({:.2}%)  active {}{}",
             if s.warming_up { "warm-up " } else { "" },
             s.elapsed.as_secs_f64(),
-            remaining.map(|r| format!(" ({:.0}s left)", r.as_secs_f64())).unwrap_or_default(),
+            remaining
+                .map(|r| format!(" ({:.0}s left)", r.as_secs_f64()))
+                .unwrap_or_default(),
             s.requests,
             s.rps,
             s.p95_ms,
             s.failures,
-            if s.requests == 0 { 0.0 } else { 100.0 * s.failures as f64 / s.requests as f64 },
+            if s.requests == 0 {
+                0.0
+            } else {
+                100.0 * s.failures as f64 / s.requests as f64
+            },
             s.active,
-            if s.dropped > 0 { format!("  dropped {} (target behind)", s.dropped) } else { String::new() },
+            if s.dropped > 0 {
+                format!("  dropped {} (target behind)", s.dropped)
+            } else {
+                String::new()
+            },
         );
         if let Some(bar) = &self.bar {
             if let Some(total) = s.total.filter(|t| !t.is_zero()) {

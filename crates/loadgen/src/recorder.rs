@@ -389,7 +389,10 @@ mod tests {
         assert!(t.corrected.min() >= 99_900, "{}", t.corrected.min());
         assert!(rec.contact().last_connect_failure >= rec.contact().last_success);
         let interval = &rec.take_interval()[0];
-        assert_eq!((interval.requests, interval.failures, interval.latency.len()), (2, 1, 1));
+        assert_eq!(
+            (interval.requests, interval.failures, interval.latency.len()),
+            (2, 1, 1)
+        );
     }
 
     #[test]

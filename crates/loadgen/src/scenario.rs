@@ -285,10 +285,14 @@ impl Scenario {
     /// their shape), for scrubbing error messages that echo them.
     pub fn scrubber(&self) -> cli::redact::Scrubber {
         let mut scrubber = cli::redact::Scrubber::default();
-        let http_headers = self.tasks.iter().flat_map(|t| &t.steps).flat_map(|s| match s {
-            Step::Http(h) => h.headers.as_slice(),
-            Step::Mcp { .. } => &[],
-        });
+        let http_headers = self
+            .tasks
+            .iter()
+            .flat_map(|t| &t.steps)
+            .flat_map(|s| match s {
+                Step::Http(h) => h.headers.as_slice(),
+                Step::Mcp { .. } => &[],
+            });
         let endpoint_headers = self.endpoints.iter().flat_map(|e| &e.headers);
         for header in http_headers.chain(endpoint_headers) {
             if let (true, Some(value)) = (

@@ -96,8 +96,11 @@ impl Ledger {
     /// the run before it finished).
     pub fn report(&self, open_model: bool, generator_cpu_utilisation: f64) -> ScheduleReport {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (intended, started, recorded) =
-            (load(&self.intended), load(&self.started), load(&self.recorded));
+        let (intended, started, recorded) = (
+            load(&self.intended),
+            load(&self.started),
+            load(&self.recorded),
+        );
         let backlog_full = load(&self.backlog_full);
         let dropped = Dropped {
             backlog_full,
@@ -291,7 +294,10 @@ mod tests {
             ledger.record();
         }
         let r = ledger.report(true, 0.03);
-        assert!(matches!(r.verdict, ScheduleVerdict::TargetStalled { .. }), "{r:?}");
+        assert!(
+            matches!(r.verdict, ScheduleVerdict::TargetStalled { .. }),
+            "{r:?}"
+        );
         assert!(!r.generator_saturated());
         assert!(r.lateness.max_queue_wait_ms >= 500.0);
 

@@ -27,9 +27,9 @@ pub fn summary(r: &RunResults) -> String {
     s.push_str(&schedule_lines(r));
     for t in &r.thresholds {
         let verdict = if t.passed { "PASS" } else { "FAIL" };
-        let actual = t
-            .actual
-            .map_or("no successful request".to_string(), |a| format!("actual {a:.3}"));
+        let actual = t.actual.map_or("no successful request".to_string(), |a| {
+            format!("actual {a:.3}")
+        });
         let _ = writeln!(s, "{verdict} {}  ({actual})", t.expression);
     }
     for w in &r.warnings {
@@ -138,10 +138,20 @@ mod tests {
             reason: "3 dropped".into(),
         };
         let text = summary(&r);
-        assert!(text.contains("intended 10 = recorded 7 + dropped 3 (backlog full 3"), "{text}");
-        assert!(text.contains("TARGET STALLED / AT CAPACITY — 3 dropped"), "{text}");
+        assert!(
+            text.contains("intended 10 = recorded 7 + dropped 3 (backlog full 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("TARGET STALLED / AT CAPACITY — 3 dropped"),
+            "{text}"
+        );
         assert!(!text.contains("SATURATED"), "{text}");
         // No successful request: no latency to show, rather than zeros.
-        assert!(text.lines().any(|l| l.starts_with("Aggregated") && l.ends_with('-')), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("Aggregated") && l.ends_with('-')),
+            "{text}"
+        );
     }
 }

@@ -182,10 +182,12 @@ impl Threshold {
             Metric::Percentile(950) => latency(l.p95_ms),
             Metric::Percentile(990) => latency(l.p99_ms),
             Metric::Percentile(999) => latency(l.p999_ms),
-            Metric::Percentile(tenths) => crate::results::decode_histogram(&op.histograms.corrected)
-                .ok()
-                .filter(|h| !h.is_empty())
-                .map(|h| h.value_at_quantile(f64::from(tenths) / 1000.0) as f64 / 1000.0),
+            Metric::Percentile(tenths) => {
+                crate::results::decode_histogram(&op.histograms.corrected)
+                    .ok()
+                    .filter(|h| !h.is_empty())
+                    .map(|h| h.value_at_quantile(f64::from(tenths) / 1000.0) as f64 / 1000.0)
+            }
             Metric::Max => latency(l.max_ms),
             Metric::Min => latency(l.min_ms),
             Metric::Mean => latency(l.mean_ms),

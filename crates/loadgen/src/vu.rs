@@ -113,9 +113,13 @@ impl VirtualUser {
                     };
                     let request = self.http_request(&ctx.wire, slot, h, uri);
                     let (sample, exchange) = self
-                        .timed(ctx.wire_and_cutoff(), slot.origin, measured_from, request, |ex| {
-                            judge_http(ex, &h.expect)
-                        })
+                        .timed(
+                            ctx.wire_and_cutoff(),
+                            slot.origin,
+                            measured_from,
+                            request,
+                            |ex| judge_http(ex, &h.expect),
+                        )
                         .await;
                     if let (Some(field), Some(ex), None) = (&h.capture, &exchange, &sample.error) {
                         self.captured = captured_field(&ex.body, field);
@@ -165,7 +169,9 @@ impl VirtualUser {
         }
         let doublings = self.connect_failures.min(16);
         self.connect_failures = self.connect_failures.saturating_add(1);
-        let backoff = FIRST_BACKOFF.saturating_mul(1 << doublings).min(MAX_BACKOFF);
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1 << doublings)
+            .min(MAX_BACKOFF);
         let jittered = backoff.mul_f64(self.rng.gen_range(0.5..1.5));
         ctx.sleep_unless_stopping(jittered).await;
     }
@@ -348,17 +354,20 @@ impl VirtualUser {
     /// The params of `call`; discovery made sure the catalog has what every call needs.
     fn call_params(&mut self, ctx: &RunContext, endpoint: usize, call: &McpCall) -> String {
         let catalog = &ctx.catalogs[endpoint];
-        let pick = |items: &[String], rng: &mut SmallRng| {
-            items[rng.gen_range(0..items.len())].clone()
-        };
+        let pick =
+            |items: &[String], rng: &mut SmallRng| items[rng.gen_range(0..items.len())].clone();
         match call {
             McpCall::ToolsCall(ToolPick::Named(name)) => {
-                let i = catalog.tool_index(name).expect("discovery found every named tool");
+                let i = catalog
+                    .tool_index(name)
+                    .expect("discovery found every named tool");
                 catalog.tools[i].1.clone()
             }
             McpCall::ToolsCall(ToolPick::RoundRobin) => {
                 self.round_robin = self.round_robin.wrapping_add(1);
-                catalog.tools[self.round_robin % catalog.tools.len()].1.clone()
+                catalog.tools[self.round_robin % catalog.tools.len()]
+                    .1
+                    .clone()
             }
             McpCall::ToolsCall(ToolPick::Random) => {
                 let i = self.rng.gen_range(0..catalog.tools.len());
@@ -388,10 +397,16 @@ impl VirtualUser {
         let tool_call = matches!(call, McpCall::ToolsCall(_));
         let origin = ctx.wire.endpoint_origin[endpoint];
         let (sample, exchange) = self
-            .timed(ctx.wire_and_cutoff(), origin, measured_from, request, |ex| {
-                judge_http(ex, &Default::default())?;
-                judge_jsonrpc(ex, Some(&id_text), tool_call)
-            })
+            .timed(
+                ctx.wire_and_cutoff(),
+                origin,
+                measured_from,
+                request,
+                |ex| {
+                    judge_http(ex, &Default::default())?;
+                    judge_jsonrpc(ex, Some(&id_text), tool_call)
+                },
+            )
             .await;
         // A server that forgot our session answers 404: open a new one next time.
         if exchange.is_some_and(|e| e.status == 404) {
@@ -539,7 +554,10 @@ mod tests {
             ttfb: None,
             status: None,
             bytes: 0,
-            error: Some((ErrorClass::Connect, "connect to 127.0.0.1:1: refused".into())),
+            error: Some((
+                ErrorClass::Connect,
+                "connect to 127.0.0.1:1: refused".into(),
+            )),
         };
         let call = unsent(Duration::from_millis(800), &setup);
         let (class, why) = call.error.unwrap();

@@ -156,7 +156,11 @@ async fn corrected_p99_shows_a_stall_that_uncorrected_latency_hides() {
     );
     assert!(r.schedule.lateness.queued_starts > 0);
     assert!(!r.schedule.generator_saturated(), "{:?}", r.schedule);
-    assert!(r.schedule.accounting.balances(), "{:?}", r.schedule.accounting);
+    assert!(
+        r.schedule.accounting.balances(),
+        "{:?}",
+        r.schedule.accounting
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +173,12 @@ async fn an_open_model_that_keeps_up_achieves_its_rate_within_one_percent() {
     );
     let r = go(open_plan(1000.0, 5, 100, 0), scenario).await;
     let call = op(&r, "tools/call");
-    assert_eq!(r.schedule.verdict, ScheduleVerdict::Kept, "{:?}", r.schedule);
+    assert_eq!(
+        r.schedule.verdict,
+        ScheduleVerdict::Kept,
+        "{:?}",
+        r.schedule
+    );
     assert_eq!(call.failures, 0, "{:?}", call.errors);
     assert!(
         (call.rps - 1000.0).abs() <= 10.0,
@@ -714,7 +723,10 @@ async fn a_slow_target_loses_nothing_at_the_end_of_the_window() {
         "the queue at the end of the window shows: max {} ms",
         ping.latency.max_ms
     );
-    assert!(matches!(r.schedule.verdict, ScheduleVerdict::TargetStalled { .. }));
+    assert!(matches!(
+        r.schedule.verdict,
+        ScheduleVerdict::TargetStalled { .. }
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -734,16 +746,27 @@ async fn a_request_unanswered_at_the_drain_deadline_is_a_timeout_and_the_queue_i
     let started = std::time::Instant::now();
     let r = run(spec, std::future::pending()).await.unwrap();
     // The drain ends at the window's end plus the request timeout (and a second's margin).
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
     let a = &r.schedule.accounting;
     assert!(a.balances(), "{a:?}");
     assert!(a.dropped.window_closed > 0, "{a:?}");
     let ping = op(&r, "ping");
     let timeouts = &ping.errors["timeout"];
     assert!(timeouts.count >= 1, "{:?}", ping.errors);
-    assert!(timeouts.samples[0].contains("when the run ended"), "{timeouts:?}");
+    assert!(
+        timeouts.samples[0].contains("when the run ended"),
+        "{timeouts:?}"
+    );
     assert_eq!(ping.requests, a.recorded);
-    assert!(ping.failed_latency.max_ms >= 1000.0, "{:?}", ping.failed_latency);
+    assert!(
+        ping.failed_latency.max_ms >= 1000.0,
+        "{:?}",
+        ping.failed_latency
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -825,8 +848,15 @@ async fn a_target_that_dies_is_down_its_failures_stay_out_of_success_latency_and
     assert!(ping.latency.min_ms >= 19.0, "{:?}", ping.latency);
     // Backing off (10 ms doubling to 1 s, jittered), four users fail a few dozen times in two
     // seconds, not tens of thousands.
-    assert!(ping.failures < 200, "{} failures: no backoff?", ping.failures);
+    assert!(
+        ping.failures < 200,
+        "{} failures: no backoff?",
+        ping.failures
+    );
     let down = r.target_down.as_ref().expect("the target is down");
-    assert!(down.last_success_secs > 0.5 && down.last_success_secs < 2.0, "{down:?}");
+    assert!(
+        down.last_success_secs > 0.5 && down.last_success_secs < 2.0,
+        "{down:?}"
+    );
     assert!(r.schedule.accounting.balances());
 }

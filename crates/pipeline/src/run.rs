@@ -64,7 +64,10 @@ impl std::fmt::Display for RunFailure {
         match self {
             RunFailure::Usage(m) | RunFailure::Infrastructure(m) => f.write_str(m),
             RunFailure::Stopped(signal) => {
-                write!(f, "stopped by {signal}: everything this run started was stopped")
+                write!(
+                    f,
+                    "stopped by {signal}: everything this run started was stopped"
+                )
             }
         }
     }
@@ -95,7 +98,11 @@ pub async fn run(
 fn check_host(options: &RunOptions) -> Result<Vec<String>, RunFailure> {
     let (nofile, _) = host::nofile_limits();
     let peak_connections = options.profile.peak_users();
-    let preflight = host::preflight(&HostPaths::default(), PlannedLoad { peak_connections }, nofile);
+    let preflight = host::preflight(
+        &HostPaths::default(),
+        PlannedLoad { peak_connections },
+        nofile,
+    );
     match preflight.blockers.first() {
         Some(blocker) => Err(RunFailure::Usage(format!(
             "this host cannot run profile '{}': {blocker}",
@@ -147,7 +154,11 @@ async fn measure(
     let gateway_rss = sampler.map(GatewaySampler::finish).unwrap_or_default();
     let thresholds = crate::thresholds::judge(&options.thresholds, &tier_runs, &mut notes);
     Ok(OverheadRun::assemble(RunFacts {
-        run_id: format!("{}-{}", started_at.format("%Y%m%d-%H%M%S"), options.profile.name),
+        run_id: format!(
+            "{}-{}",
+            started_at.format("%Y%m%d-%H%M%S"),
+            options.profile.name
+        ),
         started_at: started_at.to_rfc3339(),
         finished_at: chrono::Utc::now().to_rfc3339(),
         command_line: options.command_line.clone(),
@@ -194,7 +205,12 @@ fn profile_info(options: &RunOptions) -> ProfileInfo {
         warmup_secs: profile.warmup.as_secs_f64(),
         seed: profile.seed,
         mcp_classes: class_list(&options.picks.mcp),
-        rest_classes: options.picks.rest.as_deref().map(class_list).unwrap_or_default(),
+        rest_classes: options
+            .picks
+            .rest
+            .as_deref()
+            .map(class_list)
+            .unwrap_or_default(),
     }
 }
 

@@ -53,7 +53,10 @@ pub async fn prepare(
         ));
     }
     let virtual_server_id = api
-        .replace_server(&contextforge::naming::overhead_server_name(&direct_server), &bundle)
+        .replace_server(
+            &contextforge::naming::overhead_server_name(&direct_server),
+            &bundle,
+        )
         .await
         .map_err(|e| e.to_string())?;
     let entities = if rest {
@@ -71,7 +74,10 @@ pub async fn prepare(
     let health = Health {
         bench_server: loopback(state.bench_start_port, "/health"),
         gateway: gateway.join("health").expect("a health URL"),
-        nginx: nginx.as_ref().ok().map(|n| n.join("health").expect("a health URL")),
+        nginx: nginx
+            .as_ref()
+            .ok()
+            .map(|n| n.join("health").expect("a health URL")),
     };
     Ok(Targets {
         direct: loopback(state.bench_start_port, "/mcp"),
@@ -145,10 +151,19 @@ mod tests {
             gateway: loopback(4444, "/health"),
             nginx: Some(loopback(8080, "/health")),
         };
-        let names = |tier| health.path_of(tier).iter().map(|(s, _)| *s).collect::<Vec<_>>();
+        let names = |tier| {
+            health
+                .path_of(tier)
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(Tier::Direct), ["the bench server"]);
         assert_eq!(names(Tier::Gateway), ["the bench server", "the gateway"]);
-        assert_eq!(names(Tier::Nginx), ["the bench server", "the gateway", "nginx"]);
+        assert_eq!(
+            names(Tier::Nginx),
+            ["the bench server", "the gateway", "nginx"]
+        );
         assert_eq!(names(Tier::Rest), ["the bench server", "the gateway"]);
     }
 }

@@ -27,7 +27,13 @@ pub fn scoped(
 ) -> Result<Vec<ScopedThreshold>, String> {
     let mut texts: Vec<String> = Vec::new();
     if profile.sla_thresholds {
-        texts.extend(profile.sla.latency_thresholds().iter().map(|s| s.to_string()));
+        texts.extend(
+            profile
+                .sla
+                .latency_thresholds()
+                .iter()
+                .map(|s| s.to_string()),
+        );
         match profile.throughput_threshold() {
             Ok(t) => texts.push(t),
             Err(why) => notes.push(why),
@@ -53,9 +59,13 @@ pub fn scoped(
 fn tiers_of(threshold: &Threshold, text: &str, selected: &[Tier]) -> Result<Vec<Tier>, String> {
     match &threshold.tier {
         Some(name) => {
-            let tier: Tier = name
-                .parse()
-                .map_err(|e: String| format!("threshold '{text}' names {e}"))?;
+            let tier: Tier = name.parse().map_err(|_| {
+                let known: Vec<&str> = Tier::ALL.iter().map(|t| t.name()).collect();
+                format!(
+                    "threshold '{text}' names tier '{name}' (known: {})",
+                    known.join(", ")
+                )
+            })?;
             if !selected.contains(&tier) {
                 return Err(format!(
                     "threshold '{text}' names tier '{tier}', which this run does not include"
@@ -102,7 +112,11 @@ pub fn judge(
     let mut results = Vec::new();
     for scoped in thresholds {
         for tier in &scoped.tiers {
-            match tiers.iter().find(|t| t.tier == *tier).and_then(TierRun::ran) {
+            match tiers
+                .iter()
+                .find(|t| t.tier == *tier)
+                .and_then(TierRun::ran)
+            {
                 Some(run) => {
                     let mut result = scoped.threshold.evaluate(run);
                     result.tier = Some(tier.to_string());
@@ -157,7 +171,7 @@ mod tests {
         let e = refused("p95{tier=nginx}<1s", &[Tier::Direct, Tier::Gateway]);
         assert!(e.contains("does not include"), "{e}");
         let e = refused("p95{tier=edge}<1s", &[Tier::Gateway]);
-        assert!(e.contains("unknown tier 'edge'"), "{e}");
+        assert!(e.contains("names tier 'edge' (known: direct"), "{e}");
         let e = refused("p95<fast", &[Tier::Gateway]);
         assert!(e.contains("invalid threshold"), "{e}");
         let e = refused("p95{op=tools/cal}<1s", &[Tier::Gateway]);

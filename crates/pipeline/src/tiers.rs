@@ -46,7 +46,11 @@ fn through(
     Ok(PlannedTier {
         tier,
         target: url.to_string(),
-        scenario: Ok(workloads::mcp_scenario(url, bearer(&targets.token)?, picks)?),
+        scenario: Ok(workloads::mcp_scenario(
+            url,
+            bearer(&targets.token)?,
+            picks,
+        )?),
     })
 }
 
@@ -134,7 +138,9 @@ pub async fn run_all(
 ) -> Result<Vec<TierRun>, String> {
     let mut runs = Vec::new();
     for planned in planned {
-        let outcome = match (*stop.borrow(), planned.scenario) {
+        // Read once: a watch guard held across the tier's await would block the signal's send.
+        let stopped_by = *stop.borrow();
+        let outcome = match (stopped_by, planned.scenario) {
             (Some(signal), _) => TierOutcome::Skipped {
                 reason: format!("stopped by {signal} before this tier"),
             },
@@ -266,7 +272,13 @@ mod tests {
     #[tokio::test]
     async fn a_missing_component_skips_a_dead_service_fails_and_a_signal_skips_the_rest() {
         let t = targets(Err("nginx is not on PATH".into()));
-        let planned = plan(&[Tier::Direct, Tier::Nginx], &t, &class_picks(), &mut vec![]).unwrap();
+        let planned = plan(
+            &[Tier::Direct, Tier::Nginx],
+            &t,
+            &class_picks(),
+            &mut vec![],
+        )
+        .unwrap();
         let spec = |tier: Tier, scenario| RunSpec {
             plan: crate::profile::Profile::built_in("light").unwrap().plan(),
             scenario,
@@ -276,11 +288,16 @@ mod tests {
             label: tier.to_string(),
         };
         let (_tx, stop) = tokio::sync::watch::channel(None);
-        let runs = run_all(planned, spec, &t.health, &stop, |_| {}).await.unwrap();
+        let runs = run_all(planned, spec, &t.health, &stop, |_| {})
+            .await
+            .unwrap();
         let TierOutcome::Failed { reason, results } = &runs[0].outcome else {
             panic!("{:?}", runs[0].outcome)
         };
-        assert!(reason.contains("the bench server does not answer"), "{reason}");
+        assert!(
+            reason.contains("the bench server does not answer"),
+            "{reason}"
+        );
         assert!(results.is_none(), "no traffic was sent");
         assert_eq!(
             runs[1].outcome,
@@ -291,7 +308,11 @@ mod tests {
 
         let planned = plan(&[Tier::Direct], &t, &class_picks(), &mut vec![]).unwrap();
         let (_tx, stop) = tokio::sync::watch::channel(Some(cli::Signal::Terminate));
-        let runs = run_all(planned, spec, &t.health, &stop, |_| {}).await.unwrap();
-        assert!(matches!(&runs[0].outcome, TierOutcome::Skipped { reason } if reason.contains("SIGTERM")));
+        let runs = run_all(planned, spec, &t.health, &stop, |_| {})
+            .await
+            .unwrap();
+        assert!(
+            matches!(&runs[0].outcome, TierOutcome::Skipped { reason } if reason.contains("SIGTERM"))
+        );
     }
 }

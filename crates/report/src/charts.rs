@@ -24,7 +24,9 @@ pub fn tier_color(tier: Tier) -> &'static str {
 
 /// Every tier that measured something (a failed tier's partial run shows where it broke).
 fn measured(run: &OverheadRun) -> impl Iterator<Item = (&TierRun, &RunResults)> {
-    run.tiers.iter().filter_map(|t| t.measured().map(|r| (t, r)))
+    run.tiers
+        .iter()
+        .filter_map(|t| t.measured().map(|r| (t, r)))
 }
 
 /// Requests per second over the run, all operations of a tier together.

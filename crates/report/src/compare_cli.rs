@@ -191,10 +191,7 @@ mod tests {
         std::fs::write(dir.0.join("current.json"), slower.to_json()).unwrap();
         assert_eq!(run(&args(&dir.0, &[])), Exit::Failed);
         assert_eq!(run(&args(&dir.0, &["--budget", "rps=off"])), Exit::Ok);
-        assert_eq!(
-            run(&args(&dir.0, &["--budget", "rps=+5%"])),
-            Exit::Usage
-        );
+        assert_eq!(run(&args(&dir.0, &["--budget", "rps=+5%"])), Exit::Usage);
 
         // A run whose gateway died is an ERROR: exit 3, and never a baseline.
         let mut failed = saved;

@@ -4,8 +4,8 @@
 
 use loadgen::threshold::Threshold;
 use loadgen::{
-    Environment, ErrorClass, ErrorTally, LoadModel, OpStats, OperationResult, RunResults,
-    SeriesOp, SeriesPoint, AGGREGATED,
+    Environment, ErrorClass, ErrorTally, LoadModel, OpStats, OperationResult, RunResults, SeriesOp,
+    SeriesPoint, AGGREGATED,
 };
 
 use crate::document::{
@@ -348,7 +348,11 @@ pub fn realistic_run() -> OverheadRun {
         ..self::tier(tier, results)
     };
     let tiers = vec![
-        at(Tier::Direct, "http://127.0.0.1:9000/mcp", tier_results(1, 400, 0.6, 0)),
+        at(
+            Tier::Direct,
+            "http://127.0.0.1:9000/mcp",
+            tier_results(1, 400, 0.6, 0),
+        ),
         at(
             Tier::Gateway,
             "http://127.0.0.1:4444/servers/1/mcp",

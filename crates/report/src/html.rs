@@ -153,7 +153,11 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 fn view(run: &OverheadRun) -> View<'_> {
-    let measured = || run.tiers.iter().filter_map(|t| t.measured().map(|r| (t, r)));
+    let measured = || {
+        run.tiers
+            .iter()
+            .filter_map(|t| t.measured().map(|r| (t, r)))
+    };
     View {
         run_id: &run.run_id,
         started_at: &run.started_at,

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use crate::document::OverheadRun;
 use crate::notices;
-use cli::markdown_cell;
 use crate::tables;
+use cli::markdown_cell;
 
 pub fn render_markdown(run: &OverheadRun) -> String {
     let mut md = String::new();
@@ -105,7 +105,10 @@ mod tests {
         );
         run.verdict = crate::verdict(&run.tiers, &[], None);
         let md = render_markdown(&run);
-        assert!(md.starts_with("## mcpbench light: **ERROR** (exit 3)\n"), "{md}");
+        assert!(
+            md.starts_with("## mcpbench light: **ERROR** (exit 3)\n"),
+            "{md}"
+        );
         assert!(md.contains("- **gateway**: FAILED: the gateway died during the tier"));
     }
 }

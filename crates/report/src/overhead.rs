@@ -32,7 +32,7 @@ pub fn overhead_rows(tiers: &[TierRun]) -> Vec<OverheadRow> {
 
 fn row(tier: Tier, operation: &str, op: &OperationResult, direct: &OperationResult) -> OverheadRow {
     let (l, d) = (&op.latency, &direct.latency);
-    let latency = (l.count > 0 && d.count > 0).then(|| AddedLatency {
+    let latency = (l.count > 0 && d.count > 0).then_some(AddedLatency {
         p50_ms: l.p50_ms,
         direct_p50_ms: d.p50_ms,
         added_p50_ms: l.p50_ms - d.p50_ms,
@@ -106,7 +106,11 @@ mod tests {
         let tiers = [
             fixture::tier(Tier::Direct, run()),
             fixture::skipped(Tier::Nginx, "nginx is not on PATH"),
-            fixture::failed(Tier::Gateway, "the gateway died during the tier", Some(run())),
+            fixture::failed(
+                Tier::Gateway,
+                "the gateway died during the tier",
+                Some(run()),
+            ),
             fixture::tier(Tier::Rest, run()),
         ];
         assert!(overhead_rows(&tiers).is_empty());

@@ -77,7 +77,8 @@ pub fn overhead(rows: &[OverheadRow]) -> Table {
     ]);
     for r in rows {
         let l = r.latency.as_ref();
-        let value = |pick: fn(&AddedLatency) -> f64| l.map_or("-".to_string(), |l| format::ms(pick(l)));
+        let value =
+            |pick: fn(&AddedLatency) -> f64| l.map_or("-".to_string(), |l| format::ms(pick(l)));
         let added = |pick: fn(&AddedLatency) -> f64| format::added_ms(l.map(pick));
         table.push(vec![
             r.tier.to_string(),

@@ -64,7 +64,11 @@ impl std::str::FromStr for Tier {
             .find(|t| t.name() == text.trim())
             .ok_or_else(|| {
                 let known: Vec<&str> = Tier::ALL.iter().map(|t| t.name()).collect();
-                format!("unknown tier '{}' (known: {})", text.trim(), known.join(", "))
+                format!(
+                    "unknown tier '{}' (known: {})",
+                    text.trim(),
+                    known.join(", ")
+                )
             })
     }
 }
@@ -78,7 +82,10 @@ mod tests {
         for tier in Tier::ALL {
             assert_eq!(tier.name().parse::<Tier>(), Ok(tier));
         }
-        assert!("proxy".parse::<Tier>().unwrap_err().contains("unknown tier 'proxy'"));
+        assert!("proxy"
+            .parse::<Tier>()
+            .unwrap_err()
+            .contains("unknown tier 'proxy'"));
         assert_eq!(
             serde_json::to_string(&Tier::Nginx).unwrap(),
             "\"nginx\"",

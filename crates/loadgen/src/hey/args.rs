@@ -134,10 +134,13 @@ pub fn go_spellings(args: Vec<String>) -> Vec<String> {
             out.push(arg);
             continue;
         }
-        let go = arg.strip_prefix('-').filter(|rest| !rest.starts_with('-')).and_then(|rest| {
-            let name = rest.split_once('=').map_or(rest, |(n, _)| n);
-            GO_FLAGS.contains(&name).then(|| format!("--{rest}"))
-        });
+        let go = arg
+            .strip_prefix('-')
+            .filter(|rest| !rest.starts_with('-'))
+            .and_then(|rest| {
+                let name = rest.split_once('=').map_or(rest, |(n, _)| n);
+                GO_FLAGS.contains(&name).then(|| format!("--{rest}"))
+            });
         match go {
             Some(long) => out.push(long),
             None => {
@@ -163,8 +166,28 @@ mod tests {
     #[test]
     fn go_spellings_become_long_flags_and_values_are_left_alone() {
         assert_eq!(
-            go_spellings(argv(&["hey", "-h2", "-host=a.b", "-H", "-host", "-cpus", "2", "-n", "5"])),
-            argv(&["hey", "--h2", "--host=a.b", "-H", "-host", "--cpus", "2", "-n", "5"])
+            go_spellings(argv(&[
+                "hey",
+                "-h2",
+                "-host=a.b",
+                "-H",
+                "-host",
+                "-cpus",
+                "2",
+                "-n",
+                "5"
+            ])),
+            argv(&[
+                "hey",
+                "--h2",
+                "--host=a.b",
+                "-H",
+                "-host",
+                "--cpus",
+                "2",
+                "-n",
+                "5"
+            ])
         );
         assert_eq!(go_spellings(argv(&["hey", "-h"])), argv(&["hey", "-h"]));
     }

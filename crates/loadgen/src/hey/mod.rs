@@ -233,7 +233,11 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     if let Err(e) = written {
         return Exit::Infrastructure.fail(
             "hey",
-            &format!("cannot write {} / {}: {e}", log.display(), json_path.display()),
+            &format!(
+                "cannot write {} / {}: {e}",
+                log.display(),
+                json_path.display()
+            ),
         );
     }
     println!("\nLog: {}\nResults: {}", log.display(), json_path.display());
