@@ -195,10 +195,11 @@ pub async fn run(
     warnings.extend(preflight.advice);
 
     // The stack: reuse it when it is up, else bring it up (and down at the end).
-    let reused = stack::StackState::load(&options.stack.state_dir)
-        .map_err(RunFailure::Infrastructure)?
-        .is_some_and(|s| s.running_on().is_some());
-    let state = stack::up(&options.stack, wait_for(interrupt.clone()))
+    let stop = async {
+        wait_for(interrupt.clone()).await;
+        cli::Signal::Interrupt
+    };
+    let up = stack::up(&options.stack, stop, |line| eprintln!("load-test: {line}"))
         .await
         .map_err(|e| match e {
             stack::StackError::Usage(m) => RunFailure::Usage(m),
@@ -206,8 +207,12 @@ pub async fn run(
             stack::StackError::Infrastructure(m) | stack::StackError::NoEngine(m) => {
                 RunFailure::Infrastructure(m)
             }
-            stack::StackError::Interrupted => RunFailure::Interrupted,
+            stack::StackError::Interrupted(_) => RunFailure::Interrupted,
         })?;
+    for note in &up.notes {
+        println!("{note}");
+    }
+    let (reused, state) = (up.already_up, up.state);
     let prepared = Prepared {
         thresholds,
         mcp_picks,
@@ -217,7 +222,9 @@ pub async fn run(
     };
     let result = run_on_stack(&options, &state, reused, prepared, interrupt).await;
     if !reused && !options.keep_stack {
-        match stack::down(&options.stack.state_dir).await {
+        let no_stop = std::future::pending();
+        let waiting = |line: &str| eprintln!("load-test: {line}");
+        match stack::down(&options.stack.state_dir, no_stop, waiting).await {
             Ok(said) => println!("{said}"),
             Err(e) => eprintln!("load-test: taking the stack down: {e}"),
         }
@@ -323,7 +330,12 @@ async fn run_on_stack(
     let gateway_process = stack::status(&options.stack.state_dir)
         .await
         .ok()
-        .and_then(|rows| rows.into_iter().find(|r| r.service == stack::GATEWAY))
+        .and_then(|status| {
+            status
+                .rows
+                .into_iter()
+                .find(|r| r.service == stack::GATEWAY)
+        })
         .and_then(|row| row.pid)
         .and_then(stack::process::ProcessId::of);
     if gateway_process.is_none() {
@@ -479,7 +491,7 @@ async fn run_on_stack(
             rest_classes: rest_picks.as_deref().map(class_list).unwrap_or_default(),
         },
         stack: StackInfo {
-            runtime: state.runtime.clone(),
+            runtime: state.runtime.to_string(),
             reused,
             bench_servers: u32::from(state.bench_count),
             gateway_version: contextforge::settings::PINNED_VERSION.into(),
