@@ -54,6 +54,10 @@ pub const VIRTUAL_SERVER_NAME: &str = "mcpbench-benchmark";
 /// How long a service may take to stop before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// How long `down` and `clean` wait after stopping something before they look again for anything
+/// of the stack still there.
+const SETTLE: Duration = Duration::from_millis(300);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
     /// Bad options: nothing was started.
@@ -95,6 +99,28 @@ impl StackError {
 
 fn infra(message: impl Into<String>) -> StackError {
     StackError::Infrastructure(message.into())
+}
+
+/// How to get rid of an unusable state file.
+const CLEAN_HINT: &str = "`cargo xtask benchmark-clean` stops the stack and removes it";
+
+/// The state file as a command that must work without it finds it.
+enum StateFile {
+    Present,
+    Missing,
+    /// Unreadable or corrupt, and why.
+    Unusable(String),
+}
+
+impl StateFile {
+    /// The recorded stack in `state_dir` (None without a usable file), and what the file was.
+    fn read(state_dir: &Path) -> (Option<StackState>, StateFile) {
+        match StackState::load(state_dir) {
+            Ok(Some(state)) => (Some(state), StateFile::Present),
+            Ok(None) => (None, StateFile::Missing),
+            Err(why) => (None, StateFile::Unusable(why)),
+        }
+    }
 }
 
 /// What `up` did.
@@ -221,7 +247,7 @@ async fn up_held<S: Future<Output = Signal>>(
     stop: Pin<&mut S>,
 ) -> Result<Up, StackError> {
     let dir = &options.state_dir;
-    let recorded = StackState::load(dir).map_err(infra)?;
+    let recorded = StackState::load(dir).map_err(|why| infra(format!("{why}: {CLEAN_HINT}")))?;
     if let Some(state) = recorded.as_ref().filter(|s| s.is_complete()) {
         let running = match state.runtime {
             Runtime::Local => Processes::new(dir).all_running(state).await,
@@ -394,11 +420,21 @@ pub async fn down(
     let lock = StackLock::hold(state_dir, stop, on_wait).await?;
     let result = stop_everything(state_dir).await;
     lock.release();
-    result
+    let (mut down, state_file) = result?;
+    let found = down.stopped + down.removed > 0;
+    down.notes.extend(match state_file {
+        StateFile::Missing if found => Some(format!(
+            "{} was missing: the stack was found by its processes' marks and its containers' labels",
+            state_dir.join(state::STATE_FILE).display()
+        )),
+        StateFile::Unusable(why) => Some(format!("{why}: {CLEAN_HINT}")),
+        StateFile::Present | StateFile::Missing => None,
+    });
+    Ok(down)
 }
 
-/// `down`, then the state directory (state, database, logs, secrets) removed — unless something
-/// of the stack is still there, when it refuses and removes nothing.
+/// `down`, then the state directory (state, database, logs, secrets; a corrupt state file too)
+/// removed — unless something of the stack is still there, when it refuses and removes nothing.
 pub async fn clean(
     state_dir: &Path,
     stop: impl Future<Output = Signal>,
@@ -406,7 +442,7 @@ pub async fn clean(
 ) -> Result<Clean, StackError> {
     tokio::pin!(stop);
     let lock = StackLock::hold(state_dir, stop, on_wait).await?;
-    let down = stop_everything(state_dir).await.map_err(|e| {
+    let (mut down, state_file) = stop_everything(state_dir).await.map_err(|e| {
         infra(format!(
             "refusing to remove {}: {}",
             state_dir.display(),
@@ -418,35 +454,43 @@ pub async fn clean(
     std::fs::remove_dir_all(state_dir)
         .map_err(|e| infra(format!("cannot remove {}: {e}", state_dir.display())))?;
     drop(lock);
+    if let StateFile::Unusable(why) = state_file {
+        down.notes
+            .push(format!("{why}: removed with the directory"));
+    }
     Ok(Clean {
         down,
         removed: existed.then(|| state_dir.to_path_buf()),
     })
 }
 
-/// What `down` and `clean` share, holding the stack.
-async fn stop_everything(state_dir: &Path) -> Result<Down, StackError> {
-    let (recorded, mut notes) = match StackState::load(state_dir) {
-        Ok(recorded) => (recorded, vec![]),
-        Err(unusable) => (None, vec![unusable]),
-    };
-    let state_file_missing = notes.is_empty() && recorded.is_none();
+/// What `down` and `clean` share, holding the stack: every service of the stack stopped and
+/// forgotten in the state file, and nothing of it left.
+async fn stop_everything(state_dir: &Path) -> Result<(Down, StateFile), StackError> {
+    let (recorded, state_file) = StateFile::read(state_dir);
     let processes = Processes::new(state_dir);
     let stopped = processes.stop_all(recorded.as_ref()).await?;
-    let mut left = processes.still_there().await?;
-    let removed = match Containers::connect(state_dir).await {
-        Ok(containers) => {
-            let removed = containers.stop_all(recorded.as_ref()).await?;
-            left += containers.still_there().await?;
-            removed
-        }
+    let containers = match Containers::connect(state_dir).await {
+        Ok(containers) => Some(containers),
         Err(e) if recorded.as_ref().is_some_and(|s| !s.containers.is_empty()) => {
             return Err(StackError::NoEngine(format!(
                 "the stack's containers cannot be removed: {e}"
             )))
         }
-        Err(_) => 0,
+        Err(_) => None,
     };
+    let removed = match &containers {
+        Some(containers) => containers.stop_all(recorded.as_ref()).await?,
+        None => 0,
+    };
+    if stopped + removed > 0 {
+        // Whatever was racing us (a restart, a start in flight elsewhere) shows itself.
+        tokio::time::sleep(SETTLE).await;
+    }
+    let mut left = processes.still_there().await?;
+    if let Some(containers) = &containers {
+        left += containers.still_there().await?;
+    }
     if left > 0 {
         return Err(infra(format!(
             "{left} service(s) of the stack are still running after SIGTERM and SIGKILL (something \
@@ -456,17 +500,13 @@ async fn stop_everything(state_dir: &Path) -> Result<Down, StackError> {
     if let Some(mut state) = recorded {
         state.forget_services();
         state.save(state_dir).map_err(infra)?;
-    } else if state_file_missing && stopped + removed > 0 {
-        notes.push(format!(
-            "{} was missing: the stack was found by its processes' marks and its containers' labels",
-            state_dir.join(state::STATE_FILE).display()
-        ));
     }
-    Ok(Down {
+    let down = Down {
         stopped,
         removed,
-        notes,
-    })
+        notes: vec![],
+    };
+    Ok((down, state_file))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -494,11 +534,7 @@ pub struct Status {
 /// One row per service of the stack: those recorded, or — the state file missing or corrupt —
 /// those found by their marks and labels. Takes no lock: it changes nothing.
 pub async fn status(state_dir: &Path) -> Result<Status, StackError> {
-    let (recorded, mut notes) = match StackState::load(state_dir) {
-        Ok(recorded) => (recorded, vec![]),
-        Err(unusable) => (None, vec![unusable]),
-    };
-    let state_file_missing = notes.is_empty() && recorded.is_none();
+    let (recorded, state_file) = StateFile::read(state_dir);
     let rows = match recorded.as_ref().map(|s| s.runtime) {
         Some(Runtime::Local) => Processes::new(state_dir).status(recorded.as_ref()).await?,
         Some(Runtime::Docker) => match Containers::connect(state_dir).await {
@@ -518,13 +554,19 @@ pub async fn status(state_dir: &Path) -> Result<Status, StackError> {
             rows
         }
     };
-    if state_file_missing && !rows.is_empty() {
-        notes.push(format!(
-            "{} is missing: these services were found by their processes' marks and their \
-             containers' labels; `benchmark-down` stops them",
+    let found_without_file = "these services were found by their processes' marks and their \
+                              containers' labels; `benchmark-down` stops them";
+    let notes = match state_file {
+        StateFile::Missing if !rows.is_empty() => vec![format!(
+            "{} is missing: {found_without_file}",
             state_dir.join(state::STATE_FILE).display()
-        ));
-    }
+        )],
+        StateFile::Unusable(why) if !rows.is_empty() => {
+            vec![format!("{why}: {found_without_file}")]
+        }
+        StateFile::Unusable(why) => vec![format!("{why}: {CLEAN_HINT}")],
+        StateFile::Present | StateFile::Missing => vec![],
+    };
     Ok(Status { rows, notes })
 }
 

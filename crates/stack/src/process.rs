@@ -153,18 +153,22 @@ pub struct Marked {
     pub service: Option<String>,
 }
 
-/// The value of `NAME=` in a process's environment or command line: `NAME` at the start of an
-/// entry (or a word), its value up to the next separator.
-fn value_of<'a>(text: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let key = format!("{name}=");
-    let at = (0..text.len().saturating_sub(key.len() - 1)).find(|&at| {
-        text[at..].starts_with(key.as_bytes()) && (at == 0 || matches!(text[at - 1], 0 | b' '))
-    })?;
-    let value = &text[at + key.len()..];
-    let end = value
-        .iter()
-        .position(|b| matches!(b, 0 | b';' | b' '))
-        .unwrap_or(value.len());
+/// The value of variable `name` in a process's environment (`NAME=value` entries, NUL-separated).
+fn env_value<'a>(environ: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    environ
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(name.as_bytes())?.strip_prefix(b"="))
+}
+
+/// The value nginx's `-g` directive `env NAME=value;` gives variable `name` on a command line
+/// (nginx's process title keeps it).
+fn directive_value<'a>(cmdline: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let directive = format!("env {name}=");
+    let at = cmdline
+        .windows(directive.len())
+        .position(|w| w == directive.as_bytes())?;
+    let value = &cmdline[at + directive.len()..];
+    let end = value.iter().position(|b| *b == b';')?;
     Some(&value[..end])
 }
 
@@ -179,16 +183,23 @@ pub fn marked(stack: &str) -> Vec<Marked> {
             continue;
         };
         let read = |what: &str| std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
-        for text in [read("environ"), read("cmdline")] {
-            if value_of(&text, STACK_MARK) == Some(stack.as_bytes()) {
-                found.push(Marked {
-                    pid,
-                    group: stat.group,
-                    service: value_of(&text, SERVICE_MARK)
-                        .map(|s| String::from_utf8_lossy(s).into_owned()),
-                });
-                break;
-            }
+        let (environ, cmdline) = (read("environ"), read("cmdline"));
+        let marks = [
+            (
+                env_value(&environ, STACK_MARK),
+                env_value(&environ, SERVICE_MARK),
+            ),
+            (
+                directive_value(&cmdline, STACK_MARK),
+                directive_value(&cmdline, SERVICE_MARK),
+            ),
+        ];
+        if let Some((_, service)) = marks.iter().find(|(id, _)| *id == Some(stack.as_bytes())) {
+            found.push(Marked {
+                pid,
+                group: stat.group,
+                service: service.map(|s| String::from_utf8_lossy(s).into_owned()),
+            });
         }
     }
     found
@@ -366,22 +377,18 @@ mod tests {
     }
 
     #[test]
-    fn marks_are_read_up_to_their_separator() {
+    fn marks_are_read_from_the_environment_and_from_nginx_directives_only() {
         let environ = b"A=1\0MCPBENCH_STACK=00ff\0MCPBENCH_SERVICE=gateway\0";
-        assert_eq!(value_of(environ, STACK_MARK), Some(&b"00ff"[..]));
-        assert_eq!(value_of(environ, SERVICE_MARK), Some(&b"gateway"[..]));
+        assert_eq!(env_value(environ, STACK_MARK), Some(&b"00ff"[..]));
+        assert_eq!(env_value(environ, SERVICE_MARK), Some(&b"gateway"[..]));
+        assert_eq!(env_value(b"XMCPBENCH_STACK=1\0", STACK_MARK), None);
         let title =
             b"nginx: master process nginx -g env MCPBENCH_STACK=00ff; env MCPBENCH_SERVICE=nginx;";
-        assert_eq!(value_of(title, STACK_MARK), Some(&b"00ff"[..]));
-        assert_eq!(value_of(title, SERVICE_MARK), Some(&b"nginx"[..]));
-        assert_eq!(
-            value_of(b"MCPBENCH_STACK=00ffee", STACK_MARK),
-            Some(&b"00ffee"[..])
-        );
-        assert_eq!(value_of(b"nothing", STACK_MARK), None);
-        assert_eq!(
-            value_of(b"XMCPBENCH_STACK=1\0MCPBENCH_STACK=2", STACK_MARK),
-            Some(&b"2"[..])
-        );
+        assert_eq!(directive_value(title, STACK_MARK), Some(&b"00ff"[..]));
+        assert_eq!(directive_value(title, SERVICE_MARK), Some(&b"nginx"[..]));
+        // A command line that merely mentions the mark (a shell script, a grep) is not marked.
+        let script = b"sh\0-c\0while :; do MCPBENCH_STACK=00ff sleep 1; done";
+        assert_eq!(directive_value(script, STACK_MARK), None);
+        assert_eq!(env_value(script, STACK_MARK), None);
     }
 }
