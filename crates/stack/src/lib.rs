@@ -292,6 +292,10 @@ async fn connect(dir: &Path) -> Result<Containers, StackError> {
     Containers::connect(dir).await.map_err(StackError::NoEngine)
 }
 
+/// What a failed `up` with `--keep-on-failure` adds to its error.
+const KEPT: &str =
+    "keeping the services that started (--keep-on-failure); `benchmark-down` stops them";
+
 /// `up` on `backend`, from the leftovers on; `stop` resolving stops what started.
 async fn up_on<B: Backend, S: Future<Output = Signal>>(
     mut backend: B,
@@ -324,10 +328,9 @@ async fn up_on<B: Backend, S: Future<Output = Signal>>(
             already_up: false,
             notes,
         }),
-        Err(e) if options.keep_on_failure && !matches!(e, StackError::Interrupted(_)) => Err(e
-            .with_note(
-            "keeping the services that started (--keep-on-failure); `benchmark-down` stops them",
-        )),
+        Err(e) if options.keep_on_failure && !matches!(e, StackError::Interrupted(_)) => {
+            Err(e.with_note(KEPT))
+        }
         Err(e) => Err(undo(&backend, dir, e).await),
     }
 }

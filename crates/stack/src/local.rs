@@ -77,7 +77,8 @@ impl Processes {
         Processes {
             state_dir: state_dir.to_path_buf(),
             stack: crate::state::stack_id(state_dir),
-            nginx: Nginx::Without("not asked for".into()),
+            // Inspecting and stopping never start nginx.
+            nginx: Nginx::Without("this command starts nothing".into()),
             venv: None,
         }
     }
@@ -94,7 +95,8 @@ impl Processes {
         self.state_dir.join("logs").join(format!("{service}.log"))
     }
 
-    /// A private directory of the stack, as an absolute path (the services do not run here).
+    /// A private (0700) directory of the stack, as an absolute path: the services run in other
+    /// working directories, where a relative one would not reach it.
     fn private_subdir(&self, name: &str) -> Result<PathBuf, StackError> {
         let dir =
             std::path::absolute(self.state_dir.join(name)).map_err(|e| infra(e.to_string()))?;
