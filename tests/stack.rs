@@ -19,9 +19,9 @@ use mcpbench::harness::{binary, ChildGuard};
 use stack_common::{
     all_free, down_again_and_clean_leave_nothing, down_says, files_are_owner_only,
     gateway_logs_are_shown, gateway_recorded, ports, processes_with_args, state,
-    status_rows_all_healthy, stop_up_while_the_gateway_starts, text, tool_calls_are_answered,
-    two_ups_at_once, up_again_finds_it_up, up_args, up_registers_both_servers, workdir, xtask,
-    Ports,
+    status_finds_the_stack_saying, status_rows_all_healthy, stop_up_while_the_gateway_starts, text,
+    tool_calls_are_answered, two_ups_at_once, up_again_finds_it_up, up_args,
+    up_registers_both_servers, workdir, xtask, Ports,
 };
 
 /// `benchmark-up` on the local runtime (an engine may answer on this machine: auto would pick it).
@@ -86,25 +86,6 @@ fn one_set_of_services(p: &Ports) {
     let gateway = p.gateway.to_string();
     assert_eq!(processes_with_args(&["--start-port", &bench]), 1);
     assert_eq!(processes_with_args(&["--port", &gateway]), 1);
-}
-
-/// `benchmark-status --json` shows the three services running though the state file cannot say
-/// so, and says what is wrong with the file.
-fn status_finds_the_stack_saying(dir: &Path, said: &str) {
-    let status = xtask(dir, &["benchmark-status", "--json"]);
-    assert!(status.status.success(), "{}", text(&status));
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
-    let names: Vec<&str> = rows
-        .iter()
-        .map(|r| r["service"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["bench-servers", "gateway", "nginx"], "{rows:?}");
-    assert!(rows.iter().all(|r| r["state"] == "running"), "{rows:?}");
-    assert!(
-        String::from_utf8_lossy(&status.stderr).contains(said),
-        "{}",
-        text(&status)
-    );
 }
 
 /// `benchmark-logs -f` prints, then ends on SIGHUP with 129 (128 + the signal).

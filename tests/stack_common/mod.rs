@@ -222,6 +222,25 @@ pub fn status_rows_all_healthy(dir: &Path) -> Vec<serde_json::Value> {
     rows
 }
 
+/// `benchmark-status --json` shows the three services running though the state file cannot say
+/// so, and says what is wrong with the file.
+pub fn status_finds_the_stack_saying(dir: &Path, said: &str) {
+    let status = xtask(dir, &["benchmark-status", "--json"]);
+    assert!(status.status.success(), "{}", text(&status));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bench-servers", "gateway", "nginx"], "{rows:?}");
+    assert!(rows.iter().all(|r| r["state"] == "running"), "{rows:?}");
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains(said),
+        "{}",
+        text(&status)
+    );
+}
+
 /// `benchmark-up` again with the same `args`: one stack, not two.
 pub fn up_again_finds_it_up(dir: &Path, args: &[&str]) {
     let again = xtask(dir, args);
