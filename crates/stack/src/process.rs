@@ -293,8 +293,14 @@ mod tests {
             .spawn()
             .unwrap();
         assert!(id.is_alive());
-        let found = marked(&stack);
-        assert!(found.len() >= 2, "the shell and its sleeps: {found:?}");
+        // The shell and its background sleep, once it has forked it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut found = marked(&stack);
+        while found.len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            found = marked(&stack);
+        }
+        assert!(found.len() >= 2, "the shell and its sleep: {found:?}");
         assert!(found
             .iter()
             .all(|m| m.group == id.pid && m.service.as_deref() == Some("svc")));

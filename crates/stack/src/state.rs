@@ -247,7 +247,7 @@ mod tests {
         let corrupt = StackState::load(&dir).unwrap_err();
         assert!(
             corrupt.ends_with(
-                "stack.json is corrupt (EOF while parsing a string at line 1 column 15)"
+                "stack.json is corrupt (EOF while parsing a string at line 1 column 16)"
             ),
             "{corrupt}"
         );
