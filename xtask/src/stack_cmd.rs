@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use cli::signal::{stopped, StopReceiver};
 use cli::{Align, Exit, Table};
 
 #[derive(Args)]
@@ -67,11 +68,29 @@ pub fn fail(command: &str, e: &stack::StackError) -> ExitCode {
     e.exit().into()
 }
 
-/// The stop signals (SIGINT, SIGTERM, SIGHUP) for `command`, as a future; inside the runtime.
-fn stop_signal(command: &'static str) -> Result<impl Future<Output = cli::Signal>, ExitCode> {
-    cli::signal::install(command)
-        .map(cli::signal::stopped)
-        .map_err(|e| Exit::Infrastructure.fail(command, &format!("cannot handle signals: {e}")))
+/// Runs `command`, one that changes the stack: the stop signals (SIGINT, SIGTERM, SIGHUP) reach
+/// `call`, a wait for another command's hold on the stack is said once, and what it returns is
+/// printed.
+fn changing<T, F>(command: &'static str, call: impl FnOnce(StopReceiver) -> F) -> ExitCode
+where
+    T: std::fmt::Display,
+    F: Future<Output = Result<T, stack::StackError>>,
+{
+    run(async {
+        let stop = match cli::signal::install(command) {
+            Ok(stop) => stop,
+            Err(e) => {
+                return Exit::Infrastructure.fail(command, &format!("cannot handle signals: {e}"))
+            }
+        };
+        match call(stop).await {
+            Ok(done) => {
+                println!("{done}");
+                Exit::Ok.into()
+            }
+            Err(e) => fail(command, &e),
+        }
+    })
 }
 
 /// What a command that waits for another's hold on the stack says, once.
@@ -89,50 +108,20 @@ pub fn bench_server_bin() -> PathBuf {
 
 pub fn up(flags: stack::UpFlags) -> ExitCode {
     let options = flags.options(bench_server_bin());
-    run(async {
-        let stop = match stop_signal(UP) {
-            Ok(stop) => stop,
-            Err(code) => return code,
-        };
-        match stack::up(&options, stop, waiting(UP)).await {
-            Ok(up) => {
-                print!("{up}");
-                Exit::Ok.into()
-            }
-            Err(e) => fail(UP, &e),
-        }
+    changing(UP, |stop| async move {
+        stack::up(&options, stopped(stop), waiting(UP)).await
     })
 }
 
 pub fn down(dir: StateDir) -> ExitCode {
-    run(async {
-        let stop = match stop_signal(DOWN) {
-            Ok(stop) => stop,
-            Err(code) => return code,
-        };
-        match stack::down(&dir.state_dir, stop, waiting(DOWN)).await {
-            Ok(down) => {
-                println!("{down}");
-                Exit::Ok.into()
-            }
-            Err(e) => fail(DOWN, &e),
-        }
+    changing(DOWN, |stop| async move {
+        stack::down(&dir.state_dir, stopped(stop), waiting(DOWN)).await
     })
 }
 
 pub fn clean(dir: StateDir) -> ExitCode {
-    run(async {
-        let stop = match stop_signal(CLEAN) {
-            Ok(stop) => stop,
-            Err(code) => return code,
-        };
-        match stack::clean(&dir.state_dir, stop, waiting(CLEAN)).await {
-            Ok(clean) => {
-                println!("{clean}");
-                Exit::Ok.into()
-            }
-            Err(e) => fail(CLEAN, &e),
-        }
+    changing(CLEAN, |stop| async move {
+        stack::clean(&dir.state_dir, stopped(stop), waiting(CLEAN)).await
     })
 }
 
@@ -186,9 +175,11 @@ pub fn logs(args: LogsArgs) -> ExitCode {
         follow: args.follow,
     };
     run(async {
-        let stop = match stop_signal(LOGS) {
-            Ok(stop) => stop,
-            Err(code) => return code,
+        let stop = match cli::signal::install(LOGS) {
+            Ok(stop) => stopped(stop),
+            Err(e) => {
+                return Exit::Infrastructure.fail(LOGS, &format!("cannot handle signals: {e}"))
+            }
         };
         let print = |service: &str, line: &str| println!("{service} | {line}");
         match stack::logs(&args.dir.state_dir, request, print, stop).await {

@@ -467,10 +467,7 @@ impl Backend for Containers {
         &self,
         recorded: Option<&StackState>,
     ) -> Result<Vec<ServiceStatus>, StackError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .build()
-            .expect("HTTP client");
+        let client = crate::health::probe_client();
         let mut rows = Vec::new();
         for c in labelled(&self.engine, &self.stack).await? {
             let service = service_of(&c).unwrap_or("?").to_string();

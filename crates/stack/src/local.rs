@@ -271,10 +271,7 @@ impl Backend for Processes {
         let Some(state) = recorded else {
             return Ok(found_by_mark(&self.stack));
         };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .build()
-            .expect("HTTP client");
+        let client = crate::health::probe_client();
         let mut rows = Vec::new();
         for s in &state.services {
             let alive = s.process.is_alive();

@@ -47,7 +47,7 @@ impl std::fmt::Display for Up {
                 state.gateway_port
             )?;
         }
-        writeln!(
+        write!(
             f,
             "token:   cargo xtask jwt --admin   (signed with this stack's secret)"
         )
