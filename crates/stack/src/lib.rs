@@ -13,8 +13,9 @@
 //! every service is recorded in the state file before it is waited on, and carries the stack's
 //! label (containers) or mark (processes), so a failure, a signal, `down` and `clean` stop
 //! exactly this stack's services — with the state file present, missing or corrupt; ports are
-//! checked before anything starts; `clean` deletes nothing while a service of the stack runs;
-//! the state directory is its owner's only and the secrets stay in its 0600 state file.
+//! checked before anything starts; `clean` deletes nothing while a marked process of the stack
+//! runs or a labelled container exists (where an engine answers); the state directory is its
+//! owner's only and the secrets stay in its 0600 state file.
 
 mod backend;
 mod docker;
@@ -22,7 +23,7 @@ mod flags;
 mod health;
 pub mod images;
 mod local;
-pub mod lock;
+mod lock;
 mod options;
 mod outcome;
 pub mod process;
