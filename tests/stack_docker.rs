@@ -2,9 +2,10 @@
 //! CI), containers on host networking with images built here: `benchmark-up --runtime docker`
 //! (registered tools visible, tools/call answered through `/rpc` and through nginx →
 //! `/servers/{id}/mcp`), status showing the containers, idempotence, logs, and `benchmark-down`
-//! leaving no container with the stack's label; a service failing during `up` (its log lines
-//! shown, everything removed; with `--keep-on-failure` kept, and found by `down` without the state
-//! file), Ctrl-C during `up`, and a missing engine named with exit code 4.
+//! leaving no container with the stack's label, also without the state file; a service failing
+//! during `up` (its log lines shown, everything removed; with `--keep-on-failure` kept, and found
+//! by `down` without the state file), Ctrl-C during `up`, and a missing engine named with exit
+//! code 3.
 //! Without an engine the end-to-end test fails in CI (CI=true) and is skipped elsewhere.
 
 mod stack_common;
@@ -15,9 +16,9 @@ use std::process::Command;
 use mcpbench::harness::{binary, container_engine, container_images, labelled_containers};
 use stack_common::{
     all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown,
-    interrupt_up_while_the_gateway_starts, ports, state, status_rows_all_healthy, text,
-    tool_calls_are_answered, up_again_finds_it_up, up_args, up_registers_both_servers, workdir,
-    xtask, Ports,
+    gateway_recorded, ports, state, status_finds_the_stack_saying, status_rows_all_healthy,
+    stop_up_while_the_gateway_starts, text, tool_calls_are_answered, up_again_finds_it_up, up_args,
+    up_registers_both_servers, workdir, xtask, Ports,
 };
 
 fn engine_or_skip() -> Option<PathBuf> {
@@ -77,6 +78,16 @@ fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
 
     gateway_logs_are_shown(&dir);
 
+    down_says(&dir, &p, "removed 3 container(s)");
+    assert!(
+        labelled_containers(&engine, &label).unwrap().is_empty(),
+        "no container of the stack remains"
+    );
+
+    // The state file deleted under a running stack: status and down find it by its labels.
+    up_registers_both_servers(&dir, &args);
+    std::fs::remove_file(dir.join(".mcpbench/stack.json")).unwrap();
+    status_finds_the_stack_saying(&dir, "stack.json is missing");
     down_says(&dir, &p, "removed 3 container(s)");
     assert!(
         labelled_containers(&engine, &label).unwrap().is_empty(),
@@ -156,10 +167,7 @@ fn ctrl_c_during_up_leaves_no_container() {
     let p = ports();
     let args = docker_up_args(&p);
     // Interrupted once the gateway's container is recorded in the state file.
-    interrupt_up_while_the_gateway_starts(&dir, &args, || {
-        std::fs::read_to_string(dir.join(".mcpbench/stack.json"))
-            .is_ok_and(|s| s.contains("\"name\": \"gateway\""))
-    });
+    stop_up_while_the_gateway_starts(&dir, &args, libc::SIGINT, || gateway_recorded(&dir));
     assert!(labelled_containers(&engine, &stack_label(&dir))
         .unwrap()
         .is_empty());
@@ -180,7 +188,7 @@ fn a_missing_engine_is_named_with_what_to_install() {
         .env("DOCKER_HOST", "unix:///nonexistent/engine.sock")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(

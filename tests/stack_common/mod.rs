@@ -2,6 +2,9 @@
 //! tests/stack_docker.rs for the docker one): ports, running `cargo xtask` in a work directory,
 //! and the tool calls a stack must answer through `/rpc` and through nginx.
 
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -83,23 +86,123 @@ pub fn state(dir: &Path) -> serde_json::Value {
 /// file holds the secrets, readable by its owner only, and they were not printed. Returns the
 /// state.
 pub fn up_registers_both_servers(dir: &Path, args: &[&str]) -> serde_json::Value {
-    use std::os::unix::fs::PermissionsExt;
-    let out = xtask(dir, args);
-    let said = text(&out);
+    registered_both_servers(dir, &xtask(dir, args))
+}
+
+/// What [`up_registers_both_servers`] checks, on the output of a `benchmark-up` that ran.
+pub fn registered_both_servers(dir: &Path, out: &Output) -> serde_json::Value {
+    let said = text(out);
     assert!(
         out.status.success() && said.contains("registered 2 bench servers, 100 tools"),
         "{said}"
     );
-    let mode = std::fs::metadata(dir.join(".mcpbench/stack.json"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(mode(&dir.join(".mcpbench/stack.json")), 0o600);
     let recorded = state(dir);
     for secret in ["jwt_secret", "auth_secret"] {
         assert!(!said.contains(recorded[secret].as_str().unwrap()));
     }
     recorded
+}
+
+/// A file's permission bits.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Two `benchmark-up` with `args` at once on the state directory in `dir`: the first registers
+/// the stack (as [`registered_both_servers`] checks); the second waits while the first holds the
+/// stack — saying so once, in one line — and then finds it up, starting nothing. Returns the
+/// state.
+pub fn two_ups_at_once(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let first = Command::new(binary("xtask"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first holds the stack once its pid is in the lock file.
+    let first_pid = first.id();
+    let lock = dir.join(".mcpbench/lock");
+    let holds = || std::fs::read_to_string(&lock).is_ok_and(|pid| pid == first_pid.to_string());
+    for _ in 0..600 {
+        if holds() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(holds(), "the first benchmark-up never held the stack");
+    let second = xtask(dir, args);
+    let first = first.wait_with_output().unwrap();
+    let recorded = registered_both_servers(dir, &first);
+    let said = text(&second);
+    assert!(
+        second.status.success() && said.contains("already up"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("registered"),
+        "the second started nothing: {said}"
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let waiting: Vec<&str> = stderr.lines().collect();
+    assert!(
+        waiting.len() == 1
+            && waiting[0].contains(&format!(
+                "another mcpbench command (pid {first_pid}) holds the stack"
+            )),
+        "said once, in one line, that it waits: {stderr}"
+    );
+    recorded
+}
+
+/// How many live processes of this machine have `args` as consecutive arguments.
+pub fn processes_with_args(args: &[&str]) -> usize {
+    let wanted: Vec<u8> = args.join("\0").into_bytes();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            cmdline
+                .windows(wanted.len())
+                .any(|w| w == wanted.as_slice())
+        })
+        .count()
+}
+
+/// The stack's files are its owner's only: the state directory and the gateway's 0700, the
+/// state file, the logs and the gateway's database 0600.
+pub fn files_are_owner_only(dir: &Path) {
+    let state_dir = dir.join(".mcpbench");
+    for private_dir in [
+        state_dir.clone(),
+        state_dir.join("gateway"),
+        state_dir.join("logs"),
+    ] {
+        assert_eq!(mode(&private_dir), 0o700, "{}", private_dir.display());
+    }
+    let logs: Vec<PathBuf> = std::fs::read_dir(state_dir.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(logs.len() >= 3, "{logs:?}");
+    for file in logs.iter().chain([
+        &state_dir.join("stack.json"),
+        &state_dir.join("gateway/mcp.db"),
+    ]) {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
 }
 
 /// `benchmark-status --json` lists the three services, each running and healthy; returns the rows.
@@ -117,6 +220,25 @@ pub fn status_rows_all_healthy(dir: &Path) -> Vec<serde_json::Value> {
         "{rows:?}"
     );
     rows
+}
+
+/// `benchmark-status --json` shows the three services running though the state file cannot say
+/// so, and says what is wrong with the file.
+pub fn status_finds_the_stack_saying(dir: &Path, said: &str) {
+    let status = xtask(dir, &["benchmark-status", "--json"]);
+    assert!(status.status.success(), "{}", text(&status));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bench-servers", "gateway", "nginx"], "{rows:?}");
+    assert!(rows.iter().all(|r| r["state"] == "running"), "{rows:?}");
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains(said),
+        "{}",
+        text(&status)
+    );
 }
 
 /// `benchmark-up` again with the same `args`: one stack, not two.
@@ -140,10 +262,11 @@ pub fn gateway_logs_are_shown(dir: &Path) {
 }
 
 /// Starts `benchmark-up` with `args`, waits until `started` says the gateway is being started,
-/// then sends SIGINT (Ctrl-C): `up` must exit 130.
-pub fn interrupt_up_while_the_gateway_starts(
+/// then sends `signal` (SIGINT, SIGTERM or SIGHUP): `up` must exit 128 + its number.
+pub fn stop_up_while_the_gateway_starts(
     dir: &Path,
     args: &[String],
+    signal: i32,
     started: impl Fn() -> bool,
 ) {
     let mut child = ChildGuard::spawn(
@@ -154,7 +277,8 @@ pub fn interrupt_up_while_the_gateway_starts(
             .stderr(Stdio::null()),
     )
     .unwrap();
-    for _ in 0..600 {
+    // Up to five minutes: the first `up` on a machine installs the gateway first.
+    for _ in 0..3000 {
         if started() {
             break;
         }
@@ -162,9 +286,19 @@ pub fn interrupt_up_while_the_gateway_starts(
     }
     assert!(started(), "the gateway was never started");
     let status = child
-        .signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+        .signal_and_wait(signal, Duration::from_secs(60))
         .unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        status.code(),
+        Some(128 + signal),
+        "stopped by signal {signal}"
+    );
+}
+
+/// Whether the state file in `dir` records a gateway (its container or process started).
+pub fn gateway_recorded(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join(".mcpbench/stack.json"))
+        .is_ok_and(|s| s.contains("\"name\": \"gateway\""))
 }
 
 /// `benchmark-down` succeeds saying `said`, and leaves every port of the stack free.

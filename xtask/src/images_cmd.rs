@@ -6,12 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use cli::Exit;
 use xshell::cmd;
 
 #[derive(Subcommand)]
 pub enum ImagesCommand {
     /// Build the stack's images here (no registry needed): bench-server on scratch, the gateway
     /// and nginx on a Debian base made with debootstrap when absent.
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     Build(BuildArgs),
 }
 
@@ -27,6 +29,7 @@ pub struct BuildArgs {
 }
 
 const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+const BUILD: &str = "cargo xtask images build";
 
 /// bench-server linked statically (so it runs on `scratch`); returns the binary's path.
 fn static_bench_server() -> Result<PathBuf> {
@@ -57,8 +60,8 @@ pub fn run(command: ImagesCommand) -> ExitCode {
         match static_bench_server() {
             Ok(path) => Some(path),
             Err(e) => {
-                eprintln!("cargo xtask images build: the static bench-server build failed: {e:#}");
-                return ExitCode::from(3);
+                eprintln!("{BUILD}: the static bench-server build failed: {e:#}");
+                return Exit::Infrastructure.into();
             }
         }
     } else {
@@ -70,8 +73,13 @@ pub fn run(command: ImagesCommand) -> ExitCode {
         bench_server_binary,
         work_dir: stack::default_cache_dir(),
     };
-    match crate::stack_cmd::runtime().block_on(stack::images::build(&options)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => crate::stack_cmd::fail(e),
-    }
+    crate::stack_cmd::run(async {
+        match stack::images::build(&options).await {
+            Ok(made) => {
+                made.iter().for_each(|line| println!("{line}"));
+                Exit::Ok.into()
+            }
+            Err(e) => crate::stack_cmd::fail(BUILD, &e),
+        }
+    })
 }

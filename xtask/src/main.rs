@@ -97,19 +97,25 @@ enum Command {
         args: Vec<String>,
     },
     /// Start bench servers, the ContextForge gateway and nginx (containers or local processes), registered.
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     BenchmarkUp(stack::UpFlags),
     /// Stop everything benchmark-up started (nothing up is not an error).
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     BenchmarkDown(stack_cmd::StateDir),
     /// benchmark-down, then remove the stack's state, database, logs and secrets.
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     BenchmarkClean(stack_cmd::StateDir),
     /// Each service's state, endpoint and health (`--json` for machines).
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     BenchmarkStatus(stack_cmd::StatusArgs),
     /// Print a service's log (`--follow`, `--tail N`).
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     BenchmarkLogs(stack_cmd::LogsArgs),
     /// The stack's container images (`images build`).
     #[command(subcommand)]
     Images(images_cmd::ImagesCommand),
     /// Mint a ContextForge-compatible JWT (HS256), as `python -m mcpgateway.utils.create_jwt_token`.
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     Jwt(JwtArgs),
     /// Build the binaries and run every test (unit, end-to-end, SDK conformance).
     Test {
@@ -131,7 +137,7 @@ enum Command {
 #[derive(clap::Args)]
 struct JwtArgs {
     /// The user the token is for (its `username` and `sub`).
-    #[arg(short = 'u', long, default_value = "admin@example.com")]
+    #[arg(short = 'u', long, default_value = contextforge::naming::ADMIN_EMAIL)]
     username: String,
     /// Minutes until expiry (0: no `exp`, which the gateway refuses).
     #[arg(long, default_value_t = contextforge::jwt::DEFAULT_EXPIRY_MINUTES)]
@@ -148,9 +154,12 @@ struct JwtArgs {
 }
 
 fn jwt(args: JwtArgs) -> ExitCode {
+    const JWT: &str = "cargo xtask jwt";
     let Some(secret) = args.secret.or_else(stack_cmd::stack_secret) else {
-        eprintln!("cargo xtask jwt: no signing secret: pass --secret, set JWT_SECRET_KEY, or run benchmark-up first");
-        return ExitCode::from(2);
+        return cli::Exit::Usage.fail(
+            JWT,
+            "no signing secret: pass --secret, set JWT_SECRET_KEY, or run benchmark-up first",
+        );
     };
     let request = contextforge::jwt::TokenRequest {
         username: args.username,
@@ -161,12 +170,9 @@ fn jwt(args: JwtArgs) -> ExitCode {
     match contextforge::jwt::mint(&request, &secret) {
         Ok(token) => {
             println!("{token}");
-            ExitCode::SUCCESS
+            cli::Exit::Ok.into()
         }
-        Err(e) => {
-            eprintln!("cargo xtask jwt: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => cli::Exit::Usage.fail(JWT, &e.to_string()),
     }
 }
 

@@ -1,9 +1,13 @@
-//! The `benchmark-*` commands: flags, then `crates/stack`.
+//! The `benchmark-*` commands: flags, then `crates/stack`; what it returns is printed here, and
+//! its errors become the shared exit status (`cli::Exit`).
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use cli::signal::{stopped, StopReceiver};
+use cli::{Align, Exit, Table};
 
 #[derive(Args)]
 pub struct StateDir {
@@ -33,26 +37,65 @@ pub struct LogsArgs {
     dir: StateDir,
 }
 
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+const UP: &str = "cargo xtask benchmark-up";
+const DOWN: &str = "cargo xtask benchmark-down";
+const CLEAN: &str = "cargo xtask benchmark-clean";
+const STATUS: &str = "cargo xtask benchmark-status";
+const LOGS: &str = "cargo xtask benchmark-logs";
+
+/// Runs `command` on a Tokio runtime. Blocking work still under way when it returns (pip after a
+/// stop signal) is abandoned with the process.
+pub fn run<F: Future<Output = ExitCode>>(command: F) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a Tokio runtime")
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return Exit::Infrastructure.fail("cargo xtask", &format!("no async runtime: {e}"))
+        }
+    };
+    let code = runtime.block_on(command);
+    runtime.shutdown_background();
+    code
 }
 
-async fn ctrl_c() {
-    let _ = tokio::signal::ctrl_c().await;
+/// Prints `e` after `command:` (whole: a service's failure carries its last log lines) and
+/// returns its exit status.
+pub fn fail(command: &str, e: &stack::StackError) -> ExitCode {
+    eprintln!("{command}: {e}");
+    e.exit().into()
 }
 
-pub fn fail(e: stack::StackError) -> ExitCode {
-    eprintln!("cargo xtask: {e}");
-    ExitCode::from(match e {
-        stack::StackError::Usage(_) => 2,
-        stack::StackError::Infrastructure(_) => 3,
-        stack::StackError::NoEngine(_) => 4,
-        stack::StackError::Interrupted => 130,
+/// Runs `command`, one that changes the stack: the stop signals (SIGINT, SIGTERM, SIGHUP) reach
+/// `call`, a wait for another command's hold on the stack is said once, and what it returns is
+/// printed.
+fn changing<T, F>(command: &'static str, call: impl FnOnce(StopReceiver) -> F) -> ExitCode
+where
+    T: std::fmt::Display,
+    F: Future<Output = Result<T, stack::StackError>>,
+{
+    run(async {
+        let stop = match cli::signal::install(command) {
+            Ok(stop) => stop,
+            Err(e) => {
+                return Exit::Infrastructure.fail(command, &format!("cannot handle signals: {e}"))
+            }
+        };
+        match call(stop).await {
+            Ok(done) => {
+                println!("{done}");
+                Exit::Ok.into()
+            }
+            Err(e) => fail(command, &e),
+        }
     })
+}
+
+/// What a command that waits for another's hold on the stack says, once.
+fn waiting(command: &'static str) -> impl FnOnce(&str) {
+    move |line| eprintln!("{command}: {line}")
 }
 
 /// The bench-server binary built beside this one.
@@ -65,71 +108,64 @@ pub fn bench_server_bin() -> PathBuf {
 
 pub fn up(flags: stack::UpFlags) -> ExitCode {
     let options = flags.options(bench_server_bin());
-    match runtime().block_on(stack::up(&options, ctrl_c())) {
-        Ok(state) => {
-            println!("gateway: http://127.0.0.1:{}", state.gateway_port);
-            if let Some(port) = state.nginx_port {
-                println!(
-                    "nginx:   http://127.0.0.1:{port}{}",
-                    if state.nginx_cache {
-                        " (list pages cached)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            if let Some(id) = &state.virtual_server_id {
-                println!(
-                    "MCP:     http://127.0.0.1:{}/servers/{id}/mcp",
-                    state.gateway_port
-                );
-            }
-            println!("token:   cargo xtask jwt --admin   (signed with this stack's secret)");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
+    changing(UP, |stop| async move {
+        stack::up(&options, stopped(stop), waiting(UP)).await
+    })
 }
 
 pub fn down(dir: StateDir) -> ExitCode {
-    match runtime().block_on(stack::down(&dir.state_dir)) {
-        Ok(said) => {
-            println!("{said}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
+    changing(DOWN, |stop| async move {
+        stack::down(&dir.state_dir, stopped(stop), waiting(DOWN)).await
+    })
 }
 
 pub fn clean(dir: StateDir) -> ExitCode {
-    match runtime().block_on(stack::clean(&dir.state_dir)) {
-        Ok(said) => {
-            println!("{said}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
+    changing(CLEAN, |stop| async move {
+        stack::clean(&dir.state_dir, stopped(stop), waiting(CLEAN)).await
+    })
 }
 
 pub fn status(args: StatusArgs) -> ExitCode {
-    match runtime().block_on(stack::status(&args.dir.state_dir)) {
-        Ok(rows) if args.json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&rows).expect("rows serialise")
-            );
-            ExitCode::SUCCESS
+    run(async {
+        let status = match stack::status(&args.dir.state_dir).await {
+            Ok(status) => status,
+            Err(e) => return fail(STATUS, &e),
+        };
+        for note in &status.notes {
+            eprintln!("{STATUS}: {note}");
         }
-        Ok(rows) if rows.is_empty() => {
+        if args.json {
+            let rows = serde_json::to_string_pretty(&status.rows).expect("rows serialise");
+            println!("{rows}");
+        } else if status.rows.is_empty() {
             println!("nothing is up");
-            ExitCode::SUCCESS
+        } else {
+            print!("{}", status_table(&status.rows).text());
         }
-        Ok(rows) => {
-            print!("{}", stack::status_table(&rows));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
+        Exit::Ok.into()
+    })
+}
+
+fn status_table(rows: &[stack::ServiceStatus]) -> Table {
+    let mut table = Table::new(&[
+        ("SERVICE", Align::Left),
+        ("STATE", Align::Left),
+        ("ENDPOINT", Align::Left),
+        ("HEALTH", Align::Left),
+        ("PID", Align::Right),
+        ("CONTAINER", Align::Left),
+    ]);
+    for r in rows {
+        table.push(vec![
+            r.service.clone(),
+            r.state.clone(),
+            r.endpoint.clone(),
+            r.health.clone(),
+            r.pid.map_or("-".into(), |p| p.to_string()),
+            r.container.clone().unwrap_or_else(|| "-".into()),
+        ]);
     }
+    table
 }
 
 pub fn logs(args: LogsArgs) -> ExitCode {
@@ -138,10 +174,21 @@ pub fn logs(args: LogsArgs) -> ExitCode {
         lines: args.tail,
         follow: args.follow,
     };
-    match runtime().block_on(stack::logs(&args.dir.state_dir, request, ctrl_c())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    run(async {
+        let stop = match cli::signal::install(LOGS) {
+            Ok(stop) => stopped(stop),
+            Err(e) => {
+                return Exit::Infrastructure.fail(LOGS, &format!("cannot handle signals: {e}"))
+            }
+        };
+        let print = |service: &str, line: &str| println!("{service} | {line}");
+        match stack::logs(&args.dir.state_dir, request, print, stop).await {
+            Ok(()) => Exit::Ok.into(),
+            // Following ends with the signal; the handler has said so.
+            Err(stack::StackError::Interrupted(signal)) => Exit::Stopped(signal).into(),
+            Err(e) => fail(LOGS, &e),
+        }
+    })
 }
 
 /// The running stack's JWT secret, for `jwt` without `--secret`.

@@ -20,12 +20,8 @@ impl StackLease {
         stop: &StopReceiver,
         on: &mut dyn FnMut(Event<'_>),
     ) -> Result<StackLease, RunFailure> {
-        let reused = stack::StackState::load(&options.state_dir)
-            .map_err(RunFailure::Infrastructure)?
-            .is_some_and(|s| s.running_on().is_some());
-        let stopped = cli::signal::stopped(stop.clone());
-        let state = stack::up(options, async {
-            stopped.await;
+        let up = stack::up(options, cli::signal::stopped(stop.clone()), |line| {
+            eprintln!("load-test: {line}")
         })
         .await
         .map_err(|e| match e {
@@ -33,16 +29,17 @@ impl StackLease {
             stack::StackError::Infrastructure(m) | stack::StackError::NoEngine(m) => {
                 RunFailure::Infrastructure(m)
             }
-            stack::StackError::Interrupted => {
-                RunFailure::Stopped(stop.borrow().unwrap_or(cli::Signal::Interrupt))
-            }
+            stack::StackError::Interrupted(signal) => RunFailure::Stopped(signal),
         })?;
-        if reused {
+        for note in &up.notes {
+            on(Event::Note(note));
+        }
+        if up.already_up {
             on(Event::Note("reusing the running stack (it stays up)"));
         }
         Ok(StackLease {
-            state,
-            reused,
+            state: up.state,
+            reused: up.already_up,
             state_dir: options.state_dir.clone(),
         })
     }
@@ -57,24 +54,26 @@ impl StackLease {
 
     /// The gateway's main process as the host sees it (a container's too).
     pub async fn gateway_pid(&self) -> Option<u32> {
-        let rows = stack::status(&self.state_dir).await.ok()?;
-        rows.into_iter()
+        let status = stack::status(&self.state_dir).await.ok()?;
+        status
+            .rows
+            .into_iter()
             .find(|r| r.service == stack::GATEWAY)
             .and_then(|r| r.pid)
     }
 
-    /// Takes down a stack this run brought up, unless asked to keep it.
-    pub async fn release(
-        self,
-        options: &stack::UpOptions,
-        keep: bool,
-        on: &mut dyn FnMut(Event<'_>),
-    ) {
+    /// Takes down a stack this run brought up, unless asked to keep it. A second signal ends
+    /// the process on its own (`cli::signal`), so this waits for nothing else.
+    pub async fn release(self, keep: bool, on: &mut dyn FnMut(Event<'_>)) {
         if self.reused || keep {
             return;
         }
-        let said = match stack::down(&options.state_dir).await {
-            Ok(said) => said,
+        let down = stack::down(&self.state_dir, std::future::pending(), |line| {
+            eprintln!("load-test: {line}")
+        })
+        .await;
+        let said = match down {
+            Ok(down) => down.to_string(),
             Err(e) => format!("taking the stack down: {e}"),
         };
         on(Event::Note(&said));

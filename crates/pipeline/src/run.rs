@@ -90,7 +90,7 @@ pub async fn run(
     notes.extend(check_host(&options)?);
     let lease = crate::lease::StackLease::acquire(&options.stack, &stop, on).await?;
     let result = measure(&options, &lease, &stop, notes, started_at, on).await;
-    lease.release(&options.stack, options.keep_stack, on).await;
+    lease.release(options.keep_stack, on).await;
     result
 }
 
@@ -217,7 +217,7 @@ fn profile_info(options: &RunOptions) -> ProfileInfo {
 fn stack_info(options: &RunOptions, lease: &crate::lease::StackLease) -> StackInfo {
     let state = lease.state();
     StackInfo {
-        runtime: state.runtime.clone(),
+        runtime: state.runtime,
         reused: lease.reused(),
         bench_servers: u32::from(state.bench_count),
         gateway_version: contextforge::settings::PINNED_VERSION.into(),

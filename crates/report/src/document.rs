@@ -60,8 +60,7 @@ pub struct ProfileInfo {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StackInfo {
-    /// `local` or `docker`.
-    pub runtime: String,
+    pub runtime: stack::Runtime,
     /// The stack was already up (reused) rather than started for this run.
     pub reused: bool,
     pub bench_servers: u32,

@@ -169,7 +169,7 @@ pub fn run() -> OverheadRun {
             rest_classes: vec!["HealthCheckUser:1".into()],
         },
         stack: StackInfo {
-            runtime: "local".into(),
+            runtime: stack::Runtime::Local,
             reused: false,
             bench_servers: 10,
             gateway_version: "1.0.7".into(),
@@ -401,7 +401,7 @@ pub fn realistic_run() -> OverheadRun {
             rest_classes: vec![],
         },
         stack: StackInfo {
-            runtime: "local".into(),
+            runtime: stack::Runtime::Local,
             reused: true,
             bench_servers: 10,
             gateway_version: "1.0.7.post20260921".into(),

@@ -4,7 +4,7 @@
 //! down and clean find exactly what this stack made, even when the state file is gone.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::models::{
@@ -17,14 +17,15 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use crate::health::{self, FAILURE_LOG_LINES};
-use crate::state::{ContainerService, StackState};
-use crate::{
-    images, infra, Images, LogRequest, ServiceStatus, StackError, UpOptions, BENCH_SERVERS,
-    GATEWAY, NGINX, SERVICES, STOP_GRACE,
-};
+use cli::Signal;
 
-/// The stack a container belongs to (see [`stack_id`]) and the service it runs.
+use crate::backend::Backend;
+use crate::health::{self, FAILURE_LOG_LINES};
+use crate::services::{self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
+use crate::state::{private_dir, ContainerService, Runtime, StackState, Started};
+use crate::{images, infra, Images, LogRequest, ServiceStatus, StackError, UpOptions, STOP_GRACE};
+
+/// The stack a container belongs to (`state::stack_id`) and the service it runs.
 const STACK_LABEL: &str = "io.mcpbench.stack";
 const SERVICE_LABEL: &str = "io.mcpbench.service";
 /// For people reading `podman ps`: which state directory the stack belongs to.
@@ -65,18 +66,6 @@ pub async fn connect() -> Result<Docker, String> {
          DOCKER_HOST=unix:///run/podman/podman.sock), or use --runtime local",
         addresses.join(" or ")
     ))
-}
-
-/// The stack's label value: a hash (FNV-1a) of the state directory's absolute path, so a stack's
-/// containers are found from its directory alone.
-fn stack_id(state_dir: &Path) -> String {
-    let path = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in path.as_os_str().as_encoded_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
 }
 
 fn engine_error(what: &str, e: bollard::errors::Error) -> StackError {
@@ -205,56 +194,14 @@ async fn last_log_lines(engine: &Docker, id: &str, n: usize) -> String {
     text.trim_end().to_string()
 }
 
-/// Brings the stack up as containers (or reports it already up).
-pub async fn up(
-    engine: &Docker,
-    options: &UpOptions,
-    interrupt: impl std::future::Future<Output = ()>,
-) -> Result<StackState, StackError> {
-    let stack = stack_id(&options.state_dir);
-    if let Some(state) = StackState::load(&options.state_dir).map_err(infra)? {
-        let mut all_running = !state.containers.is_empty();
-        for c in &state.containers {
-            all_running &= is_running(engine, &c.container_id).await;
-        }
-        if all_running {
-            println!(
-                "the stack is already up ({} containers); `benchmark-down` stops it",
-                state.containers.len()
-            );
-            return Ok(state);
-        }
-    }
-    // Left over from a crash or a lost state file: found by label, removed before starting afresh.
-    remove_all(engine, &stack).await?;
-    options.check_ports(true)?;
-    let images = ensure_images(engine, &options.images).await?;
-    let options = &UpOptions {
-        images,
-        ..options.clone()
-    };
-    std::fs::create_dir_all(options.state_dir.join("nginx"))
-        .map_err(|e| infra(format!("{}: {e}", options.state_dir.display())))?;
-    crate::guarded_up(
-        options,
-        StackState::new("docker", options),
-        async |state| bring_up(engine, options, state, &stack).await,
-        interrupt,
-        async |state| {
-            // By label: a container whose create was in flight when interrupted is found too.
-            if let Err(e) = remove_all(engine, &stack).await {
-                eprintln!("{e}");
-            }
-            state.containers.clear();
-        },
-    )
-    .await
-}
-
 /// Each image present, or pulled with a progress bar; a missing one is named with how to build
 /// it. The default gateway image (the official one) gives way to the locally built one when it
 /// cannot be pulled (no registry reachable) and `images build` made that; returns the images used.
-async fn ensure_images(engine: &Docker, wanted: &Images) -> Result<Images, StackError> {
+async fn ensure_images(
+    engine: &Docker,
+    wanted: &Images,
+    notes: &mut Vec<String>,
+) -> Result<Images, StackError> {
     let mut used = wanted.clone();
     let local_gateway = images::gateway();
     for image in [&mut used.bench_server, &mut used.gateway, &mut used.nginx] {
@@ -266,7 +213,9 @@ async fn ensure_images(engine: &Docker, wanted: &Images) -> Result<Images, Stack
         };
         let is_default_gateway = *image == Images::default().gateway;
         if is_default_gateway && engine.inspect_image(&local_gateway).await.is_ok() {
-            println!("{image} cannot be pulled ({e}): using {local_gateway}, built here");
+            notes.push(format!(
+                "{image} cannot be pulled ({e}): using {local_gateway}, built here"
+            ));
             *image = local_gateway.clone();
             continue;
         }
@@ -303,284 +252,299 @@ async fn pull(engine: &Docker, image: &str) -> Result<(), bollard::errors::Error
     Ok(())
 }
 
-/// What one service's container runs, and how long it may take to answer its health URL.
+/// What one service's container runs.
 struct ContainerSpec<'a> {
-    service: &'a str,
     image: &'a str,
     /// None: the image's own command.
     cmd: Option<Vec<String>>,
     env: Vec<(&'static str, String)>,
     binds: Vec<String>,
-    endpoint: String,
-    health_path: &'a str,
-    within: Duration,
 }
 
-async fn bring_up(
-    engine: &Docker,
-    options: &UpOptions,
-    state: &mut StackState,
-    stack: &str,
-) -> Result<(), StackError> {
-    let bench = ContainerSpec {
-        service: BENCH_SERVERS,
-        image: &options.images.bench_server,
-        cmd: Some(options.bench_server_args()),
-        env: vec![],
-        binds: vec![],
-        endpoint: format!("http://127.0.0.1:{}", options.start_port),
-        health_path: "/health",
-        within: Duration::from_secs(20),
-    };
-    let within = bench.within;
-    start_healthy(engine, options, state, stack, bench).await?;
-    // The first server answered; the container serves the others too.
-    for port in options.ports().skip(1) {
-        wait_healthy(
-            engine,
-            state,
-            BENCH_SERVERS,
-            &format!("http://127.0.0.1:{port}/health"),
-            within,
-        )
-        .await?;
+/// The stack in one state directory as containers of one engine.
+pub struct Containers {
+    engine: Docker,
+    state_dir: PathBuf,
+    stack: String,
+    /// The images `up` runs (the gateway's may give way to the one built here).
+    images: Images,
+}
+
+impl Containers {
+    /// The docker stack in `state_dir`, through the first engine that answers.
+    pub async fn connect(state_dir: &Path) -> Result<Containers, String> {
+        Ok(Containers {
+            engine: connect().await?,
+            state_dir: state_dir.to_path_buf(),
+            stack: crate::state::stack_id(state_dir),
+            images: Images::default(),
+        })
     }
 
-    // The gateway: configured through the environment only, the interface of the official image.
-    let mut env = contextforge::settings::load_test_env(
-        &state.jwt_secret,
-        &state.auth_secret,
-        Path::new(GATEWAY_DATABASE_IN_CONTAINER),
-    );
-    env.extend([
-        ("HOST", "127.0.0.1".to_string()),
-        ("PORT", options.gateway_port.to_string()),
-        ("GUNICORN_WORKERS", options.workers.to_string()),
-    ]);
-    let gateway_url = format!("http://127.0.0.1:{}", options.gateway_port);
-    let gateway = ContainerSpec {
-        service: GATEWAY,
-        image: &options.images.gateway,
-        cmd: None,
-        env,
-        binds: vec![],
-        endpoint: gateway_url.clone(),
-        health_path: "/ready",
-        within: Duration::from_secs(240),
-    };
-    start_healthy(engine, options, state, stack, gateway).await?;
-
-    // nginx: the configuration rendered here, mounted read-only; it logs to the container's stderr.
-    let config = std::path::absolute(options.state_dir.join("nginx/nginx.conf"))
-        .map_err(|e| infra(e.to_string()))?;
-    std::fs::write(&config, options.nginx_config("/tmp", "/dev/stderr")?)
-        .map_err(|e| infra(format!("{}: {e}", config.display())))?;
-    let nginx = ContainerSpec {
-        service: NGINX,
-        image: &options.images.nginx,
-        cmd: None,
-        env: vec![],
-        binds: vec![format!(
-            "{}:{NGINX_CONFIG_IN_CONTAINER}:ro",
-            config.display()
-        )],
-        endpoint: format!("http://127.0.0.1:{}", options.nginx_port),
-        health_path: "/health",
-        within: Duration::from_secs(30),
-    };
-    start_healthy(engine, options, state, stack, nginx).await?;
-    state.nginx_port = Some(options.nginx_port);
-    state.save(&options.state_dir).map_err(infra)?;
-
-    state.virtual_server_id =
-        Some(crate::register::register(options, &state.jwt_secret, &gateway_url).await?);
-    state.save(&options.state_dir).map_err(infra)
-}
-
-/// Creates a service's container (labelled, host network), records it, starts it, and waits
-/// until it answers on its health URL.
-async fn start_healthy(
-    engine: &Docker,
-    options: &UpOptions,
-    state: &mut StackState,
-    stack: &str,
-    spec: ContainerSpec<'_>,
-) -> Result<(), StackError> {
-    let container_name = format!("mcpbench-{}-{}", &stack[..8], spec.service);
-    let state_dir = std::path::absolute(&options.state_dir).map_err(|e| infra(e.to_string()))?;
-    let labels = HashMap::from([
-        (STACK_LABEL.to_string(), stack.to_string()),
-        (SERVICE_LABEL.to_string(), spec.service.to_string()),
-        (STATE_DIR_LABEL.to_string(), state_dir.display().to_string()),
-    ]);
-    // The body carries the gateway's secrets: it is never logged, and errors show the engine's
-    // message only.
-    let body = ContainerCreateBody {
-        image: Some(spec.image.to_string()),
-        cmd: spec.cmd,
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(labels),
-        host_config: Some(HostConfig {
-            network_mode: Some("host".into()),
-            binds: Some(spec.binds),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let created = engine
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(container_name.clone()),
-                ..Default::default()
-            }),
-            body,
-        )
-        .await
-        .map_err(|e| engine_error(&format!("cannot create the {} container", spec.service), e))?;
-    let health_url = format!("{}{}", spec.endpoint, spec.health_path);
-    state.containers.push(ContainerService {
-        name: spec.service.to_string(),
-        container_id: created.id.clone(),
-        container_name,
-        endpoint: spec.endpoint,
-        health_path: spec.health_path.to_string(),
-    });
-    // Recorded before it starts: whatever happens next, `down` can find it.
-    state.save(&options.state_dir).map_err(infra)?;
-    if let Err(e) = engine.start_container(&created.id, None).await {
-        return Err(infra(format!(
-            "cannot start {}: {e}; its last log lines:\n{}",
-            spec.service,
-            last_log_lines(engine, &created.id, FAILURE_LOG_LINES).await
-        )));
+    /// To bring up with `images`.
+    pub fn with_images(self, images: Images) -> Containers {
+        Containers { images, ..self }
     }
-    wait_healthy(engine, state, spec.service, &health_url, spec.within).await
-}
 
-async fn wait_healthy(
-    engine: &Docker,
-    state: &StackState,
-    name: &str,
-    url: &str,
-    within: Duration,
-) -> Result<(), StackError> {
-    let id = &state
-        .containers
-        .iter()
-        .find(|c| c.name == name)
-        .expect("created before it is waited on")
-        .container_id;
-    health::wait_healthy(
-        name,
-        url,
-        within,
-        async || !is_running(engine, id).await,
-        async || last_log_lines(engine, id, FAILURE_LOG_LINES).await,
-    )
-    .await
-}
-
-/// Removes every container of the stack in `state_dir` (by label) and forgets them in its state
-/// file; returns how many there were.
-pub async fn down(engine: &Docker, state_dir: &Path) -> Result<usize, StackError> {
-    let removed = remove_all(engine, &stack_id(state_dir)).await?;
-    if let Some(mut state) = StackState::load(state_dir).map_err(infra)? {
-        if state.runtime == "docker" {
-            state.containers.clear();
-            state.virtual_server_id = None;
-            state.save(state_dir).map_err(infra)?;
+    /// The gateway: configured through the environment only, the interface of the official
+    /// image.
+    fn gateway_spec(&self, options: &UpOptions, state: &StackState) -> ContainerSpec<'_> {
+        let mut env = contextforge::settings::load_test_env(
+            &state.jwt_secret,
+            &state.auth_secret,
+            Path::new(GATEWAY_DATABASE_IN_CONTAINER),
+        );
+        env.extend([
+            ("HOST", "127.0.0.1".to_string()),
+            ("PORT", options.gateway_port.to_string()),
+            ("GUNICORN_WORKERS", options.workers.to_string()),
+        ]);
+        ContainerSpec {
+            image: &self.images.gateway,
+            cmd: None,
+            env,
+            binds: vec![],
         }
     }
-    Ok(removed)
-}
 
-/// One row per container of the stack.
-pub async fn status(
-    engine: &Docker,
-    state_dir: &Path,
-    recorded: Option<&StackState>,
-) -> Result<Vec<ServiceStatus>, StackError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .expect("HTTP client");
-    let mut rows = Vec::new();
-    for c in labelled(engine, &stack_id(state_dir)).await? {
-        let service = service_of(&c).unwrap_or("?").to_string();
-        let known = recorded.and_then(|s| s.containers.iter().find(|k| k.name == service));
-        let running = c.state == Some(ContainerSummaryStateEnum::RUNNING);
-        let id = c.id.clone().unwrap_or_default();
-        let health = match known {
-            Some(k) if running => {
-                health::probe(&client, &format!("{}{}", k.endpoint, k.health_path)).await
-            }
-            _ => "-".into(),
+    /// nginx: the configuration rendered here (0600, in the stack's owner-only directory),
+    /// mounted read-only; it logs to the container's stderr.
+    fn nginx_spec(&self, options: &UpOptions) -> Result<ContainerSpec<'_>, StackError> {
+        let dir =
+            std::path::absolute(self.state_dir.join(NGINX)).map_err(|e| infra(e.to_string()))?;
+        private_dir(&dir).map_err(|e| infra(format!("{}: {e}", dir.display())))?;
+        let config = dir.join("nginx.conf");
+        let paths = NginxPaths {
+            dir: "/tmp",
+            error_log: "/dev/stderr",
+            user: None,
         };
-        rows.push(ServiceStatus {
-            service,
-            state: if running { "running" } else { "stopped" }.into(),
-            endpoint: known.map_or("-".into(), |k| k.endpoint.clone()),
-            health,
-            pid: if running {
-                host_pid(engine, &id).await
-            } else {
-                None
-            },
-            container: c
-                .names
-                .and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string())),
-        });
+        contextforge::secrets::write_private(
+            &config,
+            services::nginx_config(options, &paths)?.as_bytes(),
+        )
+        .map_err(|e| infra(format!("{}: {e}", config.display())))?;
+        Ok(ContainerSpec {
+            image: &self.images.nginx,
+            cmd: None,
+            env: vec![],
+            binds: vec![format!(
+                "{}:{NGINX_CONFIG_IN_CONTAINER}:ro",
+                config.display()
+            )],
+        })
     }
-    Ok(rows)
-}
 
-/// Each container's last lines; with `follow`, then what they write until `stop` resolves.
-pub async fn logs(
-    engine: &Docker,
-    state_dir: &Path,
-    request: LogRequest<'_>,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<(), StackError> {
-    let ours: Vec<(String, String)> = labelled(engine, &stack_id(state_dir))
-        .await?
-        .iter()
-        .filter_map(|c| Some((service_of(c)?.to_string(), c.id.clone()?)))
-        .filter(|(name, _)| request.wants(name))
-        .collect();
-    let streams = ours.into_iter().map(|(name, id)| {
-        engine
-            .logs(
-                &id,
-                Some(LogsOptions {
-                    follow: request.follow,
-                    stdout: true,
-                    stderr: true,
-                    tail: request.lines.to_string(),
+    /// Creates a service's container (labelled, host network) and starts it; returns its id
+    /// and name. A container that fails to start keeps its label, so it is removed with the
+    /// rest of the stack.
+    async fn create_and_start(
+        &self,
+        service: &str,
+        spec: ContainerSpec<'_>,
+    ) -> Result<(String, String), StackError> {
+        let container_name = format!("mcpbench-{}-{service}", &self.stack[..8]);
+        let state_dir = std::path::absolute(&self.state_dir).map_err(|e| infra(e.to_string()))?;
+        let labels = HashMap::from([
+            (STACK_LABEL.to_string(), self.stack.clone()),
+            (SERVICE_LABEL.to_string(), service.to_string()),
+            (STATE_DIR_LABEL.to_string(), state_dir.display().to_string()),
+        ]);
+        // The body carries the gateway's secrets: it is never logged, and errors show the
+        // engine's message only.
+        let body = ContainerCreateBody {
+            image: Some(spec.image.to_string()),
+            cmd: spec.cmd,
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                network_mode: Some("host".into()),
+                binds: Some(spec.binds),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .engine
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(container_name.clone()),
                     ..Default::default()
                 }),
+                body,
             )
-            .map(move |chunk| (name.clone(), chunk))
-            .boxed()
-    });
-    // Without --follow each service's tail comes whole, in start order; with it, as written.
-    let mut output = if request.follow {
-        futures_util::stream::select_all(streams).boxed()
-    } else {
-        futures_util::stream::iter(streams).flatten().boxed()
-    };
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            next = output.next() => match next {
-                None => return Ok(()),
-                Some((name, Ok(chunk))) => {
-                    for line in chunk.to_string().lines() {
-                        println!("{name} | {line}");
-                    }
-                }
-                Some((_, Err(e))) => return Err(engine_error("cannot read the logs", e)),
+            .await
+            .map_err(|e| engine_error(&format!("cannot create the {service} container"), e))?;
+        if let Err(e) = self.engine.start_container(&created.id, None).await {
+            return Err(infra(format!(
+                "cannot start {service}: {e}; its last log lines:\n{}",
+                last_log_lines(&self.engine, &created.id, FAILURE_LOG_LINES).await
+            )));
+        }
+        Ok((created.id, container_name))
+    }
+
+    fn recorded_id<'a>(state: &'a StackState, service: &str) -> Option<&'a str> {
+        state.container(service).map(|c| c.container_id.as_str())
+    }
+}
+
+impl Backend for Containers {
+    const RUNTIME: Runtime = Runtime::Docker;
+
+    async fn prepare(
+        &mut self,
+        _options: &UpOptions,
+        notes: &mut Vec<String>,
+    ) -> Result<(), StackError> {
+        self.images = ensure_images(&self.engine, &self.images, notes).await?;
+        Ok(())
+    }
+
+    fn runs_nginx(&self) -> bool {
+        true
+    }
+
+    async fn start(
+        &self,
+        service: &ServiceSpec,
+        options: &UpOptions,
+        state: &StackState,
+    ) -> Result<Started, StackError> {
+        let spec = match service.name {
+            BENCH_SERVERS => ContainerSpec {
+                image: &self.images.bench_server,
+                cmd: Some(services::bench_server_args(options)),
+                env: vec![],
+                binds: vec![],
             },
+            GATEWAY => self.gateway_spec(options, state),
+            NGINX => self.nginx_spec(options)?,
+            other => return Err(infra(format!("the docker runtime cannot start {other}"))),
+        };
+        let (container_id, container_name) = self.create_and_start(service.name, spec).await?;
+        Ok(Started::Container(ContainerService {
+            name: service.name.to_string(),
+            container_id,
+            container_name,
+            endpoint: service.endpoint(),
+            health_path: service.health_path.to_string(),
+        }))
+    }
+
+    async fn has_exited(&self, state: &StackState, service: &str) -> bool {
+        match Self::recorded_id(state, service) {
+            Some(id) => !is_running(&self.engine, id).await,
+            None => true,
+        }
+    }
+
+    async fn last_lines(&self, state: &StackState, service: &str, lines: usize) -> String {
+        match Self::recorded_id(state, service) {
+            Some(id) => last_log_lines(&self.engine, id, lines).await,
+            None => String::new(),
+        }
+    }
+
+    async fn all_running(&self, state: &StackState) -> bool {
+        let mut all_running = !state.containers.is_empty();
+        for c in &state.containers {
+            all_running &= is_running(&self.engine, &c.container_id).await;
+        }
+        all_running
+    }
+
+    async fn stop_all(&self, _recorded: Option<&StackState>) -> Result<usize, StackError> {
+        // By label: a container whose create was in flight, or that was never recorded, too.
+        remove_all(&self.engine, &self.stack).await
+    }
+
+    async fn still_there(&self) -> Result<usize, StackError> {
+        Ok(labelled(&self.engine, &self.stack).await?.len())
+    }
+
+    async fn status(
+        &self,
+        recorded: Option<&StackState>,
+    ) -> Result<Vec<ServiceStatus>, StackError> {
+        let client = crate::health::probe_client();
+        let mut rows = Vec::new();
+        for c in labelled(&self.engine, &self.stack).await? {
+            let service = service_of(&c).unwrap_or("?").to_string();
+            let known = recorded.and_then(|s| s.container(&service));
+            let running = c.state == Some(ContainerSummaryStateEnum::RUNNING);
+            let id = c.id.clone().unwrap_or_default();
+            let health = match known {
+                Some(k) if running => {
+                    health::probe(&client, &format!("{}{}", k.endpoint, k.health_path)).await
+                }
+                _ => "-".into(),
+            };
+            rows.push(ServiceStatus {
+                service,
+                state: if running { "running" } else { "stopped" }.into(),
+                endpoint: known.map_or("-".into(), |k| k.endpoint.clone()),
+                health,
+                pid: if running {
+                    host_pid(&self.engine, &id).await
+                } else {
+                    None
+                },
+                container: c
+                    .names
+                    .and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string())),
+            });
+        }
+        Ok(rows)
+    }
+
+    async fn logs(
+        &self,
+        request: LogRequest<'_>,
+        mut line: impl FnMut(&str, &str),
+        stop: impl std::future::Future<Output = Signal>,
+    ) -> Result<(), StackError> {
+        let ours: Vec<(String, String)> = labelled(&self.engine, &self.stack)
+            .await?
+            .iter()
+            .filter_map(|c| Some((service_of(c)?.to_string(), c.id.clone()?)))
+            .filter(|(name, _)| request.wants(name))
+            .collect();
+        let streams = ours.into_iter().map(|(name, id)| {
+            self.engine
+                .logs(
+                    &id,
+                    Some(LogsOptions {
+                        follow: request.follow,
+                        stdout: true,
+                        stderr: true,
+                        tail: request.lines.to_string(),
+                        ..Default::default()
+                    }),
+                )
+                .map(move |chunk| (name.clone(), chunk))
+                .boxed()
+        });
+        // Without --follow each service's tail comes whole, in start order; with it, as written.
+        let mut output = if request.follow {
+            futures_util::stream::select_all(streams).boxed()
+        } else {
+            futures_util::stream::iter(streams).flatten().boxed()
+        };
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                signal = &mut stop => return Err(StackError::Interrupted(signal)),
+                next = output.next() => match next {
+                    None => return Ok(()),
+                    Some((name, Ok(chunk))) => {
+                        for text in chunk.to_string().lines() {
+                            line(&name, text);
+                        }
+                    }
+                    Some((_, Err(e))) => return Err(engine_error("cannot read the logs", e)),
+                },
+            }
         }
     }
 }

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use crate::{Images, Runtime, UpOptions};
+use crate::{Images, RuntimeChoice, UpOptions};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpFlags {
     /// auto (docker when a container engine answers, else local), docker or local.
-    #[arg(long, default_value = "auto")]
-    pub runtime: Runtime,
+    #[arg(long, value_enum, default_value_t = RuntimeChoice::Auto)]
+    pub runtime: RuntimeChoice,
     /// The gateway's image (docker runtime); `cargo xtask images build` makes
     /// localhost/mcpbench/gateway:<pinned> where no registry is reachable.
     #[arg(long, default_value_t = Images::default().gateway)]

@@ -52,6 +52,14 @@ pub async fn wait_healthy(
     result
 }
 
+/// The client status rows probe health endpoints with (a short timeout: a row, not a wait).
+pub fn probe_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("HTTP client")
+}
+
 /// What a status row says about a running service's health endpoint.
 pub async fn probe(client: &reqwest::Client, url: &str) -> String {
     match client.get(url).send().await {

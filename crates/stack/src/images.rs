@@ -59,14 +59,17 @@ pub(crate) fn byte_bar(message: String) -> indicatif::ProgressBar {
     bar
 }
 
-/// Builds the requested images (and the base first, when it is ours and absent).
-pub async fn build(options: &BuildOptions) -> Result<(), StackError> {
+/// Builds the requested images (and the base first, when it is ours and absent); returns what
+/// was made, one line each.
+pub async fn build(options: &BuildOptions) -> Result<Vec<String>, StackError> {
     let engine = crate::docker::connect()
         .await
         .map_err(StackError::NoEngine)?;
+    let mut made = Vec::new();
     let needs_base = options.only.iter().any(|n| n != "bench-server");
     if needs_base && options.base == BASE && engine.inspect_image(BASE).await.is_err() {
         make_base(&engine, &options.work_dir).await?;
+        made.push(format!("made {BASE}"));
     }
     for name in &options.only {
         let (tag, containerfile, files): (String, &str, Vec<ContextFile>) = match name.as_str() {
@@ -110,9 +113,9 @@ pub async fn build(options: &BuildOptions) -> Result<(), StackError> {
         };
         let context = build_context(containerfile, &files)?;
         build_image(&engine, &tag, &options.base, context).await?;
-        println!("built {tag}");
+        made.push(format!("built {tag}"));
     }
-    Ok(())
+    Ok(made)
 }
 
 /// A file of a build context besides the Containerfile.
@@ -276,6 +279,5 @@ async fn make_base(engine: &Docker, work_dir: &Path) -> Result<(), StackError> {
         info.map_err(|e| infra(format!("cannot import {BASE}: {e}")))?;
     }
     bar.finish_and_clear();
-    println!("made {BASE}");
     Ok(())
 }

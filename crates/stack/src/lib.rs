@@ -1,178 +1,64 @@
 //! stack: the benchmark stack — N bench servers, the ContextForge gateway and nginx in front of
-//! it — brought up as containers (`docker`, through bollard) or local processes (`local`),
+//! it — brought up as containers (`docker`, through bollard) or local process groups (`local`),
 //! registered behind the gateway, and taken down again.
 //!
-//! Invariants: everything `up` starts is recorded in the state file before it is waited on, and
-//! every container carries the stack's label, so a failure, `down` or Ctrl-C stops exactly that
-//! and nothing else; ports are checked before anything starts; secrets stay in the 0600 state file.
+//! This file is the front door and owns every sequence; a runtime (`backend::Backend`) only
+//! starts, inspects and stops services its way. `up`: hold the stack's lock → load the state →
+//! already up? → leftovers stopped → ports and preflight → record → bench servers → health →
+//! gateway → health → nginx → health → register → save; a failure or a stop signal stops what
+//! started (a failure keeps it with `--keep-on-failure`). Library code prints nothing (progress
+//! spinners aside): each command returns what happened and the command line prints it.
+//!
+//! Invariants: `up`, `down` and `clean` on one state directory run one at a time (its lock);
+//! every service is recorded in the state file before it is waited on, and carries the stack's
+//! label (containers) or mark (processes), so a failure, a signal, `down` and `clean` stop
+//! exactly this stack's services — with the state file present, missing or corrupt; ports are
+//! checked before anything starts; `clean` deletes nothing while a marked process of the stack
+//! runs or a labelled container exists (where an engine answers); the state directory is its
+//! owner's only and the secrets stay in its 0600 state file.
 
+mod backend;
 mod docker;
 mod flags;
 mod health;
 pub mod images;
 mod local;
+mod lock;
+mod options;
+mod outcome;
 pub mod process;
 pub mod python;
 mod register;
+mod services;
 pub mod state;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 
-use serde::Serialize;
+use cli::Signal;
+
+use backend::Backend;
+use docker::Containers;
+use local::{Nginx, Processes};
+use lock::StackLock;
 
 pub use flags::UpFlags;
-pub use state::StackState;
+pub use options::{Images, RuntimeChoice, UpOptions};
+pub use outcome::{Clean, Down, ServiceStatus, Status, Up};
+pub use services::{BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
+pub use state::{stack_id, Runtime, StackState};
 
-/// Service names, in start order.
-pub const BENCH_SERVERS: &str = "bench-servers";
-pub const GATEWAY: &str = "gateway";
-pub const NGINX: &str = "nginx";
-pub const SERVICES: [&str; 3] = [BENCH_SERVERS, GATEWAY, NGINX];
 /// The virtual server bundling every benchmark tool.
 pub const VIRTUAL_SERVER_NAME: &str = "mcpbench-benchmark";
 
-const NGINX_TEMPLATE: &str = include_str!("../../../compose/nginx.conf.tera");
+/// How long a service may take to stop before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// Where the stack's services run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
-    /// `docker` when a container engine answers, else `local`.
-    Auto,
-    /// Containers through the Docker Engine API (Docker, or Podman's compatible service).
-    Docker,
-    /// Child processes of this machine.
-    Local,
-}
-
-impl std::str::FromStr for Runtime {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Runtime::Auto),
-            "docker" => Ok(Runtime::Docker),
-            "local" => Ok(Runtime::Local),
-            _ => Err(format!("unknown runtime '{s}' (auto, docker or local)")),
-        }
-    }
-}
-
-/// The images the docker runtime runs.
-#[derive(Debug, Clone)]
-pub struct Images {
-    pub bench_server: String,
-    pub gateway: String,
-    pub nginx: String,
-}
-
-impl Default for Images {
-    fn default() -> Self {
-        Images {
-            bench_server: images::BENCH_SERVER.into(),
-            gateway: format!(
-                "ghcr.io/ibm/mcp-context-forge:{}",
-                contextforge::settings::PINNED_VERSION
-            ),
-            nginx: images::NGINX.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    pub runtime: Runtime,
-    pub count: u16,
-    pub start_port: u16,
-    pub gateway_port: u16,
-    pub nginx_port: u16,
-    /// Gateway worker processes (gunicorn beyond 1).
-    pub workers: u32,
-    /// Cache list/admin pages in nginx (the seed's setting; off for honest numbers).
-    pub nginx_cache: bool,
-    pub keep_on_failure: bool,
-    pub tools_per_server: u32,
-    pub state_dir: PathBuf,
-    pub bench_server_bin: PathBuf,
-    /// Where the gateway's venv is cached between stacks.
-    pub cache_dir: PathBuf,
-    pub images: Images,
-}
-
-impl UpOptions {
-    pub fn ports(&self) -> impl Iterator<Item = u16> + '_ {
-        self.start_port..self.start_port + self.count
-    }
-
-    /// bench-server's flags for this stack (both runtimes run the same command).
-    fn bench_server_args(&self) -> Vec<String> {
-        [
-            "--server-count",
-            &self.count.to_string(),
-            "--start-port",
-            &self.start_port.to_string(),
-            "--tools",
-            &self.tools_per_server.to_string(),
-            "--resources",
-            "20",
-            "--prompts",
-            "10",
-            "--log-level",
-            "warn",
-        ]
-        .map(String::from)
-        .to_vec()
-    }
-
-    /// The nginx configuration for this stack; `dir` holds its pid and temp files, `error_log`
-    /// is where it logs.
-    fn nginx_config(&self, dir: &str, error_log: &str) -> Result<String, StackError> {
-        let mut context = tera::Context::new();
-        context.insert("workers", &1);
-        context.insert("dir", dir);
-        context.insert("log", error_log);
-        context.insert("gateway_port", &self.gateway_port);
-        context.insert("port", &self.nginx_port);
-        context.insert("cache", &self.nginx_cache);
-        tera::Tera::one_off(NGINX_TEMPLATE, &context, false)
-            .map_err(|e| StackError::Infrastructure(format!("nginx template: {e}")))
-    }
-
-    /// Checks counts and ports before anything starts: every port wanted once, and free.
-    fn check_ports(&self, with_nginx: bool) -> Result<(), StackError> {
-        if self.count == 0 {
-            return Err(StackError::Usage("--count must be at least 1".into()));
-        }
-        if u32::from(self.start_port) + u32::from(self.count) > 65_536 {
-            return Err(StackError::Usage(format!(
-                "{} servers from port {} run past 65535",
-                self.count, self.start_port
-            )));
-        }
-        let mut wanted: Vec<(u16, String)> = self
-            .ports()
-            .map(|p| (p, format!("bench server {p}")))
-            .collect();
-        wanted.push((self.gateway_port, "the gateway".into()));
-        if with_nginx {
-            wanted.push((self.nginx_port, "nginx".into()));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (port, who) in &wanted {
-            if !seen.insert(*port) {
-                return Err(StackError::Usage(format!(
-                    "port {port} is wanted twice (by {who})"
-                )));
-            }
-        }
-        let port_is_free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-        if let Some((port, who)) = wanted.iter().find(|(p, _)| !port_is_free(*p)) {
-            return Err(StackError::Infrastructure(format!(
-                "port {port} (for {who}) is already in use: stop what holds it or choose other ports"
-            )));
-        }
-        Ok(())
-    }
-}
+/// How long `down` and `clean` wait after stopping something before they look again for anything
+/// of the stack still there.
+const SETTLE: Duration = Duration::from_millis(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -182,163 +68,390 @@ pub enum StackError {
     /// Something on this machine is missing or in the way, or a service failed.
     #[error("{0}")]
     Infrastructure(String),
-    /// `--runtime docker` and no container engine answers.
+    /// `--runtime docker` (or a stack in containers) and no container engine answers.
     #[error("{0}")]
     NoEngine(String),
-    #[error("interrupted: everything this command started was stopped")]
-    Interrupted,
+    /// A stop signal arrived; what the command started was stopped.
+    #[error("stopped by {0}: everything this command started was stopped")]
+    Interrupted(Signal),
+}
+
+impl StackError {
+    /// The command's exit status for this error.
+    pub fn exit(&self) -> cli::Exit {
+        match self {
+            StackError::Usage(_) => cli::Exit::Usage,
+            StackError::Infrastructure(_) | StackError::NoEngine(_) => cli::Exit::Infrastructure,
+            StackError::Interrupted(signal) => cli::Exit::Stopped(*signal),
+        }
+    }
+
+    /// The same error with `note` as a last line.
+    fn with_note(self, note: &str) -> StackError {
+        match self {
+            StackError::Usage(m) => StackError::Usage(format!("{m}\n{note}")),
+            StackError::Infrastructure(m) => StackError::Infrastructure(format!("{m}\n{note}")),
+            StackError::NoEngine(m) => StackError::NoEngine(format!("{m}\n{note}")),
+            StackError::Interrupted(signal) => {
+                StackError::Infrastructure(format!("stopped by {signal}, but {note}"))
+            }
+        }
+    }
 }
 
 fn infra(message: impl Into<String>) -> StackError {
     StackError::Infrastructure(message.into())
 }
 
-/// How long a service may take to stop before it is killed.
-pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How to get rid of an unusable state file.
+const CLEAN_HINT: &str = "`cargo xtask benchmark-clean` stops the stack and removes it";
 
-/// Brings the stack up (or reports it already up) on the runtime `options` asks for; a stack
-/// already recorded in the state directory keeps its runtime. `interrupt` resolving stops what
-/// this call started.
+/// The state file as a command that must work without it finds it.
+enum StateFile {
+    Present,
+    Missing,
+    /// Unreadable or corrupt, and why.
+    Unusable(String),
+}
+
+impl StateFile {
+    /// The recorded stack in `state_dir` (None without a usable file), and what the file was.
+    fn read(state_dir: &Path) -> (Option<StackState>, StateFile) {
+        match StackState::load(state_dir) {
+            Ok(Some(state)) => (Some(state), StateFile::Present),
+            Ok(None) => (None, StateFile::Missing),
+            Err(why) => (None, StateFile::Unusable(why)),
+        }
+    }
+}
+
+/// Brings the stack up, or finds it up, on the runtime `options` asks for (a stack already up
+/// keeps its runtime). While another command holds the stack it waits, telling `on_wait` once.
+/// `stop` resolving ends the wait, or stops everything this call started.
 pub async fn up(
     options: &UpOptions,
-    interrupt: impl std::future::Future<Output = ()>,
-) -> Result<StackState, StackError> {
-    let recorded = StackState::load(&options.state_dir).map_err(infra)?;
-    let runtime = match recorded.as_ref().and_then(StackState::running_on) {
-        Some(runtime) => runtime,
-        None => options.runtime,
-    };
-    match runtime {
-        Runtime::Local => local::up(options, interrupt).await,
-        Runtime::Docker => {
-            let engine = docker::connect().await.map_err(StackError::NoEngine)?;
-            docker::up(&engine, options, interrupt).await
-        }
-        Runtime::Auto => {
-            match docker::connect().await {
-                Ok(engine) => {
-                    println!("runtime: docker (a container engine answers; `--runtime local` for processes)");
-                    docker::up(&engine, options, interrupt).await
-                }
-                Err(_) => {
-                    println!("runtime: local (no container engine answers)");
-                    local::up(options, interrupt).await
-                }
-            }
-        }
-    }
+    stop: impl Future<Output = Signal>,
+    on_wait: impl FnOnce(&str),
+) -> Result<Up, StackError> {
+    // What is wrong with the request is refused before anything is touched.
+    options.wanted_ports(true)?;
+    let nginx = local::find_nginx()?;
+    tokio::pin!(stop);
+    let lock = StackLock::hold(&options.state_dir, stop.as_mut(), on_wait).await?;
+    let result = up_held(options, nginx, stop).await;
+    drop(lock);
+    result
 }
 
-/// Saves the new `state`, then runs `bring_up` until it is done or `interrupt` resolves; on
-/// failure or interruption `stop_started` undoes what it started (a failure keeps it with
-/// `--keep-on-failure`).
-async fn guarded_up(
+/// `up` while holding the stack.
+async fn up_held<S: Future<Output = Signal>>(
     options: &UpOptions,
-    mut state: StackState,
-    bring_up: impl AsyncFnOnce(&mut StackState) -> Result<(), StackError>,
-    interrupt: impl std::future::Future<Output = ()>,
-    stop_started: impl AsyncFnOnce(&mut StackState),
-) -> Result<StackState, StackError> {
-    state.save(&options.state_dir).map_err(infra)?;
-    let result = tokio::select! {
-        r = bring_up(&mut state) => r,
-        () = interrupt => Err(StackError::Interrupted),
-    };
-    match result {
-        Ok(()) => Ok(state),
-        Err(e) => {
-            if options.keep_on_failure && !matches!(e, StackError::Interrupted) {
-                eprintln!("keeping the services that started (--keep-on-failure); `benchmark-down` stops them");
-            } else {
-                stop_started(&mut state).await;
-                let _ = state.save(&options.state_dir);
-            }
-            Err(e)
+    nginx: Nginx,
+    stop: Pin<&mut S>,
+) -> Result<Up, StackError> {
+    let dir = &options.state_dir;
+    let recorded = StackState::load(dir).map_err(|why| infra(format!("{why}: {CLEAN_HINT}")))?;
+    if let Some(state) = recorded.as_ref().filter(|s| s.is_complete()) {
+        let running = match state.runtime {
+            Runtime::Local => Processes::new(dir).all_running(state).await,
+            Runtime::Docker => connect(dir).await?.all_running(state).await,
+        };
+        if running {
+            return Ok(Up {
+                state: state.clone(),
+                already_up: true,
+                notes: vec![],
+            });
         }
+    }
+    let images = options.images.clone();
+    match options.runtime {
+        RuntimeChoice::Local => {
+            let local = Processes::with_nginx(dir, nginx);
+            up_on(local, options, recorded, vec![], stop).await
+        }
+        RuntimeChoice::Docker => {
+            let containers = connect(dir).await?.with_images(images);
+            up_on(containers, options, recorded, vec![], stop).await
+        }
+        RuntimeChoice::Auto => match Containers::connect(dir).await {
+            Ok(containers) => {
+                let chose =
+                    "runtime: docker (a container engine answers; `--runtime local` for processes)";
+                let containers = containers.with_images(images);
+                up_on(containers, options, recorded, vec![chose.into()], stop).await
+            }
+            Err(_) => {
+                let chose = "runtime: local (no container engine answers)";
+                let local = Processes::with_nginx(dir, nginx);
+                up_on(local, options, recorded, vec![chose.into()], stop).await
+            }
+        },
     }
 }
 
-/// Stops everything the stack started: its recorded processes, and every container labelled
-/// with this state directory's stack (found through the engine even without a state file).
-/// Nothing up is not an error.
-pub async fn down(state_dir: &Path) -> Result<String, StackError> {
-    let said = local::down(state_dir)?;
-    let removed = match docker::connect().await {
-        Ok(engine) => docker::down(&engine, state_dir).await?,
-        Err(e) => {
-            let recorded = StackState::load(state_dir).map_err(infra)?;
-            if recorded.is_some_and(|s| !s.containers.is_empty()) {
-                return Err(StackError::NoEngine(format!(
-                    "the stack's containers cannot be removed: {e}"
-                )));
-            }
-            0
+/// The docker runtime of the stack in `dir`, or why there is none.
+async fn connect(dir: &Path) -> Result<Containers, StackError> {
+    Containers::connect(dir).await.map_err(StackError::NoEngine)
+}
+
+/// What a failed `up` with `--keep-on-failure` adds to its error.
+const KEPT: &str =
+    "keeping the services that started (--keep-on-failure); `benchmark-down` stops them";
+
+/// `up` on `backend`, from the leftovers on; `stop` resolving stops what started.
+async fn up_on<B: Backend, S: Future<Output = Signal>>(
+    mut backend: B,
+    options: &UpOptions,
+    recorded: Option<StackState>,
+    mut notes: Vec<String>,
+    stop: Pin<&mut S>,
+) -> Result<Up, StackError> {
+    let dir = &options.state_dir;
+    let sequence = async {
+        // Left over from a crash or a lost state file: stopped before anything starts afresh.
+        if B::RUNTIME != Runtime::Local {
+            Processes::new(dir).stop_all(recorded.as_ref()).await?;
         }
+        backend.stop_all(recorded.as_ref()).await?;
+        options.check_ports(backend.runs_nginx())?;
+        backend.prepare(options, &mut notes).await?;
+        let mut state = StackState::new(B::RUNTIME, options);
+        state.save(dir).map_err(infra)?;
+        bring_up(&backend, options, &mut state, &mut notes).await?;
+        Ok(state)
     };
-    Ok(if removed > 0 {
-        format!("removed {removed} container(s)")
-    } else {
-        said
+    let outcome = tokio::select! {
+        result = sequence => result,
+        signal = stop => Err(StackError::Interrupted(signal)),
+    };
+    match outcome {
+        Ok(state) => Ok(Up {
+            state,
+            already_up: false,
+            notes,
+        }),
+        Err(e) if options.keep_on_failure && !matches!(e, StackError::Interrupted(_)) => {
+            Err(e.with_note(KEPT))
+        }
+        Err(e) => Err(undo(&backend, dir, e).await),
+    }
+}
+
+/// After a failed or interrupted `up`: stops every service of the stack (by label or mark, so a
+/// start still in flight is caught too) and forgets them in the state file.
+async fn undo<B: Backend>(backend: &B, dir: &Path, error: StackError) -> StackError {
+    let stopped = backend.stop_all(None).await;
+    if let Ok(Some(mut state)) = StackState::load(dir) {
+        state.forget_services();
+        let _ = state.save(dir);
+    }
+    match stopped {
+        Ok(_) => error,
+        Err(e) => error.with_note(&format!("what started could not all be stopped: {e}")),
+    }
+}
+
+/// Starts the services in order, each healthy before the next, then registers the bench servers.
+async fn bring_up<B: Backend>(
+    backend: &B,
+    options: &UpOptions,
+    state: &mut StackState,
+    notes: &mut Vec<String>,
+) -> Result<(), StackError> {
+    let bench = services::bench_servers(options);
+    start_healthy(backend, options, state, &bench).await?;
+    // The first server answered; the same process serves the others.
+    for port in options.ports().skip(1) {
+        let url = format!("http://127.0.0.1:{port}{}", bench.health_path);
+        wait_healthy(backend, state, &bench, &url).await?;
+    }
+    let gateway = services::gateway(options);
+    start_healthy(backend, options, state, &gateway).await?;
+    if backend.runs_nginx() {
+        start_healthy(backend, options, state, &services::nginx(options)).await?;
+        state.nginx_port = Some(options.nginx_port);
+    }
+    state.save(&options.state_dir).map_err(infra)?;
+    let registered = register::register(options, &state.jwt_secret, &gateway.endpoint()).await?;
+    state.virtual_server_id = Some(registered.server_id);
+    notes.push(registered.summary);
+    state.save(&options.state_dir).map_err(infra)
+}
+
+/// Starts `service`, records it, and waits until it answers its health URL.
+async fn start_healthy<B: Backend>(
+    backend: &B,
+    options: &UpOptions,
+    state: &mut StackState,
+    service: &services::ServiceSpec,
+) -> Result<(), StackError> {
+    let started = backend.start(service, options, state).await?;
+    state.record(started);
+    // Recorded before it is waited on.
+    state.save(&options.state_dir).map_err(infra)?;
+    wait_healthy(backend, state, service, &service.health_url()).await
+}
+
+async fn wait_healthy<B: Backend>(
+    backend: &B,
+    state: &StackState,
+    service: &services::ServiceSpec,
+    url: &str,
+) -> Result<(), StackError> {
+    health::wait_healthy(
+        service.name,
+        url,
+        service.within,
+        async || backend.has_exited(state, service.name).await,
+        async || {
+            backend
+                .last_lines(state, service.name, health::FAILURE_LOG_LINES)
+                .await
+        },
+    )
+    .await
+}
+
+/// Stops everything of the stack in `state_dir` — its recorded services and every process marked
+/// and every container labelled as its own, whether the state file is present, missing or
+/// corrupt — and forgets them in the state file. Nothing up is not an error; something of the
+/// stack still there afterwards is. Waits while another command holds the stack.
+pub async fn down(
+    state_dir: &Path,
+    stop: impl Future<Output = Signal>,
+    on_wait: impl FnOnce(&str),
+) -> Result<Down, StackError> {
+    tokio::pin!(stop);
+    let lock = StackLock::hold(state_dir, stop, on_wait).await?;
+    let result = stop_everything(state_dir).await;
+    lock.release();
+    let (mut down, state_file) = result?;
+    let found = down.stopped + down.removed > 0;
+    down.notes.extend(match state_file {
+        StateFile::Missing if found => Some(format!(
+            "{} was missing: the stack was found by its processes' marks and its containers' labels",
+            state_dir.join(state::STATE_FILE).display()
+        )),
+        StateFile::Unusable(why) => Some(format!("{why}: {CLEAN_HINT}")),
+        StateFile::Present | StateFile::Missing => None,
+    });
+    Ok(down)
+}
+
+/// `down`, then the state directory (state, database, logs, secrets; a corrupt state file too)
+/// removed — unless something of the stack is still there, when it refuses and removes nothing.
+pub async fn clean(
+    state_dir: &Path,
+    stop: impl Future<Output = Signal>,
+    on_wait: impl FnOnce(&str),
+) -> Result<Clean, StackError> {
+    tokio::pin!(stop);
+    let lock = StackLock::hold(state_dir, stop, on_wait).await?;
+    let (mut down, state_file) = stop_everything(state_dir).await.map_err(|e| {
+        infra(format!(
+            "refusing to remove {}: {}",
+            state_dir.display(),
+            e.to_string().replace('\n', " ")
+        ))
+    })?;
+    let existed = !lock.made_dir();
+    // Removed while held: a command waiting for the lock finds its file gone and starts afresh.
+    std::fs::remove_dir_all(state_dir)
+        .map_err(|e| infra(format!("cannot remove {}: {e}", state_dir.display())))?;
+    drop(lock);
+    if let StateFile::Unusable(why) = state_file {
+        down.notes
+            .push(format!("{why}: removed with the directory"));
+    }
+    Ok(Clean {
+        down,
+        removed: existed.then(|| state_dir.to_path_buf()),
     })
 }
 
-/// `down`, then the state directory (database, logs, secrets) removed.
-pub async fn clean(state_dir: &Path) -> Result<String, StackError> {
-    let said = down(state_dir).await?;
-    if state_dir.exists() {
-        std::fs::remove_dir_all(state_dir)
-            .map_err(|e| infra(format!("cannot remove {}: {e}", state_dir.display())))?;
-        return Ok(format!("{said}; removed {}", state_dir.display()));
+/// What `down` and `clean` share, holding the stack: every service of the stack stopped and
+/// forgotten in the state file, and nothing of it left.
+async fn stop_everything(state_dir: &Path) -> Result<(Down, StateFile), StackError> {
+    let (recorded, state_file) = StateFile::read(state_dir);
+    let processes = Processes::new(state_dir);
+    let stopped = processes.stop_all(recorded.as_ref()).await?;
+    let containers = match Containers::connect(state_dir).await {
+        Ok(containers) => Some(containers),
+        Err(e) if recorded.as_ref().is_some_and(|s| !s.containers.is_empty()) => {
+            return Err(StackError::NoEngine(format!(
+                "the stack's containers cannot be removed: {e}"
+            )))
+        }
+        Err(_) => None,
+    };
+    let removed = match &containers {
+        Some(containers) => containers.stop_all(recorded.as_ref()).await?,
+        None => 0,
+    };
+    if stopped + removed > 0 {
+        // Whatever was racing us (a restart, a start in flight elsewhere) shows itself.
+        tokio::time::sleep(SETTLE).await;
     }
-    Ok(said)
+    let mut left = processes.still_there().await?;
+    if let Some(containers) = &containers {
+        left += containers.still_there().await?;
+    }
+    if left > 0 {
+        return Err(infra(format!(
+            "{left} service(s) of the stack are still running after SIGTERM and SIGKILL (something \
+             keeps starting them?)"
+        )));
+    }
+    if let Some(mut state) = recorded {
+        state.forget_services();
+        state.save(state_dir).map_err(infra)?;
+    }
+    let down = Down {
+        stopped,
+        removed,
+        notes: vec![],
+    };
+    Ok((down, state_file))
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceStatus {
-    pub service: String,
-    pub state: String,
-    pub endpoint: String,
-    pub health: String,
-    /// The main process (for a container: as the host sees it).
-    pub pid: Option<u32>,
-    /// The container's name (docker runtime).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-}
-
-/// One row per service the stack knows about.
-pub async fn status(state_dir: &Path) -> Result<Vec<ServiceStatus>, StackError> {
-    let recorded = StackState::load(state_dir).map_err(infra)?;
-    if recorded.as_ref().is_some_and(|s| s.runtime == "local") {
-        return local::status(state_dir).await;
-    }
-    match docker::connect().await {
-        Ok(engine) => docker::status(&engine, state_dir, recorded.as_ref()).await,
-        Err(e) if recorded.is_some_and(|s| !s.containers.is_empty()) => Err(StackError::NoEngine(
-            format!("the stack runs in containers: {e}"),
-        )),
-        Err(_) => Ok(vec![]),
-    }
-}
-
-/// The status rows as a table.
-pub fn status_table(rows: &[ServiceStatus]) -> String {
-    let mut out = format!(
-        "{:<14} {:<9} {:<28} {:<12} {:<8} {}\n",
-        "SERVICE", "STATE", "ENDPOINT", "HEALTH", "PID", "CONTAINER"
-    );
-    for r in rows {
-        out.push_str(&format!(
-            "{:<14} {:<9} {:<28} {:<12} {:<8} {}\n",
-            r.service,
-            r.state,
-            r.endpoint,
-            r.health,
-            r.pid.map_or("-".into(), |p| p.to_string()),
-            r.container.as_deref().unwrap_or("-")
-        ));
-    }
-    out
+/// One row per service of the stack: those recorded, or — the state file missing or corrupt —
+/// those found by their marks and labels. Takes no lock: it changes nothing.
+pub async fn status(state_dir: &Path) -> Result<Status, StackError> {
+    let (recorded, state_file) = StateFile::read(state_dir);
+    let rows = match recorded.as_ref().map(|s| s.runtime) {
+        Some(Runtime::Local) => Processes::new(state_dir).status(recorded.as_ref()).await?,
+        Some(Runtime::Docker) => match Containers::connect(state_dir).await {
+            Ok(containers) => containers.status(recorded.as_ref()).await?,
+            Err(e) if recorded.as_ref().is_some_and(|s| !s.containers.is_empty()) => {
+                return Err(StackError::NoEngine(format!(
+                    "the stack runs in containers: {e}"
+                )))
+            }
+            Err(_) => vec![],
+        },
+        None => {
+            let mut rows = Processes::new(state_dir).status(None).await?;
+            if let Ok(containers) = Containers::connect(state_dir).await {
+                rows.extend(containers.status(None).await?);
+            }
+            rows
+        }
+    };
+    let found_without_file = "these services were found by their processes' marks and their \
+                              containers' labels; `benchmark-down` stops them";
+    let notes = match state_file {
+        StateFile::Missing if !rows.is_empty() => vec![format!(
+            "{} is missing: {found_without_file}",
+            state_dir.join(state::STATE_FILE).display()
+        )],
+        StateFile::Unusable(why) if !rows.is_empty() => {
+            vec![format!("{why}: {found_without_file}")]
+        }
+        StateFile::Unusable(why) => vec![format!("{why}: {CLEAN_HINT}")],
+        StateFile::Present | StateFile::Missing => vec![],
+    };
+    Ok(Status { rows, notes })
 }
 
 /// What `benchmark-logs` asks for.
@@ -358,18 +471,15 @@ impl LogRequest<'_> {
     }
 }
 
-/// The last lines of a service's log (every service's when none is named); with `follow`, then
-/// everything written until `stop` resolves.
+/// The last lines of a service's log (every service's when none is named), each handed to
+/// `line` (service, text); with `follow`, then everything written until `stop` resolves, which
+/// ends it with [`StackError::Interrupted`].
 pub async fn logs(
     state_dir: &Path,
     request: LogRequest<'_>,
-    stop: impl std::future::Future<Output = ()>,
+    line: impl FnMut(&str, &str),
+    stop: impl Future<Output = Signal>,
 ) -> Result<(), StackError> {
-    let Some(state) = StackState::load(state_dir).map_err(infra)? else {
-        return Err(StackError::Usage(
-            "no stack here: run benchmark-up first".into(),
-        ));
-    };
     if let Some(name) = request.service {
         if !SERVICES.contains(&name) {
             return Err(StackError::Usage(format!(
@@ -378,11 +488,20 @@ pub async fn logs(
             )));
         }
     }
-    if state.runtime == "docker" {
-        let engine = docker::connect().await.map_err(StackError::NoEngine)?;
-        return docker::logs(&engine, state_dir, request, stop).await;
+    // Without a usable state file the local logs are still in their files.
+    let runtime = match StackState::load(state_dir) {
+        Ok(Some(state)) => state.runtime,
+        _ if state_dir.join("logs").is_dir() => Runtime::Local,
+        _ => {
+            return Err(StackError::Usage(
+                "no stack here: run benchmark-up first".into(),
+            ))
+        }
+    };
+    match runtime {
+        Runtime::Docker => connect(state_dir).await?.logs(request, line, stop).await,
+        Runtime::Local => Processes::new(state_dir).logs(request, line, stop).await,
     }
-    local::logs(state_dir, request, stop).await
 }
 
 /// The default state directory: `.mcpbench/` in the current directory.
@@ -409,7 +528,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// The last `n` lines of a log file (for failure messages and `logs`).
-pub fn tail(path: &std::path::Path, n: usize) -> String {
+pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -438,27 +557,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compose_nginx_conf_is_the_template_rendered_with_the_defaults() {
-        let defaults = UpOptions {
-            runtime: Runtime::Docker,
-            count: 10,
-            start_port: 9000,
-            gateway_port: 4444,
-            nginx_port: 8080,
-            workers: 1,
-            nginx_cache: false,
-            keep_on_failure: false,
-            tools_per_server: 50,
-            state_dir: default_state_dir(),
-            bench_server_bin: PathBuf::new(),
-            cache_dir: default_cache_dir(),
-            images: Images::default(),
-        };
-        let rendered = defaults.nginx_config("/tmp", "/dev/stderr").unwrap();
+    fn each_error_has_its_exit_status_and_a_missing_engine_is_infrastructure() {
+        let cases = [
+            (StackError::Usage("u".into()), 2),
+            (StackError::Infrastructure("i".into()), 3),
+            (StackError::NoEngine("n".into()), 3),
+            (StackError::Interrupted(Signal::Terminate), 143),
+            (StackError::Interrupted(Signal::Interrupt), 130),
+            (StackError::Interrupted(Signal::Hangup), 129),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.exit().code(), code, "{error:?}");
+        }
+        let noted = StackError::Interrupted(Signal::Terminate).with_note("x failed");
         assert_eq!(
-            rendered,
-            include_str!("../../../compose/nginx.conf"),
-            "compose/nginx.conf is out of step with nginx.conf.tera; the rendering is:\n{rendered}"
+            noted.exit().code(),
+            3,
+            "a stop that left something running is not clean"
         );
     }
 }

@@ -1,219 +1,360 @@
-//! The local runtime: the stack's services as child processes of this machine.
+//! The local runtime: each service a process group of this machine, started with the stack's
+//! mark (see `process.rs`), logging to `<state dir>/logs/<service>.log`; the gateway from a
+//! cached venv of the pinned release, nginx from this machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::health::{self, FAILURE_LOG_LINES};
-use crate::process;
-use crate::state::{Service, StackState};
-use crate::{
-    infra, tail, which, LogRequest, ServiceStatus, StackError, UpOptions, BENCH_SERVERS, GATEWAY,
-    NGINX, SERVICES, STOP_GRACE,
-};
+use cli::Signal;
 
-/// nginx from `MCPBENCH_NGINX` (a path; empty: run without nginx), else PATH, else Debian's
-/// `/usr/sbin/nginx` (not on a non-root user's PATH).
-fn nginx_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("MCPBENCH_NGINX") {
-        return Some(PathBuf::from(path)).filter(|p| p.is_file());
-    }
-    which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
+use crate::backend::Backend;
+use crate::process::{self, ProcessId};
+use crate::services::{self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
+use crate::state::{private_dir, Runtime, Service, StackState, Started};
+use crate::{infra, tail, which, LogRequest, ServiceStatus, StackError, UpOptions, STOP_GRACE};
+
+/// The variable naming the nginx binary (empty: run without nginx).
+const NGINX_VARIABLE: &str = "MCPBENCH_NGINX";
+
+/// The nginx the local stack runs, or why it runs without.
+#[derive(Debug, Clone)]
+pub enum Nginx {
+    At(PathBuf),
+    Without(String),
 }
 
-/// Brings the stack up (or reports it already up). `interrupt` resolving stops what this call
-/// started.
-pub(crate) async fn up(
-    options: &UpOptions,
-    interrupt: impl std::future::Future<Output = ()>,
-) -> Result<StackState, StackError> {
-    if let Some(state) = StackState::load(&options.state_dir).map_err(infra)? {
-        if !state.services.is_empty() && state.services.iter().all(|s| s.process.is_alive()) {
-            println!(
-                "the stack is already up ({} services); `benchmark-down` stops it",
-                state.services.len()
-            );
-            return Ok(state);
+/// nginx from `MCPBENCH_NGINX` (a path to an executable file; empty: run without nginx), else
+/// PATH, else Debian's `/usr/sbin/nginx` (not on a non-root user's PATH). A variable naming
+/// anything but an executable file is a usage error.
+pub fn find_nginx() -> Result<Nginx, StackError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::env::var_os(NGINX_VARIABLE) {
+        Some(path) if path.is_empty() => Ok(Nginx::Without(format!(
+            "{NGINX_VARIABLE} is empty: the stack runs without nginx"
+        ))),
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let executable = std::fs::metadata(&path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+            if executable {
+                Ok(Nginx::At(path))
+            } else {
+                Err(StackError::Usage(format!(
+                    "{NGINX_VARIABLE}={} is not an executable file (unset it to look on PATH, or \
+                     set it empty to run without nginx)",
+                    path.display()
+                )))
+            }
         }
-        // Left over from a crash: stop what still runs before starting afresh.
-        stop_services(&state);
+        None => Ok(which("nginx")
+            .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
+            .map_or_else(
+                || {
+                    Nginx::Without(
+                    "nginx not found (apt-get install nginx-light, or MCPBENCH_NGINX=PATH): the \
+                     stack runs without it"
+                        .into(),
+                )
+                },
+                Nginx::At,
+            )),
     }
-    preflight(options)?;
-    std::fs::create_dir_all(options.state_dir.join("logs"))
-        .map_err(|e| infra(format!("{}: {e}", options.state_dir.display())))?;
-    crate::guarded_up(
-        options,
-        StackState::new("local", options),
-        async |state| bring_up(options, state).await,
-        interrupt,
-        async |state| {
-            stop_services(state);
-            state.services.clear();
-        },
-    )
-    .await
 }
 
-fn preflight(options: &UpOptions) -> Result<(), StackError> {
-    options.check_ports(nginx_binary().is_some())?;
-    if !options.bench_server_bin.is_file() {
-        return Err(infra(format!(
-            "{} is missing: build it with `cargo build --release -p bench-server`",
-            options.bench_server_bin.display()
-        )));
-    }
-    if which("python3").is_none() {
-        return Err(infra("python3 is not on PATH: the gateway needs Python 3.11 (apt-get install python3 python3-venv)"));
-    }
-    Ok(())
+/// The stack in one state directory as process groups.
+pub struct Processes {
+    state_dir: PathBuf,
+    stack: String,
+    nginx: Nginx,
+    /// The gateway's venv, once prepared.
+    venv: Option<PathBuf>,
 }
 
-async fn bring_up(options: &UpOptions, state: &mut StackState) -> Result<(), StackError> {
-    let dir = &options.state_dir;
-    let log = |name: &str| dir.join("logs").join(format!("{name}.log"));
-    let venv = ensure_gateway_venv(&options.cache_dir).await?;
-
-    // Bench servers.
-    let mut bench = Command::new(&options.bench_server_bin);
-    bench.args(options.bench_server_args());
-    let first = format!("http://127.0.0.1:{}", options.start_port);
-    start(
-        state,
-        dir,
-        BENCH_SERVERS,
-        &mut bench,
-        &first,
-        "/health",
-        &log(BENCH_SERVERS),
-    )?;
-    for port in options.ports() {
-        wait_healthy(
-            state,
-            BENCH_SERVERS,
-            &format!("http://127.0.0.1:{port}/health"),
-            Duration::from_secs(20),
-        )
-        .await?;
-    }
-
-    // The gateway.
-    let gateway_dir = dir.join("gateway");
-    std::fs::create_dir_all(&gateway_dir).map_err(|e| infra(e.to_string()))?;
-    let db = std::path::absolute(gateway_dir.join("mcp.db")).map_err(|e| infra(e.to_string()))?;
-    let env = contextforge::settings::load_test_env(&state.jwt_secret, &state.auth_secret, &db);
-    let port = options.gateway_port.to_string();
-    let mut gateway = if options.workers > 1 {
-        let mut c = Command::new(venv.join("bin/gunicorn"));
-        c.args([
-            "-k",
-            "uvicorn.workers.UvicornWorker",
-            "-w",
-            &options.workers.to_string(),
-        ])
-        .args([
-            "-b",
-            &format!("127.0.0.1:{port}"),
-            "--timeout",
-            "600",
-            "--no-control-socket",
-        ])
-        .args([
-            "--access-logfile",
-            "/dev/null",
-            "--error-logfile",
-            "-",
-            "mcpgateway.main:app",
-        ]);
-        c
-    } else {
-        let mut c = Command::new(venv.join("bin/mcpgateway"));
-        c.args(["--host", "127.0.0.1", "--port", &port]);
-        c
-    };
-    // No .env may sit in its working directory: pydantic would read it.
-    gateway.current_dir(&gateway_dir).envs(env);
-    let gateway_url = format!("http://127.0.0.1:{port}");
-    start(
-        state,
-        dir,
-        GATEWAY,
-        &mut gateway,
-        &gateway_url,
-        "/ready",
-        &log(GATEWAY),
-    )?;
-    wait_healthy(
-        state,
-        GATEWAY,
-        &format!("{gateway_url}/ready"),
-        Duration::from_secs(240),
-    )
-    .await?;
-
-    // nginx, when installed.
-    match nginx_binary() {
-        Some(nginx) => {
-            let conf = write_nginx_config(options, dir)?;
-            let mut cmd = Command::new(nginx);
-            cmd.arg("-c").arg(&conf).arg("-p").arg(dir.join("nginx"));
-            let url = format!("http://127.0.0.1:{}", options.nginx_port);
-            start(state, dir, NGINX, &mut cmd, &url, "/health", &log(NGINX))?;
-            wait_healthy(
-                state,
-                NGINX,
-                &format!("{url}/health"),
-                Duration::from_secs(30),
-            )
-            .await?;
-            state.nginx_port = Some(options.nginx_port);
+impl Processes {
+    /// The local stack in `state_dir`, to find, inspect and stop.
+    pub fn new(state_dir: &Path) -> Processes {
+        Processes {
+            state_dir: state_dir.to_path_buf(),
+            stack: crate::state::stack_id(state_dir),
+            // Inspecting and stopping never start nginx.
+            nginx: Nginx::Without("this command starts nothing".into()),
+            venv: None,
         }
-        None => eprintln!(
-            "nginx not found (apt-get install nginx-light, or MCPBENCH_NGINX=PATH): the stack runs without it"
-        ),
     }
-    state.save(dir).map_err(infra)?;
 
-    state.virtual_server_id =
-        Some(crate::register::register(options, &state.jwt_secret, &gateway_url).await?);
-    state.save(dir).map_err(infra)
+    /// The local stack in `state_dir`, to bring up with `nginx`.
+    pub fn with_nginx(state_dir: &Path, nginx: Nginx) -> Processes {
+        Processes {
+            nginx,
+            ..Processes::new(state_dir)
+        }
+    }
+
+    fn log(&self, service: &str) -> PathBuf {
+        self.state_dir.join("logs").join(format!("{service}.log"))
+    }
+
+    /// A private (0700) directory of the stack, as an absolute path: the services run in other
+    /// working directories, where a relative one would not reach it.
+    fn private_subdir(&self, name: &str) -> Result<PathBuf, StackError> {
+        let dir =
+            std::path::absolute(self.state_dir.join(name)).map_err(|e| infra(e.to_string()))?;
+        private_dir(&dir).map_err(|e| infra(format!("{}: {e}", dir.display())))?;
+        Ok(dir)
+    }
+
+    /// The gateway: `mcpgateway` (uvicorn) or gunicorn for several workers, configured through
+    /// its environment, its database in its own owner-only directory.
+    fn gateway_command(
+        &self,
+        options: &UpOptions,
+        state: &StackState,
+    ) -> Result<Command, StackError> {
+        let venv = self.venv.as_ref().expect("prepared before anything starts");
+        let gateway_dir = self.private_subdir(GATEWAY)?;
+        let env = contextforge::settings::load_test_env(
+            &state.jwt_secret,
+            &state.auth_secret,
+            &gateway_dir.join("mcp.db"),
+        );
+        let port = options.gateway_port.to_string();
+        let mut command = if options.workers > 1 {
+            let mut c = Command::new(venv.join("bin/gunicorn"));
+            c.args(["-k", "uvicorn.workers.UvicornWorker"])
+                .args(["-w", &options.workers.to_string()])
+                .args(["-b", &format!("127.0.0.1:{port}"), "--timeout", "600"])
+                .args(["--no-control-socket", "--access-logfile", "/dev/null"])
+                .args(["--error-logfile", "-", "mcpgateway.main:app"]);
+            c
+        } else {
+            let mut c = Command::new(venv.join("bin/mcpgateway"));
+            c.args(["--host", "127.0.0.1", "--port", &port]);
+            c
+        };
+        // No .env may sit in its working directory: pydantic would read it.
+        command.current_dir(&gateway_dir).envs(env);
+        Ok(command)
+    }
+
+    /// nginx with its configuration rendered into the stack's directory. Its workers run as root
+    /// when the master does (they must reach the owner-only directory), and it carries the mark
+    /// on its command line as well: nginx overwrites its environment with its process title.
+    fn nginx_command(&self, options: &UpOptions, nginx: &Path) -> Result<Command, StackError> {
+        let dir = self.private_subdir(NGINX)?;
+        let error_log =
+            std::path::absolute(self.log("nginx-error")).map_err(|e| infra(e.to_string()))?;
+        // SAFETY: geteuid(2) has no arguments and no memory effects.
+        let root = unsafe { libc::geteuid() } == 0;
+        let text = services::nginx_config(
+            options,
+            &NginxPaths {
+                dir: &dir.display().to_string(),
+                error_log: &error_log.display().to_string(),
+                user: root.then_some("root"),
+            },
+        )?;
+        let conf = dir.join("nginx.conf");
+        contextforge::secrets::write_private(&conf, text.as_bytes())
+            .map_err(|e| infra(format!("{}: {e}", conf.display())))?;
+        let mark: Vec<String> = process::marks(&self.stack, NGINX)
+            .iter()
+            .map(|(name, value)| format!("env {name}={value};"))
+            .collect();
+        let mut command = Command::new(nginx);
+        command
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-g")
+            .arg(mark.join(" "));
+        Ok(command)
+    }
 }
 
-fn start(
-    state: &mut StackState,
-    dir: &Path,
-    name: &str,
-    cmd: &mut Command,
-    endpoint: &str,
-    health_path: &str,
-    log: &Path,
-) -> Result<(), StackError> {
-    let id = process::spawn(cmd, log).map_err(|e| infra(format!("cannot start {name}: {e}")))?;
-    state.services.push(Service {
-        name: name.into(),
-        process: id,
-        endpoint: endpoint.into(),
-        health_path: health_path.into(),
-        log: log.to_path_buf(),
-    });
-    // Recorded before waiting: whatever happens next, `down` can find it.
-    state.save(dir).map_err(infra)
+impl Backend for Processes {
+    const RUNTIME: Runtime = Runtime::Local;
+
+    async fn prepare(
+        &mut self,
+        options: &UpOptions,
+        notes: &mut Vec<String>,
+    ) -> Result<(), StackError> {
+        if !options.bench_server_bin.is_file() {
+            return Err(infra(format!(
+                "{} is missing: build it with `cargo build --release -p bench-server`",
+                options.bench_server_bin.display()
+            )));
+        }
+        if which("python3").is_none() {
+            return Err(infra("python3 is not on PATH: the gateway needs Python 3.11 (apt-get install python3 python3-venv)"));
+        }
+        if let Nginx::Without(why) = &self.nginx {
+            notes.push(why.clone());
+        }
+        self.private_subdir("logs")?;
+        self.venv = Some(ensure_gateway_venv(&options.cache_dir).await?);
+        Ok(())
+    }
+
+    fn runs_nginx(&self) -> bool {
+        matches!(self.nginx, Nginx::At(_))
+    }
+
+    async fn start(
+        &self,
+        service: &ServiceSpec,
+        options: &UpOptions,
+        state: &StackState,
+    ) -> Result<Started, StackError> {
+        let mut command = match (service.name, &self.nginx) {
+            (BENCH_SERVERS, _) => {
+                let mut c = Command::new(&options.bench_server_bin);
+                c.args(services::bench_server_args(options));
+                c
+            }
+            (GATEWAY, _) => self.gateway_command(options, state)?,
+            (NGINX, Nginx::At(nginx)) => self.nginx_command(options, nginx)?,
+            (other, _) => return Err(infra(format!("the local runtime cannot start {other}"))),
+        };
+        let log = self.log(service.name);
+        let process = process::spawn(&mut command, &log, &self.stack, service.name)
+            .map_err(|e| infra(format!("cannot start {}: {e}", service.name)))?;
+        Ok(Started::Process(Service {
+            name: service.name.into(),
+            process,
+            endpoint: service.endpoint(),
+            health_path: service.health_path.into(),
+            log,
+        }))
+    }
+
+    async fn has_exited(&self, state: &StackState, service: &str) -> bool {
+        state.service(service).is_none_or(|s| !s.process.is_alive())
+    }
+
+    async fn last_lines(&self, state: &StackState, service: &str, lines: usize) -> String {
+        state
+            .service(service)
+            .map_or_else(String::new, |s| tail(&s.log, lines))
+    }
+
+    async fn all_running(&self, state: &StackState) -> bool {
+        !state.services.is_empty() && state.services.iter().all(|s| s.process.is_alive())
+    }
+
+    async fn stop_all(&self, recorded: Option<&StackState>) -> Result<usize, StackError> {
+        let stack = self.stack.clone();
+        let processes: Vec<ProcessId> = recorded
+            .map(|s| s.services.iter().map(|s| s.process.clone()).collect())
+            .unwrap_or_default();
+        tokio::task::spawn_blocking(move || process::stop_stack(&stack, &processes, STOP_GRACE))
+            .await
+            .map_err(|e| infra(format!("stopping the stack's processes: {e}")))
+    }
+
+    async fn still_there(&self) -> Result<usize, StackError> {
+        let mut groups: Vec<u32> = process::marked(&self.stack)
+            .iter()
+            .map(|m| m.group)
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        Ok(groups.len())
+    }
+
+    async fn status(
+        &self,
+        recorded: Option<&StackState>,
+    ) -> Result<Vec<ServiceStatus>, StackError> {
+        let Some(state) = recorded else {
+            return Ok(found_by_mark(&self.stack));
+        };
+        let client = crate::health::probe_client();
+        let mut rows = Vec::new();
+        for s in &state.services {
+            let alive = s.process.is_alive();
+            let health = if alive {
+                crate::health::probe(&client, &format!("{}{}", s.endpoint, s.health_path)).await
+            } else {
+                "-".to_string()
+            };
+            rows.push(ServiceStatus {
+                service: s.name.clone(),
+                state: if alive { "running" } else { "stopped" }.into(),
+                endpoint: s.endpoint.clone(),
+                health,
+                pid: alive.then_some(s.process.pid),
+                container: None,
+            });
+        }
+        Ok(rows)
+    }
+
+    async fn logs(
+        &self,
+        request: LogRequest<'_>,
+        mut line: impl FnMut(&str, &str),
+        stop: impl std::future::Future<Output = Signal>,
+    ) -> Result<(), StackError> {
+        let files: Vec<(&str, PathBuf)> = SERVICES
+            .iter()
+            .filter(|n| request.wants(n))
+            .map(|n| (*n, self.log(n)))
+            .filter(|(_, p)| p.exists())
+            .collect();
+        let mut offsets = Vec::new();
+        for (name, path) in &files {
+            for text in tail(path, request.lines).lines() {
+                line(name, text);
+            }
+            offsets.push(std::fs::metadata(path).map_or(0, |m| m.len()));
+        }
+        if !request.follow {
+            return Ok(());
+        }
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                signal = &mut stop => return Err(StackError::Interrupted(signal)),
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+            for ((name, path), offset) in files.iter().zip(offsets.iter_mut()) {
+                let Ok(bytes) = std::fs::read(path) else {
+                    continue;
+                };
+                if (bytes.len() as u64) > *offset {
+                    for text in String::from_utf8_lossy(&bytes[*offset as usize..]).lines() {
+                        line(name, text);
+                    }
+                    *offset = bytes.len() as u64;
+                }
+            }
+        }
+    }
 }
 
-async fn wait_healthy(
-    state: &StackState,
-    name: &str,
-    url: &str,
-    within: Duration,
-) -> Result<(), StackError> {
-    let service = state.service(name).expect("started before it is waited on");
-    health::wait_healthy(
-        name,
-        url,
-        within,
-        async || !service.process.is_alive(),
-        async || tail(&service.log, FAILURE_LOG_LINES),
-    )
-    .await
+/// One row per service of the stack found by its mark (no state file to say more): its process
+/// group's leader, running; endpoint and health unknown.
+fn found_by_mark(stack: &str) -> Vec<ServiceStatus> {
+    let mut groups: Vec<(u32, String)> = process::marked(stack)
+        .into_iter()
+        .map(|m| (m.group, m.service.unwrap_or_else(|| "?".into())))
+        .collect();
+    groups.sort_by_key(|(group, service)| (SERVICES.iter().position(|s| s == service), *group));
+    groups.dedup_by_key(|(group, _)| *group);
+    groups
+        .into_iter()
+        .map(|(group, service)| ServiceStatus {
+            service,
+            state: "running".into(),
+            endpoint: "-".into(),
+            health: "-".into(),
+            pid: Some(group),
+            container: None,
+        })
+        .collect()
 }
 
 /// The gateway's venv, cached per pinned version; created with a spinner on first use.
@@ -233,131 +374,9 @@ async fn ensure_gateway_venv(cache: &Path) -> Result<PathBuf, StackError> {
         crate::python::ensure_venv(&target, &contextforge::settings::pip_requirement())
     })
     .await
-    .expect("venv task");
+    .map_err(|e| infra(format!("installing the gateway: {e}")))?;
     bar.finish_and_clear();
     result
         .map(|_| venv)
         .map_err(|e| infra(format!("cannot install the gateway: {e}")))
-}
-
-fn write_nginx_config(options: &UpOptions, dir: &Path) -> Result<PathBuf, StackError> {
-    let nginx_dir = std::path::absolute(dir.join("nginx")).map_err(|e| infra(e.to_string()))?;
-    std::fs::create_dir_all(&nginx_dir).map_err(|e| infra(e.to_string()))?;
-    let error_log =
-        std::path::absolute(dir.join("logs/nginx-error.log")).map_err(|e| infra(e.to_string()))?;
-    let text = options.nginx_config(
-        &nginx_dir.display().to_string(),
-        &error_log.display().to_string(),
-    )?;
-    let conf = nginx_dir.join("nginx.conf");
-    std::fs::write(&conf, text).map_err(|e| infra(e.to_string()))?;
-    Ok(conf)
-}
-
-fn stop_services(state: &StackState) -> usize {
-    let mut stopped = 0;
-    for service in state.services.iter().rev() {
-        if service.process.is_alive() {
-            if !service.process.terminate(STOP_GRACE) {
-                eprintln!(
-                    "{} (pid {}) did not stop",
-                    service.name, service.process.pid
-                );
-            }
-            stopped += 1;
-        }
-    }
-    stopped
-}
-
-/// Stops everything the stack started. Nothing up is not an error.
-pub fn down(state_dir: &Path) -> Result<String, StackError> {
-    let Some(mut state) = StackState::load(state_dir).map_err(infra)? else {
-        return Ok("nothing is up".into());
-    };
-    let stopped = stop_services(&state);
-    state.services.clear();
-    state.virtual_server_id = None;
-    state.save(state_dir).map_err(infra)?;
-    Ok(if stopped == 0 {
-        "nothing was running".into()
-    } else {
-        format!("stopped {stopped} service(s)")
-    })
-}
-
-/// One row per service the stack knows about.
-pub async fn status(state_dir: &Path) -> Result<Vec<ServiceStatus>, StackError> {
-    let Some(state) = StackState::load(state_dir).map_err(infra)? else {
-        return Ok(vec![]);
-    };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .expect("HTTP client");
-    let mut rows = Vec::new();
-    for s in &state.services {
-        let alive = s.process.is_alive();
-        let health = if !alive {
-            "-".to_string()
-        } else {
-            health::probe(&client, &format!("{}{}", s.endpoint, s.health_path)).await
-        };
-        rows.push(ServiceStatus {
-            service: s.name.clone(),
-            state: if alive { "running" } else { "stopped" }.into(),
-            endpoint: s.endpoint.clone(),
-            health,
-            pid: alive.then_some(s.process.pid),
-            container: None,
-        });
-    }
-    Ok(rows)
-}
-
-/// The log files' last lines; with `follow`, then everything appended until `stop` resolves.
-pub async fn logs(
-    state_dir: &Path,
-    request: LogRequest<'_>,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<(), StackError> {
-    let files: Vec<(String, PathBuf)> = SERVICES
-        .iter()
-        .filter(|n| request.wants(n))
-        .map(|n| {
-            (
-                n.to_string(),
-                state_dir.join("logs").join(format!("{n}.log")),
-            )
-        })
-        .filter(|(_, p)| p.exists())
-        .collect();
-    let mut offsets = Vec::new();
-    for (name, path) in &files {
-        for line in tail(path, request.lines).lines() {
-            println!("{name} | {line}");
-        }
-        offsets.push(std::fs::metadata(path).map_or(0, |m| m.len()));
-    }
-    if !request.follow {
-        return Ok(());
-    }
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-        for ((name, path), offset) in files.iter().zip(offsets.iter_mut()) {
-            let Ok(bytes) = std::fs::read(path) else {
-                continue;
-            };
-            if (bytes.len() as u64) > *offset {
-                for line in String::from_utf8_lossy(&bytes[*offset as usize..]).lines() {
-                    println!("{name} | {line}");
-                }
-                *offset = bytes.len() as u64;
-            }
-        }
-    }
 }

@@ -2,7 +2,6 @@
 //! lock (so concurrent `up`s or test processes never run pip into the same venv at once) and
 //! marked ready only once the requirement is installed.
 
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,20 +20,9 @@ pub fn ensure_venv(venv: &Path, requirement: &str) -> Result<PathBuf, String> {
     let mut lock_path = venv.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
-    // SAFETY: flock on a descriptor we own; released when `lock` is dropped or we exit.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(format!(
-            "cannot lock {}: {}",
-            lock_path.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
+    // Held until this function returns (pip is done, or failed).
+    let _lock = crate::lock::FileLock::acquire(&lock_path)
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
     if ready() {
         return Ok(venv.join("bin"));
     }

@@ -1,7 +1,9 @@
-//! The stack's state file: what `up` started and where, and the secrets it generated. Written
-//! 0600 (it holds the gateway's secrets) so that `status`, `down`, `clean`, `logs` and `jwt` find
-//! exactly what this stack made and nothing else.
+//! The stack's state file and its identity. `.mcpbench/stack.json` (0600: it holds the gateway's
+//! secrets) records what `up` started and where, so that `status`, `down`, `logs` and `jwt` find
+//! it; the stack id — a hash of the state directory's absolute path — is what every container's
+//! label and every process's mark carry, so the stack is found without the file too.
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -10,9 +12,55 @@ use crate::process::ProcessId;
 
 pub const STATE_FILE: &str = "stack.json";
 
+/// Where a stack's services run (as recorded; `--runtime` is [`crate::RuntimeChoice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// Containers through the Docker Engine API (Docker, or Podman's compatible service).
+    Docker,
+    /// Process groups of this machine.
+    Local,
+}
+
+impl std::fmt::Display for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Runtime::Docker => "docker",
+            Runtime::Local => "local",
+        })
+    }
+}
+
+/// The id of the stack kept in `state_dir`: a hash (FNV-1a) of the directory's absolute path, 16
+/// hex digits. The docker runtime labels its containers with it and the local runtime marks its
+/// processes with it.
+pub fn stack_id(state_dir: &Path) -> String {
+    let path = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in path.as_os_str().as_encoded_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Creates `dir` (and its parents) readable by its owner only, and narrows an existing one to
+/// 0700: the state directory holds the secrets, the gateway's database and the logs.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StackState {
-    pub runtime: String,
+    pub runtime: Runtime,
     pub created_at: String,
     /// The gateway's JWT_SECRET_KEY and AUTH_ENCRYPTION_SECRET (never printed).
     pub jwt_secret: String,
@@ -23,14 +71,16 @@ pub struct StackState {
     /// None when nginx was not available.
     pub nginx_port: Option<u16>,
     pub nginx_cache: bool,
+    /// Set once every bench server is registered: the stack is complete.
     pub virtual_server_id: Option<String>,
     /// The local runtime's processes.
     pub services: Vec<Service>,
-    /// The docker runtime's containers (also labelled with the stack, see `docker.rs`).
+    /// The docker runtime's containers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<ContainerService>,
 }
 
+/// A service the local runtime started: the leader of its own process group.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Service {
     pub name: String,
@@ -41,7 +91,7 @@ pub struct Service {
     pub log: PathBuf,
 }
 
-/// A service the docker runtime created, recorded before it is started.
+/// A service the docker runtime started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerService {
     pub name: String,
@@ -52,11 +102,18 @@ pub struct ContainerService {
     pub health_path: String,
 }
 
+/// What a runtime reports having started, for the state file.
+#[derive(Debug, Clone)]
+pub enum Started {
+    Process(Service),
+    Container(ContainerService),
+}
+
 impl StackState {
     /// A new stack on `runtime` with fresh CSPRNG secrets and nothing started yet.
-    pub fn new(runtime: &str, options: &crate::UpOptions) -> StackState {
+    pub fn new(runtime: Runtime, options: &crate::UpOptions) -> StackState {
         StackState {
-            runtime: runtime.into(),
+            runtime,
             created_at: chrono::Utc::now().to_rfc3339(),
             jwt_secret: contextforge::secrets::generate(),
             auth_secret: contextforge::secrets::generate(),
@@ -71,39 +128,160 @@ impl StackState {
         }
     }
 
+    /// The recorded stack, None when there is no state file; an error names a file that cannot
+    /// be read or is not a state file.
     pub fn load(dir: &Path) -> Result<Option<StackState>, String> {
         let path = dir.join(STATE_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-                format!(
-                    "{} is not a stack state file ({e}): remove it or run benchmark-clean",
-                    path.display()
-                )
-            }),
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("{} is corrupt ({e})", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }
     }
 
+    /// Writes the state file (0600, atomically).
     pub fn save(&self, dir: &Path) -> Result<(), String> {
         let text = serde_json::to_vec_pretty(self).expect("state serialises");
         contextforge::secrets::write_private(&dir.join(STATE_FILE), &text)
             .map_err(|e| format!("cannot write {}: {e}", dir.join(STATE_FILE).display()))
     }
 
-    /// The runtime this recorded stack still runs on, if any of it runs: a later `up` keeps
-    /// that runtime and reports the stack already up.
-    pub fn running_on(&self) -> Option<crate::Runtime> {
-        if self.runtime == "docker" && !self.containers.is_empty() {
-            Some(crate::Runtime::Docker)
-        } else if self.runtime == "local" && self.services.iter().any(|p| p.process.is_alive()) {
-            Some(crate::Runtime::Local)
-        } else {
-            None
+    /// Records a service that was just started.
+    pub fn record(&mut self, started: Started) {
+        match started {
+            Started::Process(service) => self.services.push(service),
+            Started::Container(container) => self.containers.push(container),
         }
+    }
+
+    /// Forgets every service (they were stopped): the secrets and the ports stay.
+    pub fn forget_services(&mut self) {
+        self.services.clear();
+        self.containers.clear();
+        self.virtual_server_id = None;
+    }
+
+    /// How many services are recorded.
+    pub fn service_count(&self) -> usize {
+        self.services.len() + self.containers.len()
+    }
+
+    /// Every service started and every bench server registered: a stack `up` can find up.
+    pub fn is_complete(&self) -> bool {
+        self.service_count() > 0 && self.virtual_server_id.is_some()
     }
 
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn container(&self, name: &str) -> Option<&ContainerService> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("stack-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        private_dir(&dir).unwrap();
+        dir
+    }
+
+    fn options() -> crate::UpOptions {
+        crate::UpOptions::defaults_for_tests()
+    }
+
+    #[test]
+    fn stack_ids_are_stable_and_differ_by_directory() {
+        let a = stack_id(Path::new("/srv/one/.mcpbench"));
+        assert_eq!(a, stack_id(Path::new("/srv/one/.mcpbench")));
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, stack_id(Path::new("/srv/two/.mcpbench")));
+        let relative = stack_id(Path::new(".mcpbench"));
+        let absolute = std::env::current_dir().unwrap().join(".mcpbench");
+        assert_eq!(
+            relative,
+            stack_id(&absolute),
+            "relative paths count from here"
+        );
+    }
+
+    #[test]
+    fn the_state_round_trips_owner_only_and_a_corrupt_or_missing_file_is_told_apart() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("roundtrip");
+        assert!(StackState::load(&dir).unwrap().is_none(), "missing: None");
+
+        let mut state = StackState::new(Runtime::Local, &options());
+        state.record(Started::Container(ContainerService {
+            name: crate::GATEWAY.into(),
+            container_id: "c0ffee".into(),
+            container_name: "mcpbench-x-gateway".into(),
+            endpoint: "http://127.0.0.1:4444".into(),
+            health_path: "/ready".into(),
+        }));
+        state.virtual_server_id = Some("vs".into());
+        state.save(&dir).unwrap();
+        let mode = std::fs::metadata(dir.join(STATE_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let loaded = StackState::load(&dir).unwrap().unwrap();
+        assert_eq!(loaded.runtime, Runtime::Local);
+        assert_eq!(loaded.jwt_secret, state.jwt_secret);
+        assert_eq!(
+            loaded.container(crate::GATEWAY).unwrap().container_id,
+            "c0ffee"
+        );
+        assert!(loaded.is_complete());
+
+        std::fs::write(dir.join(STATE_FILE), b"{\"runtime\": \"loc").unwrap();
+        let corrupt = StackState::load(&dir).unwrap_err();
+        assert!(
+            corrupt.ends_with(
+                "stack.json is corrupt (EOF while parsing a string at line 1 column 16)"
+            ),
+            "{corrupt}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_of_the_earlier_string_runtime_still_loads() {
+        let dir = temp_dir("compat");
+        let text = r#"{"runtime":"docker","created_at":"2026-01-01T00:00:00Z","jwt_secret":"j",
+            "auth_secret":"a","bench_count":2,"bench_start_port":9000,"gateway_port":4444,
+            "nginx_port":8080,"nginx_cache":false,"virtual_server_id":null,"services":[]}"#;
+        std::fs::write(dir.join(STATE_FILE), text).unwrap();
+        let state = StackState::load(&dir).unwrap().unwrap();
+        assert_eq!(state.runtime, Runtime::Docker);
+        assert_eq!(state.runtime.to_string(), "docker");
+        assert!(!state.is_complete());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn private_dirs_are_owner_only_even_when_they_existed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("private");
+        let nested = dir.join("a/b");
+        private_dir(&nested).unwrap();
+        std::fs::set_permissions(&nested, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&nested).unwrap();
+        for d in [dir.join("a"), nested] {
+            assert_eq!(
+                std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
