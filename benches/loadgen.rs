@@ -116,8 +116,9 @@ fn pinned(core: &str, program: &Path) -> Command {
 }
 
 fn children_cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes into the struct we pass.
+    // SAFETY: rusage is plain integers; all zeroes is a valid value.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we pass and has no other effects.
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
     let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     s(u.ru_utime) + s(u.ru_stime)

@@ -30,8 +30,16 @@ fn xtask_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-#[test]
-fn the_real_gateway_accepts_our_tokens_and_carries_tool_calls() {
+/// The pinned gateway on a free loopback port, on SQLite in a fresh directory, ready.
+struct Gateway {
+    _process: ChildGuard,
+    addr: SocketAddr,
+    secret: String,
+    work: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+fn start_gateway() -> Gateway {
     let venv = python_venv(
         "contextforge-venv",
         &contextforge::settings::pip_requirement(),
@@ -51,7 +59,7 @@ fn the_real_gateway_accepts_our_tokens_and_carries_tool_calls() {
     let port = free_port_range(1);
     let log = work.join("gateway.log");
     let log_file = std::fs::File::create(&log).unwrap();
-    let _gateway = ChildGuard::spawn(
+    let process = ChildGuard::spawn(
         Command::new(venv.join("bin/mcpgateway"))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .current_dir(&work)
@@ -61,73 +69,94 @@ fn the_real_gateway_accepts_our_tokens_and_carries_tool_calls() {
             .stderr(log_file),
     )
     .unwrap();
-    let gateway = SocketAddr::from(([127, 0, 0, 1], port));
-    if let Err(e) = wait_until_healthy(gateway, "/ready", Duration::from_secs(180)) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    if let Err(e) = wait_until_healthy(addr, "/ready", Duration::from_secs(180)) {
         panic!("{e}\n--- gateway log ---\n{}", stack::tail(&log, 30));
     }
+    Gateway {
+        _process: process,
+        addr,
+        secret,
+        work,
+        log,
+    }
+}
 
-    // Tokens: ours is accepted; one signed with another secret is refused.
-    let jwt = |args: &[&str]| {
-        xtask_ok(&work, &[&["jwt"][..], args].concat())
-            .trim()
-            .to_string()
-    };
-    let token = jwt(&["--secret", &secret, "--admin", "--exp", "60"]);
+/// `GET /gateways` with `token`: the HTTP status.
+fn gateways_status(gateway: &Gateway, token: &str) -> u16 {
     let bearer = format!("Bearer {token}");
     let r = http_request(
         "GET",
-        gateway,
+        gateway.addr,
         "/gateways",
         &[("Authorization", &bearer)],
         b"",
     )
     .unwrap();
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let forged = jwt(&["--secret", &contextforge::secrets::generate(), "--admin"]);
-    let r = http_request(
-        "GET",
-        gateway,
-        "/gateways",
-        &[("Authorization", &format!("Bearer {forged}"))],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(r.status, 401);
-    let plain = jwt(&["--secret", &secret]);
-    let r = http_request(
-        "GET",
-        gateway,
-        "/gateways",
-        &[("Authorization", &format!("Bearer {plain}"))],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(r.status, 200, "a non-admin token is a valid token too");
+    r.status
+}
 
-    // Register a bench-server; a second registration is a conflict.
-    let (_server, server_port) = spawn_bench_server(1, &["--tools", "5"]).unwrap();
-    let name = format!("benchmark-{server_port}");
+/// Tokens from `cargo xtask jwt`: ours is accepted (admin or not); one signed with another
+/// secret is refused. Returns the admin token.
+fn tokens_are_checked_as_the_gateway_does(gateway: &Gateway) -> String {
+    let jwt = |args: &[&str]| {
+        xtask_ok(&gateway.work, &[&["jwt"][..], args].concat())
+            .trim()
+            .to_string()
+    };
+    let token = jwt(&["--secret", &gateway.secret, "--admin", "--exp", "60"]);
+    assert_eq!(gateways_status(gateway, &token), 200);
+    let forged = jwt(&["--secret", &contextforge::secrets::generate(), "--admin"]);
+    assert_eq!(gateways_status(gateway, &forged), 401);
+    let plain = jwt(&["--secret", &gateway.secret]);
+    assert_eq!(
+        gateways_status(gateway, &plain),
+        200,
+        "a non-admin token is a valid token too"
+    );
+    token
+}
+
+/// Registers the bench server on `server_port`; a second registration is a conflict.
+fn a_bench_server_registers_once(gateway: &Gateway, bearer: &str, server_port: u16) -> String {
+    let name = contextforge::naming::bench_gateway_name(server_port);
     let body = serde_json::json!({"name": name, "url": format!("http://127.0.0.1:{server_port}/mcp"), "transport": "STREAMABLEHTTP"}).to_string();
     let json_auth = [
-        ("Authorization", bearer.as_str()),
+        ("Authorization", bearer),
         ("Content-Type", "application/json"),
     ];
-    let r = http_request("POST", gateway, "/gateways", &json_auth, body.as_bytes()).unwrap();
+    let post = || {
+        http_request(
+            "POST",
+            gateway.addr,
+            "/gateways",
+            &json_auth,
+            body.as_bytes(),
+        )
+        .unwrap()
+    };
+    let r = post();
     assert!(
         matches!(r.status, 200 | 201),
         "{} {}",
         r.status,
         String::from_utf8_lossy(&r.body)
     );
-    assert_eq!(
-        http_request("POST", gateway, "/gateways", &json_auth, body.as_bytes())
-            .unwrap()
-            .status,
-        409
-    );
+    assert_eq!(post().status, 409);
+    name
+}
+
+#[test]
+fn the_real_gateway_accepts_our_tokens_and_carries_tool_calls() {
+    let gateway = start_gateway();
+    let token = tokens_are_checked_as_the_gateway_does(&gateway);
+    let bearer = format!("Bearer {token}");
+    let (_server, server_port) = spawn_bench_server(1, &["--tools", "5"]).unwrap();
+    let name = a_bench_server_registers_once(&gateway, &bearer, server_port);
 
     // tools/call through /rpc with cargo xtask hey: no failures.
-    let tool = format!("{name}-benchmark-tool-0");
+    let work = &gateway.work;
+    let tool = contextforge::naming::federated_tool_name(&name, "benchmark_tool_0");
     std::fs::write(
         work.join("call.json"),
         serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": {"param1": "x"}}}).to_string(),
@@ -138,30 +167,19 @@ fn the_real_gateway_accepts_our_tokens_and_carries_tool_calls() {
         r#"{"jsonrpc":"2.0","id":1,"method":"convert_time","params":{"source_timezone":"Europe/Berlin","target_timezone":"Europe/Dublin","time":"09:00"}}"#,
     )
     .unwrap();
-    let rpc = format!("http://127.0.0.1:{port}/rpc");
+    let rpc = format!("http://{}/rpc", gateway.addr);
     let hey = |payload: &str| {
-        xtask_ok(
-            &work,
-            &[
-                "hey",
-                "-n",
-                "20",
-                "-c",
-                "2",
-                "-d",
-                payload,
-                "-u",
-                &rpc,
-                "-H",
-                &format!("Authorization: {bearer}"),
-            ],
-        )
+        let header = format!("Authorization: {bearer}");
+        let args = [
+            "hey", "-n", "20", "-c", "2", "-d", payload, "-u", &rpc, "-H", &header,
+        ];
+        xtask_ok(work, &args)
     };
     let ok = hey("call.json");
     assert!(
         ok.contains("Failed requests:\t0 of 20"),
         "{ok}\n--- gateway log ---\n{}",
-        stack::tail(&log, 20)
+        stack::tail(&gateway.log, 20)
     );
     let legacy = hey("legacy.json");
     assert!(legacy.contains("[200]\t20 responses"), "{legacy}");

@@ -122,6 +122,40 @@ fn run_files(dir: &Path) -> String {
         .collect()
 }
 
+/// Every file of a run is there, the failed threshold is in junit.xml, and no secret of the
+/// stack, nor the token it signs, is in any of them.
+fn every_view_is_written_and_no_secret_in_any(stack: &Stack, run_dir: &Path) {
+    for file in [
+        "results.json",
+        "report.html",
+        "report.md",
+        "junit.xml",
+        "direct_stats.csv",
+        "gateway_stats.csv",
+        "nginx_stats_history.csv",
+    ] {
+        assert!(run_dir.join(file).is_file(), "{file} missing");
+    }
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("requests{tier=gateway}&gt;=100000000")
+            || junit.contains("requests{tier=gateway}>=100000000"),
+        "{junit}"
+    );
+    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
+    // No secret of the stack, nor the token it signs, is written into any report.
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stack.dir.join(".mcpbench/stack.json")).unwrap(),
+    )
+    .unwrap();
+    let files = run_files(run_dir);
+    assert!(!files.contains(state["jwt_secret"].as_str().unwrap()));
+    assert!(
+        !files.contains("Bearer ey"),
+        "a token leaked into the reports"
+    );
+}
+
 #[test]
 fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     let stack = Stack::new("e2e");
@@ -188,35 +222,7 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     assert_eq!(thresholds[1]["tier"], "gateway");
 
     let run_dir = stack.dir.join("reports/latest");
-    for file in [
-        "results.json",
-        "report.html",
-        "report.md",
-        "junit.xml",
-        "direct_stats.csv",
-        "gateway_stats.csv",
-        "nginx_stats_history.csv",
-    ] {
-        assert!(run_dir.join(file).is_file(), "{file} missing");
-    }
-    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
-    assert!(
-        junit.contains("requests{tier=gateway}&gt;=100000000")
-            || junit.contains("requests{tier=gateway}>=100000000"),
-        "{junit}"
-    );
-    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
-    // No secret of the stack, nor the token it signs, is written into any report.
-    let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(stack.dir.join(".mcpbench/stack.json")).unwrap(),
-    )
-    .unwrap();
-    let files = run_files(&run_dir);
-    assert!(!files.contains(state["jwt_secret"].as_str().unwrap()));
-    assert!(
-        !files.contains("Bearer ey"),
-        "a token leaked into the reports"
-    );
+    every_view_is_written_and_no_secret_in_any(&stack, &run_dir);
     let first_run = std::fs::canonicalize(&run_dir).unwrap();
 
     // Again on the running stack (reused, left up), thresholds that hold: exit 0.
