@@ -77,3 +77,128 @@ fn the_readme_documents_every_xtask_command() {
         );
     }
 }
+
+/// The Rust files under `dir` (relative to the workspace), with their text.
+fn sources_under(dir: &str) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    rust_files(&workspace_root().join(dir), &mut files);
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect()
+}
+
+/// Files under `dirs` that contain any of `needles`, outside the files `allowed`.
+fn spelled_outside(dirs: &[&str], needles: &[&str], allowed: &[&str]) -> Vec<String> {
+    let root = workspace_root();
+    dirs.iter()
+        .flat_map(|d| sources_under(d))
+        .filter(|(f, _)| {
+            let rel = f.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+            !allowed.iter().any(|a| rel.starts_with(a))
+        })
+        .filter_map(|(f, text)| {
+            let found: Vec<&&str> = needles.iter().filter(|n| text.contains(**n)).collect();
+            (!found.is_empty()).then(|| format!("{}: {found:?}", f.display()))
+        })
+        .collect()
+}
+
+#[test]
+fn contextforge_facts_are_spelled_only_in_the_contextforge_crate() {
+    // ARCHITECTURE: no other crate spells a ContextForge claim, setting or endpoint.
+    let facts = [
+        "\"admin@example.com\"",
+        "\"benchmark-{",
+        "benchmark-{port}",
+        "\"mcpgateway\"",
+        "\"mcpgateway-api\"",
+        "\"JWT_SECRET_KEY\"",
+        "\"AUTH_ENCRYPTION_SECRET\"",
+        "\"/ready\"",
+        "servers/{",
+        "mcpgateway.main:app",
+        "\"gatewaySlug\"",
+        "\"originalName\"",
+    ];
+    let found = spelled_outside(
+        &["crates", "xtask", "src"],
+        &facts,
+        &["crates/contextforge/"],
+    );
+    assert!(
+        found.is_empty(),
+        "ContextForge facts outside its crate: {found:#?}"
+    );
+}
+
+#[test]
+fn one_exit_status_type_and_no_exit_numbers_elsewhere() {
+    let numbers = [
+        "mod exit_code",
+        "ExitCode::from(1)",
+        "ExitCode::from(2)",
+        "ExitCode::from(3)",
+        "ExitCode::from(4)",
+        "ExitCode::from(130)",
+        "ExitCode::FAILURE",
+        "process::exit(1",
+        "process::exit(2",
+        "process::exit(3",
+    ];
+    let found = spelled_outside(&["crates", "xtask", "src"], &numbers, &["crates/cli/"]);
+    assert!(
+        found.is_empty(),
+        "exit statuses outside cli::Exit: {found:#?}"
+    );
+}
+
+#[test]
+fn each_protocol_and_report_fact_has_one_home() {
+    // MCP revisions: the server's negotiated list (bench-server) and the client's default
+    // (loadgen); tests may spell what they send.
+    let revisions = ["\"2025-11-25\"", "\"2025-06-18\"", "\"2025-03-26\""];
+    let found = spelled_outside(
+        &["crates", "xtask"],
+        &revisions,
+        &[
+            "crates/bench-server/src/mcp.rs",
+            "crates/loadgen/src/scenario.rs",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "protocol revisions spelled twice: {found:#?}"
+    );
+    let found = spelled_outside(
+        &["crates", "xtask"],
+        &["\"Aggregated\""],
+        &["crates/loadgen/src/results.rs"],
+    );
+    assert!(found.is_empty(), "\"Aggregated\" spelled twice: {found:#?}");
+}
+
+#[test]
+fn the_stack_library_returns_what_happened_and_the_command_prints_it() {
+    let found = spelled_outside(&["crates/stack"], &["println!(", "eprintln!("], &[]);
+    assert!(found.is_empty(), "the stack library prints: {found:#?}");
+}
+
+#[test]
+fn no_test_fixture_is_copied_into_an_integration_test() {
+    // Fixtures are shared through the `fixtures` features, never rebuilt by hand. Built from
+    // pieces so this file does not match itself.
+    let documents = [
+        ["schema: loadgen::", "SCHEMA"].concat(),
+        ["schema: report::", "SCHEMA"].concat(),
+    ];
+    let documents: Vec<&str> = documents.iter().map(String::as_str).collect();
+    let found = spelled_outside(&["tests"], &documents, &[]);
+    assert!(
+        found.is_empty(),
+        "a run built by hand in tests/: {found:#?}"
+    );
+}

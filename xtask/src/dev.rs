@@ -47,12 +47,10 @@ pub(crate) fn workspace_shell() -> Result<Shell> {
     Ok(sh)
 }
 
+/// A test or benchmark run that fails is judged and failed (exit 1).
 pub fn exit(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cargo xtask: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => cli::Exit::Failed.fail("cargo xtask", &format!("{e:#}")),
     }
 }

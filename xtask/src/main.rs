@@ -13,7 +13,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cargo xtask",
     version,
-    about = "mcpbench: what does your MCP gateway cost?"
+    about = "mcpbench: what does your MCP gateway cost?",
+    after_help = cli::EXIT_STATUS_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -118,6 +119,7 @@ enum Command {
     #[command(after_help = cli::EXIT_STATUS_HELP)]
     Jwt(JwtArgs),
     /// Build the binaries and run every test (unit, end-to-end, SDK conformance).
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     Test {
         /// Extra arguments for `cargo test` (a test-name filter, `-- --nocapture`, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -125,6 +127,7 @@ enum Command {
     },
     /// Run a benchmark against its peers: `bench-server` (vs the official SDK's FastMCP) or
     /// `loadgen` (vs wrk, hey, oha and a reqwest loop).
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
     Bench {
         #[arg(value_enum)]
         name: dev::BenchName,
@@ -149,7 +152,7 @@ struct JwtArgs {
     #[arg(long, value_delimiter = ',')]
     teams: Option<Vec<String>>,
     /// The gateway's JWT_SECRET_KEY (never printed); default: the running stack's.
-    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    #[arg(long, env = contextforge::settings::JWT_SECRET_ENV, hide_env_values = true)]
     secret: Option<String>,
 }
 

@@ -469,7 +469,7 @@ mod tests {
     fn sessions_are_bounded_by_forgetting_the_oldest() {
         let mut s = Sessions::default();
         for id in 0..(MAX_SESSIONS as u128 + 5) {
-            s.insert(id, "2025-06-18");
+            s.insert(id, crate::mcp::PROTOCOL_VERSIONS[1]);
         }
         assert!(s.open.len() <= MAX_SESSIONS);
         assert!(s.open.contains_key(&(MAX_SESSIONS as u128 + 4)));

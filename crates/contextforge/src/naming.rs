@@ -1,6 +1,7 @@
-//! How ContextForge names what a benchmark stack registers, in one place: the admin identity the
-//! stack's tokens speak for, the gateway name of a bench server, and the gateway's own rule for
-//! the names of federated tools (`<gateway slug>-<tool slug>`, underscores become hyphens).
+//! How ContextForge names what a benchmark stack registers and where it answers, in one place:
+//! the admin identity the stack's tokens speak for, the gateway name of a bench server, the
+//! gateway's own rule for the names of federated tools (`<gateway slug>-<tool slug>`,
+//! underscores become hyphens), its probes and a virtual server's MCP endpoint.
 
 /// The platform admin the stack creates (`PLATFORM_ADMIN_EMAIL`) and its tokens name.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -8,6 +9,16 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// The gateway name under which the bench server on `port` is registered.
 pub fn bench_gateway_name(port: u16) -> String {
     format!("benchmark-{port}")
+}
+
+/// The gateway's readiness probe: 200 once it can serve (migrations done).
+pub const READY_PATH: &str = "/ready";
+/// The gateway's liveness probe.
+pub const HEALTH_PATH: &str = "/health";
+
+/// A virtual server's MCP endpoint (Streamable HTTP), relative to the gateway's base URL.
+pub fn virtual_server_mcp_path(id: &str) -> String {
+    format!("servers/{id}/mcp")
 }
 
 /// The virtual server an overhead run creates: it bundles exactly what the direct tier's bench

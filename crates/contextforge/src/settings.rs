@@ -4,6 +4,14 @@
 /// The newest `mcp-contextforge-gateway` that installs on Python 3.11 (1.0.8 and later need 3.12).
 pub const PINNED_VERSION: &str = "1.0.7.post20260921";
 
+/// The setting that holds the gateway's JWT signing secret.
+pub const JWT_SECRET_ENV: &str = "JWT_SECRET_KEY";
+
+/// The gateway's own server (uvicorn, one worker) in its venv's `bin/`.
+pub const SERVER_BINARY: &str = "mcpgateway";
+/// The ASGI application gunicorn serves with several workers.
+pub const ASGI_APP: &str = "mcpgateway.main:app";
+
 /// The pip requirement for [`PINNED_VERSION`].
 pub fn pip_requirement() -> String {
     format!("mcp-contextforge-gateway=={PINNED_VERSION}")
@@ -18,7 +26,7 @@ pub fn load_test_env(
     database_path: &std::path::Path,
 ) -> Vec<(&'static str, String)> {
     vec![
-        ("JWT_SECRET_KEY", jwt_secret.to_string()),
+        (JWT_SECRET_ENV, jwt_secret.to_string()),
         ("AUTH_ENCRYPTION_SECRET", auth_encryption_secret.to_string()),
         (
             "DATABASE_URL",

@@ -391,10 +391,10 @@ mod tests {
 
     #[test]
     fn a_captured_path_splits_around_the_placeholder() {
-        let url = url::Url::parse("http://127.0.0.1:1/servers/{captured}/state?x=1").unwrap();
+        let url = url::Url::parse("http://127.0.0.1:1/entities/{captured}/state?x=1").unwrap();
         assert_eq!(
             captured_target(&url, false),
-            Some(("/servers/".into(), "/state?x=1".into()))
+            Some(("/entities/".into(), "/state?x=1".into()))
         );
         assert_eq!(
             captured_target(&url::Url::parse("http://h/tools").unwrap(), false),

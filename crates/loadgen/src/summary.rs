@@ -150,7 +150,7 @@ mod tests {
         // No successful request: no latency to show, rather than zeros.
         assert!(
             text.lines()
-                .any(|l| l.starts_with("Aggregated") && l.ends_with('-')),
+                .any(|l| l.starts_with(crate::AGGREGATED) && l.ends_with('-')),
             "{text}"
         );
     }

@@ -341,7 +341,7 @@ mod tests {
         let results = RunResults {
             operations: vec![op.clone()],
             total: OperationResult {
-                name: "Aggregated".into(),
+                name: crate::AGGREGATED.into(),
                 ..op
             },
             ..crate::results::fixtures::empty()

@@ -73,7 +73,9 @@ pub async fn prepare(
     };
     let health = Health {
         bench_server: loopback(state.bench_start_port, "/health"),
-        gateway: gateway.join("health").expect("a health URL"),
+        gateway: gateway
+            .join(contextforge::naming::HEALTH_PATH.trim_start_matches('/'))
+            .expect("a health URL"),
         nginx: nginx
             .as_ref()
             .ok()

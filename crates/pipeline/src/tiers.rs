@@ -41,7 +41,9 @@ fn through(
         });
     };
     let url = base
-        .join(&format!("servers/{}/mcp", targets.virtual_server_id))
+        .join(&contextforge::naming::virtual_server_mcp_path(
+            &targets.virtual_server_id,
+        ))
         .map_err(|e| format!("{base}: {e}"))?;
     Ok(PlannedTier {
         tier,

@@ -125,10 +125,10 @@ impl Processes {
                 .args(["-w", &options.workers.to_string()])
                 .args(["-b", &format!("127.0.0.1:{port}"), "--timeout", "600"])
                 .args(["--no-control-socket", "--access-logfile", "/dev/null"])
-                .args(["--error-logfile", "-", "mcpgateway.main:app"]);
+                .args(["--error-logfile", "-", contextforge::settings::ASGI_APP]);
             c
         } else {
-            let mut c = Command::new(venv.join("bin/mcpgateway"));
+            let mut c = Command::new(venv.join("bin").join(contextforge::settings::SERVER_BINARY));
             c.args(["--host", "127.0.0.1", "--port", &port]);
             c
         };

@@ -43,8 +43,9 @@ impl std::fmt::Display for Up {
         if let Some(id) = &state.virtual_server_id {
             writeln!(
                 f,
-                "MCP:     http://127.0.0.1:{}/servers/{id}/mcp",
-                state.gateway_port
+                "MCP:     http://127.0.0.1:{}/{}",
+                state.gateway_port,
+                contextforge::naming::virtual_server_mcp_path(id)
             )?;
         }
         write!(

@@ -49,7 +49,7 @@ pub fn gateway(options: &UpOptions) -> ServiceSpec {
     ServiceSpec {
         name: GATEWAY,
         port: options.gateway_port,
-        health_path: "/ready",
+        health_path: contextforge::naming::READY_PATH,
         within: Duration::from_secs(240),
     }
 }

@@ -225,7 +225,7 @@ mod tests {
             container_id: "c0ffee".into(),
             container_name: "mcpbench-x-gateway".into(),
             endpoint: "http://127.0.0.1:4444".into(),
-            health_path: "/ready".into(),
+            health_path: contextforge::naming::READY_PATH.into(),
         }));
         state.virtual_server_id = Some("vs".into());
         state.save(&dir).unwrap();
