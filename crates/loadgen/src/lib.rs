@@ -23,7 +23,7 @@ pub mod load_cli;
 mod plan;
 mod progress;
 mod recorder;
-pub mod results;
+mod results;
 mod scenario;
 mod schedule;
 mod schema;

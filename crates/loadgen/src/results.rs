@@ -475,9 +475,9 @@ fn csv(field: &str) -> String {
     }
 }
 
-#[cfg(any(test, feature = "fixtures"))]
-pub mod fixtures {
-    //! Known results for tests here and in the crates that render them (feature `fixtures`).
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Known results for this crate's tests (the report crate keeps its own, richer runs).
     use super::*;
 
     /// A run with no operations, to be filled in by a test.
