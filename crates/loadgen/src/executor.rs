@@ -80,6 +80,9 @@ async fn closed_user(
     let wait = ctx.class_wait(user.class).cloned().unwrap_or(wait);
     let pacing = wait.pacing();
     let mut slot = Instant::now();
+    // A paced user still busy with the target when its next slot came starts late by the
+    // target's doing, not the generator's.
+    let mut start = Start::Free;
     while may_begin(&ctx) {
         if u64::from(id) >= *desired.borrow() {
             // Parked by a ramp-down; wake when the target rises again or the run ends.
@@ -100,7 +103,7 @@ async fn closed_user(
                 return;
             }
             ctx.ledger.intend();
-            ctx.ledger.start(intended, Start::Free, false);
+            ctx.ledger.start(intended, start, false);
         }
         if pacing.is_some() {
             // A late iteration is measured from its slot, but the schedule resumes from now:
@@ -124,6 +127,11 @@ async fn closed_user(
                 slot += pacing.expect("pacing wait");
                 slot.saturating_duration_since(Instant::now())
             }
+        };
+        start = if pacing.is_some() && pause.is_zero() {
+            Start::Queued
+        } else {
+            Start::Free
         };
         if !pause.is_zero() && !ctx.sleep_unless_stopping(pause).await {
             return;

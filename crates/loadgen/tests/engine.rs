@@ -705,6 +705,26 @@ async fn constant_pacing_holds_each_user_to_its_interval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_user_held_up_by_a_slow_target_is_not_a_saturated_generator() {
+    // Pacing asks for an iteration every 100 ms; each takes 200 ms: every slot is missed while
+    // the user waits on the target. That lateness is the target's.
+    let server = Server::start(&["--stateless", "--latency-ms", "200"]);
+    let model = Model::Closed {
+        users: 2,
+        spawn_rate: 0.0,
+        wait: Wait::ConstantPacing { secs: 0.1 },
+    };
+    let r = go(
+        timed_plan(model, 2, ""),
+        mcp_scenario(&server, SessionMode::None, McpCall::Ping),
+    )
+    .await;
+    assert!(!r.schedule.generator_saturated(), "{:?}", r.schedule);
+    assert!(r.schedule.lateness.queued_starts > 10, "{:?}", r.schedule);
+    assert!(op(&r, "ping").latency.p50_ms >= 200.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_target_loses_nothing_at_the_end_of_the_window() {
     // 20 users on a 50 ms target carry 400/s of the 500/s asked: arrivals queue, and those still
     // queued when the window closes run in the drain, charged from their intended time — they
