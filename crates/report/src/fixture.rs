@@ -382,31 +382,20 @@ pub fn realistic_run() -> OverheadRun {
         result
     })
     .collect::<Vec<_>>();
+    let base = run();
     OverheadRun {
-        schema: crate::SCHEMA.into(),
-        run_id: "20261127-030000-light".into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        started_at: "2026-11-27T03:00:00Z".into(),
         finished_at: "2026-11-27T03:02:10Z".into(),
-        command_line: vec!["cargo".into(), "xtask".into(), "load-test-light".into()],
         profile: ProfileInfo {
-            name: "light".into(),
-            sla_class: "baseline".into(),
-            description: "10 users, spawn 2/s, 30 s".into(),
-            model: LoadModel::Closed,
             duration_secs: SECONDS as f64,
             warmup_secs: 5.0,
-            seed: 1,
             mcp_classes: vec!["MCPToolCallerUser:8".into(), "MCPDiscoveryUser:2".into()],
             rest_classes: vec![],
+            ..base.profile
         },
         stack: StackInfo {
-            runtime: stack::Runtime::Local,
             reused: true,
-            bench_servers: 10,
             gateway_version: "1.0.7.post20260921".into(),
-            gateway_workers: 1,
-            nginx_cache: false,
+            ..base.stack
         },
         environment: Environment::capture(),
         overhead: crate::overhead_rows(&tiers),
@@ -421,5 +410,6 @@ pub fn realistic_run() -> OverheadRun {
         warnings: vec!["the stack was already up: reused, not restarted".into()],
         tiers,
         thresholds,
+        ..base
     }
 }
