@@ -21,7 +21,7 @@ impl OverheadRun {
                 "this is a single load run ({loadgen}, from `cargo xtask load`), not a tiered run ({SCHEMA}, from `cargo xtask load-test`)"
             )),
             Some(older) if older.starts_with("mcpbench.overhead/") => Err(format!(
-                "schema {older} was written by an older mcpbench, this one reads {SCHEMA}: record the run again (a baseline: run the profile, then `cargo xtask compare-baseline --save`)"
+                "schema {older} was written by an older mcpbench, this one reads {SCHEMA}: record the run again"
             )),
             Some(other) => Err(format!("schema {other} is not {SCHEMA}")),
             None => Err(format!("no \"schema\" field: not an mcpbench results file (expected {SCHEMA})")),
