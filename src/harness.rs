@@ -279,22 +279,7 @@ pub use stack::which;
 
 /// The unix socket of a container engine that answers `GET /_ping` (DOCKER_HOST when it is a
 /// unix socket, else Docker's and Podman's system sockets), as the stack's docker runtime finds it.
-pub fn container_engine() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.is_empty() => host
-            .strip_prefix("unix://")
-            .map(PathBuf::from)
-            .into_iter()
-            .collect(),
-        _ => vec![
-            "/var/run/docker.sock".into(),
-            "/run/podman/podman.sock".into(),
-        ],
-    };
-    candidates
-        .into_iter()
-        .find(|socket| engine_get(socket, "/_ping").is_ok_and(|r| r.status == 200))
-}
+pub use provision::engine::answering as container_engine;
 
 /// One `GET` to the engine's API over its unix socket.
 pub fn engine_get(socket: &Path, path: &str) -> Result<HttpResponse> {

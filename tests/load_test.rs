@@ -433,7 +433,14 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
         (vec!["--threshold", "p95<soon"], "invalid threshold"),
         (vec!["--threshold", "p95{op=tools/cal}<1s"], "tools/cal"),
         (vec!["--mcp-classes", "NoSuchUser"], "unknown user class"),
-        (vec!["--host", "http://192.0.2.1:8080"], "loopback"),
+        (
+            vec!["--host", "ftp://192.0.2.1:8080"],
+            "http:// or https://",
+        ),
+        (
+            vec!["--direct-url", "http://127.0.0.1:9/mcp"],
+            "add --gateway-url",
+        ),
         (
             vec!["--reports-dir", "/proc/mcpbench/reports"],
             "--reports-dir",
@@ -480,4 +487,122 @@ fn tune_check_reports_every_setting_and_its_exit_says_whether_to_change_any() {
         String::from_utf8_lossy(&bad.stderr).trim().lines().count(),
         1
     );
+}
+
+/// `load-test --gateway-url` from a directory with no stack: a gateway this command did not
+/// start (the test brings one up with `benchmark-up` elsewhere), reached with a token from the
+/// environment, then with the JWT secret and `--server-id`; a forged token is refused in one line.
+#[test]
+fn an_existing_gateway_is_measured_by_url_and_nothing_is_started() {
+    let stack = Stack::new("existing");
+    let up = stack.xtask(&[
+        "benchmark-up",
+        "--runtime",
+        "local",
+        "--count",
+        "2",
+        "--start-port",
+        &stack.bench.to_string(),
+        "--gateway-port",
+        &stack.gateway.to_string(),
+        "--nginx-port",
+        &stack.nginx.to_string(),
+    ]);
+    assert!(up.status.success(), "{}", text(&up));
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stack.dir.join(".mcpbench/stack.json")).unwrap(),
+    )
+    .unwrap();
+    let secret = state["jwt_secret"].as_str().unwrap().to_string();
+    let minted = stack.xtask(&["jwt", "--admin", "--exp", "60"]);
+    let token = String::from_utf8_lossy(&minted.stdout).trim().to_string();
+    assert!(
+        minted.status.success() && token.starts_with("ey"),
+        "{}",
+        text(&minted)
+    );
+
+    let elsewhere = stack.dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let gateway_url = format!("http://127.0.0.1:{}", stack.gateway);
+    let direct_url = format!("http://127.0.0.1:{}/mcp", stack.bench);
+    let load_test = |extra: &[&str]| {
+        let mut cmd = Command::new(binary("xtask"));
+        cmd.current_dir(&elsewhere)
+            .args(["load-test", "--users", "3", "--spawn-rate", "3"])
+            .args(["--run-time", "3s", "--warmup", "1s", "--progress", "plain"])
+            .args(["--no-sla", "--rest-classes", "HealthCheckUser"])
+            .args(extra)
+            .env_remove("LOADTEST_HOST")
+            .env_remove("JWT_SECRET_KEY")
+            .env_remove("MCPGATEWAY_BEARER_TOKEN");
+        cmd
+    };
+    let results = || -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(elsewhere.join("reports/latest/results.json")).unwrap(),
+        )
+        .unwrap()
+    };
+
+    let out = load_test(&["--gateway-url", &gateway_url, "--direct-url", &direct_url])
+        .env("MCPGATEWAY_BEARER_TOKEN", &token)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let first = results();
+    for ran in ["direct", "gateway", "rest"] {
+        assert_eq!(outcome(&first, ran), "ran", "{ran}: {said}");
+        assert!(requests(&first, ran) > 0, "{ran}: {said}");
+    }
+    assert_eq!(outcome(&first, "nginx"), "skipped");
+    let reason = tier(&first, "nginx")["outcome"]["reason"].as_str().unwrap();
+    assert!(reason.contains("existing gateway"), "{reason}");
+    let measured = &first["measured"];
+    assert_eq!(measured["kind"], "existing_gateway", "{measured}");
+    assert_eq!(measured["gateway_url"], format!("{gateway_url}/"));
+    assert_eq!(measured["direct_url"], direct_url);
+    let server_id = measured["server_id"].as_str().unwrap().to_string();
+    assert!(
+        tier(&first, "gateway")["target"]
+            .as_str()
+            .unwrap()
+            .contains(&server_id),
+        "{said}"
+    );
+    let md = std::fs::read_to_string(elsewhere.join("reports/latest/report.md")).unwrap();
+    assert!(md.contains("an existing gateway at"), "{md}");
+    assert!(
+        !elsewhere.join(".mcpbench").exists(),
+        "nothing may be started"
+    );
+    let files = run_files(&elsewhere.join("reports/latest"));
+    assert!(
+        !files.contains(&token) && !files.contains(&secret),
+        "a credential leaked"
+    );
+
+    // LOADTEST_HOST names the gateway (the Makefile's meaning); the secret mints the token.
+    let out = load_test(&["--tiers", "gateway", "--server-id", &server_id])
+        .env("LOADTEST_HOST", &gateway_url)
+        .env("JWT_SECRET_KEY", &secret)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(!said.contains(&secret), "the secret was printed");
+    let second = results();
+    assert_eq!(second["measured"]["server_id"], server_id.as_str());
+    assert_eq!(second["measured"]["direct_url"], serde_json::Value::Null);
+    assert_eq!(outcome(&second, "gateway"), "ran");
+
+    // A token the gateway refuses: one line, exit 3, before any load.
+    let out = load_test(&["--gateway-url", &gateway_url, "--token", "forged"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(err.contains("401"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

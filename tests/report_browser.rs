@@ -8,23 +8,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mcpbench::harness::{target_dir, ChildGuard};
+use mcpbench::harness::{target_dir, which, ChildGuard};
 
+/// Chromium, installed when absent where that is allowed (see the provision crate). Never a
+/// silent skip: this test is the only check that the report renders, so a missing browser fails
+/// it with the one line that says what to install.
 fn chromium() -> PathBuf {
-    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-        })
-    });
-    // Never a silent skip: this test is the only check that the report renders.
-    found.unwrap_or_else(|| {
-        panic!(
-            "chromium is not installed{}: apt-get install chromium (Debian's headless-capable browser)",
-            if std::env::var_os("CI").is_some() { " on this CI machine" } else { "" }
-        )
-    })
+    if let Err(missing) = provision::ensure(&[provision::Piece::Chromium]) {
+        panic!("{missing}");
+    }
+    which("chromium")
+        .or_else(|| which("chromium-browser"))
+        .expect("chromium was installed, yet is not found")
 }
 
 /// Runs Chromium headless on `page` with `args`, stdout into `stdout`, within a minute.

@@ -182,6 +182,20 @@ fn each_protocol_and_report_fact_has_one_home() {
 }
 
 #[test]
+fn only_the_provision_crate_installs_system_packages() {
+    // ARCHITECTURE: what to install, and how, is known in one place.
+    let found = spelled_outside(
+        &["crates", "xtask", "src"],
+        &["apt-get", "dpkg", "nginx-light"],
+        &["crates/provision/"],
+    );
+    assert!(
+        found.is_empty(),
+        "package installs outside provision: {found:#?}"
+    );
+}
+
+#[test]
 fn the_stack_library_returns_what_happened_and_the_command_prints_it() {
     let found = spelled_outside(&["crates/stack"], &["println!(", "eprintln!("], &[]);
     assert!(found.is_empty(), "the stack library prints: {found:#?}");

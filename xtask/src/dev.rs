@@ -3,20 +3,53 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use cli::Exit;
+use provision::{engine::EngineService, Piece};
 use xshell::{cmd, Shell};
 
-/// Builds every binary in release (the end-to-end tests run them as a user would, and the
-/// load tests need them optimised), then runs the whole workspace's tests against them.
-pub fn test(extra: &[String]) -> Result<()> {
-    let sh = workspace_shell()?;
-    cmd!(sh, "cargo build --release --workspace --bins").run()?;
-    cmd!(
-        sh,
-        "cargo test --release --workspace --no-fail-fast {extra...}"
-    )
-    .run()
-    .context("tests failed")?;
-    Ok(())
+const TEST: &str = "cargo xtask test";
+
+/// Provisions what the tests need (see [`provision_for_tests`]), builds every binary in release
+/// (the end-to-end tests run them as a user would, and the load tests need them optimised), then
+/// runs the whole workspace's tests against them.
+pub fn test(extra: &[String]) -> ExitCode {
+    let engine = match provision_for_tests(extra.is_empty()) {
+        Ok(engine) => engine,
+        Err((exit, line)) => return exit.fail(TEST, &line),
+    };
+    let run = || -> Result<()> {
+        let sh = workspace_shell()?;
+        let _docker_host = engine
+            .as_ref()
+            .map(|service| sh.push_env("DOCKER_HOST", service.docker_host()));
+        cmd!(sh, "cargo build --release --workspace --bins").run()?;
+        cmd!(
+            sh,
+            "cargo test --release --workspace --no-fail-fast {extra...}"
+        )
+        .run()
+        .context("tests failed")
+    };
+    exit(run())
+}
+
+/// Every system piece a test needs, installed when absent (as root on Debian or Ubuntu), and a
+/// container engine's API: the one that answers, or Podman's service for the tests' duration.
+/// With a test filter (`extra` not empty) a missing piece is said and the run goes on: the tests
+/// that need it fail with the same advice.
+fn provision_for_tests(whole_suite: bool) -> Result<Option<EngineService>, (Exit, String)> {
+    if let Err(missing) = provision::ensure(&Piece::ALL) {
+        if whole_suite {
+            return Err((Exit::Missing, missing.to_string()));
+        }
+        eprintln!("{TEST}: {missing}");
+    }
+    if provision::engine::answering().is_some() || !Piece::Podman.present() {
+        return Ok(None);
+    }
+    EngineService::start()
+        .map(Some)
+        .map_err(|e| (Exit::Infrastructure, e))
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -51,6 +84,6 @@ pub(crate) fn workspace_shell() -> Result<Shell> {
 pub fn exit(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => cli::Exit::Failed.fail("cargo xtask", &format!("{e:#}")),
+        Err(e) => Exit::Failed.fail("cargo xtask", &format!("{e:#}")),
     }
 }

@@ -3,6 +3,7 @@
 
 mod dev;
 mod images_cmd;
+mod provision_cmd;
 mod stack_cmd;
 
 use std::process::ExitCode;
@@ -118,7 +119,11 @@ enum Command {
     /// Mint a ContextForge-compatible JWT (HS256), as `python -m mcpgateway.utils.create_jwt_token`.
     #[command(after_help = cli::EXIT_STATUS_HELP)]
     Jwt(JwtArgs),
-    /// Build the binaries and run every test (unit, end-to-end, SDK conformance).
+    /// Check or install the system pieces mcpbench needs (as root on Debian or Ubuntu;
+    /// MCPBENCH_NO_INSTALL=1 refuses). The commands that need a piece do this themselves.
+    #[command(after_help = cli::EXIT_STATUS_HELP)]
+    Provision(provision_cmd::ProvisionArgs),
+    /// Provision what the tests need, build the binaries and run every test (unit, end-to-end, SDK conformance).
     #[command(after_help = cli::EXIT_STATUS_HELP)]
     Test {
         /// Extra arguments for `cargo test` (a test-name filter, `-- --nocapture`, ...).
@@ -191,7 +196,7 @@ fn load_test(profile: Option<&str>, args: Vec<String>) -> ExitCode {
         .flat_map(|p| ["--profile".to_string(), p.to_string()]);
     pipeline::cli::main_with_args(
         std::iter::once(program).chain(preset).chain(args).collect(),
-        stack_cmd::bench_server_bin(),
+        stack_cmd::bench_server_program(),
     )
 }
 
@@ -235,7 +240,8 @@ fn main() -> ExitCode {
         Command::BenchmarkStatus(args) => stack_cmd::status(args),
         Command::BenchmarkLogs(args) => stack_cmd::logs(args),
         Command::Images(command) => images_cmd::run(command),
-        Command::Test { args } => dev::exit(dev::test(&args)),
+        Command::Provision(args) => provision_cmd::run(args),
+        Command::Test { args } => dev::test(&args),
         Command::Bench { name, args } => dev::exit(dev::bench(name, &args)),
     }
 }

@@ -98,16 +98,17 @@ fn waiting(command: &'static str) -> impl FnOnce(&str) {
     move |line| eprintln!("{command}: {line}")
 }
 
-/// The bench-server binary built beside this one.
-pub fn bench_server_bin() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("bench-server")))
-        .unwrap_or_else(|| PathBuf::from("bench-server"))
+/// bench-server as this binary's own `bench-server` subcommand: built by the same `cargo
+/// xtask`, so a fresh clone's first command needs nothing else built, and it is never stale.
+pub fn bench_server_program() -> stack::BenchServerProgram {
+    stack::BenchServerProgram {
+        path: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("xtask")),
+        leading_args: vec!["bench-server".into()],
+    }
 }
 
 pub fn up(flags: stack::UpFlags) -> ExitCode {
-    let options = flags.options(bench_server_bin());
+    let options = flags.options(bench_server_program());
     changing(UP, |stop| async move {
         stack::up(&options, stopped(stop), waiting(UP)).await
     })

@@ -21,6 +21,9 @@ pub enum Exit {
     /// The load generator could not keep its schedule: the latencies are not trustworthy, so no
     /// threshold was judged.
     Saturated,
+    /// A system piece (nginx, Python's venv, Chromium, ...) is absent and was not installed:
+    /// the line names what to install.
+    Missing,
     /// Stopped by a signal; what was measured until then is written.
     Stopped(Signal),
 }
@@ -33,6 +36,7 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Infrastructure => 3,
             Exit::Saturated => 4,
+            Exit::Missing => 5,
             Exit::Stopped(signal) => 128 + signal.number(),
         }
     }
@@ -59,6 +63,7 @@ Exit status (the same for every mcpbench command):
   2    bad flags, values or input; nothing was started or sent
   3    the target or the stack failed (unreachable, down mid-run, a failed tier, no engine)
   4    the generator saturated: latencies not trustworthy, thresholds not judged
+  5    a system package is missing and was not installed (the line names it)
   129  stopped by SIGHUP, 130 by Ctrl-C (SIGINT), 143 by SIGTERM; results so far are written";
 
 #[cfg(test)]
@@ -73,12 +78,13 @@ mod tests {
             Exit::Usage,
             Exit::Infrastructure,
             Exit::Saturated,
+            Exit::Missing,
             Exit::Stopped(Signal::Hangup),
             Exit::Stopped(Signal::Interrupt),
             Exit::Stopped(Signal::Terminate),
         ];
         let mut codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 129, 130, 143]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 129, 130, 143]);
         codes.dedup();
         assert_eq!(codes.len(), all.len());
         for code in codes {

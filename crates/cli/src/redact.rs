@@ -34,8 +34,9 @@ pub fn redact_header_line(line: &str) -> String {
 /// Flags whose value is a header line (`-H 'Name: value'`).
 const HEADER_FLAGS: [&str; 2] = ["-H", "--header"];
 /// Flags whose whole value is a secret.
-const SECRET_FLAGS: [&str; 6] = [
+const SECRET_FLAGS: [&str; 7] = [
     "--secret",
+    "--jwt-secret",
     "--token",
     "--auth-token",
     "--password",

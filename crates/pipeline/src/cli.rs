@@ -12,7 +12,8 @@ use loadgen::load_cli::ProgressArg;
 use report::Tier;
 
 use crate::profile::{Overrides, Profile};
-use crate::run::{self, Event, RunOptions};
+use crate::run::{self, Event, RunOptions, RunTarget};
+use crate::targets::{Auth, Existing};
 use crate::thresholds::ClassPicks;
 use crate::tiers::TierEvent;
 
@@ -35,9 +36,25 @@ pub struct LoadTestArgs {
     /// Measured time per tier, e.g. 30s, 5m [env: LOADTEST_RUN_TIME].
     #[arg(long)]
     pub run_time: Option<String>,
-    /// The front door for the nginx tier, e.g. http://127.0.0.1:8080 (loopback only) [env: LOADTEST_HOST].
+    /// Measure a gateway this tool did not start (http or https, any host), e.g.
+    /// https://gateway.example.com: nothing is brought up [env: LOADTEST_HOST].
+    #[arg(long, visible_alias = "host")]
+    pub gateway_url: Option<String>,
+    /// The bearer token for --gateway-url; never printed or recorded
+    /// [env: MCPGATEWAY_BEARER_TOKEN].
+    #[arg(long, conflicts_with = "jwt_secret")]
+    pub token: Option<String>,
+    /// Mint an admin token for --gateway-url with its JWT_SECRET_KEY instead of --token.
     #[arg(long)]
-    pub host: Option<String>,
+    pub jwt_secret: Option<String>,
+    /// The virtual server --gateway-url's tiers address (default: mcpbench's own, created or
+    /// replaced, bundling the --direct-url backend's tools, or every tool the gateway lists).
+    #[arg(long)]
+    pub server_id: Option<String>,
+    /// The MCP endpoint of a backend behind --gateway-url, for the direct tier, e.g.
+    /// http://10.0.0.5:9000/mcp (without it the direct tier is skipped).
+    #[arg(long)]
+    pub direct_url: Option<String>,
     /// Tiers to run, comma-separated (direct, gateway, nginx, rest).
     #[arg(long, default_value = "direct,gateway,nginx,rest")]
     pub tiers: String,
@@ -73,21 +90,82 @@ pub struct LoadTestArgs {
     pub progress: ProgressArg,
 }
 
-/// A loopback URL (traffic from this tool goes to this machine only).
-fn loopback_url(text: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("invalid host URL '{text}': {e}"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    if !loopback || url.scheme() != "http" {
+/// An http(s) URL with a host and no credentials in it (they go in --token); `base` makes its
+/// path end in `/`, so the gateway's paths join below it.
+fn target_url(flag: &str, text: &str, base: bool) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(text).map_err(|e| format!("{flag} '{text}': {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!(
-            "host '{text}' must be an http:// URL on loopback (127.0.0.0/8, ::1, localhost)"
+            "{flag} '{text}' must be an http:// or https:// URL with a host"
         ));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{flag} carries credentials: pass the token with --token"
+        ));
+    }
+    if base && !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
     Ok(url)
+}
+
+/// Where the tiers go: the stack, or the gateway at `--gateway-url` (`LOADTEST_HOST`) with its
+/// credentials. The existing gateway's flags without it are a usage error.
+fn target(
+    args: &LoadTestArgs,
+    env: &impl Fn(&str) -> Option<String>,
+    bench_server: stack::BenchServerProgram,
+) -> Result<RunTarget, String> {
+    let gateway = args
+        .gateway_url
+        .clone()
+        .or_else(|| env("LOADTEST_HOST").filter(|h| !h.trim().is_empty()));
+    let Some(gateway) = gateway else {
+        let only_with = [
+            ("--token", args.token.is_some()),
+            ("--jwt-secret", args.jwt_secret.is_some()),
+            ("--server-id", args.server_id.is_some()),
+            ("--direct-url", args.direct_url.is_some()),
+        ];
+        if let Some((flag, _)) = only_with.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{flag} is for an existing gateway: add --gateway-url URL"
+            ));
+        }
+        return Ok(RunTarget::Stack {
+            options: args.stack.options(bench_server),
+            keep: args.keep_stack,
+        });
+    };
+    let gateway = target_url("--gateway-url", gateway.trim(), true)?;
+    let credential = |flag: &Option<String>, variable: &str| {
+        flag.clone()
+            .or_else(|| env(variable))
+            .filter(|v| !v.is_empty())
+    };
+    let auth = match (
+        credential(&args.token, "MCPGATEWAY_BEARER_TOKEN"),
+        credential(&args.jwt_secret, contextforge::settings::JWT_SECRET_ENV),
+    ) {
+        (Some(token), _) if args.jwt_secret.is_none() => Auth::Token(token),
+        (_, Some(secret)) => Auth::Secret(secret),
+        _ => {
+            return Err("an existing gateway needs credentials: --token (or \
+                        MCPGATEWAY_BEARER_TOKEN), or --jwt-secret (or JWT_SECRET_KEY)"
+                .into())
+        }
+    };
+    Ok(RunTarget::Existing(Existing {
+        gateway,
+        auth,
+        server_id: args.server_id.clone(),
+        direct: args
+            .direct_url
+            .as_deref()
+            .map(|d| target_url("--direct-url", d, false))
+            .transpose()?,
+    }))
 }
 
 /// The profile with the flags and the Makefile's variables applied (flags win).
@@ -131,7 +209,7 @@ fn profile(args: &LoadTestArgs, env: &impl Fn(&str) -> Option<String>) -> Result
 pub fn resolve(
     args: &LoadTestArgs,
     env: impl Fn(&str) -> Option<String>,
-    bench_server_bin: PathBuf,
+    bench_server: stack::BenchServerProgram,
     command_line: Vec<String>,
 ) -> Result<RunOptions, String> {
     let profile = profile(args, &env)?;
@@ -149,12 +227,7 @@ pub fn resolve(
     let mut notes = Vec::new();
     let thresholds =
         crate::thresholds::scoped(&profile, &args.thresholds, &tiers, &picks, &mut notes)?;
-    let host = args
-        .host
-        .clone()
-        .or_else(|| env("LOADTEST_HOST").filter(|h| !h.trim().is_empty()))
-        .map(|h| loopback_url(h.trim()))
-        .transpose()?;
+    let target = target(args, &env, bench_server)?;
     cli::paths::ensure_writable_dir(&args.reports_dir)
         .map_err(|e| format!("--reports-dir: {e}"))?;
     Ok(RunOptions {
@@ -162,9 +235,7 @@ pub fn resolve(
         tiers,
         thresholds,
         picks,
-        host,
-        stack: args.stack.options(bench_server_bin),
-        keep_stack: args.keep_stack,
+        target,
         reports_dir: args.reports_dir.clone(),
         progress: args.progress.into(),
         command_line,
@@ -174,7 +245,7 @@ pub fn resolve(
 
 /// The whole `load-test` command. `args[0]` is the program name; `profile` (from a
 /// `load-test-<profile>` alias) goes before the user's flags so `--profile` can still win.
-pub fn main_with_args(args: Vec<String>, bench_server_bin: PathBuf) -> ExitCode {
+pub fn main_with_args(args: Vec<String>, bench_server: stack::BenchServerProgram) -> ExitCode {
     let parsed: LoadTestArgs = match cli::args::parse("load-test", &args) {
         Ok(a) => a,
         Err(code) => return code,
@@ -183,7 +254,7 @@ pub fn main_with_args(args: Vec<String>, bench_server_bin: PathBuf) -> ExitCode 
     let options = match resolve(
         &parsed,
         |k| std::env::var(k).ok(),
-        bench_server_bin,
+        bench_server,
         command_line,
     ) {
         Ok(o) => o,
@@ -314,7 +385,7 @@ mod tests {
         resolve(
             &args(extra),
             |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-            PathBuf::from("bench-server"),
+            stack::BenchServerProgram::binary(PathBuf::from("bench-server")),
             vec![],
         )
     }
@@ -335,6 +406,7 @@ mod tests {
                 ("LOADTEST_USERS", "9"),
                 ("LOADTEST_RUN_TIME", "10s"),
                 ("LOADTEST_HOST", "http://127.0.0.1:8081"),
+                ("MCPGATEWAY_BEARER_TOKEN", "t0ken"),
             ],
         )
         .unwrap();
@@ -346,7 +418,47 @@ mod tests {
                 duration: std::time::Duration::from_secs(10)
             }
         );
-        assert_eq!(o.host.unwrap().as_str(), "http://127.0.0.1:8081/");
+        let RunTarget::Existing(existing) = o.target else {
+            panic!("LOADTEST_HOST names the gateway to measure")
+        };
+        assert_eq!(existing.gateway.as_str(), "http://127.0.0.1:8081/");
+        assert_eq!(existing.auth, Auth::Token("t0ken".into()));
+    }
+
+    #[test]
+    fn an_existing_gateway_takes_any_host_and_its_credentials_in_order() {
+        let existing =
+            |extra: &[&str], env: &[(&str, &str)]| match resolve_with(extra, env).unwrap().target {
+                RunTarget::Existing(e) => e,
+                RunTarget::Stack { .. } => panic!("{extra:?} names an existing gateway"),
+            };
+        let e = existing(
+            &[
+                "--gateway-url",
+                "https://gw.example.com/prefix",
+                "--jwt-secret",
+                "s",
+            ],
+            &[("MCPGATEWAY_BEARER_TOKEN", "from-env")],
+        );
+        assert_eq!(e.gateway.as_str(), "https://gw.example.com/prefix/");
+        assert_eq!(e.auth, Auth::Secret("s".into()));
+        let e = existing(
+            &[
+                "--host",
+                "http://10.0.0.1:4444",
+                "--direct-url",
+                "http://10.0.0.2:9000/mcp",
+            ],
+            &[("JWT_SECRET_KEY", "k"), ("MCPGATEWAY_BEARER_TOKEN", "t")],
+        );
+        assert_eq!(e.auth, Auth::Token("t".into()));
+        assert_eq!(e.direct.unwrap().as_str(), "http://10.0.0.2:9000/mcp");
+        let e = existing(
+            &["--gateway-url", "http://[::1]:4444"],
+            &[("JWT_SECRET_KEY", "k")],
+        );
+        assert_eq!(e.auth, Auth::Secret("k".into()));
     }
 
     #[test]
@@ -354,12 +466,27 @@ mod tests {
         for (extra, env, why) in [
             (vec!["--profile", "medium"], vec![], "no profile 'medium'"),
             (vec!["--run-time", "soon"], vec![], "invalid duration"),
-            (vec!["--host", "http://10.0.0.1:8080"], vec![], "loopback"),
             (
+                vec!["--host", "ftp://10.0.0.1:8080"],
                 vec![],
-                vec![("LOADTEST_HOST", "example.com")],
-                "invalid host URL",
+                "http:// or https://",
             ),
+            (
+                vec!["--token", "t"],
+                vec![("LOADTEST_HOST", "example.com")],
+                "--gateway-url 'example.com'",
+            ),
+            (
+                vec!["--gateway-url", "http://u:p@127.0.0.1:4444"],
+                vec![("MCPGATEWAY_BEARER_TOKEN", "t")],
+                "carries credentials",
+            ),
+            (
+                vec!["--gateway-url", "http://127.0.0.1:4444"],
+                vec![],
+                "needs credentials",
+            ),
+            (vec!["--server-id", "abc"], vec![], "add --gateway-url"),
             (vec!["--tiers", "edge"], vec![], "unknown tier"),
             (
                 vec![],

@@ -26,6 +26,7 @@ impl StackLease {
         .await
         .map_err(|e| match e {
             stack::StackError::Usage(m) => RunFailure::Usage(m),
+            stack::StackError::Missing(m) => RunFailure::Missing(m.to_string()),
             stack::StackError::Infrastructure(m) | stack::StackError::NoEngine(m) => {
                 RunFailure::Infrastructure(m)
             }

@@ -24,18 +24,25 @@ pub struct RunOptions {
     /// Every threshold, scoped to its tiers and checked against their operations.
     pub thresholds: Vec<ScopedThreshold>,
     pub picks: ClassPicks,
-    /// The front door for the nginx tier (`LOADTEST_HOST`); None: the stack's nginx.
-    pub host: Option<url::Url>,
-    /// Options for bringing the stack up when it is not.
-    pub stack: stack::UpOptions,
-    /// Leave a stack this run started running afterwards.
-    pub keep_stack: bool,
+    /// What the tiers measure.
+    pub target: RunTarget,
     /// `reports/`: the run writes `reports/<run-id>/` and points `reports/latest` at it.
     pub reports_dir: PathBuf,
     pub progress: ProgressMode,
     pub command_line: Vec<String>,
     /// What resolving found worth saying (an SLA threshold that cannot be checked).
     pub notes: Vec<String>,
+}
+
+/// What a run measures.
+pub enum RunTarget {
+    /// The stack: reused when up, else brought up for the run (and taken down unless `keep`).
+    Stack {
+        options: stack::UpOptions,
+        keep: bool,
+    },
+    /// A gateway this tool did not start (`--gateway-url`): nothing is brought up.
+    Existing(crate::targets::Existing),
 }
 
 /// Why a run ended without a document.
@@ -45,6 +52,8 @@ pub enum RunFailure {
     Usage(String),
     /// The stack or the gateway could not be prepared.
     Infrastructure(String),
+    /// A system piece the stack needs is absent and was not installed.
+    Missing(String),
     /// A stop signal before any tier started.
     Stopped(Signal),
 }
@@ -54,6 +63,7 @@ impl RunFailure {
         match self {
             RunFailure::Usage(_) => Exit::Usage,
             RunFailure::Infrastructure(_) => Exit::Infrastructure,
+            RunFailure::Missing(_) => Exit::Missing,
             RunFailure::Stopped(signal) => Exit::Stopped(*signal),
         }
     }
@@ -62,7 +72,9 @@ impl RunFailure {
 impl std::fmt::Display for RunFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunFailure::Usage(m) | RunFailure::Infrastructure(m) => f.write_str(m),
+            RunFailure::Usage(m) | RunFailure::Infrastructure(m) | RunFailure::Missing(m) => {
+                f.write_str(m)
+            }
             RunFailure::Stopped(signal) => {
                 write!(
                     f,
@@ -88,10 +100,48 @@ pub async fn run(
     let started_at = chrono::Utc::now();
     let mut notes = options.notes.clone();
     notes.extend(check_host(&options)?);
-    let lease = crate::lease::StackLease::acquire(&options.stack, &stop, on).await?;
-    let result = measure(&options, &lease, &stop, notes, started_at, on).await;
-    lease.release(options.keep_stack, on).await;
-    result
+    let rest = options.picks.rest.is_some();
+    let run = Run {
+        options: &options,
+        stop: &stop,
+        started_at,
+    };
+    match &options.target {
+        RunTarget::Stack { options: up, keep } => {
+            let lease = crate::lease::StackLease::acquire(up, &stop, on).await?;
+            let result = async {
+                let targets = crate::targets::prepare(lease.state(), rest)
+                    .await
+                    .map_err(RunFailure::Infrastructure)?;
+                if lease.state().nginx_cache {
+                    notes.push("nginx caches list/admin pages in this stack: the nginx tier's list numbers are nginx's, not the gateway's".into());
+                }
+                let measured = report::Measured::Stack(stack_info(up, &lease));
+                run.measure(targets, measured, lease.gateway_pid().await, notes, on).await
+            }
+            .await;
+            lease.release(*keep, on).await;
+            result
+        }
+        RunTarget::Existing(existing) => {
+            on(Event::Note(&format!(
+                "measuring the gateway at {} (nothing is started; its memory is not sampled)",
+                existing.gateway
+            )));
+            let (targets, measured) = crate::targets::existing(existing, rest)
+                .await
+                .map_err(RunFailure::Infrastructure)?;
+            let measured = report::Measured::ExistingGateway(measured);
+            run.measure(targets, measured, None, notes, on).await
+        }
+    }
+}
+
+/// The parts of a run every step reads.
+struct Run<'a> {
+    options: &'a RunOptions,
+    stop: &'a StopReceiver,
+    started_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The host's limits against the profile's connections: a run that cannot succeed is refused.
@@ -112,64 +162,61 @@ fn check_host(options: &RunOptions) -> Result<Vec<String>, RunFailure> {
     }
 }
 
-/// Everything on the stack: targets, the tiers, the thresholds, the document.
-async fn measure(
-    options: &RunOptions,
-    lease: &crate::lease::StackLease,
-    stop: &StopReceiver,
-    mut notes: Vec<String>,
-    started_at: chrono::DateTime<chrono::Utc>,
-    on: &mut dyn FnMut(Event<'_>),
-) -> Result<OverheadRun, RunFailure> {
-    let state = lease.state();
-    let targets =
-        crate::targets::prepare(state, options.host.as_ref(), options.picks.rest.is_some())
-            .await
-            .map_err(RunFailure::Infrastructure)?;
-    let planned = tiers::plan(&options.tiers, &targets, &options.picks, &mut notes)
+impl Run<'_> {
+    /// Everything once the targets are known: the tiers, the thresholds, the document.
+    async fn measure(
+        &self,
+        targets: crate::targets::Targets,
+        measured: report::Measured,
+        gateway_pid: Option<u32>,
+        mut notes: Vec<String>,
+        on: &mut dyn FnMut(Event<'_>),
+    ) -> Result<OverheadRun, RunFailure> {
+        let (options, stop, started_at) = (self.options, self.stop, self.started_at);
+        let planned = tiers::plan(&options.tiers, &targets, &options.picks, &mut notes)
+            .map_err(RunFailure::Usage)?;
+        let every = Duration::from_secs_f64(options.profile.rss_sample_secs);
+        let first = planned.first().map_or(Tier::Direct, |p| p.tier);
+        let sampler = GatewaySampler::start(gateway_pid, every, first);
+        if sampler.is_none() && matches!(measured, report::Measured::Stack(_)) {
+            notes.push(
+                "the gateway's process could not be found: its memory was not sampled".into(),
+            );
+        }
+        let tier_runs = tiers::run_all(
+            planned,
+            |tier, scenario| tier_spec(options, tier, scenario),
+            &targets.health,
+            stop,
+            |event| {
+                if let (TierEvent::Starting { tier, .. }, Some(s)) = (&event, &sampler) {
+                    s.tier_started(*tier);
+                }
+                on(Event::Tier(event));
+            },
+        )
+        .await
         .map_err(RunFailure::Usage)?;
-    if state.nginx_cache {
-        notes.push("nginx caches list/admin pages in this stack: the nginx tier's list numbers are nginx's, not the gateway's".into());
+        let gateway_rss = sampler.map(GatewaySampler::finish).unwrap_or_default();
+        let thresholds = crate::thresholds::judge(&options.thresholds, &tier_runs, &mut notes);
+        Ok(OverheadRun::assemble(RunFacts {
+            run_id: format!(
+                "{}-{}",
+                started_at.format("%Y%m%d-%H%M%S"),
+                options.profile.name
+            ),
+            started_at: started_at.to_rfc3339(),
+            finished_at: chrono::Utc::now().to_rfc3339(),
+            command_line: options.command_line.clone(),
+            profile: profile_info(options),
+            measured,
+            tiers: tier_runs,
+            thresholds,
+            gateway_rss,
+            warnings: notes,
+            stopped_by: *stop.borrow(),
+        }))
     }
-    let every = Duration::from_secs_f64(options.profile.rss_sample_secs);
-    let first = planned.first().map_or(Tier::Direct, |p| p.tier);
-    let sampler = GatewaySampler::start(lease.gateway_pid().await, every, first);
-    if sampler.is_none() {
-        notes.push("the gateway's process could not be found: its memory was not sampled".into());
-    }
-    let tier_runs = tiers::run_all(
-        planned,
-        |tier, scenario| tier_spec(options, tier, scenario),
-        &targets.health,
-        stop,
-        |event| {
-            if let (TierEvent::Starting { tier, .. }, Some(s)) = (&event, &sampler) {
-                s.tier_started(*tier);
-            }
-            on(Event::Tier(event));
-        },
-    )
-    .await
-    .map_err(RunFailure::Usage)?;
-    let gateway_rss = sampler.map(GatewaySampler::finish).unwrap_or_default();
-    let thresholds = crate::thresholds::judge(&options.thresholds, &tier_runs, &mut notes);
-    Ok(OverheadRun::assemble(RunFacts {
-        run_id: format!(
-            "{}-{}",
-            started_at.format("%Y%m%d-%H%M%S"),
-            options.profile.name
-        ),
-        started_at: started_at.to_rfc3339(),
-        finished_at: chrono::Utc::now().to_rfc3339(),
-        command_line: options.command_line.clone(),
-        profile: profile_info(options),
-        stack: stack_info(options, lease),
-        tiers: tier_runs,
-        thresholds,
-        gateway_rss,
-        warnings: notes,
-        stopped_by: *stop.borrow(),
-    }))
 }
 
 /// The engine's spec for one tier: the same plan and seed on every tier.
@@ -214,14 +261,14 @@ fn profile_info(options: &RunOptions) -> ProfileInfo {
     }
 }
 
-fn stack_info(options: &RunOptions, lease: &crate::lease::StackLease) -> StackInfo {
+fn stack_info(up: &stack::UpOptions, lease: &crate::lease::StackLease) -> StackInfo {
     let state = lease.state();
     StackInfo {
         runtime: state.runtime,
         reused: lease.reused(),
         bench_servers: u32::from(state.bench_count),
         gateway_version: contextforge::settings::PINNED_VERSION.into(),
-        gateway_workers: options.stack.workers,
+        gateway_workers: up.workers,
         nginx_cache: state.nginx_cache,
     }
 }

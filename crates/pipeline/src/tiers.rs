@@ -66,14 +66,17 @@ pub fn plan(
     let mut planned = Vec::new();
     for tier in Tier::ALL.into_iter().filter(|t| selected.contains(t)) {
         planned.push(match tier {
-            Tier::Direct => PlannedTier {
-                tier,
-                target: targets.direct.to_string(),
-                scenario: Ok(workloads::mcp_scenario(
-                    targets.direct.clone(),
-                    vec![],
-                    &picks.mcp,
-                )?),
+            Tier::Direct => match &targets.direct {
+                Ok(direct) => PlannedTier {
+                    tier,
+                    target: direct.to_string(),
+                    scenario: Ok(workloads::mcp_scenario(direct.clone(), vec![], &picks.mcp)?),
+                },
+                Err(why) => PlannedTier {
+                    tier,
+                    target: "-".into(),
+                    scenario: Err(why.clone()),
+                },
             },
             Tier::Gateway => through(tier, Ok(&targets.gateway), targets, &picks.mcp)?,
             Tier::Nginx => through(tier, targets.nginx.as_ref(), targets, &picks.mcp)?,
@@ -223,14 +226,14 @@ mod tests {
         let url = |u: &str| url::Url::parse(u).unwrap();
         // Port 9 (discard) is closed on loopback: nothing answers there.
         Targets {
-            direct: url("http://127.0.0.1:9/mcp"),
+            direct: Ok(url("http://127.0.0.1:9/mcp")),
             gateway: url("http://127.0.0.1:9/"),
             nginx,
             virtual_server_id: "abc".into(),
             token: "tok".into(),
             entities: Default::default(),
             health: Health {
-                bench_server: url("http://127.0.0.1:9/health"),
+                backend: Some(url("http://127.0.0.1:9/health")),
                 gateway: url("http://127.0.0.1:9/health"),
                 nginx: None,
             },

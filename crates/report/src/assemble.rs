@@ -5,7 +5,7 @@
 use cli::Signal;
 use loadgen::threshold::ThresholdResult;
 
-use crate::document::{OverheadRun, ProfileInfo, ResourceSample, StackInfo, TierRun, SCHEMA};
+use crate::document::{Measured, OverheadRun, ProfileInfo, ResourceSample, TierRun, SCHEMA};
 
 /// The facts of a finished tiered run.
 pub struct RunFacts {
@@ -15,7 +15,7 @@ pub struct RunFacts {
     pub finished_at: String,
     pub command_line: Vec<String>,
     pub profile: ProfileInfo,
-    pub stack: StackInfo,
+    pub measured: Measured,
     pub tiers: Vec<TierRun>,
     pub thresholds: Vec<ThresholdResult>,
     pub gateway_rss: Vec<ResourceSample>,
@@ -36,7 +36,7 @@ impl OverheadRun {
             finished_at: f.finished_at,
             command_line: f.command_line,
             profile: f.profile,
-            stack: f.stack,
+            measured: f.measured,
             environment: loadgen::Environment::capture(),
             overhead: crate::overhead_rows(&f.tiers),
             verdict: crate::verdict(&f.tiers, &f.thresholds, f.stopped_by),
@@ -102,7 +102,7 @@ mod tests {
             finished_at: template.finished_at.clone(),
             command_line: vec![],
             profile: template.profile.clone(),
-            stack: template.stack.clone(),
+            measured: template.measured.clone(),
             tiers: template.tiers.clone(),
             thresholds: template.thresholds.clone(),
             gateway_rss: vec![],

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::tier::Tier;
 
 /// Bumped on any incompatible change to [`OverheadRun`].
-pub const SCHEMA: &str = "mcpbench.overhead/v2";
+pub const SCHEMA: &str = "mcpbench.overhead/v3";
+/// The schema before `measured` replaced `stack` (read, and moved forward, by `from_json`).
+pub const SCHEMA_V2: &str = "mcpbench.overhead/v2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OverheadRun {
@@ -21,7 +23,7 @@ pub struct OverheadRun {
     pub finished_at: String,
     pub command_line: Vec<String>,
     pub profile: ProfileInfo,
-    pub stack: StackInfo,
+    pub measured: Measured,
     pub environment: loadgen::Environment,
     /// In run order: `direct`, `gateway`, `nginx` (the MCP workload), then `rest` (the REST and
     /// admin classes against the gateway). A tier that did not run is present with its reason.
@@ -56,6 +58,58 @@ pub struct ProfileInfo {
     pub mcp_classes: Vec<String>,
     /// The REST/admin user classes run against the gateway tier.
     pub rest_classes: Vec<String>,
+}
+
+/// What the run measured: the stack mcpbench runs, or a gateway it did not start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Measured {
+    /// The benchmark stack, brought up for the run or found up.
+    Stack(StackInfo),
+    /// A gateway reached by URL (`--gateway-url`): nothing was started.
+    ExistingGateway(ExistingGateway),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExistingGateway {
+    /// The gateway's base URL, without credentials.
+    pub gateway_url: String,
+    /// The virtual server the MCP tiers addressed.
+    pub server_id: String,
+    /// The backend the direct tier called (`--direct-url`), if one was named.
+    pub direct_url: Option<String>,
+}
+
+impl Measured {
+    /// nginx cached list and admin pages: numbers through nginx are then not the gateway's.
+    pub fn nginx_cache(&self) -> bool {
+        matches!(self, Measured::Stack(s) if s.nginx_cache)
+    }
+
+    /// One line saying exactly what was measured, for every view.
+    pub fn describe(&self) -> String {
+        match self {
+            Measured::Stack(s) => format!(
+                "the {} stack{}: {} bench servers; ContextForge {} with {} worker(s); nginx \
+                 cache {}",
+                s.runtime,
+                if s.reused { " (reused)" } else { "" },
+                s.bench_servers,
+                s.gateway_version,
+                s.gateway_workers,
+                if s.nginx_cache { "on" } else { "off" }
+            ),
+            Measured::ExistingGateway(g) => format!(
+                "an existing gateway at {} (not started by mcpbench), virtual server {}; {}",
+                g.gateway_url,
+                g.server_id,
+                g.direct_url.as_deref().map_or_else(
+                    || "no backend named for the direct tier".to_string(),
+                    |d| format!("direct tier against {d}")
+                )
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use loadgen::{
 };
 
 use crate::document::{
-    OverheadRun, ProfileInfo, ResourceSample, StackInfo, Tier, TierOutcome, TierRun,
+    Measured, OverheadRun, ProfileInfo, ResourceSample, StackInfo, Tier, TierOutcome, TierRun,
 };
 
 /// An operation whose successful requests took exactly these microseconds, plus `failures`
@@ -142,7 +142,7 @@ pub fn run() -> OverheadRun {
         tier(Tier::Gateway, gateway),
         skipped(
             Tier::Nginx,
-            "nginx is not on PATH (apt-get install nginx-light)",
+            "MCPBENCH_NGINX is empty: the stack runs without nginx",
         ),
         tier(Tier::Rest, rest),
     ];
@@ -168,14 +168,14 @@ pub fn run() -> OverheadRun {
             mcp_classes: vec!["MCPToolCallerUser:5".into()],
             rest_classes: vec!["HealthCheckUser:1".into()],
         },
-        stack: StackInfo {
+        measured: Measured::Stack(StackInfo {
             runtime: stack::Runtime::Local,
             reused: false,
             bench_servers: 10,
             gateway_version: "1.0.7".into(),
             gateway_workers: 1,
             nginx_cache: false,
-        },
+        }),
         environment: Environment::default(),
         overhead: crate::overhead_rows(&tiers),
         verdict: crate::verdict(&tiers, &thresholds, None),
@@ -392,11 +392,14 @@ pub fn realistic_run() -> OverheadRun {
             rest_classes: vec![],
             ..base.profile
         },
-        stack: StackInfo {
+        measured: Measured::Stack(StackInfo {
+            runtime: stack::Runtime::Local,
             reused: true,
+            bench_servers: 10,
             gateway_version: "1.0.7.post20260921".into(),
-            ..base.stack
-        },
+            gateway_workers: 1,
+            nginx_cache: false,
+        }),
         environment: Environment::capture(),
         overhead: crate::overhead_rows(&tiers),
         verdict: crate::verdict(&tiers, &thresholds, None),

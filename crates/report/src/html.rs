@@ -23,9 +23,10 @@ struct View<'a> {
     tool_version: &'a str,
     command_line: String,
     profile: &'a crate::document::ProfileInfo,
-    stack: &'a crate::document::StackInfo,
+    measured: String,
     verdict: VerdictView<'a>,
     banners: Vec<notices::Banner>,
+    headline: String,
     tiers: Vec<TierView<'a>>,
     not_run_count: usize,
     overhead: Vec<OverheadView<'a>>,
@@ -165,7 +166,7 @@ fn view(run: &OverheadRun) -> View<'_> {
         tool_version: &run.tool_version,
         command_line: run.command_line.join(" "),
         profile: &run.profile,
-        stack: &run.stack,
+        measured: run.measured.describe(),
         verdict: VerdictView {
             label: run.verdict.status.label(),
             class: run.verdict.status.label().to_ascii_lowercase(),
@@ -173,6 +174,7 @@ fn view(run: &OverheadRun) -> View<'_> {
             reasons: &run.verdict.reasons,
         },
         banners: notices::banners(run),
+        headline: notices::headline(run),
         tiers: run.tiers.iter().map(tier_view).collect(),
         not_run_count: run.tiers.iter().filter(|t| t.not_run().is_some()).count(),
         overhead: run.overhead.iter().map(overhead_view).collect(),
@@ -356,7 +358,7 @@ mod tests {
             !html.contains("chart-latency-nginx"),
             "a skipped tier has no chart"
         );
-        assert!(html.contains("skipped: nginx is not on PATH (apt-get install nginx-light)"));
+        assert!(html.contains("skipped: MCPBENCH_NGINX is empty: the stack runs without nginx"));
         assert!(html.contains("FAIL (exit 1)"));
         for remote in ["http://", "https://", "<script", "<link"] {
             let outside_targets = html
@@ -399,7 +401,10 @@ mod tests {
     #[test]
     fn cache_and_saturation_get_a_banner() {
         let mut run = fixture::run();
-        run.stack.nginx_cache = true;
+        let crate::Measured::Stack(stack) = &mut run.measured else {
+            panic!("the fixture measures a stack")
+        };
+        stack.nginx_cache = true;
         run.verdict.status = crate::VerdictStatus::Saturated;
         let html = render_html(&run).unwrap();
         assert!(html.contains("nginx caching was on"));

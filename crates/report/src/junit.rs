@@ -142,8 +142,9 @@ mod tests {
         assert!(xml.contains("tests=\"6\" failures=\"1\" skipped=\"1\""));
         assert!(xml.contains("name=\"[gateway] p95&lt;300ms\"/>"));
         assert!(xml.contains("<failure message=\"error_rate&lt;0.1%: actual 0.50%, limit 0.10%\">"));
-        assert!(xml
-            .contains("<skipped message=\"nginx is not on PATH (apt-get install nginx-light)\"/>"));
+        assert!(xml.contains(
+            "<skipped message=\"MCPBENCH_NGINX is empty: the stack runs without nginx\"/>"
+        ));
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub use assemble::RunFacts;
 pub use budget::{BudgetMetric, Budgets, Limit};
 pub use compare::{compare, ComparedOperation, Comparison, MetricCheck, Regression};
 pub use document::{
-    AddedLatency, OverheadRow, OverheadRun, ProfileInfo, ResourceSample, StackInfo, Tier,
-    TierOutcome, TierRun, Verdict, VerdictStatus, SCHEMA,
+    AddedLatency, ExistingGateway, Measured, OverheadRow, OverheadRun, ProfileInfo, ResourceSample,
+    StackInfo, Tier, TierOutcome, TierRun, Verdict, VerdictStatus, SCHEMA,
 };
 pub use html::render_html;
 pub use junit::render_junit;

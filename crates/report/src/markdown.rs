@@ -10,6 +10,7 @@ use cli::markdown_cell;
 
 pub fn render_markdown(run: &OverheadRun) -> String {
     let mut md = String::new();
+    let _ = writeln!(md, "**{}**\n", markdown_cell(&notices::headline(run)));
     let _ = writeln!(
         md,
         "## mcpbench {}: **{}** (exit {})\n",
@@ -23,6 +24,11 @@ pub fn render_markdown(run: &OverheadRun) -> String {
         markdown_cell(&run.run_id),
         markdown_cell(&run.profile.description),
         markdown_cell(&run.started_at)
+    );
+    let _ = writeln!(
+        md,
+        "Measured: {}\n",
+        markdown_cell(&run.measured.describe())
     );
     for reason in &run.verdict.reasons {
         let _ = writeln!(md, "- {}", markdown_cell(reason));
@@ -81,7 +87,10 @@ mod tests {
         run.warnings.push("a | b".into());
         let md = render_markdown(&run);
         assert!(
-            md.starts_with("## mcpbench light: **FAIL** (exit 1)\n"),
+            md.starts_with(
+                "**The gateway adds +1.00 ms at p50, +1.00 ms at p95, +1.00 ms at p99, at 1.00× \
+                 direct's throughput.**\n\n## mcpbench light: **FAIL** (exit 1)\n"
+            ),
             "{md}"
         );
         assert!(
@@ -89,9 +98,9 @@ mod tests {
         );
         assert!(md.contains("| gateway | tools/call | 100.5 | 1.00× | 1.50 | +1.00 |"));
         assert!(md.contains("| PASS | gateway | p95&lt;300ms | 1.95 ms | 300.00 ms |"));
-        assert!(
-            md.contains("- **nginx**: skipped: nginx is not on PATH (apt-get install nginx-light)")
-        );
+        assert!(md.contains(
+            "- **nginx**: skipped: MCPBENCH_NGINX is empty: the stack runs without nginx"
+        ));
         assert!(md.contains("- a \\| b"));
     }
 
@@ -103,10 +112,14 @@ mod tests {
             "the gateway died during the tier",
             None,
         );
+        run.overhead = crate::overhead_rows(&run.tiers);
         run.verdict = crate::verdict(&run.tiers, &[], None);
         let md = render_markdown(&run);
         assert!(
-            md.starts_with("## mcpbench light: **ERROR** (exit 3)\n"),
+            md.starts_with(
+                "**No gateway overhead measured: the direct or the gateway tier did not \
+                 complete a successful request.**\n\n## mcpbench light: **ERROR** (exit 3)\n"
+            ),
             "{md}"
         );
         assert!(md.contains("- **gateway**: FAILED: the gateway died during the tier"));

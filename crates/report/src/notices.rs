@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::document::{OverheadRun, VerdictStatus};
+use crate::document::{OverheadRow, OverheadRun, Tier, VerdictStatus};
+use crate::format;
 
 #[derive(Serialize)]
 pub struct Banner {
@@ -14,7 +15,7 @@ pub struct Banner {
 
 pub fn banners(run: &OverheadRun) -> Vec<Banner> {
     let mut out = Vec::new();
-    if run.stack.nginx_cache {
+    if run.measured.nginx_cache() {
         out.push(Banner {
             kind: "cache",
             text: "nginx caching was on (--nginx-cache): list and admin pages through nginx were served from its cache, so the nginx tier's numbers are not the gateway's.",
@@ -36,6 +37,42 @@ pub fn banners(run: &OverheadRun) -> Vec<Banner> {
         VerdictStatus::Pass | VerdictStatus::Fail => {}
     }
     out
+}
+
+/// The one line every view opens with, before the verdict: what the gateway adds to a request
+/// (aggregated, successful requests) and the share of direct's throughput it carries, and what
+/// nginx in front adds on top of the gateway — or why there is nothing to say.
+pub fn headline(run: &OverheadRun) -> String {
+    let aggregated = |tier| {
+        run.overhead
+            .iter()
+            .find(|r| r.tier == tier && r.operation == loadgen::AGGREGATED)
+    };
+    let Some((gateway, added)) =
+        aggregated(Tier::Gateway).and_then(|row| Some((row, row.latency.as_ref()?)))
+    else {
+        return "No gateway overhead measured: the direct or the gateway tier did not complete \
+                a successful request."
+            .into();
+    };
+    let mut line = format!(
+        "The gateway adds {} ms at p50, {} ms at p95, {} ms at p99, at {} direct's throughput",
+        format::signed_ms(added.added_p50_ms),
+        format::signed_ms(added.added_p95_ms),
+        format::signed_ms(added.added_p99_ms),
+        format::ratio(gateway.rps_ratio)
+    );
+    if let Some(nginx) = aggregated(Tier::Nginx).and_then(|r| nginx_over_gateway(r, gateway)) {
+        line.push_str(&format!("; nginx in front adds {nginx} ms at p50 on top"));
+    }
+    line.push('.');
+    line
+}
+
+/// nginx's own cost: the nginx tier's p50 minus the gateway tier's.
+fn nginx_over_gateway(nginx: &OverheadRow, gateway: &OverheadRow) -> Option<String> {
+    let (n, g) = (nginx.latency.as_ref()?, gateway.latency.as_ref()?);
+    Some(format::signed_ms(n.p50_ms - g.p50_ms))
 }
 
 /// The run's warnings, then each tier's own, prefixed with the tier.
@@ -63,7 +100,39 @@ mod tests {
         results.warnings.push("3 tools skipped".into());
         assert_eq!(warnings(&run), ["stack reused", "gateway: 3 tools skipped"]);
         assert!(banners(&run).is_empty());
-        run.stack.nginx_cache = true;
+        let crate::Measured::Stack(stack) = &mut run.measured else {
+            panic!("the fixture measures a stack")
+        };
+        stack.nginx_cache = true;
         assert_eq!(banners(&run)[0].kind, "cache");
+    }
+
+    #[test]
+    fn the_headline_says_what_the_gateway_and_nginx_add_or_why_nothing() {
+        let run = fixture::realistic_run();
+        let line = headline(&run);
+        let row = |tier| {
+            run.overhead
+                .iter()
+                .find(|r| r.tier == tier && r.operation == loadgen::AGGREGATED)
+                .and_then(|r| r.latency.clone())
+                .unwrap()
+        };
+        let (gateway, nginx) = (row(Tier::Gateway), row(Tier::Nginx));
+        let expected = format!(
+            "The gateway adds {} ms at p50, {} ms at p95, {} ms at p99, at ",
+            format::signed_ms(gateway.added_p50_ms),
+            format::signed_ms(gateway.added_p95_ms),
+            format::signed_ms(gateway.added_p99_ms)
+        );
+        assert!(line.starts_with(&expected), "{line}");
+        let on_top = format::signed_ms(nginx.p50_ms - gateway.p50_ms);
+        assert!(
+            line.ends_with(&format!("; nginx in front adds {on_top} ms at p50 on top.")),
+            "{line}"
+        );
+        let mut without_direct = fixture::run();
+        without_direct.overhead.clear();
+        assert!(headline(&without_direct).starts_with("No gateway overhead measured"));
     }
 }

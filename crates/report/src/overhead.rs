@@ -6,8 +6,8 @@ use loadgen::{OperationResult, AGGREGATED};
 
 use crate::document::{AddedLatency, OverheadRow, Tier, TierRun};
 
-/// One row per operation that both the tier and `direct` ran (in the tier's order), then the
-/// `Aggregated` row, for every tier measured against direct that ran. Empty when `direct` did
+/// One row per operation that both the tier and `direct` ran (in the tier's order; an operation
+/// the tier sent no request of has no row: there is nothing to compare), then the `Aggregated` row, for every tier measured against direct that ran. Empty when `direct` did
 /// not run: there is nothing to measure overhead against. A failed tier gets no rows.
 pub fn overhead_rows(tiers: &[TierRun]) -> Vec<OverheadRow> {
     let Some(direct) = tiers
@@ -20,7 +20,7 @@ pub fn overhead_rows(tiers: &[TierRun]) -> Vec<OverheadRow> {
     let mut rows = Vec::new();
     for tier in tiers.iter().filter(|t| t.tier.has_overhead()) {
         let Some(results) = tier.ran() else { continue };
-        for op in &results.operations {
+        for op in results.operations.iter().filter(|op| op.requests > 0) {
             if let Some(direct_op) = direct.operations.iter().find(|d| d.name == op.name) {
                 rows.push(row(tier.tier, &op.name, op, direct_op));
             }
@@ -65,12 +65,20 @@ mod tests {
     fn added_latency_is_tier_minus_direct_on_successful_requests() {
         // 1..=1000 µs on direct, 1 ms more on the gateway: below 2048 µs HDR is exact. The
         // gateway's 5 failures answered in 1 µs and must not pull its percentiles down.
-        let direct = fixture::results(vec![fixture::op("tools/call", 1..=1000, 0, 10.0)], 10.0);
+        let direct = fixture::results(
+            vec![
+                fixture::op("tools/call", 1..=1000, 0, 10.0),
+                fixture::op("ping", 1..=10, 0, 10.0),
+            ],
+            10.0,
+        );
         let gateway = fixture::results(
             vec![
                 fixture::op("tools/call", 1001..=2000, 5, 10.0),
                 // Not on direct: no overhead row of its own, but part of Aggregated.
                 fixture::op("tools/list", 1..=10, 0, 10.0),
+                // Not sent on this tier at all: no row (nothing to compare).
+                fixture::op("ping", std::iter::empty(), 0, 10.0),
             ],
             10.0,
         );
@@ -97,7 +105,7 @@ mod tests {
         assert_eq!(call.error_rate, 5.0 / 1005.0);
         let aggregated = &rows[1];
         assert_eq!((aggregated.requests, aggregated.rps), (1015, 101.5));
-        assert_eq!(aggregated.rps_ratio, Some(1.015));
+        assert_eq!(aggregated.rps_ratio, Some(101.5 / 101.0));
     }
 
     #[test]

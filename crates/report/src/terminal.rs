@@ -39,6 +39,7 @@ pub fn end_of_run(run: &OverheadRun) -> String {
     for warning in notices::warnings(run) {
         let _ = writeln!(out, "warning: {warning}");
     }
+    let _ = writeln!(out, "{}", notices::headline(run));
     let _ = writeln!(
         out,
         "{} (exit {})",
@@ -62,7 +63,7 @@ mod tests {
         let overhead_at = text.find("Overhead against direct").unwrap();
         let verdict_at = text.find("FAIL (exit 1)").unwrap();
         assert!(text.find("Tiers").unwrap() < overhead_at && overhead_at < verdict_at);
-        assert!(text.contains("  tier nginx skipped: nginx is not on PATH"));
+        assert!(text.contains("  tier nginx skipped: MCPBENCH_NGINX is empty"));
         assert!(text.lines().all(|l| l == l.trim_end()), "trailing spaces");
     }
 

@@ -3,7 +3,22 @@
 
 use std::path::Path;
 
-use crate::document::{OverheadRun, SCHEMA};
+use crate::document::{OverheadRun, SCHEMA, SCHEMA_V2};
+
+/// A v2 document as v3: its `stack` object becomes `measured` of kind `stack` (v2 knew no
+/// other kind); nothing else changed.
+fn from_v2(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = value.as_object_mut() {
+        if let Some(mut stack) = object.remove("stack") {
+            if let Some(fields) = stack.as_object_mut() {
+                fields.insert("kind".into(), "stack".into());
+            }
+            object.insert("measured".into(), stack);
+        }
+        object.insert("schema".into(), SCHEMA.into());
+    }
+    value
+}
 
 impl OverheadRun {
     pub fn to_json(&self) -> String {
@@ -17,6 +32,8 @@ impl OverheadRun {
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(SCHEMA) => serde_json::from_value(value)
                 .map_err(|e| format!("does not match {SCHEMA}: {e}")),
+            Some(SCHEMA_V2) => serde_json::from_value(from_v2(value))
+                .map_err(|e| format!("does not match {SCHEMA_V2}: {e}")),
             Some(loadgen) if loadgen.starts_with("mcpbench.loadgen.results/") => Err(format!(
                 "this is a single load run ({loadgen}, from `cargo xtask load`), not a tiered run ({SCHEMA}, from `cargo xtask load-test`)"
             )),

@@ -61,7 +61,7 @@ pub async fn connect() -> Result<Docker, String> {
         }
     }
     Err(format!(
-        "no container engine answers at {}: install Docker, or Podman (`apt-get install podman runc`, \
+        "no container engine answers at {}: install Docker, or Podman (`cargo xtask provision podman`, \
          then `podman system service --time=0 unix:///run/podman/podman.sock &` and \
          DOCKER_HOST=unix:///run/podman/podman.sock), or use --runtime local",
         addresses.join(" or ")
@@ -284,6 +284,15 @@ impl Containers {
     /// To bring up with `images`.
     pub fn with_images(self, images: Images) -> Containers {
         Containers { images, ..self }
+    }
+
+    /// Whether every image `up` would run is already here (the gateway's, or the one built here
+    /// in its place), so `--runtime auto` chooses containers only when nothing must be built.
+    pub async fn images_present(&self) -> bool {
+        let here = |image: String| async move { self.engine.inspect_image(&image).await.is_ok() };
+        here(self.images.bench_server.clone()).await
+            && here(self.images.nginx.clone()).await
+            && (here(self.images.gateway.clone()).await || here(images::gateway()).await)
     }
 
     /// The gateway: configured through the environment only, the interface of the official

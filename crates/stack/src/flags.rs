@@ -44,8 +44,8 @@ pub struct UpFlags {
 }
 
 impl UpFlags {
-    /// The options for `up`, with the bench-server binary the local runtime starts.
-    pub fn options(&self, bench_server_bin: PathBuf) -> UpOptions {
+    /// The options for `up`, with the bench-server the local runtime starts.
+    pub fn options(&self, bench_server: crate::BenchServerProgram) -> UpOptions {
         UpOptions {
             runtime: self.runtime,
             images: Images {
@@ -62,7 +62,7 @@ impl UpFlags {
             keep_on_failure: self.keep_on_failure,
             tools_per_server: 50,
             state_dir: self.state_dir.clone(),
-            bench_server_bin,
+            bench_server,
             cache_dir: crate::default_cache_dir(),
         }
     }

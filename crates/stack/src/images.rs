@@ -223,14 +223,12 @@ fn debian_mirror() -> Result<String, StackError> {
 
 /// Makes [`BASE`]: `debootstrap --variant=minbase`, then the tree imported as an image.
 async fn make_base(engine: &Docker, work_dir: &Path) -> Result<(), StackError> {
+    tokio::task::spawn_blocking(|| provision::ensure(&[provision::Piece::Debootstrap]))
+        .await
+        .map_err(|e| infra(format!("provisioning: {e}")))?
+        .map_err(StackError::Missing)?;
     let debootstrap = crate::which("debootstrap")
-        .or_else(|| Some(PathBuf::from("/usr/sbin/debootstrap")).filter(|p| p.is_file()))
-        .ok_or_else(|| {
-            infra(format!(
-                "debootstrap is not installed: `apt-get install debootstrap` (it makes the {BASE} \
-                 base image), or pass --base IMAGE"
-            ))
-        })?;
+        .ok_or_else(|| infra("debootstrap was installed, yet is not found"))?;
     let mirror = debian_mirror()?;
     let rootfs = work_dir.join(format!("debian-{SUITE}-rootfs"));
     let _ = std::fs::remove_dir_all(&rootfs);

@@ -45,7 +45,7 @@ use local::{Nginx, Processes};
 use lock::StackLock;
 
 pub use flags::UpFlags;
-pub use options::{Images, RuntimeChoice, UpOptions};
+pub use options::{BenchServerProgram, Images, RuntimeChoice, UpOptions};
 pub use outcome::{Clean, Down, ServiceStatus, Status, Up};
 pub use services::{BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
 pub use state::{stack_id, Runtime, StackState};
@@ -68,6 +68,9 @@ pub enum StackError {
     /// Something on this machine is missing or in the way, or a service failed.
     #[error("{0}")]
     Infrastructure(String),
+    /// A system piece the local runtime needs is absent and was not installed.
+    #[error("{0}")]
+    Missing(provision::Missing),
     /// `--runtime docker` (or a stack in containers) and no container engine answers.
     #[error("{0}")]
     NoEngine(String),
@@ -81,6 +84,7 @@ impl StackError {
     pub fn exit(&self) -> cli::Exit {
         match self {
             StackError::Usage(_) => cli::Exit::Usage,
+            StackError::Missing(_) => cli::Exit::Missing,
             StackError::Infrastructure(_) | StackError::NoEngine(_) => cli::Exit::Infrastructure,
             StackError::Interrupted(signal) => cli::Exit::Stopped(*signal),
         }
@@ -92,6 +96,7 @@ impl StackError {
             StackError::Usage(m) => StackError::Usage(format!("{m}\n{note}")),
             StackError::Infrastructure(m) => StackError::Infrastructure(format!("{m}\n{note}")),
             StackError::NoEngine(m) => StackError::NoEngine(format!("{m}\n{note}")),
+            StackError::Missing(m) => StackError::Infrastructure(format!("{m}\n{note}")),
             StackError::Interrupted(signal) => {
                 StackError::Infrastructure(format!("stopped by {signal}, but {note}"))
             }
@@ -174,19 +179,35 @@ async fn up_held<S: Future<Output = Signal>>(
             let containers = connect(dir).await?.with_images(images);
             up_on(containers, options, recorded, vec![], stop).await
         }
-        RuntimeChoice::Auto => match Containers::connect(dir).await {
+        RuntimeChoice::Auto => match containers_ready(dir, images).await {
             Ok(containers) => {
-                let chose =
-                    "runtime: docker (a container engine answers; `--runtime local` for processes)";
-                let containers = containers.with_images(images);
+                let chose = "runtime: docker (a container engine answers and the images are \
+                             here; `--runtime local` for processes)";
                 up_on(containers, options, recorded, vec![chose.into()], stop).await
             }
-            Err(_) => {
-                let chose = "runtime: local (no container engine answers)";
+            Err(why_not) => {
+                let chose = format!("runtime: local ({why_not})");
                 let local = Processes::with_nginx(dir, nginx);
-                up_on(local, options, recorded, vec![chose.into()], stop).await
+                up_on(local, options, recorded, vec![chose], stop).await
             }
         },
+    }
+}
+
+/// What `--runtime auto` takes: containers when an engine answers and every image is already
+/// here (a fresh machine's first run never waits on an image build), else why not.
+async fn containers_ready(dir: &Path, images: options::Images) -> Result<Containers, &'static str> {
+    let containers = Containers::connect(dir)
+        .await
+        .map_err(|_| "no container engine answers")?
+        .with_images(images);
+    if containers.images_present().await {
+        Ok(containers)
+    } else {
+        Err(
+            "a container engine answers, but the stack's images are not built here: \
+             `cargo xtask images build`, then `--runtime docker`",
+        )
     }
 }
 
@@ -518,14 +539,7 @@ pub fn default_cache_dir() -> PathBuf {
         .join("mcpbench")
 }
 
-/// The first `program` on PATH.
-pub fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })
-}
+pub use provision::which;
 
 /// The last `n` lines of a log file (for failure messages and `logs`).
 pub fn tail(path: &Path, n: usize) -> String {

@@ -22,11 +22,13 @@ const NGINX_VARIABLE: &str = "MCPBENCH_NGINX";
 pub enum Nginx {
     At(PathBuf),
     Without(String),
+    /// Not on this machine: `prepare` provisions it (see the `provision` crate).
+    NotInstalled,
 }
 
 /// nginx from `MCPBENCH_NGINX` (a path to an executable file; empty: run without nginx), else
-/// PATH, else Debian's `/usr/sbin/nginx` (not on a non-root user's PATH). A variable naming
-/// anything but an executable file is a usage error.
+/// from PATH or the system directories. A variable naming anything but an executable file is a
+/// usage error.
 pub fn find_nginx() -> Result<Nginx, StackError> {
     use std::os::unix::fs::PermissionsExt;
     match std::env::var_os(NGINX_VARIABLE) {
@@ -47,18 +49,7 @@ pub fn find_nginx() -> Result<Nginx, StackError> {
                 )))
             }
         }
-        None => Ok(which("nginx")
-            .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
-            .map_or_else(
-                || {
-                    Nginx::Without(
-                    "nginx not found (apt-get install nginx-light, or MCPBENCH_NGINX=PATH): the \
-                     stack runs without it"
-                        .into(),
-                )
-                },
-                Nginx::At,
-            )),
+        None => Ok(which("nginx").map_or(Nginx::NotInstalled, Nginx::At)),
     }
 }
 
@@ -89,6 +80,25 @@ impl Processes {
             nginx,
             ..Processes::new(state_dir)
         }
+    }
+
+    /// Python's venv support and, unless the user chose one or none, nginx: installed when
+    /// absent and this process may (an install may take minutes, so off the async threads).
+    async fn provision(&mut self) -> Result<(), StackError> {
+        let mut pieces = vec![provision::Piece::PythonVenv];
+        if matches!(self.nginx, Nginx::NotInstalled) {
+            pieces.push(provision::Piece::Nginx);
+        }
+        tokio::task::spawn_blocking(move || provision::ensure(&pieces))
+            .await
+            .map_err(|e| infra(format!("provisioning: {e}")))?
+            .map_err(StackError::Missing)?;
+        if matches!(self.nginx, Nginx::NotInstalled) {
+            let nginx =
+                which("nginx").ok_or_else(|| infra("nginx was installed, yet is not found"))?;
+            self.nginx = Nginx::At(nginx);
+        }
+        Ok(())
     }
 
     fn log(&self, service: &str) -> PathBuf {
@@ -181,15 +191,13 @@ impl Backend for Processes {
         options: &UpOptions,
         notes: &mut Vec<String>,
     ) -> Result<(), StackError> {
-        if !options.bench_server_bin.is_file() {
+        if !options.bench_server.path.is_file() {
             return Err(infra(format!(
                 "{} is missing: build it with `cargo build --release -p bench-server`",
-                options.bench_server_bin.display()
+                options.bench_server.path.display()
             )));
         }
-        if which("python3").is_none() {
-            return Err(infra("python3 is not on PATH: the gateway needs Python 3.11 (apt-get install python3 python3-venv)"));
-        }
+        self.provision().await?;
         if let Nginx::Without(why) = &self.nginx {
             notes.push(why.clone());
         }
@@ -210,8 +218,9 @@ impl Backend for Processes {
     ) -> Result<Started, StackError> {
         let mut command = match (service.name, &self.nginx) {
             (BENCH_SERVERS, _) => {
-                let mut c = Command::new(&options.bench_server_bin);
-                c.args(services::bench_server_args(options));
+                let mut c = Command::new(&options.bench_server.path);
+                c.args(&options.bench_server.leading_args)
+                    .args(services::bench_server_args(options));
                 c
             }
             (GATEWAY, _) => self.gateway_command(options, state)?,

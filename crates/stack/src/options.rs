@@ -17,6 +17,25 @@ pub enum RuntimeChoice {
     Local,
 }
 
+/// How the local runtime starts bench-server: a program and the arguments that go before
+/// bench-server's own. `cargo xtask` names itself with `bench-server` (its subcommand), so the
+/// server is built with the command and is never missing or older than it.
+#[derive(Debug, Clone)]
+pub struct BenchServerProgram {
+    pub path: PathBuf,
+    pub leading_args: Vec<String>,
+}
+
+impl BenchServerProgram {
+    /// A `bench-server` binary at `path`.
+    pub fn binary(path: PathBuf) -> BenchServerProgram {
+        BenchServerProgram {
+            path,
+            leading_args: Vec::new(),
+        }
+    }
+}
+
 /// The images the docker runtime runs.
 #[derive(Debug, Clone)]
 pub struct Images {
@@ -52,7 +71,7 @@ pub struct UpOptions {
     pub keep_on_failure: bool,
     pub tools_per_server: u32,
     pub state_dir: PathBuf,
-    pub bench_server_bin: PathBuf,
+    pub bench_server: BenchServerProgram,
     /// Where the gateway's venv is cached between stacks.
     pub cache_dir: PathBuf,
     pub images: Images,
@@ -124,7 +143,7 @@ impl UpOptions {
             keep_on_failure: false,
             tools_per_server: 50,
             state_dir: crate::default_state_dir(),
-            bench_server_bin: PathBuf::from("bench-server"),
+            bench_server: BenchServerProgram::binary(PathBuf::from("bench-server")),
             cache_dir: crate::default_cache_dir(),
             images: Images::default(),
         }

@@ -26,9 +26,8 @@ pub fn ensure_venv(venv: &Path, requirement: &str) -> Result<PathBuf, String> {
     if ready() {
         return Ok(venv.join("bin"));
     }
-    let python3 = crate::which("python3").ok_or(
-        "python3 is not on PATH: install Python 3.10+ (apt-get install python3 python3-venv)",
-    )?;
+    provision::ensure(&[provision::Piece::PythonVenv]).map_err(|m| m.to_string())?;
+    let python3 = crate::which("python3").ok_or("python3 was installed, yet is not found")?;
     crate::run_checked(Command::new(python3).args(["-m", "venv"]).arg(venv))?;
     crate::run_checked(Command::new(venv.join("bin/python")).args([
         "-m",
