@@ -338,6 +338,33 @@ pub fn container_images() {
     });
 }
 
+/// A test that cannot run here for want of a component: in CI (`CI=true`) that fails it;
+/// elsewhere it says "skipped: <test>: <why>", and appends that line to the file
+/// `MCPBENCH_SKIPS` names (`cargo xtask test` prints it after the run, so a skip is never just
+/// an "ok").
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: CI must run this, but {why}"
+    );
+    let line = format!("skipped: {test}: {why}");
+    eprintln!("{line}");
+    let Some(list) = std::env::var_os("MCPBENCH_SKIPS") else {
+        return;
+    };
+    let recorded = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&list)
+        .and_then(|mut f| writeln!(f, "{line}"));
+    if let Err(e) = recorded {
+        eprintln!(
+            "cannot record the skip in {}: {e}",
+            Path::new(&list).display()
+        );
+    }
+}
+
 /// A path under the workspace's `tests/python` or `benches/peers` scripts.
 pub fn script(relative: &str) -> PathBuf {
     let p = workspace_root().join(relative);

@@ -62,6 +62,34 @@ impl MetricCheck {
         }
     }
 
+    /// Whether the budget judged this metric (enough requests, a baseline to compare with).
+    fn judged(&self) -> bool {
+        self.change.is_some() && self.too_few.is_none()
+    }
+
+    /// The terminal table's cell, short enough for an 80–120 column terminal: "1000→880 -12.0%",
+    /// in parentheses when not judged (the legend below the table says why).
+    fn compact(&self) -> String {
+        let value = |v: f64| match self.metric {
+            BudgetMetric::Rps => format::rps(v),
+            BudgetMetric::ErrorRate => format::percent(v),
+            BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => format::ms_short(v),
+        };
+        let change = match (self.change, self.limit) {
+            (Some(c), Limit::Absolute(_)) => {
+                format!("{c:+.2}{}", self.metric.absolute_unit().unwrap_or_default())
+            }
+            (Some(c), _) => format!("{c:+.1}%"),
+            (None, _) => "n/a".into(),
+        };
+        let cell = format!("{}→{} {change}", value(self.baseline), value(self.current));
+        if self.judged() {
+            cell
+        } else {
+            format!("({cell})")
+        }
+    }
+
     /// "1000.0 → 880.0 (-12.0%)"
     fn cell(&self) -> String {
         let value = |v: f64| match self.metric {
@@ -226,6 +254,13 @@ fn warnings(baseline: &OverheadRun, current: &OverheadRun) -> Vec<String> {
             differences.join("; ")
         ));
     }
+    let measured = baseline.measured.differences(&current.measured);
+    if !measured.is_empty() {
+        out.push(format!(
+            "the runs measured different systems (baseline vs current): {}",
+            measured.join("; ")
+        ));
+    }
     if baseline.profile.name != current.profile.name {
         out.push(format!(
             "different profiles: baseline {}, current {}",
@@ -267,7 +302,28 @@ impl Comparison {
             .collect()
     }
 
-    fn table(&self) -> Table {
+    /// The rows a view shows: every one with `all`, else those with a metric judged.
+    fn shown(&self, all: bool) -> impl Iterator<Item = &ComparedOperation> {
+        self.rows
+            .iter()
+            .filter(move |row| all || row.checks.iter().any(MetricCheck::judged))
+    }
+
+    /// What the tables leave out and why the parenthesised cells were not judged.
+    fn legend(&self, all: bool) -> String {
+        let hidden = self.rows.len() - self.shown(all).count();
+        let mut legend = "(…) not judged: too few requests (p50 10, p95 100, p99 500, req/s 100, \
+                          errors 200) or a zero baseline"
+            .to_string();
+        if hidden > 0 {
+            legend.push_str(&format!(
+                "\n{hidden} operations with nothing judged are hidden (--all shows them)"
+            ));
+        }
+        legend
+    }
+
+    fn table(&self, all: bool, cell: fn(&MetricCheck) -> String) -> Table {
         let mut columns = vec![("tier", Align::Left), ("operation", Align::Left)];
         columns.extend(
             self.budgets
@@ -276,9 +332,9 @@ impl Comparison {
         );
         columns.push(("result", Align::Left));
         let mut table = Table::new(&columns);
-        for row in &self.rows {
+        for row in self.shown(all) {
             let mut cells = vec![row.tier.to_string(), row.operation.clone()];
-            cells.extend(row.checks.iter().map(MetricCheck::cell));
+            cells.extend(row.checks.iter().map(cell));
             let regressed: Vec<&str> = row
                 .checks
                 .iter()
@@ -303,13 +359,15 @@ impl Comparison {
         }
     }
 
-    /// The terminal view: budgets, the table, one-run-only items, warnings, regressions.
-    pub fn text(&self) -> String {
+    /// The terminal view: budgets, the table (rows with nothing judged only with `all`),
+    /// one-run-only items, warnings, regressions.
+    pub fn text(&self, all: bool) -> String {
         let mut out = format!(
-            "baseline {} vs current {}; budgets: {}\n",
+            "baseline {} vs current {}\nbudgets: {}\n",
             self.baseline_run, self.current_run, self.budgets
         );
-        out.push_str(&self.table().text());
+        out.push_str(&self.table(all, MetricCheck::compact).text());
+        let _ = writeln!(out, "{}", self.legend(all));
         for (list, which) in [
             (&self.only_in_baseline, "baseline"),
             (&self.only_in_current, "current"),
@@ -329,7 +387,7 @@ impl Comparison {
     }
 
     /// The same for a Markdown step summary.
-    pub fn markdown(&self) -> String {
+    pub fn markdown(&self, all: bool) -> String {
         let mut md = format!(
             "### Compared with the baseline: {}\n\nBaseline `{}` vs current `{}`; budgets: {}\n\n",
             self.summary(),
@@ -340,7 +398,8 @@ impl Comparison {
         for warning in &self.warnings {
             let _ = writeln!(md, "> **Warning:** {}\n", markdown_cell(warning));
         }
-        md.push_str(&self.table().markdown());
+        md.push_str(&self.table(all, MetricCheck::cell).markdown());
+        let _ = writeln!(md, "\n{}", markdown_cell(&self.legend(all)));
         for (list, which) in [
             (&self.only_in_baseline, "baseline"),
             (&self.only_in_current, "current"),
@@ -442,6 +501,7 @@ mod tests {
             few.cell(),
             "10.00 → 20.00 (+100.0%; n=499 < 500: not judged)"
         );
+        assert_eq!(few.compact(), "(10.0→20.0 +100.0%)");
         assert!(p99(500).regressed);
         let rps = |requests| {
             MetricCheck::judge(
@@ -514,9 +574,76 @@ mod tests {
         assert_eq!(comparison.warnings.len(), 1);
         assert!(comparison.warnings[0].contains("cores: 0 vs 64"));
         assert!(comparison
-            .text()
+            .text(true)
             .contains("WARNING: the runs' machines differ"));
-        assert!(comparison.text().ends_with("no regressions\n"));
+        assert!(comparison.text(true).ends_with("no regressions\n"));
+    }
+
+    #[test]
+    fn the_terminal_table_fits_120_columns_and_hides_what_nothing_judged() {
+        let mut baseline = fixture::realistic_run();
+        // An operation sent five times: too few for any metric.
+        for tier in &mut baseline.tiers {
+            if let crate::document::TierOutcome::Ran { results } = &mut tier.outcome {
+                results
+                    .operations
+                    .push(fixture::op("prompts/get", 1..=5, 0, 30.0));
+            }
+        }
+        let comparison = compare(&baseline, &baseline.clone(), &Budgets::default());
+        let all = comparison.rows.len();
+        let judged = comparison
+            .rows
+            .iter()
+            .filter(|r| r.checks.iter().any(MetricCheck::judged))
+            .count();
+        assert!(
+            judged > 0 && judged < all,
+            "the fixture has both kinds: {judged}/{all}"
+        );
+        let short = comparison.text(false);
+        let table_lines = |text: &str| {
+            text.lines()
+                .filter(|l| {
+                    ["direct ", "gateway ", "nginx ", "rest "]
+                        .iter()
+                        .any(|t| l.starts_with(t))
+                })
+                .count()
+        };
+        assert_eq!(table_lines(&short), judged, "{short}");
+        assert!(short.contains(&format!(
+            "{} operations with nothing judged are hidden",
+            all - judged
+        )));
+        assert_eq!(table_lines(&comparison.text(true)), all);
+        let widest = short
+            .lines()
+            .filter(|l| !l.starts_with("WARNING"))
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap();
+        assert!(widest <= 120, "{widest} columns:\n{short}");
+    }
+
+    #[test]
+    fn different_gateway_versions_or_runtimes_are_named_in_a_warning() {
+        let baseline = run_of(vec![tier_run(Tier::Gateway, 1000, 1, 0)]);
+        let mut current = baseline.clone();
+        let crate::Measured::Stack(stack) = &mut current.measured else {
+            panic!("the fixture measures a stack")
+        };
+        stack.gateway_version = "1.1.0".into();
+        stack.runtime = stack::Runtime::Docker;
+        stack.reused = true;
+        let comparison = compare(&baseline, &current, &Budgets::default());
+        assert_eq!(
+            comparison.warnings,
+            [
+                "the runs measured different systems (baseline vs current): runtime: local vs \
+              docker; gateway version: 1.0.7 vs 1.1.0"
+            ]
+        );
     }
 
     #[test]
@@ -552,7 +679,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["direct tools/call", "direct Aggregated"]
         );
-        let md = comparison.markdown();
+        let md = comparison.markdown(true);
         assert!(md.contains("| tier | operation | req/s | p95 ms | p99 ms | error rate | result |"));
         assert!(
             md.contains("Only in baseline: tier nginx (skipped in current: nginx is not on PATH)")
@@ -595,6 +722,6 @@ mod tests {
                 "gateway Aggregated: rps 100.0 → 88.0 (-12.0%), budget -10%",
             ]
         );
-        assert!(comparison.text().contains("REGRESSION: rps"));
+        assert!(comparison.text(true).contains("REGRESSION: rps"));
     }
 }

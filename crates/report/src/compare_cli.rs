@@ -36,6 +36,9 @@ pub struct CompareArgs {
     /// Also append the comparison as Markdown to this file (e.g. "$GITHUB_STEP_SUMMARY").
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Show every operation, also those with no metric judged (too few requests).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// The whole command. `args[0]` is the program name.
@@ -90,13 +93,13 @@ pub fn run(args: &CompareArgs) -> Exit {
         }
     };
     let comparison = compare(&baseline, &current, &budgets);
-    print!("{}", comparison.text());
+    print!("{}", comparison.text(args.all));
     if let Some(path) = &args.markdown {
         let appended = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .and_then(|mut f| f.write_all(comparison.markdown().as_bytes()));
+            .and_then(|mut f| f.write_all(comparison.markdown(args.all).as_bytes()));
         if let Err(e) = appended {
             return fail(&format!("cannot append to {}: {e}", path.display()));
         }

@@ -86,6 +86,40 @@ impl Measured {
         matches!(self, Measured::Stack(s) if s.nginx_cache)
     }
 
+    /// What differs between two runs' measured systems, as `what: this vs other` (whether a
+    /// stack was reused is no difference of the system).
+    pub fn differences(&self, other: &Measured) -> Vec<String> {
+        let facts = |m: &Measured| -> Vec<(&'static str, String)> {
+            match m {
+                Measured::Stack(s) => vec![
+                    ("measured", "a stack".into()),
+                    ("runtime", s.runtime.to_string()),
+                    ("gateway version", s.gateway_version.clone()),
+                    ("gateway workers", s.gateway_workers.to_string()),
+                    ("bench servers", s.bench_servers.to_string()),
+                    ("nginx cache", s.nginx_cache.to_string()),
+                ],
+                Measured::ExistingGateway(g) => vec![
+                    ("measured", "an existing gateway".into()),
+                    ("gateway", g.gateway_url.clone()),
+                    (
+                        "direct backend",
+                        g.direct_url.clone().unwrap_or_else(|| "none".into()),
+                    ),
+                ],
+            }
+        };
+        let (mine, theirs) = (facts(self), facts(other));
+        if mine[0] != theirs[0] {
+            return vec![format!("measured: {} vs {}", mine[0].1, theirs[0].1)];
+        }
+        mine.iter()
+            .zip(&theirs)
+            .filter(|(a, b)| a.1 != b.1)
+            .map(|(a, b)| format!("{}: {} vs {}", a.0, a.1, b.1))
+            .collect()
+    }
+
     /// One line saying exactly what was measured, for every view.
     pub fn describe(&self) -> String {
         match self {

@@ -8,6 +8,15 @@ pub fn ms(value: f64) -> String {
     format!("{value:.2}")
 }
 
+/// Milliseconds to three significant digits at most, for narrow tables ("2071", "29.8", "0.79").
+pub fn ms_short(value: f64) -> String {
+    match value.abs() {
+        v if v >= 100.0 => format!("{value:.0}"),
+        v if v >= 10.0 => format!("{value:.1}"),
+        _ => format!("{value:.2}"),
+    }
+}
+
 /// A latency difference, always signed so "faster" and "slower" cannot be mistaken.
 pub fn signed_ms(value: f64) -> String {
     format!("{value:+.2}")

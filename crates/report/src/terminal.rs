@@ -24,7 +24,8 @@ pub fn overhead_table(run: &OverheadRun) -> String {
 /// Everything above, then the banners, warnings and the verdict.
 pub fn end_of_run(run: &OverheadRun) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "\nTiers ({})", run.profile.description);
+    let _ = writeln!(out, "\nMeasured: {}", run.measured.describe());
+    let _ = writeln!(out, "Tiers ({})", run.profile.description);
     out.push_str(&tier_summary(run));
     out.push_str("\nOverhead against direct (corrected latency, ms; + is added by the tier)\n");
     out.push_str(&overhead_table(run));
