@@ -35,6 +35,16 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A fresh, empty directory `target/test-work/<name>-<pid>` for one test's files.
+pub fn test_workdir(name: &str) -> PathBuf {
+    let dir = target_dir()
+        .join("test-work")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a test work directory");
+    dir
+}
+
 /// `count` consecutive loopback ports that are free now and not handed out before by this
 /// process (tests run in parallel threads; checking for free alone would race).
 pub fn free_port_range(count: u16) -> u16 {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mcpbench::harness::{
-    binary, free_port_range, http_request, python_venv, spawn_bench_server, target_dir,
+    binary, free_port_range, http_request, python_venv, spawn_bench_server, test_workdir,
     wait_until_healthy, ChildGuard,
 };
 
@@ -45,11 +45,7 @@ fn start_gateway() -> Gateway {
         &contextforge::settings::pip_requirement(),
     )
     .expect("a venv with the pinned ContextForge gateway");
-    let work = target_dir()
-        .join("test-work")
-        .join(format!("contextforge-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
+    let work = test_workdir("contextforge");
     let secret = contextforge::secrets::generate();
     let env = contextforge::settings::load_test_env(
         &secret,

@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mcpbench::harness::{binary, container_images, free_port_range, target_dir, which};
+use mcpbench::harness::{
+    binary, container_images, free_port_range, target_dir, test_workdir, which,
+};
 
 const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -59,12 +61,7 @@ fn fresh_debian(work: &Path, user: &str, env: &[(&str, &str)], script: &str) -> 
 }
 
 fn workdir(name: &str) -> PathBuf {
-    let dir = target_dir()
-        .join("test-work")
-        .join(format!("fresh-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    test_workdir(&format!("fresh-{name}"))
 }
 
 fn text(out: &Output) -> String {

@@ -14,12 +14,7 @@ fn server(extra: &[&str]) -> (ChildGuard, String) {
 }
 
 fn workdir(name: &str) -> PathBuf {
-    let dir = mcpbench::harness::target_dir()
-        .join("test-work")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    mcpbench::harness::test_workdir(name)
 }
 
 fn hey(dir: &Path, args: &[&str]) -> std::process::Output {

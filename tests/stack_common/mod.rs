@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mcpbench::harness::{binary, free_port_range, target_dir, ChildGuard};
+use mcpbench::harness::{binary, free_port_range, test_workdir, ChildGuard};
 
 pub struct Ports {
     pub bench: u16,
@@ -54,12 +54,7 @@ pub fn up_args(p: &Ports, extra: &[&str]) -> Vec<String> {
 
 /// A fresh work directory under target/test-work.
 pub fn workdir(name: &str) -> PathBuf {
-    let dir = target_dir()
-        .join("test-work")
-        .join(format!("stack-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    test_workdir(&format!("stack-{name}"))
 }
 
 pub fn all_free(p: &Ports) -> bool {

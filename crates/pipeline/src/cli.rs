@@ -427,6 +427,7 @@ mod tests {
 
     #[test]
     fn an_existing_gateway_takes_any_host_and_its_credentials_in_order() {
+        use contextforge::settings::JWT_SECRET_ENV;
         let existing =
             |extra: &[&str], env: &[(&str, &str)]| match resolve_with(extra, env).unwrap().target {
                 RunTarget::Existing(e) => e,
@@ -450,13 +451,13 @@ mod tests {
                 "--direct-url",
                 "http://10.0.0.2:9000/mcp",
             ],
-            &[("JWT_SECRET_KEY", "k"), ("MCPGATEWAY_BEARER_TOKEN", "t")],
+            &[(JWT_SECRET_ENV, "k"), ("MCPGATEWAY_BEARER_TOKEN", "t")],
         );
         assert_eq!(e.auth, Auth::Token("t".into()));
         assert_eq!(e.direct.unwrap().as_str(), "http://10.0.0.2:9000/mcp");
         let e = existing(
             &["--gateway-url", "http://[::1]:4444"],
-            &[("JWT_SECRET_KEY", "k")],
+            &[(JWT_SECRET_ENV, "k")],
         );
         assert_eq!(e.auth, Auth::Secret("k".into()));
     }

@@ -67,22 +67,31 @@ impl MetricCheck {
         self.change.is_some() && self.too_few.is_none()
     }
 
-    /// The terminal table's cell, short enough for an 80–120 column terminal: "1000→880 -12.0%",
-    /// in parentheses when not judged (the legend below the table says why).
-    fn compact(&self) -> String {
+    /// The baseline's and the current value (latencies spelled by `ms`), and the change when
+    /// there is one (none from a baseline of 0).
+    fn parts(&self, ms: fn(f64) -> String) -> (String, String, Option<String>) {
         let value = |v: f64| match self.metric {
             BudgetMetric::Rps => format::rps(v),
             BudgetMetric::ErrorRate => format::percent(v),
-            BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => format::ms_short(v),
+            BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => ms(v),
         };
-        let change = match (self.change, self.limit) {
-            (Some(c), Limit::Absolute(_)) => {
+        let change = self.change.map(|c| match self.limit {
+            Limit::Absolute(_) => {
                 format!("{c:+.2}{}", self.metric.absolute_unit().unwrap_or_default())
             }
-            (Some(c), _) => format!("{c:+.1}%"),
-            (None, _) => "n/a".into(),
-        };
-        let cell = format!("{}→{} {change}", value(self.baseline), value(self.current));
+            Limit::Relative(_) | Limit::Off => format!("{c:+.1}%"),
+        });
+        (value(self.baseline), value(self.current), change)
+    }
+
+    /// The terminal table's cell, short enough for an 80–120 column terminal: "1000→880 -12.0%",
+    /// in parentheses when not judged (the legend below the table says why).
+    fn compact(&self) -> String {
+        let (baseline, current, change) = self.parts(format::ms_short);
+        let cell = format!(
+            "{baseline}→{current} {}",
+            change.as_deref().unwrap_or("n/a")
+        );
         if self.judged() {
             cell
         } else {
@@ -92,18 +101,8 @@ impl MetricCheck {
 
     /// "1000.0 → 880.0 (-12.0%)"
     fn cell(&self) -> String {
-        let value = |v: f64| match self.metric {
-            BudgetMetric::Rps => format::rps(v),
-            BudgetMetric::ErrorRate => format::percent(v),
-            BudgetMetric::P50 | BudgetMetric::P95 | BudgetMetric::P99 => format::ms(v),
-        };
-        let change = match (self.change, self.limit) {
-            (Some(c), Limit::Absolute(_)) => {
-                format!("{c:+.2}{}", self.metric.absolute_unit().unwrap_or_default())
-            }
-            (Some(c), _) => format!("{c:+.1}%"),
-            (None, _) => "baseline 0: not judged".into(),
-        };
+        let (baseline, current, change) = self.parts(format::ms);
+        let change = change.unwrap_or_else(|| "baseline 0: not judged".into());
         let change = match self.too_few {
             Some(n) => format!(
                 "{change}; n={n} < {}: not judged",
@@ -111,11 +110,7 @@ impl MetricCheck {
             ),
             None => change,
         };
-        format!(
-            "{} → {} ({change})",
-            value(self.baseline),
-            value(self.current)
-        )
+        format!("{baseline} → {current} ({change})")
     }
 }
 
