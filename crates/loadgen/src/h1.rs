@@ -64,7 +64,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
     pub async fn exchange(&mut self, request: &Request<Bytes>) -> Result<Response, Failure> {
         let start = Instant::now();
         self.serialise(request);
-        self.stream.write_all(&self.write_buf).await.map_err(|e| {
+        // TLS buffers what it encrypts: without the flush a request can wait in rustls's
+        // buffer until the response timeout (a plain TCP stream's flush costs nothing).
+        let sent = async {
+            self.stream.write_all(&self.write_buf).await?;
+            self.stream.flush().await
+        };
+        sent.await.map_err(|e| {
             (
                 ErrorClass::Connect,
                 format!("connection failed while sending: {e}"),
