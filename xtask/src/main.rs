@@ -157,7 +157,12 @@ struct JwtArgs {
     #[arg(long, value_delimiter = ',')]
     teams: Option<Vec<String>>,
     /// The gateway's JWT_SECRET_KEY (never printed); default: the running stack's.
-    #[arg(long, env = contextforge::settings::JWT_SECRET_ENV, hide_env_values = true)]
+    #[arg(
+        long,
+        env = contextforge::settings::JWT_SECRET_ENV,
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     secret: Option<String>,
 }
 

@@ -126,7 +126,12 @@ pub struct Config {
     pub page_size: u32,
 
     /// Require `Authorization: Bearer <token>` on the MCP endpoint (not on /health, /version).
-    #[arg(long, env = "AUTH_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AUTH_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub auth_token: Option<String>,
 
     /// No `Mcp-Session-Id`: every request stands alone (as FastMCP's stateless_http).

@@ -42,10 +42,10 @@ pub struct LoadTestArgs {
     pub gateway_url: Option<String>,
     /// The bearer token for --gateway-url; never printed or recorded
     /// [env: MCPGATEWAY_BEARER_TOKEN].
-    #[arg(long, conflicts_with = "jwt_secret")]
+    #[arg(long, conflicts_with = "jwt_secret", allow_hyphen_values = true)]
     pub token: Option<String>,
     /// Mint an admin token for --gateway-url with its JWT_SECRET_KEY instead of --token.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub jwt_secret: Option<String>,
     /// The virtual server --gateway-url's tiers address (default: mcpbench's own, created or
     /// replaced, bundling the --direct-url backend's tools, or every tool the gateway lists).
@@ -438,12 +438,13 @@ mod tests {
                 "--gateway-url",
                 "https://gw.example.com/prefix",
                 "--jwt-secret",
-                "s",
+                "-s3cret",
             ],
             &[("MCPGATEWAY_BEARER_TOKEN", "from-env")],
         );
         assert_eq!(e.gateway.as_str(), "https://gw.example.com/prefix/");
-        assert_eq!(e.auth, Auth::Secret("s".into()));
+        // A generated secret starts with '-' one time in 64; it is still the flag's value.
+        assert_eq!(e.auth, Auth::Secret("-s3cret".into()));
         let e = existing(
             &[
                 "--host",
