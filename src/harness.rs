@@ -281,7 +281,8 @@ pub fn python_with_mcp_sdk() -> Result<PathBuf> {
 /// when the requirement changes), safely from concurrent test processes. Returns its directory.
 pub fn python_venv(name: &str, requirement: &str) -> Result<PathBuf> {
     let venv = target_dir().join(name);
-    stack::python::ensure_venv(&venv, requirement).map_err(anyhow::Error::msg)?;
+    stack::python::ensure_venv(&venv, requirement, stack::python::PythonHome::Host)
+        .map_err(anyhow::Error::msg)?;
     Ok(venv)
 }
 
@@ -293,12 +294,28 @@ pub use provision::engine::answering as container_engine;
 
 /// One `GET` to the engine's API over its unix socket.
 pub fn engine_get(socket: &Path, path: &str) -> Result<HttpResponse> {
+    engine_request(socket, "GET", path)
+}
+
+/// Removes `image` from the engine (gone already is fine), so a test sees `up` build it.
+pub fn remove_image(socket: &Path, image: &str) -> Result<()> {
+    let response = engine_request(socket, "DELETE", &format!("/images/{image}?force=true"))?;
+    anyhow::ensure!(
+        matches!(response.status, 200 | 404),
+        "removing {image}: HTTP {}",
+        response.status
+    );
+    Ok(())
+}
+
+/// One request without a body to the engine's API over its unix socket.
+fn engine_request(socket: &Path, method: &str, path: &str) -> Result<HttpResponse> {
     let mut stream = std::os::unix::net::UnixStream::connect(socket)
         .with_context(|| format!("connecting to {}", socket.display()))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

@@ -42,7 +42,8 @@ struct Gateway {
 fn start_gateway() -> Gateway {
     let venv = python_venv(
         "contextforge-venv",
-        &contextforge::settings::pip_requirement(),
+        // The host's Python (bookworm's 3.11) runs this release; the stack tests run the newest.
+        &contextforge::release::Release::newest_for_python_3_11().pip_requirement(),
     )
     .expect("a venv with the pinned ContextForge gateway");
     let work = test_workdir("contextforge");

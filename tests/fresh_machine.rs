@@ -55,7 +55,8 @@ fn fresh_debian(work: &Path, user: &str, env: &[(&str, &str)], script: &str) -> 
     for (key, value) in env {
         cmd.args(["-e", &format!("{key}={value}")]);
     }
-    cmd.args([stack::images::BASE, "sh", "-c", script])
+    let base = stack::debian::Suite::Bookworm.base_image();
+    cmd.args([base.as_str(), "sh", "-c", script])
         .output()
         .expect("running a container")
 }

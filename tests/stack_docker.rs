@@ -4,8 +4,9 @@
 //! `/servers/{id}/mcp`), status showing the containers, idempotence, logs, and `benchmark-down`
 //! leaving no container with the stack's label, also without the state file; a service failing
 //! during `up` (its log lines shown, everything removed; with `--keep-on-failure` kept, and found
-//! by `down` without the state file), Ctrl-C during `up`, and a missing engine named with exit
-//! code 3.
+//! by `down` without the state file), Ctrl-C during `up`, a missing engine named with exit
+//! code 3; and two ContextForge releases (the newest for Python 3.11, whose image `up` builds
+//! itself, and the newest) measured by `load-test` and compared side by side.
 //! Without an engine the tests fail in CI (CI=true) and are skipped elsewhere, each saying so
 //! (`cargo xtask test` lists the skips at the end).
 
@@ -14,7 +15,9 @@ mod stack_common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mcpbench::harness::{binary, container_engine, container_images, labelled_containers, skip};
+use mcpbench::harness::{
+    binary, container_engine, container_images, labelled_containers, remove_image, skip,
+};
 use stack_common::{
     all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown,
     gateway_recorded, ports, state, status_finds_the_stack_saying, status_rows_all_healthy,
@@ -34,17 +37,10 @@ fn engine_or_skip(test: &str) -> Option<PathBuf> {
     engine
 }
 
-/// `benchmark-up` on the docker runtime with the gateway image built here.
+/// `benchmark-up` on the docker runtime (the default gateway: the newest release, its image
+/// built here by `images build`, the official one being out of reach).
 fn docker_up_args(p: &Ports) -> Vec<String> {
-    up_args(
-        p,
-        &[
-            "--runtime",
-            "docker",
-            "--gateway-image",
-            &stack::images::gateway(),
-        ],
-    )
+    up_args(p, &["--runtime", "docker"])
 }
 
 #[test]
@@ -179,6 +175,85 @@ fn ctrl_c_during_up_leaves_no_container() {
         .as_array()
         .is_none_or(Vec::is_empty));
     assert!(all_free(&p));
+}
+
+/// `load-test` (a short light profile, no thresholds) on the docker runtime with `release`;
+/// returns the run's results.json and what the command said.
+fn load_test_on_docker(dir: &Path, p: &Ports, release: Option<&str>) -> (PathBuf, String) {
+    let mut args = up_args(p, &["--runtime", "docker"]);
+    args[0] = "load-test".into();
+    args.extend(
+        ["--users", "3", "--spawn-rate", "3", "--run-time", "3s"]
+            .into_iter()
+            .chain(["--warmup", "1s", "--progress", "plain", "--no-sla"])
+            .map(String::from),
+    );
+    if let Some(release) = release {
+        args.extend(["--gateway-version".into(), release.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(dir, &args);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+    let run = std::fs::read_link(dir.join("reports/latest")).unwrap();
+    (
+        dir.join("reports").join(run).join("results.json"),
+        text(&out),
+    )
+}
+
+#[test]
+fn two_gateway_releases_run_on_docker_and_compare_side_by_side() {
+    let test = "stack_docker::two_gateway_releases_run_on_docker_and_compare_side_by_side";
+    let Some(engine) = engine_or_skip(test) else {
+        return;
+    };
+    container_images();
+    let dir = workdir("docker-releases");
+    let p = ports();
+    let older = contextforge::release::Release::newest_for_python_3_11();
+    let newest = contextforge::release::Release::newest();
+    // Neither its official image (no registry here) nor one built before: `up` builds it.
+    remove_image(&engine, &stack::images::gateway(&older)).unwrap();
+    let (first, said) = load_test_on_docker(&dir, &p, Some(older.as_str()));
+    let built = format!("built {} here", stack::images::gateway(&older));
+    assert!(said.contains(&built), "{said}");
+    let (second, _) = load_test_on_docker(&dir, &p, None);
+    let version = |run: &Path| {
+        let results: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run).unwrap()).unwrap();
+        results["measured"]["gateway_version"].clone()
+    };
+    assert_eq!(version(&first), older.as_str());
+    assert_eq!(
+        version(&second),
+        newest.as_str(),
+        "the default is the newest"
+    );
+    let baseline = first.to_str().unwrap();
+    let out = xtask(
+        &dir,
+        &[
+            "compare-baseline",
+            "--baseline",
+            baseline,
+            "--budget",
+            "rps=-100%",
+        ]
+        .into_iter()
+        .chain(["--budget", "p95=off", "--budget", "p99=off"])
+        .chain(["--budget", "error_rate=+100pt"])
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let versions = format!("gateway version: {older} vs {newest}");
+    assert!(text(&out).contains(&versions), "{}", text(&out));
+    assert!(all_free(&p), "load-test took its stacks down");
+    assert!(
+        labelled_containers(&engine, &stack_label(&dir))
+            .unwrap()
+            .is_empty(),
+        "no container left"
+    );
 }
 
 #[test]

@@ -19,10 +19,13 @@ pub enum ImagesCommand {
 
 #[derive(Args)]
 pub struct BuildArgs {
-    /// The base image of the gateway and nginx images (made with debootstrap if it is the default
-    /// and absent).
-    #[arg(long, default_value = stack::images::BASE)]
-    base: String,
+    /// The base image of the gateway and nginx images (default: the Debian suite each needs,
+    /// made with debootstrap when absent).
+    #[arg(long)]
+    base: Option<String>,
+    /// The ContextForge release the gateway image installs.
+    #[arg(long, value_name = "VERSION", default_value_t = contextforge::release::Release::newest())]
+    gateway_version: contextforge::release::Release,
     /// Build only this image.
     #[arg(long, value_parser = stack::images::NAMES)]
     only: Option<String>,
@@ -70,6 +73,7 @@ pub fn run(command: ImagesCommand) -> ExitCode {
     let options = stack::images::BuildOptions {
         base: args.base,
         only,
+        gateway_release: args.gateway_version,
         bench_server_binary,
         work_dir: stack::default_cache_dir(),
     };

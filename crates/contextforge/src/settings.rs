@@ -1,8 +1,5 @@
-//! The gateway's pinned release and the settings a load test needs (facts verified on this
+//! The settings a load test needs (facts verified on this
 //! project's machines: see `docs/contextforge.md`).
-
-/// The newest `mcp-contextforge-gateway` that installs on Python 3.11 (1.0.8 and later need 3.12).
-pub const PINNED_VERSION: &str = "1.0.7.post20260921";
 
 /// The setting that holds the gateway's JWT signing secret.
 pub const JWT_SECRET_ENV: &str = "JWT_SECRET_KEY";
@@ -11,11 +8,6 @@ pub const JWT_SECRET_ENV: &str = "JWT_SECRET_KEY";
 pub const SERVER_BINARY: &str = "mcpgateway";
 /// The ASGI application gunicorn serves with several workers.
 pub const ASGI_APP: &str = "mcpgateway.main:app";
-
-/// The pip requirement for [`PINNED_VERSION`].
-pub fn pip_requirement() -> String {
-    format!("mcp-contextforge-gateway=={PINNED_VERSION}")
-}
 
 /// Environment for a headless gateway on SQLite, tuned for load tests: rate limiting off (it
 /// answers 429 otherwise), loopback registration allowed, errors-only logging, no admin UI.
@@ -41,6 +33,8 @@ pub fn load_test_env(
         ("CACHE_TYPE", "database".into()),
         ("PLATFORM_ADMIN_EMAIL", crate::naming::ADMIN_EMAIL.into()),
         ("PLATFORM_ADMIN_PASSWORD", crate::secrets::generate()),
+        // Required by 1.1.0 and later (at least 12 characters); earlier releases ignore it.
+        ("DEFAULT_USER_PASSWORD", crate::secrets::generate()),
     ]
 }
 

@@ -267,7 +267,7 @@ fn stack_info(up: &stack::UpOptions, lease: &crate::lease::StackLease) -> StackI
         runtime: state.runtime,
         reused: lease.reused(),
         bench_servers: u32::from(state.bench_count),
-        gateway_version: contextforge::settings::PINNED_VERSION.into(),
+        gateway_version: state.gateway_release.to_string(),
         gateway_workers: up.workers,
         nginx_cache: state.nginx_cache,
     }

@@ -14,13 +14,14 @@ pub(crate) trait Backend {
     /// What the state file records for a stack on this runtime.
     const RUNTIME: Runtime;
 
-    /// Readies what starting needs (the gateway's venv; the images, pulled if missing) and checks
-    /// what can be checked before anything starts; what it noticed goes to `notes`.
+    /// Readies what starting needs (the gateway's venv; the images, pulled or built if missing)
+    /// and checks what can be checked before anything starts; what it noticed goes to `notes`.
+    /// Returns the ContextForge release the gateway will run.
     async fn prepare(
         &mut self,
         options: &UpOptions,
         notes: &mut Vec<String>,
-    ) -> Result<(), StackError>;
+    ) -> Result<contextforge::release::Release, StackError>;
 
     /// Whether nginx runs in front of the gateway.
     fn runs_nginx(&self) -> bool;

@@ -18,6 +18,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use cli::Signal;
+use contextforge::release::Release;
 
 use crate::backend::Backend;
 use crate::health::{self, FAILURE_LOG_LINES};
@@ -194,37 +195,68 @@ async fn last_log_lines(engine: &Docker, id: &str, n: usize) -> String {
     text.trim_end().to_string()
 }
 
-/// Each image present, or pulled with a progress bar; a missing one is named with how to build
-/// it. The default gateway image (the official one) gives way to the locally built one when it
-/// cannot be pulled (no registry reachable) and `images build` made that; returns the images used.
-async fn ensure_images(
-    engine: &Docker,
-    wanted: &Images,
-    notes: &mut Vec<String>,
-) -> Result<Images, StackError> {
-    let mut used = wanted.clone();
-    let local_gateway = images::gateway();
-    for image in [&mut used.bench_server, &mut used.gateway, &mut used.nginx] {
-        if engine.inspect_image(image).await.is_ok() {
-            continue;
-        }
-        let Err(e) = pull(engine, image).await else {
-            continue;
-        };
-        let is_default_gateway = *image == Images::default().gateway;
-        if is_default_gateway && engine.inspect_image(&local_gateway).await.is_ok() {
-            notes.push(format!(
-                "{image} cannot be pulled ({e}): using {local_gateway}, built here"
-            ));
-            *image = local_gateway.clone();
-            continue;
-        }
-        return Err(infra(format!(
-            "image {image} is not here and cannot be pulled ({e}): build the stack's images with \
-             `cargo xtask images build`"
-        )));
+/// The bench-server and nginx images present, or pulled with a progress bar; a missing one is
+/// named with how to build it.
+async fn ensure_images(engine: &Docker, wanted: &Images) -> Result<(), StackError> {
+    for image in [&wanted.bench_server, &wanted.nginx] {
+        present_or_pulled(engine, image).await.map_err(|e| {
+            infra(format!(
+                "image {image} is not here and cannot be pulled ({e}): build the stack's images \
+                 with `cargo xtask images build`"
+            ))
+        })?;
     }
-    Ok(used)
+    Ok(())
+}
+
+/// The gateway image to run: the one asked for (present or pulled); else the official image of
+/// `release`, or the one built here, or the official one pulled, or — no registry reachable — the
+/// one built here now (on the Debian base with the Python the release needs).
+async fn ensure_gateway_image(
+    engine: &Docker,
+    asked: Option<&str>,
+    release: &Release,
+    work_dir: &Path,
+    notes: &mut Vec<String>,
+) -> Result<String, StackError> {
+    if let Some(image) = asked {
+        present_or_pulled(engine, image).await.map_err(|e| {
+            infra(format!(
+                "image {image} is not here and cannot be pulled ({e})"
+            ))
+        })?;
+        return Ok(image.to_string());
+    }
+    let official = images::official_gateway(release);
+    let local = images::gateway(release);
+    for image in [&official, &local] {
+        if engine.inspect_image(image).await.is_ok() {
+            return Ok(image.clone());
+        }
+    }
+    let Err(e) = pull(engine, &official).await else {
+        return Ok(official);
+    };
+    notes.push(format!(
+        "{official} cannot be pulled ({e}): built {local} here"
+    ));
+    let options = images::BuildOptions {
+        base: None,
+        only: vec!["gateway".into()],
+        gateway_release: release.clone(),
+        bench_server_binary: None,
+        work_dir: work_dir.to_path_buf(),
+    };
+    images::build(&options).await?;
+    Ok(local)
+}
+
+/// `image` is here, or pulled now.
+async fn present_or_pulled(engine: &Docker, image: &str) -> Result<(), bollard::errors::Error> {
+    if engine.inspect_image(image).await.is_ok() {
+        return Ok(());
+    }
+    pull(engine, image).await
 }
 
 async fn pull(engine: &Docker, image: &str) -> Result<(), bollard::errors::Error> {
@@ -266,8 +298,10 @@ pub struct Containers {
     engine: Docker,
     state_dir: PathBuf,
     stack: String,
-    /// The images `up` runs (the gateway's may give way to the one built here).
+    /// The images `up` is asked to run.
     images: Images,
+    /// The gateway image `up` runs, once prepared.
+    gateway_image: Option<String>,
 }
 
 impl Containers {
@@ -278,6 +312,7 @@ impl Containers {
             state_dir: state_dir.to_path_buf(),
             stack: crate::state::stack_id(state_dir),
             images: Images::default(),
+            gateway_image: None,
         })
     }
 
@@ -286,13 +321,21 @@ impl Containers {
         Containers { images, ..self }
     }
 
-    /// Whether every image `up` would run is already here (the gateway's, or the one built here
-    /// in its place), so `--runtime auto` chooses containers only when nothing must be built.
-    pub async fn images_present(&self) -> bool {
+    /// Whether every image `up` would run for `release` is already here (the gateway's official
+    /// image, or the one built here in its place), so `--runtime auto` chooses containers only
+    /// when nothing must be built.
+    pub async fn images_present(&self, release: &Release) -> bool {
         let here = |image: String| async move { self.engine.inspect_image(&image).await.is_ok() };
-        here(self.images.bench_server.clone()).await
+        let gateway = match &self.images.gateway {
+            Some(image) => here(image.clone()).await,
+            None => {
+                here(images::official_gateway(release)).await
+                    || here(images::gateway(release)).await
+            }
+        };
+        gateway
+            && here(self.images.bench_server.clone()).await
             && here(self.images.nginx.clone()).await
-            && (here(self.images.gateway.clone()).await || here(images::gateway()).await)
     }
 
     /// The gateway: configured through the environment only, the interface of the official
@@ -309,7 +352,10 @@ impl Containers {
             ("GUNICORN_WORKERS", options.workers.to_string()),
         ]);
         ContainerSpec {
-            image: &self.images.gateway,
+            image: self
+                .gateway_image
+                .as_deref()
+                .expect("prepared before anything starts"),
             cmd: None,
             env,
             binds: vec![],
@@ -403,11 +449,20 @@ impl Backend for Containers {
 
     async fn prepare(
         &mut self,
-        _options: &UpOptions,
+        options: &UpOptions,
         notes: &mut Vec<String>,
-    ) -> Result<(), StackError> {
-        self.images = ensure_images(&self.engine, &self.images, notes).await?;
-        Ok(())
+    ) -> Result<Release, StackError> {
+        ensure_images(&self.engine, &self.images).await?;
+        let release = options
+            .gateway_release
+            .clone()
+            .unwrap_or_else(Release::newest);
+        let gateway = self.images.gateway.as_deref();
+        let image =
+            ensure_gateway_image(&self.engine, gateway, &release, &options.cache_dir, notes)
+                .await?;
+        self.gateway_image = Some(image);
+        Ok(release)
     }
 
     fn runs_nginx(&self) -> bool {

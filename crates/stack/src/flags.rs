@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use contextforge::release::Release;
+
 use crate::{Images, RuntimeChoice, UpOptions};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -10,10 +12,14 @@ pub struct UpFlags {
     /// auto (docker when a container engine answers, else local), docker or local.
     #[arg(long, value_enum, default_value_t = RuntimeChoice::Auto)]
     pub runtime: RuntimeChoice,
-    /// The gateway's image (docker runtime); `cargo xtask images build` makes
-    /// localhost/mcpbench/gateway:<pinned> where no registry is reachable.
-    #[arg(long, default_value_t = Images::default().gateway)]
-    pub gateway_image: String,
+    /// The ContextForge release to run (a PyPI version; default: the newest the runtime can run,
+    /// see the README).
+    #[arg(long, value_name = "VERSION")]
+    pub gateway_version: Option<Release>,
+    /// The gateway's image (docker runtime; default: ghcr.io/ibm/mcp-context-forge:<version>,
+    /// else localhost/mcpbench/gateway:<version>, built here when neither is present).
+    #[arg(long)]
+    pub gateway_image: Option<String>,
     /// The bench servers' image (docker runtime).
     #[arg(long, default_value = crate::images::BENCH_SERVER)]
     pub bench_server_image: String,
@@ -57,6 +63,7 @@ impl UpFlags {
             start_port: self.start_port,
             gateway_port: self.gateway_port,
             nginx_port: self.nginx_port,
+            gateway_release: self.gateway_version.clone(),
             workers: self.workers,
             nginx_cache: self.nginx_cache,
             keep_on_failure: self.keep_on_failure,

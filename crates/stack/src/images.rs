@@ -12,36 +12,39 @@ use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use contextforge::release::Release;
+
+use crate::debian::Suite;
 use crate::{infra, StackError};
 
-/// The Debian base `images build` makes with debootstrap when it is absent.
-pub const BASE: &str = "localhost/debian:bookworm";
 pub const BENCH_SERVER: &str = "localhost/mcpbench/bench-server:latest";
 pub const NGINX: &str = "localhost/mcpbench/nginx:latest";
 
-/// The locally built gateway image, tagged with the pinned ContextForge release.
-pub fn gateway() -> String {
-    format!(
-        "localhost/mcpbench/gateway:{}",
-        contextforge::settings::PINNED_VERSION
-    )
+/// The official image of `release` (`--gateway-image`'s default).
+pub fn official_gateway(release: &Release) -> String {
+    format!("ghcr.io/ibm/mcp-context-forge:{release}")
+}
+
+/// The gateway image `images build` makes of `release`, on the Debian suite with its Python.
+pub fn gateway(release: &Release) -> String {
+    format!("localhost/mcpbench/gateway:{release}")
 }
 
 /// The images `images build` makes, by the name `--only` takes.
 pub const NAMES: [&str; 3] = ["bench-server", "gateway", "nginx"];
-
-/// The suite debootstrap installs: bookworm's Python 3.11 is what the pinned gateway supports.
-const SUITE: &str = "bookworm";
 
 /// Where the host keeps its CA bundle; it goes into the gateway's build context so that pip in the
 /// build trusts what the host trusts.
 const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 pub struct BuildOptions {
-    /// The base of the gateway and nginx images; [`BASE`] is made with debootstrap when absent.
-    pub base: String,
+    /// The base of the gateway and nginx images; None: the Debian suite each needs, made with
+    /// debootstrap when absent.
+    pub base: Option<String>,
     /// The images to build (names from [`NAMES`]).
     pub only: Vec<String>,
+    /// The ContextForge release the gateway image installs.
+    pub gateway_release: Release,
     /// The static bench-server binary (needed when bench-server is built).
     pub bench_server_binary: Option<PathBuf>,
     /// Scratch space for the debootstrap tree.
@@ -59,60 +62,78 @@ pub(crate) fn byte_bar(message: String) -> indicatif::ProgressBar {
     bar
 }
 
-/// Builds the requested images (and the base first, when it is ours and absent); returns what
+/// Builds the requested images (and the Debian bases they need first, when absent); returns what
 /// was made, one line each.
 pub async fn build(options: &BuildOptions) -> Result<Vec<String>, StackError> {
     let engine = crate::docker::connect()
         .await
         .map_err(StackError::NoEngine)?;
     let mut made = Vec::new();
-    let needs_base = options.only.iter().any(|n| n != "bench-server");
-    if needs_base && options.base == BASE && engine.inspect_image(BASE).await.is_err() {
-        make_base(&engine, &options.work_dir).await?;
-        made.push(format!("made {BASE}"));
-    }
     for name in &options.only {
-        let (tag, containerfile, files): (String, &str, Vec<ContextFile>) = match name.as_str() {
-            "bench-server" => {
-                let binary = options
-                    .bench_server_binary
-                    .as_ref()
-                    .expect("the bench-server binary is built before its image");
-                let bytes = std::fs::read(binary)
-                    .map_err(|e| infra(format!("{}: {e}", binary.display())))?;
-                (
-                    BENCH_SERVER.into(),
-                    include_str!("../../../compose/bench-server.Containerfile"),
+        let (tag, containerfile, files, suite): (String, &str, Vec<ContextFile>, _) =
+            match name.as_str() {
+                "bench-server" => {
+                    let binary = options
+                        .bench_server_binary
+                        .as_ref()
+                        .expect("the bench-server binary is built before its image");
+                    let bytes = std::fs::read(binary)
+                        .map_err(|e| infra(format!("{}: {e}", binary.display())))?;
+                    (
+                        BENCH_SERVER.into(),
+                        include_str!("../../../compose/bench-server.Containerfile"),
+                        vec![ContextFile {
+                            name: "bench-server",
+                            bytes,
+                            mode: 0o755,
+                        }],
+                        None,
+                    )
+                }
+                "gateway" => (
+                    gateway(&options.gateway_release),
+                    include_str!("../../../compose/gateway.Containerfile"),
                     vec![ContextFile {
-                        name: "bench-server",
-                        bytes,
-                        mode: 0o755,
+                        name: "host-ca-certificates.crt",
+                        bytes: std::fs::read(HOST_CA_BUNDLE).unwrap_or_default(),
+                        mode: 0o644,
                     }],
-                )
+                    Some(Suite::for_python(options.gateway_release.minimum_python())),
+                ),
+                "nginx" => (
+                    NGINX.into(),
+                    include_str!("../../../compose/nginx.Containerfile"),
+                    vec![],
+                    Some(Suite::Bookworm),
+                ),
+                other => {
+                    return Err(StackError::Usage(format!(
+                        "unknown image '{other}' (known: {})",
+                        NAMES.join(", ")
+                    )))
+                }
+            };
+        let base = match (&options.base, suite) {
+            (Some(base), _) => base.clone(),
+            (None, Some(suite)) => {
+                if engine.inspect_image(&suite.base_image()).await.is_err() {
+                    make_base(&engine, suite, &options.work_dir).await?;
+                    made.push(format!("made {}", suite.base_image()));
+                }
+                suite.base_image()
             }
-            "gateway" => (
-                gateway(),
-                include_str!("../../../compose/gateway.Containerfile"),
-                vec![ContextFile {
-                    name: "host-ca-certificates.crt",
-                    bytes: std::fs::read(HOST_CA_BUNDLE).unwrap_or_default(),
-                    mode: 0o644,
-                }],
-            ),
-            "nginx" => (
-                NGINX.into(),
-                include_str!("../../../compose/nginx.Containerfile"),
-                vec![],
-            ),
-            other => {
-                return Err(StackError::Usage(format!(
-                    "unknown image '{other}' (known: {})",
-                    NAMES.join(", ")
-                )))
-            }
+            // On scratch: no base.
+            (None, None) => String::new(),
         };
+        let args = HashMap::from([
+            ("BASE".to_string(), base),
+            (
+                "CONTEXTFORGE_VERSION".to_string(),
+                options.gateway_release.to_string(),
+            ),
+        ]);
         let context = build_context(containerfile, &files)?;
-        build_image(&engine, &tag, &options.base, context).await?;
+        build_image(&engine, &tag, args, context).await?;
         made.push(format!("built {tag}"));
     }
     Ok(made)
@@ -145,7 +166,7 @@ fn build_context(containerfile: &str, files: &[ContextFile]) -> Result<Vec<u8>, 
 async fn build_image(
     engine: &Docker,
     tag: &str,
-    base: &str,
+    args: HashMap<String, String>,
     context: Vec<u8>,
 ) -> Result<(), StackError> {
     let bar = indicatif::ProgressBar::new_spinner().with_message(format!("building {tag}"));
@@ -156,13 +177,7 @@ async fn build_image(
         rm: true,
         forcerm: true,
         networkmode: Some("host".into()),
-        buildargs: Some(HashMap::from([
-            ("BASE".to_string(), base.to_string()),
-            (
-                "CONTEXTFORGE_VERSION".to_string(),
-                contextforge::settings::PINNED_VERSION.to_string(),
-            ),
-        ])),
+        buildargs: Some(args),
         ..Default::default()
     };
     let mut stream = engine.build_image(options, None, Some(bollard::body_full(context.into())));
@@ -197,62 +212,27 @@ async fn build_image(
     }
 }
 
-/// The Debian mirror this machine's apt uses (the first `URIs:` of the stanza serving the suite in
-/// /etc/apt/sources.list.d/debian.sources).
-fn debian_mirror() -> Result<String, StackError> {
-    const SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
-    let text = std::fs::read_to_string(SOURCES).map_err(|e| {
-        infra(format!(
-            "cannot read the Debian mirror from {SOURCES} ({e}): pass --base with an existing image"
-        ))
-    })?;
-    text.split("\n\n")
-        .find_map(|stanza| {
-            let field = |name: &str| {
-                stanza
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(str::trim)
-            };
-            let serves_suite = field("Suites:")?.split_whitespace().any(|s| s == SUITE);
-            serves_suite.then(|| field("URIs:"))?
-        })
-        .and_then(|uris| uris.split_whitespace().next().map(String::from))
-        .ok_or_else(|| infra(format!("no mirror for {SUITE} in {SOURCES}")))
-}
-
-/// Makes [`BASE`]: `debootstrap --variant=minbase`, then the tree imported as an image.
-async fn make_base(engine: &Docker, work_dir: &Path) -> Result<(), StackError> {
-    tokio::task::spawn_blocking(|| provision::ensure(&[provision::Piece::Debootstrap]))
-        .await
-        .map_err(|e| infra(format!("provisioning: {e}")))?
-        .map_err(StackError::Missing)?;
-    let debootstrap = crate::which("debootstrap")
-        .ok_or_else(|| infra("debootstrap was installed, yet is not found"))?;
-    let mirror = debian_mirror()?;
-    let rootfs = work_dir.join(format!("debian-{SUITE}-rootfs"));
-    let _ = std::fs::remove_dir_all(&rootfs);
+/// Makes `suite`'s base image: `debootstrap --variant=minbase`, then the tree imported.
+async fn make_base(engine: &Docker, suite: Suite, work_dir: &Path) -> Result<(), StackError> {
+    let image = suite.base_image();
+    let rootfs = work_dir.join(format!("debian-{}-image-rootfs", suite.name()));
     std::fs::create_dir_all(work_dir).map_err(|e| infra(format!("{}: {e}", work_dir.display())))?;
-    let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-        "making {BASE} with debootstrap from {mirror} (about a minute)"
-    ));
+    let bar = indicatif::ProgressBar::new_spinner()
+        .with_message(format!("making {image} with debootstrap (about a minute)"));
     bar.enable_steady_tick(Duration::from_millis(200));
     let tree = rootfs.clone();
-    let tarball = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        crate::run_checked(
-            Command::new(debootstrap)
-                .args(["--variant=minbase", SUITE])
-                .arg(&tree)
-                .arg(&mirror),
-        )?;
+    let tarball = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StackError> {
+        crate::debian::debootstrap(suite, &tree, &[])?;
         let out = Command::new("tar")
             .arg("-C")
             .arg(&tree)
             .args(["--numeric-owner", "-c", "."])
             .output()
-            .map_err(|e| format!("tar: {e}"))?;
+            .map_err(|e| infra(format!("tar: {e}")))?;
         if !out.status.success() {
-            return Err(format!("tar: {}", String::from_utf8_lossy(&out.stderr)));
+            let why = String::from_utf8_lossy(&out.stderr);
+            let image = suite.base_image();
+            return Err(infra(format!("cannot make {image}: tar: {why}")));
         }
         Ok(out.stdout)
     })
@@ -260,21 +240,21 @@ async fn make_base(engine: &Docker, work_dir: &Path) -> Result<(), StackError> {
     .expect("debootstrap task");
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&rootfs);
-    let tarball = tarball.map_err(|e| infra(format!("cannot make {BASE}: {e}")))?;
-    let bar = byte_bar(format!("importing {BASE}"));
+    let tarball = tarball?;
+    let bar = byte_bar(format!("importing {image}"));
     bar.set_length(tarball.len() as u64);
     let mut stream = engine.create_image(
         Some(CreateImageOptions {
             from_src: Some("-".into()),
             // The repository with its tag: Podman ignores a separate `tag` on import.
-            repo: Some(BASE.into()),
+            repo: Some(image.clone()),
             ..Default::default()
         }),
         Some(bollard::body_full(tarball.into())),
         None,
     );
     while let Some(info) = stream.next().await {
-        info.map_err(|e| infra(format!("cannot import {BASE}: {e}")))?;
+        info.map_err(|e| infra(format!("cannot import {image}: {e}")))?;
     }
     bar.finish_and_clear();
     Ok(())

@@ -18,6 +18,7 @@
 //! owner's only and the secrets stay in its 0600 state file.
 
 mod backend;
+pub mod debian;
 mod docker;
 mod flags;
 mod health;
@@ -29,6 +30,7 @@ mod outcome;
 pub mod process;
 pub mod python;
 mod register;
+mod rootfs;
 mod services;
 pub mod state;
 
@@ -161,6 +163,18 @@ async fn up_held<S: Future<Output = Signal>>(
             Runtime::Local => Processes::new(dir).all_running(state).await,
             Runtime::Docker => connect(dir).await?.all_running(state).await,
         };
+        let other_release = options
+            .gateway_release
+            .as_ref()
+            .filter(|asked| **asked != state.gateway_release);
+        if let (true, Some(asked)) = (running, other_release) {
+            return Err(StackError::Usage(format!(
+                "the stack in {} runs ContextForge {}, not {asked}: `cargo xtask benchmark-down` \
+                 first, or leave out --gateway-version",
+                dir.display(),
+                state.gateway_release
+            )));
+        }
         if running {
             return Ok(Up {
                 state: state.clone(),
@@ -179,7 +193,7 @@ async fn up_held<S: Future<Output = Signal>>(
             let containers = connect(dir).await?.with_images(images);
             up_on(containers, options, recorded, vec![], stop).await
         }
-        RuntimeChoice::Auto => match containers_ready(dir, images).await {
+        RuntimeChoice::Auto => match containers_ready(options, images).await {
             Ok(containers) => {
                 let chose = "runtime: docker (a container engine answers and the images are \
                              here; `--runtime local` for processes)";
@@ -196,12 +210,19 @@ async fn up_held<S: Future<Output = Signal>>(
 
 /// What `--runtime auto` takes: containers when an engine answers and every image is already
 /// here (a fresh machine's first run never waits on an image build), else why not.
-async fn containers_ready(dir: &Path, images: options::Images) -> Result<Containers, &'static str> {
-    let containers = Containers::connect(dir)
+async fn containers_ready(
+    options: &UpOptions,
+    images: options::Images,
+) -> Result<Containers, &'static str> {
+    let containers = Containers::connect(&options.state_dir)
         .await
         .map_err(|_| "no container engine answers")?
         .with_images(images);
-    if containers.images_present().await {
+    let release = options
+        .gateway_release
+        .clone()
+        .unwrap_or_else(contextforge::release::Release::newest);
+    if containers.images_present(&release).await {
         Ok(containers)
     } else {
         Err(
@@ -236,8 +257,8 @@ async fn up_on<B: Backend, S: Future<Output = Signal>>(
         }
         backend.stop_all(recorded.as_ref()).await?;
         options.check_ports(backend.runs_nginx())?;
-        backend.prepare(options, &mut notes).await?;
-        let mut state = StackState::new(B::RUNTIME, options);
+        let release = backend.prepare(options, &mut notes).await?;
+        let mut state = StackState::new(B::RUNTIME, options, release);
         state.save(dir).map_err(infra)?;
         bring_up(&backend, options, &mut state, &mut notes).await?;
         Ok(state)

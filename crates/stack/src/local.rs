@@ -9,7 +9,12 @@ use std::time::Duration;
 use cli::Signal;
 
 use crate::backend::Backend;
+use contextforge::release::Release;
+
+use crate::debian::Suite;
 use crate::process::{self, ProcessId};
+use crate::python::PythonHome;
+use crate::rootfs::Rootfs;
 use crate::services::{self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
 use crate::state::{private_dir, Runtime, Service, StackState, Started};
 use crate::{infra, tail, which, LogRequest, ServiceStatus, StackError, UpOptions, STOP_GRACE};
@@ -58,8 +63,8 @@ pub struct Processes {
     state_dir: PathBuf,
     stack: String,
     nginx: Nginx,
-    /// The gateway's venv, once prepared.
-    venv: Option<PathBuf>,
+    /// The gateway's installation, once prepared.
+    gateway: Option<GatewayInstall>,
 }
 
 impl Processes {
@@ -70,7 +75,7 @@ impl Processes {
             stack: crate::state::stack_id(state_dir),
             // Inspecting and stopping never start nginx.
             nginx: Nginx::Without("this command starts nothing".into()),
-            venv: None,
+            gateway: None,
         }
     }
 
@@ -121,16 +126,17 @@ impl Processes {
         options: &UpOptions,
         state: &StackState,
     ) -> Result<Command, StackError> {
-        let venv = self.venv.as_ref().expect("prepared before anything starts");
+        let install = self
+            .gateway
+            .as_ref()
+            .expect("prepared before anything starts");
         let gateway_dir = self.private_subdir(GATEWAY)?;
-        let env = contextforge::settings::load_test_env(
-            &state.jwt_secret,
-            &state.auth_secret,
-            &gateway_dir.join("mcp.db"),
-        );
+        let (database, program) = install.place(&gateway_dir);
+        let env =
+            contextforge::settings::load_test_env(&state.jwt_secret, &state.auth_secret, &database);
         let port = options.gateway_port.to_string();
         let mut command = if options.workers > 1 {
-            let mut c = Command::new(venv.join("bin/gunicorn"));
+            let mut c = program("gunicorn");
             c.args(["-k", "uvicorn.workers.UvicornWorker"])
                 .args(["-w", &options.workers.to_string()])
                 .args(["-b", &format!("127.0.0.1:{port}"), "--timeout", "600"])
@@ -138,7 +144,7 @@ impl Processes {
                 .args(["--error-logfile", "-", contextforge::settings::ASGI_APP]);
             c
         } else {
-            let mut c = Command::new(venv.join("bin").join(contextforge::settings::SERVER_BINARY));
+            let mut c = program(contextforge::settings::SERVER_BINARY);
             c.args(["--host", "127.0.0.1", "--port", &port]);
             c
         };
@@ -190,7 +196,7 @@ impl Backend for Processes {
         &mut self,
         options: &UpOptions,
         notes: &mut Vec<String>,
-    ) -> Result<(), StackError> {
+    ) -> Result<Release, StackError> {
         if !options.bench_server.path.is_file() {
             return Err(infra(format!(
                 "{} is missing: build it with `cargo build --release -p bench-server`",
@@ -202,8 +208,9 @@ impl Backend for Processes {
             notes.push(why.clone());
         }
         self.private_subdir("logs")?;
-        self.venv = Some(ensure_gateway_venv(&options.cache_dir).await?);
-        Ok(())
+        let (release, install) = install_gateway(options, notes).await?;
+        self.gateway = Some(install);
+        Ok(release)
     }
 
     fn runs_nginx(&self) -> bool {
@@ -366,26 +373,108 @@ fn found_by_mark(stack: &str) -> Vec<ServiceStatus> {
         .collect()
 }
 
-/// The gateway's venv, cached per pinned version; created with a spinner on first use.
-async fn ensure_gateway_venv(cache: &Path) -> Result<PathBuf, StackError> {
-    let venv = cache.join(format!(
-        "contextforge-{}",
-        contextforge::settings::PINNED_VERSION
-    ));
+/// Where the gateway is installed and so how it runs.
+enum GatewayInstall {
+    /// A venv of the host's Python.
+    Host { venv: PathBuf },
+    /// A venv inside a Debian root filesystem (the host's Python is too old for the release).
+    Rootfs { rootfs: Rootfs, venv: String },
+}
+
+/// Where the root filesystem sees the gateway's directory.
+const GATEWAY_DIR_INSIDE: &str = "/data";
+
+impl GatewayInstall {
+    /// Its database path, and how to start one of its venv's programs, for `gateway_dir`.
+    fn place<'a>(&'a self, gateway_dir: &'a Path) -> (PathBuf, impl Fn(&str) -> Command + 'a) {
+        let database = match self {
+            GatewayInstall::Host { .. } => gateway_dir.join("mcp.db"),
+            GatewayInstall::Rootfs { .. } => Path::new(GATEWAY_DIR_INSIDE).join("mcp.db"),
+        };
+        let program = move |name: &str| match self {
+            GatewayInstall::Host { venv } => Command::new(venv.join("bin").join(name)),
+            GatewayInstall::Rootfs { rootfs, venv } => rootfs.command(
+                &[(gateway_dir.to_path_buf(), GATEWAY_DIR_INSIDE.into())],
+                GATEWAY_DIR_INSIDE,
+                &format!("{venv}/bin/{name}"),
+            ),
+        };
+        (database, program)
+    }
+}
+
+/// The release to run — the one asked for, else the newest this machine can run — installed in a
+/// cached venv (a spinner while pip runs the first time): with the host's Python when it is new
+/// enough, else in a Debian root filesystem that has it.
+async fn install_gateway(
+    options: &UpOptions,
+    notes: &mut Vec<String>,
+) -> Result<(Release, GatewayInstall), StackError> {
+    let asked = options.gateway_release.clone();
+    let cache = options.cache_dir.clone();
+    let (release, install, note) =
+        tokio::task::spawn_blocking(move || choose_install(asked, &cache))
+            .await
+            .map_err(|e| infra(format!("installing the gateway: {e}")))??;
+    notes.extend(note);
+    let (venv, home) = match &install {
+        GatewayInstall::Host { venv } => (venv.clone(), None),
+        GatewayInstall::Rootfs { rootfs, venv } => (rootfs.host_path(venv), Some(rootfs.clone())),
+    };
     let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-        "preparing ContextForge {} in {} (the first time takes about a minute)",
-        contextforge::settings::PINNED_VERSION,
+        "preparing ContextForge {release} in {} (the first time takes a minute or two)",
         venv.display()
     ));
     bar.enable_steady_tick(Duration::from_millis(200));
-    let target = venv.clone();
+    let requirement = release.pip_requirement();
     let result = tokio::task::spawn_blocking(move || {
-        crate::python::ensure_venv(&target, &contextforge::settings::pip_requirement())
+        let home = home.as_ref().map_or(PythonHome::Host, PythonHome::Rootfs);
+        crate::python::ensure_venv(&venv, &requirement, home)
     })
     .await
     .map_err(|e| infra(format!("installing the gateway: {e}")))?;
     bar.finish_and_clear();
-    result
-        .map(|_| venv)
-        .map_err(|e| infra(format!("cannot install the gateway: {e}")))
+    result.map_err(|e| infra(format!("cannot install ContextForge {release}: {e}")))?;
+    Ok((release, install))
+}
+
+/// Which release runs, where, and a note when it is not the newest for want of a Python.
+/// Blocking: the first root filesystem takes debootstrap a minute or more.
+fn choose_install(
+    asked: Option<Release>,
+    cache: &Path,
+) -> Result<(Release, GatewayInstall, Option<String>), StackError> {
+    let host = crate::python::host_python();
+    let host_can = |release: &Release| host.is_some_and(|p| p >= release.minimum_python());
+    let release = asked.clone().unwrap_or_else(Release::newest);
+    let on_host = |release: Release| {
+        let venv = cache.join(format!("contextforge-{release}"));
+        (release, GatewayInstall::Host { venv })
+    };
+    if host_can(&release) {
+        let (release, install) = on_host(release);
+        return Ok((release, install, None));
+    }
+    let needed = release.minimum_python();
+    let host_text = host.map_or("none".to_string(), |p| p.to_string());
+    match Rootfs::unusable() {
+        None => {
+            let rootfs = Rootfs::ensure(cache, Suite::for_python(needed))?;
+            let venv = format!("/opt/contextforge-{release}");
+            Ok((release, GatewayInstall::Rootfs { rootfs, venv }, None))
+        }
+        Some(why) if asked.is_none() && host_can(&Release::newest_for_python_3_11()) => {
+            let note = format!(
+                "ContextForge {release} needs Python {needed} and this machine has {host_text} \
+                 ({why}): running {}; `--runtime docker` runs any release",
+                Release::newest_for_python_3_11()
+            );
+            let (release, install) = on_host(Release::newest_for_python_3_11());
+            Ok((release, install, Some(note)))
+        }
+        Some(why) => Err(infra(format!(
+            "ContextForge {release} needs Python {needed} and this machine has {host_text}, and \
+             {why}: run as root, or use `--runtime docker`"
+        ))),
+    }
 }

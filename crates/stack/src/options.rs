@@ -4,6 +4,8 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use contextforge::release::Release;
+
 use crate::{images, StackError};
 
 /// Where the stack's services should run (`--runtime`).
@@ -40,7 +42,8 @@ impl BenchServerProgram {
 #[derive(Debug, Clone)]
 pub struct Images {
     pub bench_server: String,
-    pub gateway: String,
+    /// None: the official image of the release, else the one built here (built when absent).
+    pub gateway: Option<String>,
     pub nginx: String,
 }
 
@@ -48,10 +51,7 @@ impl Default for Images {
     fn default() -> Self {
         Images {
             bench_server: images::BENCH_SERVER.into(),
-            gateway: format!(
-                "ghcr.io/ibm/mcp-context-forge:{}",
-                contextforge::settings::PINNED_VERSION
-            ),
+            gateway: None,
             nginx: images::NGINX.into(),
         }
     }
@@ -64,6 +64,8 @@ pub struct UpOptions {
     pub start_port: u16,
     pub gateway_port: u16,
     pub nginx_port: u16,
+    /// The ContextForge release the gateway runs; None: the newest the runtime can run.
+    pub gateway_release: Option<Release>,
     /// Gateway worker processes (gunicorn beyond 1).
     pub workers: u32,
     /// Cache list/admin pages in nginx (the seed's setting; off for honest numbers).
@@ -138,6 +140,7 @@ impl UpOptions {
             start_port: 9000,
             gateway_port: 4444,
             nginx_port: 8080,
+            gateway_release: None,
             workers: 1,
             nginx_cache: false,
             keep_on_failure: false,

@@ -1,17 +1,78 @@
 //! Python virtual environments made on first use and cached: created under an exclusive file
 //! lock (so concurrent `up`s or test processes never run pip into the same venv at once) and
-//! marked ready only once the requirement is installed.
+//! marked ready only once the requirement is installed; with the host's Python, or inside a
+//! Debian root filesystem whose Python is newer.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Ensures `venv` exists with `requirement` installed; returns its `bin/` directory.
+use crate::rootfs::Rootfs;
+
+/// Whose Python makes a venv (and runs it).
+#[derive(Debug, Clone, Copy)]
+pub enum PythonHome<'a> {
+    /// This machine's `python3` (its venv support installed when absent).
+    Host,
+    /// The `python3` of a Debian root filesystem; the venv lies inside the tree.
+    Rootfs(&'a Rootfs),
+}
+
+impl PythonHome<'_> {
+    /// `program` (a path as this home sees it) ready to take arguments.
+    fn command(self, program: &str) -> Command {
+        match self {
+            PythonHome::Host => Command::new(program),
+            PythonHome::Rootfs(rootfs) => rootfs.command(&[], "/", program),
+        }
+    }
+
+    /// `venv` (a host path) as this home's programs see it.
+    fn path(self, venv: &Path) -> Result<String, String> {
+        match self {
+            PythonHome::Host => Ok(venv.display().to_string()),
+            PythonHome::Rootfs(rootfs) => rootfs
+                .inside_path(venv)
+                .ok_or_else(|| format!("{} is not inside the root filesystem", venv.display())),
+        }
+    }
+
+    fn python3(self) -> Result<String, String> {
+        match self {
+            PythonHome::Host => {
+                provision::ensure(&[provision::Piece::PythonVenv]).map_err(|m| m.to_string())?;
+                let python3 =
+                    crate::which("python3").ok_or("python3 was installed, yet is not found")?;
+                Ok(python3.display().to_string())
+            }
+            PythonHome::Rootfs(_) => Ok("python3".into()),
+        }
+    }
+}
+
+/// The host's `python3` version, None when there is none (or it does not say).
+pub fn host_python() -> Option<contextforge::release::Python> {
+    let out = Command::new(crate::which("python3")?)
+        .args([
+            "-c",
+            "import sys; print(sys.version_info[0], sys.version_info[1])",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let mut numbers = text.split_whitespace().map(|n| n.parse::<u32>().ok());
+    Some(contextforge::release::Python {
+        major: numbers.next()??,
+        minor: numbers.next()??,
+    })
+}
+
+/// Ensures `venv` (a host path) exists with `requirement` installed by `home`'s Python.
 /// Blocking: pip may take a minute.
-pub fn ensure_venv(venv: &Path, requirement: &str) -> Result<PathBuf, String> {
+pub fn ensure_venv(venv: &Path, requirement: &str, home: PythonHome<'_>) -> Result<(), String> {
     let marker = venv.join(".mcpbench-ready");
     let ready = || std::fs::read_to_string(&marker).is_ok_and(|r| r == requirement);
     if ready() {
-        return Ok(venv.join("bin"));
+        return Ok(());
     }
     let parent = venv
         .parent()
@@ -24,18 +85,20 @@ pub fn ensure_venv(venv: &Path, requirement: &str) -> Result<PathBuf, String> {
     let _lock = crate::lock::FileLock::acquire(&lock_path)
         .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
     if ready() {
-        return Ok(venv.join("bin"));
+        return Ok(());
     }
-    provision::ensure(&[provision::Piece::PythonVenv]).map_err(|m| m.to_string())?;
-    let python3 = crate::which("python3").ok_or("python3 was installed, yet is not found")?;
-    crate::run_checked(Command::new(python3).args(["-m", "venv"]).arg(venv))?;
-    crate::run_checked(Command::new(venv.join("bin/python")).args([
+    let inside = home.path(venv)?;
+    crate::run_checked(
+        home.command(&home.python3()?)
+            .args(["-m", "venv", "--clear"])
+            .arg(&inside),
+    )?;
+    crate::run_checked(home.command(&format!("{inside}/bin/python")).args([
         "-m",
         "pip",
         "install",
         "--quiet",
         requirement,
     ]))?;
-    std::fs::write(&marker, requirement).map_err(|e| format!("{}: {e}", marker.display()))?;
-    Ok(venv.join("bin"))
+    std::fs::write(&marker, requirement).map_err(|e| format!("{}: {e}", marker.display()))
 }

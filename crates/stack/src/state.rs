@@ -6,6 +6,7 @@
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use contextforge::release::Release;
 use serde::{Deserialize, Serialize};
 
 use crate::process::ProcessId;
@@ -65,6 +66,10 @@ pub struct StackState {
     /// The gateway's JWT_SECRET_KEY and AUTH_ENCRYPTION_SECRET (never printed).
     pub jwt_secret: String,
     pub auth_secret: String,
+    /// The ContextForge release the gateway runs (stacks recorded before it was chosen ran the
+    /// newest for Python 3.11).
+    #[serde(default = "Release::newest_for_python_3_11")]
+    pub gateway_release: Release,
     pub bench_count: u16,
     pub bench_start_port: u16,
     pub gateway_port: u16,
@@ -111,9 +116,10 @@ pub enum Started {
 
 impl StackState {
     /// A new stack on `runtime` with fresh CSPRNG secrets and nothing started yet.
-    pub fn new(runtime: Runtime, options: &crate::UpOptions) -> StackState {
+    pub fn new(runtime: Runtime, options: &crate::UpOptions, release: Release) -> StackState {
         StackState {
             runtime,
+            gateway_release: release,
             created_at: chrono::Utc::now().to_rfc3339(),
             jwt_secret: contextforge::secrets::generate(),
             auth_secret: contextforge::secrets::generate(),
@@ -219,7 +225,7 @@ mod tests {
         let dir = temp_dir("roundtrip");
         assert!(StackState::load(&dir).unwrap().is_none(), "missing: None");
 
-        let mut state = StackState::new(Runtime::Local, &options());
+        let mut state = StackState::new(Runtime::Local, &options(), Release::newest());
         state.record(Started::Container(ContainerService {
             name: crate::GATEWAY.into(),
             container_id: "c0ffee".into(),
