@@ -281,9 +281,102 @@ pub fn python_with_mcp_sdk() -> Result<PathBuf> {
 /// when the requirement changes), safely from concurrent test processes. Returns its directory.
 pub fn python_venv(name: &str, requirement: &str) -> Result<PathBuf> {
     let venv = target_dir().join(name);
-    stack::python::ensure_venv(&venv, requirement, stack::python::PythonHome::Host)
-        .map_err(anyhow::Error::msg)?;
+    let pip_args = [requirement.to_string()];
+    stack::python::ensure_venv(
+        &venv,
+        &pip_args,
+        requirement,
+        stack::python::PythonHome::Host,
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok(venv)
+}
+
+/// A git clone in `dest` of ContextForge's published source for `release` (its sdist from PyPI,
+/// committed once into a repository under target/ and cloned from there): a checkout for
+/// `--gateway-source`, as a developer's would be.
+pub fn contextforge_checkout(release: &str, dest: &Path) -> Result<PathBuf> {
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    let repository = target_dir().join(format!("contextforge-source-{release}"));
+    if !repository.join(".git").is_dir() {
+        let download = target_dir().join(format!("contextforge-sdist-{release}"));
+        let _ = std::fs::remove_dir_all(&download);
+        std::fs::create_dir_all(&download)?;
+        let python = python_with_mcp_sdk()?;
+        let requirement = format!("mcp-contextforge-gateway=={release}");
+        run_ok(
+            Command::new(python)
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--no-binary",
+                    ":all:",
+                ])
+                .arg(&requirement)
+                .arg("-d")
+                .arg(&download),
+        )?;
+        let sdist = std::fs::read_dir(&download)?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+            .context("pip downloaded no sdist")?;
+        run_ok(
+            Command::new("tar")
+                .args(["--no-same-owner", "--strip-components=1", "-xzf"])
+                .arg(&sdist)
+                .arg("-C")
+                .arg(&download),
+        )?;
+        std::fs::remove_file(&sdist)?;
+        let git = |args: &[&str]| {
+            run_ok(
+                Command::new("git")
+                    .arg("-C")
+                    .arg(&download)
+                    .args([
+                        "-c",
+                        "user.name=mcpbench",
+                        "-c",
+                        "user.email=mcpbench@localhost",
+                    ])
+                    .args(args),
+            )
+        };
+        git(&["init", "--quiet"])?;
+        git(&["add", "--all"])?;
+        git(&[
+            "commit",
+            "--quiet",
+            "-m",
+            &format!("ContextForge {release}"),
+        ])?;
+        let _ = std::fs::remove_dir_all(&repository);
+        std::fs::rename(&download, &repository)?;
+    }
+    let _ = std::fs::remove_dir_all(dest);
+    run_ok(
+        Command::new("git")
+            .args(["clone", "--quiet"])
+            .arg(&repository)
+            .arg(dest),
+    )?;
+    Ok(dest.to_path_buf())
+}
+
+/// Runs `command`; an error carries its stderr.
+fn run_ok(command: &mut Command) -> Result<()> {
+    let out = command.output().with_context(|| format!("{command:?}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }
 
 pub use stack::which;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mcpbench::harness::{binary, free_port_range, test_workdir, ChildGuard};
+use mcpbench::harness::{binary, contextforge_checkout, free_port_range, test_workdir, ChildGuard};
 
 struct Stack {
     dir: PathBuf,
@@ -302,6 +302,48 @@ fn without_nginx_the_nginx_tier_is_skipped_with_its_reason() {
     );
     // A stack the run brought up is taken down with it.
     assert!(stack.ports_free(), "{said}");
+}
+
+#[test]
+fn a_checkout_is_measured_with_its_revision_and_uncommitted_changes() {
+    let stack = Stack::new("source");
+    let release = contextforge::release::Release::newest_for_python_3_11();
+    let checkout = contextforge_checkout(release.as_str(), &stack.dir.join("checkout")).unwrap();
+    // A developer's change, not committed.
+    let init = checkout.join("mcpgateway/__init__.py");
+    let mut code = std::fs::read_to_string(&init).unwrap();
+    code.push_str("\n# measured by mcpbench\n");
+    std::fs::write(&init, code).unwrap();
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(&checkout)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+
+    let source = checkout.to_str().unwrap();
+    let out = stack
+        .load_test("2s", &["--no-sla", "--gateway-source", source])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let measured = &stack.results()["measured"];
+    assert_eq!(measured["gateway_source"]["revision"], head.as_str());
+    assert_eq!(measured["gateway_source"]["dirty"], true);
+    assert!(
+        measured["gateway_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.0.7")),
+        "the checkout's own version: {measured}"
+    );
+    let md = std::fs::read_to_string(stack.dir.join("reports/latest/report.md")).unwrap();
+    let said = format!(
+        "checkout {source} at {}, with uncommitted changes",
+        &head[..12]
+    );
+    assert!(md.contains(&said), "{md}");
+    assert!(stack.ports_free(), "{}", text(&out));
 }
 
 /// Starts `cmd` and returns it once its stdout says the tier `name` started (and the lines it

@@ -18,7 +18,7 @@ use std::time::Duration;
 use mcpbench::harness::{binary, ChildGuard};
 use stack_common::{
     all_free, down_again_and_clean_leave_nothing, down_says, files_are_owner_only,
-    gateway_logs_are_shown, gateway_recorded, ports, processes_with_args, state,
+    gateway_logs_are_shown, gateway_recorded, ports, process_groups_with_args, state,
     status_finds_the_stack_saying, status_rows_all_healthy, stop_up_while_the_gateway_starts, text,
     tool_calls_are_answered, two_ups_at_once, up_again_finds_it_up, up_args,
     up_registers_both_servers, workdir, xtask, Ports,
@@ -80,12 +80,12 @@ fn the_local_stack_comes_up_registered_answers_and_goes_down_completely() {
     down_again_and_clean_leave_nothing(&dir);
 }
 
-/// One bench-server process and one gateway process serve the stack's ports.
+/// One bench-server and one gateway (each a process group) serve the stack's ports.
 fn one_set_of_services(p: &Ports) {
     let bench = p.bench.to_string();
     let gateway = p.gateway.to_string();
-    assert_eq!(processes_with_args(&["--start-port", &bench]), 1);
-    assert_eq!(processes_with_args(&["--port", &gateway]), 1);
+    assert_eq!(process_groups_with_args(&["--start-port", &bench]), 1);
+    assert_eq!(process_groups_with_args(&["--port", &gateway]), 1);
 }
 
 /// `benchmark-logs -f` prints, then ends on SIGHUP with 129 (128 + the signal).
@@ -164,7 +164,7 @@ fn a_stop_signal_during_up_leaves_nothing_running() {
         assert!(all_free(&p), "everything `up` started was stopped");
         assert_eq!(state(&dir)["services"].as_array().unwrap().len(), 0);
         let bench = p.bench.to_string();
-        assert_eq!(processes_with_args(&["--start-port", &bench]), 0);
+        assert_eq!(process_groups_with_args(&["--start-port", &bench]), 0);
     }
 }
 

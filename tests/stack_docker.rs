@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mcpbench::harness::{
-    binary, container_engine, container_images, labelled_containers, remove_image, skip,
+    binary, container_engine, container_images, contextforge_checkout, labelled_containers,
+    remove_image, skip,
 };
 use stack_common::{
     all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown,
@@ -254,6 +255,31 @@ fn two_gateway_releases_run_on_docker_and_compare_side_by_side() {
             .is_empty(),
         "no container left"
     );
+}
+
+#[test]
+fn a_checkout_runs_on_docker_from_an_image_built_of_it() {
+    let test = "stack_docker::a_checkout_runs_on_docker_from_an_image_built_of_it";
+    let Some(engine) = engine_or_skip(test) else {
+        return;
+    };
+    container_images();
+    let dir = workdir("docker-source");
+    let release = contextforge::release::Release::newest_for_python_3_11();
+    let checkout = contextforge_checkout(release.as_str(), &dir.join("checkout")).unwrap();
+    let p = ports();
+    let source = checkout.to_str().unwrap();
+    let args = up_args(&p, &["--runtime", "docker", "--gateway-source", source]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let recorded = up_registers_both_servers(&dir, &args);
+    assert_eq!(recorded["gateway_source"]["path"], source);
+    assert_eq!(recorded["gateway_source"]["dirty"], false);
+    assert!(recorded["gateway_source"]["revision"].is_string());
+    tool_calls_are_answered(&dir, &p);
+    down_says(&dir, &p, "removed 3 container(s)");
+    assert!(labelled_containers(&engine, &stack_label(&dir))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]

@@ -156,10 +156,11 @@ pub fn two_ups_at_once(dir: &Path, args: &[&str]) -> serde_json::Value {
     recorded
 }
 
-/// How many live processes of this machine have `args` as consecutive arguments.
-pub fn processes_with_args(args: &[&str]) -> usize {
+/// How many process groups of this machine have a live process with `args` as consecutive
+/// arguments (a service's own children — ContextForge 1.1.0 forks helpers — count with it).
+pub fn process_groups_with_args(args: &[&str]) -> usize {
     let wanted: Vec<u8> = args.join("\0").into_bytes();
-    std::fs::read_dir("/proc")
+    let mut groups: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter(|e| {
@@ -167,13 +168,23 @@ pub fn processes_with_args(args: &[&str]) -> usize {
                 .to_str()
                 .is_some_and(|n| n.parse::<u32>().is_ok())
         })
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmdline| {
-            cmdline
-                .windows(wanted.len())
-                .any(|w| w == wanted.as_slice())
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|cmdline| {
+                cmdline
+                    .windows(wanted.len())
+                    .any(|w| w == wanted.as_slice())
+            })
         })
-        .count()
+        .filter_map(|e| {
+            // /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces.
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let after_comm = &stat[stat.rfind(')')? + 1..];
+            after_comm.split_whitespace().nth(2).map(String::from)
+        })
+        .collect();
+    groups.sort();
+    groups.dedup();
+    groups.len()
 }
 
 /// The stack's files are its owner's only: the state directory and the gateway's 0700, the

@@ -73,7 +73,7 @@ pub fn run(command: ImagesCommand) -> ExitCode {
     let options = stack::images::BuildOptions {
         base: args.base,
         only,
-        gateway_release: args.gateway_version,
+        gateway: stack::images::GatewayBuild::Release(args.gateway_version),
         bench_server_binary,
         work_dir: stack::default_cache_dir(),
     };

@@ -8,4 +8,5 @@ pub mod naming;
 pub mod release;
 pub mod secrets;
 pub mod settings;
+pub mod source;
 pub mod workloads;

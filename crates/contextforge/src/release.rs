@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The PyPI package every release is published as.
-const PACKAGE: &str = "mcp-contextforge-gateway";
+pub(crate) const PACKAGE: &str = "mcp-contextforge-gateway";
 
 /// A ContextForge release by its PyPI version (`1.1.0`, `1.0.7.post20260921`, `1.2.0rc1`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

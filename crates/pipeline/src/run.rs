@@ -268,6 +268,7 @@ fn stack_info(up: &stack::UpOptions, lease: &crate::lease::StackLease) -> StackI
         reused: lease.reused(),
         bench_servers: u32::from(state.bench_count),
         gateway_version: state.gateway_release.to_string(),
+        gateway_source: state.gateway_source.clone(),
         gateway_workers: up.workers,
         nginx_cache: state.nginx_cache,
     }

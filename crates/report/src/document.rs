@@ -2,6 +2,7 @@
 //! its [`TierOutcome`]: the load engine's own [`loadgen::RunResults`] when it ran), the overhead
 //! of each tier against `direct`, thresholds and the verdict.
 
+use contextforge::source::SourceRevision;
 use loadgen::RunResults;
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,7 @@ impl Measured {
                     ("measured", "a stack".into()),
                     ("runtime", s.runtime.to_string()),
                     ("gateway version", s.gateway_version.clone()),
+                    ("gateway code", code_of(s)),
                     ("gateway workers", s.gateway_workers.to_string()),
                     ("bench servers", s.bench_servers.to_string()),
                     ("nginx cache", s.nginx_cache.to_string()),
@@ -124,12 +126,13 @@ impl Measured {
     pub fn describe(&self) -> String {
         match self {
             Measured::Stack(s) => format!(
-                "the {} stack{}: {} bench servers; ContextForge {} with {} worker(s); nginx \
+                "the {} stack{}: {} bench servers; ContextForge {} ({}) with {} worker(s); nginx \
                  cache {}",
                 s.runtime,
                 if s.reused { " (reused)" } else { "" },
                 s.bench_servers,
                 s.gateway_version,
+                code_of(s),
                 s.gateway_workers,
                 if s.nginx_cache { "on" } else { "off" }
             ),
@@ -146,6 +149,23 @@ impl Measured {
     }
 }
 
+/// Where the gateway's code came from: "release" or "checkout PATH at REV[, with changes]".
+fn code_of(stack: &StackInfo) -> String {
+    let Some(source) = &stack.gateway_source else {
+        return "release".into();
+    };
+    let revision = source.revision.as_deref().map_or_else(
+        || "no git revision".to_string(),
+        |r| format!("at {}", &r[..r.len().min(12)]),
+    );
+    let changes = if source.dirty {
+        ", with uncommitted changes"
+    } else {
+        ""
+    };
+    format!("checkout {} {revision}{changes}", source.path)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StackInfo {
     pub runtime: stack::Runtime,
@@ -153,6 +173,9 @@ pub struct StackInfo {
     pub reused: bool,
     pub bench_servers: u32,
     pub gateway_version: String,
+    /// The checkout the gateway was installed from (`--gateway-source`), not a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_source: Option<SourceRevision>,
     pub gateway_workers: u32,
     /// nginx caches list/admin pages: numbers through nginx are then not the gateway's.
     pub nginx_cache: bool,

@@ -16,12 +16,12 @@ pub(crate) trait Backend {
 
     /// Readies what starting needs (the gateway's venv; the images, pulled or built if missing)
     /// and checks what can be checked before anything starts; what it noticed goes to `notes`.
-    /// Returns the ContextForge release the gateway will run.
+    /// Returns the ContextForge code the gateway will run.
     async fn prepare(
         &mut self,
         options: &UpOptions,
         notes: &mut Vec<String>,
-    ) -> Result<contextforge::release::Release, StackError>;
+    ) -> Result<crate::state::GatewayRun, StackError>;
 
     /// Whether nginx runs in front of the gateway.
     fn runs_nginx(&self) -> bool;

@@ -19,12 +19,16 @@ use futures_util::StreamExt;
 
 use cli::Signal;
 use contextforge::release::Release;
+use contextforge::source::Checkout;
 
 use crate::backend::Backend;
 use crate::health::{self, FAILURE_LOG_LINES};
 use crate::services::{self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
-use crate::state::{private_dir, ContainerService, Runtime, StackState, Started};
-use crate::{images, infra, Images, LogRequest, ServiceStatus, StackError, UpOptions, STOP_GRACE};
+use crate::state::{private_dir, ContainerService, GatewayRun, Runtime, StackState, Started};
+use crate::{
+    images, infra, GatewayCode, Images, LogRequest, ServiceStatus, StackError, UpOptions,
+    STOP_GRACE,
+};
 
 /// The stack a container belongs to (`state::stack_id`) and the service it runs.
 const STACK_LABEL: &str = "io.mcpbench.stack";
@@ -209,46 +213,61 @@ async fn ensure_images(engine: &Docker, wanted: &Images) -> Result<(), StackErro
     Ok(())
 }
 
-/// The gateway image to run: the one asked for (present or pulled); else the official image of
-/// `release`, or the one built here, or the official one pulled, or — no registry reachable — the
-/// one built here now (on the Debian base with the Python the release needs).
+/// The gateway image to run and the code it holds: a checkout's image, built from it now (the
+/// engine's cache keeps an unchanged checkout quick); else the image asked for (present or
+/// pulled); else the official image of the release, or the one built here, or the official one
+/// pulled, or — no registry reachable — the one built here now.
 async fn ensure_gateway_image(
     engine: &Docker,
     asked: Option<&str>,
-    release: &Release,
+    code: &GatewayCode,
     work_dir: &Path,
     notes: &mut Vec<String>,
-) -> Result<String, StackError> {
+) -> Result<(String, GatewayRun), StackError> {
+    let build = |gateway| images::BuildOptions {
+        base: None,
+        only: vec!["gateway".into()],
+        gateway,
+        bench_server_binary: None,
+        work_dir: work_dir.to_path_buf(),
+    };
+    let release = match code {
+        GatewayCode::Source(dir) => {
+            let checkout = Checkout::inspect(dir).map_err(StackError::Usage)?;
+            let image = images::source_gateway(&checkout);
+            let run = GatewayRun {
+                release: checkout.version.clone(),
+                source: Some(checkout.revision.clone()),
+            };
+            images::build(&build(images::GatewayBuild::Source(checkout))).await?;
+            return Ok((image, run));
+        }
+        GatewayCode::Release(release) => release.clone().unwrap_or_else(Release::newest),
+    };
+    let run = GatewayRun::release(release.clone());
     if let Some(image) = asked {
         present_or_pulled(engine, image).await.map_err(|e| {
             infra(format!(
                 "image {image} is not here and cannot be pulled ({e})"
             ))
         })?;
-        return Ok(image.to_string());
+        return Ok((image.to_string(), run));
     }
-    let official = images::official_gateway(release);
-    let local = images::gateway(release);
+    let official = images::official_gateway(&release);
+    let local = images::gateway(&release);
     for image in [&official, &local] {
         if engine.inspect_image(image).await.is_ok() {
-            return Ok(image.clone());
+            return Ok((image.clone(), run));
         }
     }
     let Err(e) = pull(engine, &official).await else {
-        return Ok(official);
+        return Ok((official, run));
     };
     notes.push(format!(
         "{official} cannot be pulled ({e}): built {local} here"
     ));
-    let options = images::BuildOptions {
-        base: None,
-        only: vec!["gateway".into()],
-        gateway_release: release.clone(),
-        bench_server_binary: None,
-        work_dir: work_dir.to_path_buf(),
-    };
-    images::build(&options).await?;
-    Ok(local)
+    images::build(&build(images::GatewayBuild::Release(release))).await?;
+    Ok((local, run))
 }
 
 /// `image` is here, or pulled now.
@@ -321,16 +340,18 @@ impl Containers {
         Containers { images, ..self }
     }
 
-    /// Whether every image `up` would run for `release` is already here (the gateway's official
+    /// Whether every image `up` would run for `code` is already here (the gateway's official
     /// image, or the one built here in its place), so `--runtime auto` chooses containers only
-    /// when nothing must be built.
-    pub async fn images_present(&self, release: &Release) -> bool {
+    /// when nothing must be built (a checkout always is).
+    pub async fn images_present(&self, code: &GatewayCode) -> bool {
         let here = |image: String| async move { self.engine.inspect_image(&image).await.is_ok() };
-        let gateway = match &self.images.gateway {
-            Some(image) => here(image.clone()).await,
-            None => {
-                here(images::official_gateway(release)).await
-                    || here(images::gateway(release)).await
+        let gateway = match (&self.images.gateway, code) {
+            (_, GatewayCode::Source(_)) => false,
+            (Some(image), _) => here(image.clone()).await,
+            (None, GatewayCode::Release(release)) => {
+                let release = release.clone().unwrap_or_else(Release::newest);
+                here(images::official_gateway(&release)).await
+                    || here(images::gateway(&release)).await
             }
         };
         gateway
@@ -451,18 +472,19 @@ impl Backend for Containers {
         &mut self,
         options: &UpOptions,
         notes: &mut Vec<String>,
-    ) -> Result<Release, StackError> {
+    ) -> Result<GatewayRun, StackError> {
         ensure_images(&self.engine, &self.images).await?;
-        let release = options
-            .gateway_release
-            .clone()
-            .unwrap_or_else(Release::newest);
-        let gateway = self.images.gateway.as_deref();
-        let image =
-            ensure_gateway_image(&self.engine, gateway, &release, &options.cache_dir, notes)
-                .await?;
+        let asked = self.images.gateway.as_deref();
+        let (image, run) = ensure_gateway_image(
+            &self.engine,
+            asked,
+            &options.gateway,
+            &options.cache_dir,
+            notes,
+        )
+        .await?;
         self.gateway_image = Some(image);
-        Ok(release)
+        Ok(run)
     }
 
     fn runs_nginx(&self) -> bool {

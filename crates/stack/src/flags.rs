@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use contextforge::release::Release;
 
-use crate::{Images, RuntimeChoice, UpOptions};
+use crate::{GatewayCode, Images, RuntimeChoice, UpOptions};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpFlags {
@@ -16,6 +16,10 @@ pub struct UpFlags {
     /// see the README).
     #[arg(long, value_name = "VERSION")]
     pub gateway_version: Option<Release>,
+    /// Run a ContextForge checkout instead of a release (its git revision and dirty state go into
+    /// the report).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["gateway_version", "gateway_image"])]
+    pub gateway_source: Option<PathBuf>,
     /// The gateway's image (docker runtime; default: ghcr.io/ibm/mcp-context-forge:<version>,
     /// else localhost/mcpbench/gateway:<version>, built here when neither is present).
     #[arg(long)]
@@ -63,7 +67,10 @@ impl UpFlags {
             start_port: self.start_port,
             gateway_port: self.gateway_port,
             nginx_port: self.nginx_port,
-            gateway_release: self.gateway_version.clone(),
+            gateway: match &self.gateway_source {
+                Some(dir) => GatewayCode::Source(dir.clone()),
+                None => GatewayCode::Release(self.gateway_version.clone()),
+            },
             workers: self.workers,
             nginx_cache: self.nginx_cache,
             keep_on_failure: self.keep_on_failure,

@@ -13,6 +13,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use contextforge::release::Release;
+use contextforge::source::Checkout;
 
 use crate::debian::Suite;
 use crate::{infra, StackError};
@@ -30,6 +31,14 @@ pub fn gateway(release: &Release) -> String {
     format!("localhost/mcpbench/gateway:{release}")
 }
 
+/// The gateway image `up` makes of a checkout, one per checkout directory.
+pub fn source_gateway(checkout: &Checkout) -> String {
+    format!(
+        "localhost/mcpbench/gateway-source:{}",
+        crate::state::path_id(&checkout.dir)
+    )
+}
+
 /// The images `images build` makes, by the name `--only` takes.
 pub const NAMES: [&str; 3] = ["bench-server", "gateway", "nginx"];
 
@@ -37,14 +46,23 @@ pub const NAMES: [&str; 3] = ["bench-server", "gateway", "nginx"];
 /// build trusts what the host trusts.
 const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
+/// What the gateway image installs.
+#[derive(Debug, Clone)]
+pub enum GatewayBuild {
+    /// A release from PyPI.
+    Release(Release),
+    /// A checkout, its tree copied into the build (without git's and tools' own directories).
+    Source(Checkout),
+}
+
 pub struct BuildOptions {
     /// The base of the gateway and nginx images; None: the Debian suite each needs, made with
     /// debootstrap when absent.
     pub base: Option<String>,
     /// The images to build (names from [`NAMES`]).
     pub only: Vec<String>,
-    /// The ContextForge release the gateway image installs.
-    pub gateway_release: Release,
+    /// What the gateway image installs.
+    pub gateway: GatewayBuild,
     /// The static bench-server binary (needed when bench-server is built).
     pub bench_server_binary: Option<PathBuf>,
     /// Scratch space for the debootstrap tree.
@@ -70,50 +88,8 @@ pub async fn build(options: &BuildOptions) -> Result<Vec<String>, StackError> {
         .map_err(StackError::NoEngine)?;
     let mut made = Vec::new();
     for name in &options.only {
-        let (tag, containerfile, files, suite): (String, &str, Vec<ContextFile>, _) =
-            match name.as_str() {
-                "bench-server" => {
-                    let binary = options
-                        .bench_server_binary
-                        .as_ref()
-                        .expect("the bench-server binary is built before its image");
-                    let bytes = std::fs::read(binary)
-                        .map_err(|e| infra(format!("{}: {e}", binary.display())))?;
-                    (
-                        BENCH_SERVER.into(),
-                        include_str!("../../../compose/bench-server.Containerfile"),
-                        vec![ContextFile {
-                            name: "bench-server",
-                            bytes,
-                            mode: 0o755,
-                        }],
-                        None,
-                    )
-                }
-                "gateway" => (
-                    gateway(&options.gateway_release),
-                    include_str!("../../../compose/gateway.Containerfile"),
-                    vec![ContextFile {
-                        name: "host-ca-certificates.crt",
-                        bytes: std::fs::read(HOST_CA_BUNDLE).unwrap_or_default(),
-                        mode: 0o644,
-                    }],
-                    Some(Suite::for_python(options.gateway_release.minimum_python())),
-                ),
-                "nginx" => (
-                    NGINX.into(),
-                    include_str!("../../../compose/nginx.Containerfile"),
-                    vec![],
-                    Some(Suite::Bookworm),
-                ),
-                other => {
-                    return Err(StackError::Usage(format!(
-                        "unknown image '{other}' (known: {})",
-                        NAMES.join(", ")
-                    )))
-                }
-            };
-        let base = match (&options.base, suite) {
+        let recipe = recipe(name, options)?;
+        let base = match (&options.base, recipe.suite) {
             (Some(base), _) => base.clone(),
             (None, Some(suite)) => {
                 if engine.inspect_image(&suite.base_image()).await.is_err() {
@@ -125,19 +101,116 @@ pub async fn build(options: &BuildOptions) -> Result<Vec<String>, StackError> {
             // On scratch: no base.
             (None, None) => String::new(),
         };
-        let args = HashMap::from([
-            ("BASE".to_string(), base),
-            (
-                "CONTEXTFORGE_VERSION".to_string(),
-                options.gateway_release.to_string(),
-            ),
-        ]);
-        let context = build_context(containerfile, &files)?;
-        build_image(&engine, &tag, args, context).await?;
-        made.push(format!("built {tag}"));
+        let mut args = recipe.args;
+        args.insert("BASE".into(), base);
+        let context = build_context(recipe.containerfile, &recipe.files, recipe.tree.as_deref())?;
+        build_image(&engine, &recipe.tag, args, context).await?;
+        made.push(format!("built {}", recipe.tag));
     }
     Ok(made)
 }
+
+/// How one image is built.
+struct Recipe {
+    tag: String,
+    containerfile: &'static str,
+    files: Vec<ContextFile>,
+    /// A directory copied into the context as `source/`.
+    tree: Option<PathBuf>,
+    /// The Debian suite of its base (None: on scratch).
+    suite: Option<Suite>,
+    args: HashMap<String, String>,
+}
+
+fn recipe(name: &str, options: &BuildOptions) -> Result<Recipe, StackError> {
+    let recipe = |tag: String, containerfile, files, suite| Recipe {
+        tag,
+        containerfile,
+        files,
+        tree: None,
+        suite,
+        args: HashMap::new(),
+    };
+    match name {
+        "bench-server" => {
+            let binary = options
+                .bench_server_binary
+                .as_ref()
+                .expect("the bench-server binary is built before its image");
+            let bytes =
+                std::fs::read(binary).map_err(|e| infra(format!("{}: {e}", binary.display())))?;
+            let file = ContextFile {
+                name: "bench-server",
+                bytes,
+                mode: 0o755,
+            };
+            let containerfile = include_str!("../../../compose/bench-server.Containerfile");
+            Ok(recipe(BENCH_SERVER.into(), containerfile, vec![file], None))
+        }
+        "gateway" => Ok(gateway_recipe(&options.gateway)),
+        "nginx" => {
+            let containerfile = include_str!("../../../compose/nginx.Containerfile");
+            Ok(recipe(
+                NGINX.into(),
+                containerfile,
+                vec![],
+                Some(Suite::Bookworm),
+            ))
+        }
+        other => Err(StackError::Usage(format!(
+            "unknown image '{other}' (known: {})",
+            NAMES.join(", ")
+        ))),
+    }
+}
+
+/// The gateway on the Debian suite with the Python it needs: `pip install` of the release, or
+/// of the checkout copied in.
+fn gateway_recipe(gateway: &GatewayBuild) -> Recipe {
+    let (tag, package, tree, python) = match gateway {
+        GatewayBuild::Release(release) => (
+            self::gateway(release),
+            release.pip_requirement(),
+            None,
+            release.minimum_python(),
+        ),
+        GatewayBuild::Source(checkout) => (
+            source_gateway(checkout),
+            SOURCE_INSIDE.to_string(),
+            Some(checkout.dir.clone()),
+            checkout.minimum_python,
+        ),
+    };
+    Recipe {
+        tag,
+        containerfile: include_str!("../../../compose/gateway.Containerfile"),
+        files: vec![ContextFile {
+            name: "host-ca-certificates.crt",
+            bytes: std::fs::read(HOST_CA_BUNDLE).unwrap_or_default(),
+            mode: 0o644,
+        }],
+        tree,
+        suite: Some(Suite::for_python(python)),
+        args: HashMap::from([("GATEWAY_PACKAGE".to_string(), package)]),
+    }
+}
+
+/// Where the gateway Containerfile copies a checkout.
+const SOURCE_INSIDE: &str = "/src";
+
+/// Directories of a checkout that are no part of the code: git's, tools' caches, environments.
+const NOT_SOURCE: [&str; 10] = [
+    ".git",
+    "node_modules",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "target",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+];
 
 /// A file of a build context besides the Containerfile.
 struct ContextFile {
@@ -146,9 +219,16 @@ struct ContextFile {
     mode: u32,
 }
 
-/// The build context: the Containerfile and its files, tarred in memory.
-fn build_context(containerfile: &str, files: &[ContextFile]) -> Result<Vec<u8>, StackError> {
+/// The build context: the Containerfile, its files and `source/` (the tree, or empty), tarred in
+/// memory.
+fn build_context(
+    containerfile: &str,
+    files: &[ContextFile],
+    tree: Option<&Path>,
+) -> Result<Vec<u8>, StackError> {
+    let context_error = |e: std::io::Error| infra(format!("build context: {e}"));
     let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
     let all = std::iter::once(("Containerfile", containerfile.as_bytes(), 0o644))
         .chain(files.iter().map(|f| (f.name, f.bytes.as_slice(), f.mode)));
     for (name, bytes, mode) in all {
@@ -157,10 +237,38 @@ fn build_context(containerfile: &str, files: &[ContextFile]) -> Result<Vec<u8>, 
         header.set_mode(mode);
         header.set_cksum();
         tar.append_data(&mut header, name, bytes)
-            .map_err(|e| infra(format!("build context: {e}")))?;
+            .map_err(context_error)?;
     }
-    tar.into_inner()
-        .map_err(|e| infra(format!("build context: {e}")))
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(0o755);
+    header.set_size(0);
+    header.set_cksum();
+    tar.append_data(&mut header, "source/", std::io::empty())
+        .map_err(context_error)?;
+    if let Some(tree) = tree {
+        append_tree(&mut tar, tree, Path::new("source"))
+            .map_err(|e| infra(format!("build context from {}: {e}", tree.display())))?;
+    }
+    tar.into_inner().map_err(context_error)
+}
+
+/// `dir`'s files under `name` in `tar`, without the directories in [`NOT_SOURCE`].
+fn append_tree(tar: &mut tar::Builder<Vec<u8>>, dir: &Path, name: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        if NOT_SOURCE.iter().any(|skip| file_name == *skip) {
+            continue;
+        }
+        let inside = name.join(&file_name);
+        if entry.file_type()?.is_dir() {
+            append_tree(tar, &entry.path(), &inside)?;
+        } else {
+            tar.append_path_with_name(entry.path(), &inside)?;
+        }
+    }
+    Ok(())
 }
 
 async fn build_image(

@@ -47,7 +47,7 @@ use local::{Nginx, Processes};
 use lock::StackLock;
 
 pub use flags::UpFlags;
-pub use options::{BenchServerProgram, Images, RuntimeChoice, UpOptions};
+pub use options::{BenchServerProgram, GatewayCode, Images, RuntimeChoice, UpOptions};
 pub use outcome::{Clean, Down, ServiceStatus, Status, Up};
 pub use services::{BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
 pub use state::{stack_id, Runtime, StackState};
@@ -163,16 +163,11 @@ async fn up_held<S: Future<Output = Signal>>(
             Runtime::Local => Processes::new(dir).all_running(state).await,
             Runtime::Docker => connect(dir).await?.all_running(state).await,
         };
-        let other_release = options
-            .gateway_release
-            .as_ref()
-            .filter(|asked| **asked != state.gateway_release);
-        if let (true, Some(asked)) = (running, other_release) {
+        if let (true, Some(running_code)) = (running, other_code(&options.gateway, state)) {
             return Err(StackError::Usage(format!(
-                "the stack in {} runs ContextForge {}, not {asked}: `cargo xtask benchmark-down` \
-                 first, or leave out --gateway-version",
+                "the stack in {} runs {running_code}, not what was asked: \
+                 `cargo xtask benchmark-down` first, or leave out --gateway-version/-source",
                 dir.display(),
-                state.gateway_release
             )));
         }
         if running {
@@ -208,6 +203,24 @@ async fn up_held<S: Future<Output = Signal>>(
     }
 }
 
+/// What the running stack `state` runs, when `asked` names other code (None: the same, or
+/// nothing in particular asked).
+fn other_code(asked: &GatewayCode, state: &StackState) -> Option<String> {
+    let running = match &state.gateway_source {
+        Some(source) => format!("ContextForge from {}", source.path),
+        None => format!("ContextForge {}", state.gateway_release),
+    };
+    let same = match (asked, &state.gateway_source) {
+        (GatewayCode::Release(None), _) => true,
+        (GatewayCode::Release(Some(release)), None) => *release == state.gateway_release,
+        (GatewayCode::Source(dir), Some(source)) => {
+            std::path::absolute(dir).is_ok_and(|d| d.display().to_string() == source.path)
+        }
+        _ => false,
+    };
+    (!same).then_some(running)
+}
+
 /// What `--runtime auto` takes: containers when an engine answers and every image is already
 /// here (a fresh machine's first run never waits on an image build), else why not.
 async fn containers_ready(
@@ -218,11 +231,7 @@ async fn containers_ready(
         .await
         .map_err(|_| "no container engine answers")?
         .with_images(images);
-    let release = options
-        .gateway_release
-        .clone()
-        .unwrap_or_else(contextforge::release::Release::newest);
-    if containers.images_present(&release).await {
+    if containers.images_present(&options.gateway).await {
         Ok(containers)
     } else {
         Err(
@@ -257,8 +266,8 @@ async fn up_on<B: Backend, S: Future<Output = Signal>>(
         }
         backend.stop_all(recorded.as_ref()).await?;
         options.check_ports(backend.runs_nginx())?;
-        let release = backend.prepare(options, &mut notes).await?;
-        let mut state = StackState::new(B::RUNTIME, options, release);
+        let code = backend.prepare(options, &mut notes).await?;
+        let mut state = StackState::new(B::RUNTIME, options, code);
         state.save(dir).map_err(infra)?;
         bring_up(&backend, options, &mut state, &mut notes).await?;
         Ok(state)

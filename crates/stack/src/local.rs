@@ -9,15 +9,18 @@ use std::time::Duration;
 use cli::Signal;
 
 use crate::backend::Backend;
-use contextforge::release::Release;
+use contextforge::release::{Python, Release};
+use contextforge::source::Checkout;
 
 use crate::debian::Suite;
 use crate::process::{self, ProcessId};
 use crate::python::PythonHome;
 use crate::rootfs::Rootfs;
 use crate::services::{self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
-use crate::state::{private_dir, Runtime, Service, StackState, Started};
-use crate::{infra, tail, which, LogRequest, ServiceStatus, StackError, UpOptions, STOP_GRACE};
+use crate::state::{path_id, private_dir, GatewayRun, Runtime, Service, StackState, Started};
+use crate::{
+    infra, tail, which, GatewayCode, LogRequest, ServiceStatus, StackError, UpOptions, STOP_GRACE,
+};
 
 /// The variable naming the nginx binary (empty: run without nginx).
 const NGINX_VARIABLE: &str = "MCPBENCH_NGINX";
@@ -196,7 +199,7 @@ impl Backend for Processes {
         &mut self,
         options: &UpOptions,
         notes: &mut Vec<String>,
-    ) -> Result<Release, StackError> {
+    ) -> Result<GatewayRun, StackError> {
         if !options.bench_server.path.is_file() {
             return Err(infra(format!(
                 "{} is missing: build it with `cargo build --release -p bench-server`",
@@ -208,9 +211,9 @@ impl Backend for Processes {
             notes.push(why.clone());
         }
         self.private_subdir("logs")?;
-        let (release, install) = install_gateway(options, notes).await?;
+        let (run, install) = install_gateway(options, notes).await?;
         self.gateway = Some(install);
-        Ok(release)
+        Ok(run)
     }
 
     fn runs_nginx(&self) -> bool {
@@ -377,12 +380,18 @@ fn found_by_mark(stack: &str) -> Vec<ServiceStatus> {
 enum GatewayInstall {
     /// A venv of the host's Python.
     Host { venv: PathBuf },
-    /// A venv inside a Debian root filesystem (the host's Python is too old for the release).
-    Rootfs { rootfs: Rootfs, venv: String },
+    /// A venv inside a Debian root filesystem (the host's Python is too old for the code), with
+    /// the host paths it needs mounted (a checkout, for an editable install).
+    Rootfs {
+        rootfs: Rootfs,
+        venv: String,
+        binds: Vec<(PathBuf, String)>,
+    },
 }
 
-/// Where the root filesystem sees the gateway's directory.
+/// Where the root filesystem sees the gateway's directory, and a checkout.
 const GATEWAY_DIR_INSIDE: &str = "/data";
+const SOURCE_INSIDE: &str = "/src";
 
 impl GatewayInstall {
     /// Its database path, and how to start one of its venv's programs, for `gateway_dir`.
@@ -393,88 +402,196 @@ impl GatewayInstall {
         };
         let program = move |name: &str| match self {
             GatewayInstall::Host { venv } => Command::new(venv.join("bin").join(name)),
-            GatewayInstall::Rootfs { rootfs, venv } => rootfs.command(
-                &[(gateway_dir.to_path_buf(), GATEWAY_DIR_INSIDE.into())],
-                GATEWAY_DIR_INSIDE,
-                &format!("{venv}/bin/{name}"),
-            ),
+            GatewayInstall::Rootfs {
+                rootfs,
+                venv,
+                binds,
+            } => {
+                let data = (gateway_dir.to_path_buf(), GATEWAY_DIR_INSIDE.to_string());
+                let binds: Vec<_> = binds.iter().cloned().chain([data]).collect();
+                rootfs.command(&binds, GATEWAY_DIR_INSIDE, &format!("{venv}/bin/{name}"))
+            }
         };
         (database, program)
     }
 }
 
-/// The release to run — the one asked for, else the newest this machine can run — installed in a
-/// cached venv (a spinner while pip runs the first time): with the host's Python when it is new
-/// enough, else in a Debian root filesystem that has it.
+/// What pip installs: a release, or a checkout in editable mode (its code changes apply at the
+/// next start; a changed `pyproject.toml` installs again).
+enum Package {
+    Release(Release),
+    Checkout(Checkout),
+}
+
+impl Package {
+    fn python(&self) -> Python {
+        match self {
+            Package::Release(release) => release.minimum_python(),
+            Package::Checkout(checkout) => checkout.minimum_python,
+        }
+    }
+
+    /// Its venv's directory name: one per release, one per checkout directory.
+    fn venv_name(&self) -> String {
+        match self {
+            Package::Release(release) => format!("contextforge-{release}"),
+            Package::Checkout(c) => format!("contextforge-source-{}", path_id(&c.dir)),
+        }
+    }
+
+    fn run(&self) -> GatewayRun {
+        match self {
+            Package::Release(release) => GatewayRun::release(release.clone()),
+            Package::Checkout(checkout) => GatewayRun {
+                release: checkout.version.clone(),
+                source: Some(checkout.revision.clone()),
+            },
+        }
+    }
+
+    /// pip's arguments with the checkout at `source` as the installing Python sees it, and what
+    /// marks the venv as holding them.
+    fn pip(&self, source: &str) -> (Vec<String>, String) {
+        match self {
+            Package::Release(release) => {
+                let requirement = release.pip_requirement();
+                (vec![requirement.clone()], requirement)
+            }
+            Package::Checkout(checkout) => {
+                let pyproject =
+                    std::fs::read(checkout.dir.join("pyproject.toml")).unwrap_or_default();
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&pyproject, &mut hasher);
+                let fingerprint = format!(
+                    "editable {} {:016x}",
+                    checkout.dir.display(),
+                    std::hash::Hasher::finish(&hasher)
+                );
+                (vec!["-e".into(), source.into()], fingerprint)
+            }
+        }
+    }
+
+    /// Host paths a root filesystem must see: the checkout.
+    fn binds(&self) -> Vec<(PathBuf, String)> {
+        match self {
+            Package::Release(_) => vec![],
+            Package::Checkout(c) => vec![(c.dir.clone(), SOURCE_INSIDE.into())],
+        }
+    }
+}
+
+/// The code to run — the checkout or release asked for, else the newest release this machine can
+/// run — installed in a cached venv (a spinner while pip runs the first time): with the host's
+/// Python when it is new enough, else in a Debian root filesystem that has it.
 async fn install_gateway(
     options: &UpOptions,
     notes: &mut Vec<String>,
-) -> Result<(Release, GatewayInstall), StackError> {
-    let asked = options.gateway_release.clone();
+) -> Result<(GatewayRun, GatewayInstall), StackError> {
+    let code = options.gateway.clone();
     let cache = options.cache_dir.clone();
-    let (release, install, note) =
-        tokio::task::spawn_blocking(move || choose_install(asked, &cache))
+    let (package, install, note) =
+        tokio::task::spawn_blocking(move || choose_install(&code, &cache))
             .await
             .map_err(|e| infra(format!("installing the gateway: {e}")))??;
     notes.extend(note);
-    let (venv, home) = match &install {
-        GatewayInstall::Host { venv } => (venv.clone(), None),
-        GatewayInstall::Rootfs { rootfs, venv } => (rootfs.host_path(venv), Some(rootfs.clone())),
+    let run = package.run();
+    let what = match &package {
+        Package::Release(release) => format!("ContextForge {release}"),
+        Package::Checkout(c) => format!("ContextForge from {}", c.dir.display()),
     };
     let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-        "preparing ContextForge {release} in {} (the first time takes a minute or two)",
-        venv.display()
+        "preparing {what} (the first time takes a minute or two)"
     ));
     bar.enable_steady_tick(Duration::from_millis(200));
-    let requirement = release.pip_requirement();
+    let (venv, home, source) = match &install {
+        GatewayInstall::Host { venv } => (venv.clone(), None, package_dir(&package)),
+        GatewayInstall::Rootfs {
+            rootfs,
+            venv,
+            binds,
+        } => (
+            rootfs.host_path(venv),
+            Some((rootfs.clone(), binds.clone())),
+            SOURCE_INSIDE.to_string(),
+        ),
+    };
+    let (pip_args, fingerprint) = package.pip(&source);
     let result = tokio::task::spawn_blocking(move || {
-        let home = home.as_ref().map_or(PythonHome::Host, PythonHome::Rootfs);
-        crate::python::ensure_venv(&venv, &requirement, home)
+        let home = home.as_ref().map_or(PythonHome::Host, |(rootfs, binds)| {
+            PythonHome::Rootfs(rootfs, binds)
+        });
+        crate::python::ensure_venv(&venv, &pip_args, &fingerprint, home)
     })
     .await
     .map_err(|e| infra(format!("installing the gateway: {e}")))?;
     bar.finish_and_clear();
-    result.map_err(|e| infra(format!("cannot install ContextForge {release}: {e}")))?;
-    Ok((release, install))
+    result.map_err(|e| infra(format!("cannot install {what}: {e}")))?;
+    Ok((run, install))
 }
 
-/// Which release runs, where, and a note when it is not the newest for want of a Python.
+/// A checkout's directory as the host sees it (empty for a release).
+fn package_dir(package: &Package) -> String {
+    match package {
+        Package::Release(_) => String::new(),
+        Package::Checkout(c) => c.dir.display().to_string(),
+    }
+}
+
+/// What is installed, where, and a note when it is not the newest release for want of a Python.
 /// Blocking: the first root filesystem takes debootstrap a minute or more.
 fn choose_install(
-    asked: Option<Release>,
+    code: &GatewayCode,
     cache: &Path,
-) -> Result<(Release, GatewayInstall, Option<String>), StackError> {
-    let host = crate::python::host_python();
-    let host_can = |release: &Release| host.is_some_and(|p| p >= release.minimum_python());
-    let release = asked.clone().unwrap_or_else(Release::newest);
-    let on_host = |release: Release| {
-        let venv = cache.join(format!("contextforge-{release}"));
-        (release, GatewayInstall::Host { venv })
+) -> Result<(Package, GatewayInstall, Option<String>), StackError> {
+    let package = match code {
+        GatewayCode::Source(dir) => {
+            Package::Checkout(Checkout::inspect(dir).map_err(StackError::Usage)?)
+        }
+        GatewayCode::Release(release) => {
+            Package::Release(release.clone().unwrap_or_else(Release::newest))
+        }
     };
-    if host_can(&release) {
-        let (release, install) = on_host(release);
-        return Ok((release, install, None));
+    let host = crate::python::host_python();
+    let host_can = |python: Python| host.is_some_and(|p| p >= python);
+    let on_host = |package: Package| {
+        let venv = cache.join(package.venv_name());
+        (package, GatewayInstall::Host { venv })
+    };
+    let needed = package.python();
+    if host_can(needed) {
+        let (package, install) = on_host(package);
+        return Ok((package, install, None));
     }
-    let needed = release.minimum_python();
     let host_text = host.map_or("none".to_string(), |p| p.to_string());
+    let fallback = Release::newest_for_python_3_11();
     match Rootfs::unusable() {
         None => {
             let rootfs = Rootfs::ensure(cache, Suite::for_python(needed))?;
-            let venv = format!("/opt/contextforge-{release}");
-            Ok((release, GatewayInstall::Rootfs { rootfs, venv }, None))
+            let venv = format!("/opt/{}", package.venv_name());
+            let binds = package.binds();
+            Ok((
+                package,
+                GatewayInstall::Rootfs {
+                    rootfs,
+                    venv,
+                    binds,
+                },
+                None,
+            ))
         }
-        Some(why) if asked.is_none() && host_can(&Release::newest_for_python_3_11()) => {
+        Some(why) if *code == GatewayCode::Release(None) && host_can(fallback.minimum_python()) => {
             let note = format!(
-                "ContextForge {release} needs Python {needed} and this machine has {host_text} \
-                 ({why}): running {}; `--runtime docker` runs any release",
-                Release::newest_for_python_3_11()
+                "ContextForge {} needs Python {needed} and this machine has {host_text} \
+                 ({why}): running {fallback}; `--runtime docker` runs any release",
+                Release::newest()
             );
-            let (release, install) = on_host(Release::newest_for_python_3_11());
-            Ok((release, install, Some(note)))
+            let (package, install) = on_host(Package::Release(fallback));
+            Ok((package, install, Some(note)))
         }
         Some(why) => Err(infra(format!(
-            "ContextForge {release} needs Python {needed} and this machine has {host_text}, and \
-             {why}: run as root, or use `--runtime docker`"
+            "the gateway needs Python {needed} and this machine has {host_text}, and {why}: run \
+             as root, or use `--runtime docker`"
         ))),
     }
 }

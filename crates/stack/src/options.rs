@@ -38,6 +38,15 @@ impl BenchServerProgram {
     }
 }
 
+/// The ContextForge code the gateway runs (`--gateway-version`, `--gateway-source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayCode {
+    /// A release from PyPI; None: the newest the runtime can run.
+    Release(Option<Release>),
+    /// A source checkout: its directory, installed from there (editable on the local runtime).
+    Source(PathBuf),
+}
+
 /// The images the docker runtime runs.
 #[derive(Debug, Clone)]
 pub struct Images {
@@ -64,8 +73,8 @@ pub struct UpOptions {
     pub start_port: u16,
     pub gateway_port: u16,
     pub nginx_port: u16,
-    /// The ContextForge release the gateway runs; None: the newest the runtime can run.
-    pub gateway_release: Option<Release>,
+    /// The ContextForge code the gateway runs.
+    pub gateway: GatewayCode,
     /// Gateway worker processes (gunicorn beyond 1).
     pub workers: u32,
     /// Cache list/admin pages in nginx (the seed's setting; off for honest numbers).
@@ -140,7 +149,7 @@ impl UpOptions {
             start_port: 9000,
             gateway_port: 4444,
             nginx_port: 8080,
-            gateway_release: None,
+            gateway: GatewayCode::Release(None),
             workers: 1,
             nginx_cache: false,
             keep_on_failure: false,

@@ -13,8 +13,9 @@ use crate::rootfs::Rootfs;
 pub enum PythonHome<'a> {
     /// This machine's `python3` (its venv support installed when absent).
     Host,
-    /// The `python3` of a Debian root filesystem; the venv lies inside the tree.
-    Rootfs(&'a Rootfs),
+    /// The `python3` of a Debian root filesystem, with these host paths mounted (host → inside);
+    /// the venv lies inside the tree.
+    Rootfs(&'a Rootfs, &'a [(PathBuf, String)]),
 }
 
 impl PythonHome<'_> {
@@ -22,7 +23,7 @@ impl PythonHome<'_> {
     fn command(self, program: &str) -> Command {
         match self {
             PythonHome::Host => Command::new(program),
-            PythonHome::Rootfs(rootfs) => rootfs.command(&[], "/", program),
+            PythonHome::Rootfs(rootfs, binds) => rootfs.command(binds, "/", program),
         }
     }
 
@@ -30,7 +31,7 @@ impl PythonHome<'_> {
     fn path(self, venv: &Path) -> Result<String, String> {
         match self {
             PythonHome::Host => Ok(venv.display().to_string()),
-            PythonHome::Rootfs(rootfs) => rootfs
+            PythonHome::Rootfs(rootfs, _) => rootfs
                 .inside_path(venv)
                 .ok_or_else(|| format!("{} is not inside the root filesystem", venv.display())),
         }
@@ -44,7 +45,7 @@ impl PythonHome<'_> {
                     crate::which("python3").ok_or("python3 was installed, yet is not found")?;
                 Ok(python3.display().to_string())
             }
-            PythonHome::Rootfs(_) => Ok("python3".into()),
+            PythonHome::Rootfs(..) => Ok("python3".into()),
         }
     }
 }
@@ -66,11 +67,17 @@ pub fn host_python() -> Option<contextforge::release::Python> {
     })
 }
 
-/// Ensures `venv` (a host path) exists with `requirement` installed by `home`'s Python.
-/// Blocking: pip may take a minute.
-pub fn ensure_venv(venv: &Path, requirement: &str, home: PythonHome<'_>) -> Result<(), String> {
+/// Ensures `venv` (a host path) exists with `pip install PIP_ARGS` done by `home`'s Python;
+/// `fingerprint` says what that installed (a different one installs again). Blocking: pip may
+/// take a minute.
+pub fn ensure_venv(
+    venv: &Path,
+    pip_args: &[String],
+    fingerprint: &str,
+    home: PythonHome<'_>,
+) -> Result<(), String> {
     let marker = venv.join(".mcpbench-ready");
-    let ready = || std::fs::read_to_string(&marker).is_ok_and(|r| r == requirement);
+    let ready = || std::fs::read_to_string(&marker).is_ok_and(|r| r == fingerprint);
     if ready() {
         return Ok(());
     }
@@ -93,12 +100,10 @@ pub fn ensure_venv(venv: &Path, requirement: &str, home: PythonHome<'_>) -> Resu
             .args(["-m", "venv", "--clear"])
             .arg(&inside),
     )?;
-    crate::run_checked(home.command(&format!("{inside}/bin/python")).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        requirement,
-    ]))?;
-    std::fs::write(&marker, requirement).map_err(|e| format!("{}: {e}", marker.display()))
+    crate::run_checked(
+        home.command(&format!("{inside}/bin/python"))
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(pip_args),
+    )?;
+    std::fs::write(&marker, fingerprint).map_err(|e| format!("{}: {e}", marker.display()))
 }

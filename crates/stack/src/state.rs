@@ -7,6 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use contextforge::release::Release;
+use contextforge::source::SourceRevision;
 use serde::{Deserialize, Serialize};
 
 use crate::process::ProcessId;
@@ -36,7 +37,12 @@ impl std::fmt::Display for Runtime {
 /// hex digits. The docker runtime labels its containers with it and the local runtime marks its
 /// processes with it.
 pub fn stack_id(state_dir: &Path) -> String {
-    let path = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    path_id(state_dir)
+}
+
+/// A directory's id: a hash (FNV-1a) of its absolute path, 16 hex digits.
+pub fn path_id(dir: &Path) -> String {
+    let path = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in path.as_os_str().as_encoded_bytes() {
         hash ^= u64::from(*byte);
@@ -59,6 +65,23 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The ContextForge code a stack's gateway runs, once installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRun {
+    pub release: Release,
+    /// The checkout it came from, when it is not a release from PyPI.
+    pub source: Option<SourceRevision>,
+}
+
+impl GatewayRun {
+    pub fn release(release: Release) -> GatewayRun {
+        GatewayRun {
+            release,
+            source: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StackState {
     pub runtime: Runtime,
@@ -70,6 +93,10 @@ pub struct StackState {
     /// newest for Python 3.11).
     #[serde(default = "Release::newest_for_python_3_11")]
     pub gateway_release: Release,
+    /// The checkout the gateway was installed from (`--gateway-source`); its version is
+    /// `gateway_release`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_source: Option<SourceRevision>,
     pub bench_count: u16,
     pub bench_start_port: u16,
     pub gateway_port: u16,
@@ -116,10 +143,11 @@ pub enum Started {
 
 impl StackState {
     /// A new stack on `runtime` with fresh CSPRNG secrets and nothing started yet.
-    pub fn new(runtime: Runtime, options: &crate::UpOptions, release: Release) -> StackState {
+    pub fn new(runtime: Runtime, options: &crate::UpOptions, code: GatewayRun) -> StackState {
         StackState {
             runtime,
-            gateway_release: release,
+            gateway_release: code.release,
+            gateway_source: code.source,
             created_at: chrono::Utc::now().to_rfc3339(),
             jwt_secret: contextforge::secrets::generate(),
             auth_secret: contextforge::secrets::generate(),
@@ -225,7 +253,11 @@ mod tests {
         let dir = temp_dir("roundtrip");
         assert!(StackState::load(&dir).unwrap().is_none(), "missing: None");
 
-        let mut state = StackState::new(Runtime::Local, &options(), Release::newest());
+        let mut state = StackState::new(
+            Runtime::Local,
+            &options(),
+            GatewayRun::release(Release::newest()),
+        );
         state.record(Started::Container(ContainerService {
             name: crate::GATEWAY.into(),
             container_id: "c0ffee".into(),
