@@ -8,7 +8,9 @@ use loadgen::AGGREGATED;
 use crate::document::{OverheadRun, Tier, TierRun};
 use crate::svg::{BarChart, Line, LineChart, XScale, YScale, MAX_NINES};
 
-const PERCENTILE_COLORS: [&str; 3] = ["#2b7bb9", "#e8a33d", "#c0392b"];
+/// p50, p95, p99: greys darkening with the tail, so no percentile is mistaken for a tier (the
+/// tiers own the colours, in every chart).
+const PERCENTILE_COLORS: [&str; 3] = ["#a3adb8", "#66727f", "#1f2933"];
 /// Points per decade of the percentile axis.
 const SPECTRUM_STEPS_PER_NINE: u32 = 20;
 
@@ -83,14 +85,18 @@ pub fn latency_over_time(tier: &TierRun, results: &RunResults) -> String {
             let percentile = |label: &str, color, pick: fn(&loadgen::SeriesOp) -> f64| Line {
                 label: label.into(),
                 color,
+                // A second without a successful request has no latency: a gap, not a line
+                // across it.
                 points: results
                     .series
                     .iter()
-                    .filter_map(|p| {
-                        p.ops
+                    .map(|p| {
+                        let latency = p
+                            .ops
                             .get(index)
                             .filter(|o| o.requests > o.failures)
-                            .map(|o| (p.t, pick(o)))
+                            .map_or(f64::NAN, pick);
+                        (p.t, latency)
                     })
                     .collect(),
             };
@@ -244,5 +250,25 @@ mod tests {
         assert!(latency.contains("tools/call (100% of requests)"));
         assert_eq!(latency.matches("class=\"line\"").count(), 3);
         assert!(gateway_rss(&run).is_none());
+    }
+
+    #[test]
+    fn a_second_without_successes_breaks_the_latency_lines() {
+        let mut results = fixture::results(vec![fixture::op("tools/call", 1..=1000, 0, 1.0)], 10.0);
+        let gap = &mut results.series[4].ops[0];
+        gap.failures = gap.requests;
+        let tier = fixture::tier(Tier::Gateway, results.clone());
+        let latency = latency_over_time(&tier, &results);
+        // Each percentile: seconds 1–4 and 6–10, two paths; none crosses second 5.
+        assert_eq!(latency.matches("class=\"line\"").count(), 6, "{latency}");
+    }
+
+    #[test]
+    fn a_colour_means_one_thing_in_every_chart() {
+        let tiers = [Tier::Direct, Tier::Gateway, Tier::Nginx, Tier::Rest].map(tier_color);
+        assert!(
+            PERCENTILE_COLORS.iter().all(|c| !tiers.contains(c)),
+            "a percentile drawn in a tier's colour"
+        );
     }
 }

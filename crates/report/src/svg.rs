@@ -42,6 +42,8 @@ pub const MAX_NINES: f64 = 5.0;
 pub struct Line {
     pub label: String,
     pub color: &'static str,
+    /// (x, y) in x order; a NaN y is an interval without data, where the line breaks rather
+    /// than joining its neighbours.
     pub points: Vec<(f64, f64)>,
 }
 
@@ -88,7 +90,12 @@ impl Frame {
 
 impl LineChart {
     pub fn render(&self) -> String {
-        let points = || self.lines.iter().flat_map(|l| l.points.iter());
+        let points = || {
+            self.lines
+                .iter()
+                .flat_map(|l| l.points.iter())
+                .filter(|p| p.1.is_finite())
+        };
         let mut svg = open(&self.id, &self.title);
         legend(
             &mut svg,
@@ -141,37 +148,42 @@ impl LineChart {
         svg.push_str("<g class=\"series\">");
         for line in &self.lines {
             let label = escape(&line.label);
-            match line.points.as_slice() {
-                [] => {}
-                [(x, y)] => {
-                    let _ = write!(
-                        svg,
-                        "<circle class=\"point\" data-series=\"{label}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"/>",
-                        frame.px(*x),
-                        frame.py(*y),
-                        line.color
-                    );
-                }
-                many => {
-                    let d: Vec<String> = many
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (x, y))| {
-                            let cmd = if i == 0 { 'M' } else { 'L' };
-                            format!("{cmd}{:.1} {:.1}", frame.px(*x), frame.py(*y))
-                        })
-                        .collect();
-                    let _ = write!(
-                        svg,
-                        "<path class=\"line\" data-series=\"{label}\" d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" stroke-linejoin=\"round\"/>",
-                        d.join(" "),
-                        line.color
-                    );
-                }
+            for run in line.points.split(|p| !p.1.is_finite()) {
+                draw_run(&mut svg, &frame, &label, line.color, run);
             }
         }
         svg.push_str("</g></svg>");
         svg
+    }
+}
+
+/// One unbroken run of a line's points: a dot when it is one point, else a path.
+fn draw_run(svg: &mut String, frame: &Frame, label: &str, color: &str, run: &[(f64, f64)]) {
+    match run {
+        [] => {}
+        [(x, y)] => {
+            let _ = write!(
+                svg,
+                "<circle class=\"point\" data-series=\"{label}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
+                frame.px(*x),
+                frame.py(*y),
+            );
+        }
+        many => {
+            let d: Vec<String> = many
+                .iter()
+                .enumerate()
+                .map(|(i, (x, y))| {
+                    let cmd = if i == 0 { 'M' } else { 'L' };
+                    format!("{cmd}{:.1} {:.1}", frame.px(*x), frame.py(*y))
+                })
+                .collect();
+            let _ = write!(
+                svg,
+                "<path class=\"line\" data-series=\"{label}\" d=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" stroke-linejoin=\"round\"/>",
+                d.join(" "),
+            );
+        }
     }
 }
 
