@@ -45,7 +45,9 @@ impl Rootfs {
         if unsafe { libc::geteuid() } != 0 {
             return Some("it takes root to run a Debian root filesystem".into());
         }
-        let unshare = crate::which("unshare")?;
+        let Some(unshare) = crate::which("unshare") else {
+            return Some("unshare (util-linux) is not installed".into());
+        };
         let works = Command::new(unshare)
             .args(["--mount", "--propagation", "private", "true"])
             .status()
