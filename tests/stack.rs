@@ -37,6 +37,7 @@ fn the_local_stack_comes_up_registered_answers_and_goes_down_completely() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     two_ups_at_once(&dir, &args);
     one_set_of_services(&p);
+    no_mount_reaches_this_namespace();
     files_are_owner_only(&dir);
     status_rows_all_healthy(&dir);
     up_again_finds_it_up(&dir, &args);
@@ -78,6 +79,14 @@ fn the_local_stack_comes_up_registered_answers_and_goes_down_completely() {
     assert!(!dir.join(".mcpbench").exists());
 
     down_again_and_clean_leave_nothing(&dir);
+}
+
+/// A gateway run from a Debian root filesystem (the host's Python too old for the newest
+/// release) mounts `/dev`, `/proc` and its data there in a mount namespace of its own: none of
+/// it shows here, so nothing can be left mounted when it stops.
+fn no_mount_reaches_this_namespace() {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains("-rootfs/"), "{mounts}");
 }
 
 /// One bench-server and one gateway (each a process group) serve the stack's ports.
