@@ -52,9 +52,31 @@ pub fn up_args(p: &Ports, extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// A fresh work directory under target/test-work.
-pub fn workdir(name: &str) -> PathBuf {
-    test_workdir(&format!("stack-{name}"))
+/// A fresh work directory under target/test-work, whose stack is taken down when the test ends
+/// however it ends (a failed assertion included), so no failure leaves services running.
+pub fn workdir(name: &str) -> StackDir {
+    StackDir(test_workdir(&format!("stack-{name}")))
+}
+
+pub struct StackDir(PathBuf);
+
+impl std::ops::Deref for StackDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for StackDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for StackDir {
+    fn drop(&mut self) {
+        let _ = xtask(&self.0, &["benchmark-down"]);
+    }
 }
 
 pub fn all_free(p: &Ports) -> bool {
