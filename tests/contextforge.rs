@@ -51,7 +51,7 @@ fn start_gateway() -> Gateway {
     let env = contextforge::settings::load_test_env(
         &secret,
         &contextforge::secrets::generate(),
-        &work.join("mcp.db"),
+        &contextforge::settings::Storage::sqlite(&work.join("mcp.db")),
     );
     let port = free_port_range(1);
     let log = work.join("gateway.log");

@@ -283,10 +283,11 @@ impl Connection {
         }
     }
 
-    /// False once the server has closed the connection (e.g. `Connection: close` after its
-    /// keep-alive limit): the next request then needs a new one, and that is not a failure.
-    pub fn is_open(&self) -> bool {
-        match &self.sender {
+    /// False once the server has closed the connection (`Connection: close` after its
+    /// keep-alive limit, or closed while idle): the next request then needs a new one, and that
+    /// is not a failure.
+    pub fn is_open(&mut self) -> bool {
+        match &mut self.sender {
             Sender::H1(conn) => conn.is_open(),
             Sender::H2(s) => !s.is_closed(),
         }

@@ -56,8 +56,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         }
     }
 
-    pub fn is_open(&self) -> bool {
-        !self.closed
+    /// Whether the connection can take another request: the server has not said it closes it,
+    /// and has not closed it (or sent anything unasked) while it sat idle. Servers close idle
+    /// keep-alive connections (uvicorn after 5 s, gunicorn's workers after 2 s); that is found
+    /// out here, with one read polled without waiting, instead of failing the next request.
+    pub fn is_open(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut byte = [0u8; 1];
+        let mut probe = tokio::io::ReadBuf::new(&mut byte);
+        match std::pin::Pin::new(&mut self.stream).poll_read(&mut cx, &mut probe) {
+            std::task::Poll::Pending => true,
+            // End of stream, an error, or bytes no request asked for: done either way.
+            std::task::Poll::Ready(_) => {
+                self.closed = true;
+                false
+            }
+        }
     }
 
     /// Writes `request` (origin-form URI; the caller sets Host) and reads its response.
@@ -330,7 +347,35 @@ mod tests {
             .unwrap();
         let result = conn.exchange(&req).await;
         let request = writer.await.unwrap();
-        (result, request, conn.is_open())
+        // Whether the server said it closes (the writer has gone, so a poll would see EOF).
+        (result, request, !conn.closed)
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_not_reused() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut conn = H1::new(client);
+        let req = Request::get("/ready")
+            .header("host", "127.0.0.1:9")
+            .body(Bytes::new())
+            .unwrap();
+        let answer = tokio::spawn(async move {
+            let mut request = vec![0u8; 4096];
+            let _ = server.read(&mut request).await.unwrap();
+            server
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            server
+        });
+        assert_eq!(conn.exchange(&req).await.unwrap().status, 200);
+        let server = answer.await.unwrap();
+        assert!(conn.is_open(), "idle and still open: reused");
+        drop(server);
+        assert!(
+            !conn.is_open(),
+            "closed by the server while idle: a new one"
+        );
     }
 
     #[tokio::test]

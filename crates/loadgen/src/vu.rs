@@ -305,7 +305,10 @@ impl VirtualUser {
         origin: usize,
         request: Request<Bytes>,
     ) -> Result<Exchange, Failure> {
-        let mut conn = match self.connections[origin].take().filter(Connection::is_open) {
+        let reusable = self.connections[origin]
+            .take()
+            .and_then(|mut c| c.is_open().then_some(c));
+        let mut conn = match reusable {
             Some(c) => c,
             None => Connection::open(&wire.origins[origin], &wire.http, wire.tls.as_ref()).await?,
         };

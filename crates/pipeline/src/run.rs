@@ -116,7 +116,7 @@ pub async fn run(
                 if lease.state().nginx_cache {
                     notes.push("nginx caches list/admin pages in this stack: the nginx tier's list numbers are nginx's, not the gateway's".into());
                 }
-                let measured = report::Measured::Stack(stack_info(up, &lease));
+                let measured = report::Measured::Stack(stack_info(&lease));
                 run.measure(targets, measured, lease.gateway_pid().await, notes, on).await
             }
             .await;
@@ -261,7 +261,7 @@ fn profile_info(options: &RunOptions) -> ProfileInfo {
     }
 }
 
-fn stack_info(up: &stack::UpOptions, lease: &crate::lease::StackLease) -> StackInfo {
+fn stack_info(lease: &crate::lease::StackLease) -> StackInfo {
     let state = lease.state();
     StackInfo {
         runtime: state.runtime,
@@ -269,7 +269,10 @@ fn stack_info(up: &stack::UpOptions, lease: &crate::lease::StackLease) -> StackI
         bench_servers: u32::from(state.bench_count),
         gateway_version: state.gateway_release.to_string(),
         gateway_source: state.gateway_source.clone(),
-        gateway_workers: up.workers,
+        gateway_workers: state.gateway_workers,
+        database: state.database(),
+        cache: state.cache,
+        gateway_settings: state.gateway_settings.clone(),
         nginx_cache: state.nginx_cache,
     }
 }

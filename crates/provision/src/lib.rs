@@ -12,7 +12,7 @@ mod piece;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use piece::Piece;
+pub use piece::{postgres_bin_dir, Piece};
 
 /// Set (to anything but empty or `0`): never install packages; say what is missing instead.
 pub const NO_INSTALL_VARIABLE: &str = "MCPBENCH_NO_INSTALL";

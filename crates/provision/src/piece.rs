@@ -19,6 +19,11 @@ pub enum Piece {
     Podman,
     /// debootstrap: the Debian base image when no registry is reachable.
     Debootstrap,
+    /// PostgreSQL's server programs: the stack's database with `--database postgres` (local
+    /// runtime).
+    Postgres,
+    /// Redis's server: the stack's cache with `--cache redis` (local runtime).
+    Redis,
 }
 
 /// Podman's settings on machines like the CI's: rlimits cannot be raised there (so the
@@ -30,12 +35,14 @@ const CONTAINERS_CONF: &str = "[containers]\n\
 const CONTAINERS_CONF_PATH: &str = "/etc/containers/containers.conf";
 
 impl Piece {
-    pub const ALL: [Piece; 5] = [
+    pub const ALL: [Piece; 7] = [
         Piece::PythonVenv,
         Piece::Nginx,
         Piece::Chromium,
         Piece::Podman,
         Piece::Debootstrap,
+        Piece::Postgres,
+        Piece::Redis,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +52,8 @@ impl Piece {
             Piece::Chromium => "chromium",
             Piece::Podman => "podman",
             Piece::Debootstrap => "debootstrap",
+            Piece::Postgres => "postgres",
+            Piece::Redis => "redis",
         }
     }
 
@@ -56,6 +65,8 @@ impl Piece {
             Piece::Chromium => "the report's browser test",
             Piece::Podman => "the docker runtime",
             Piece::Debootstrap => "building the Debian base image",
+            Piece::Postgres => "the stack's PostgreSQL database (--database postgres)",
+            Piece::Redis => "the stack's Redis cache (--cache redis)",
         }
     }
 
@@ -67,6 +78,8 @@ impl Piece {
             Piece::Chromium => &["chromium"],
             Piece::Podman => &["podman", "runc"],
             Piece::Debootstrap => &["debootstrap"],
+            Piece::Postgres => &["postgresql"],
+            Piece::Redis => &["redis-server"],
         }
     }
 
@@ -79,6 +92,8 @@ impl Piece {
                 .is_some(),
             Piece::Podman => which("podman").is_some() && which("runc").is_some(),
             Piece::Debootstrap => which("debootstrap").is_some(),
+            Piece::Postgres => postgres_bin_dir().is_some(),
+            Piece::Redis => which("redis-server").is_some(),
         }
     }
 
@@ -92,6 +107,27 @@ impl Piece {
             .and_then(|()| std::fs::write(CONTAINERS_CONF_PATH, CONTAINERS_CONF))
             .map_err(|e| format!("{CONTAINERS_CONF_PATH}: {e}"))
     }
+}
+
+/// The directory of PostgreSQL's server programs (`initdb`, `postgres`): Debian keeps them out
+/// of PATH, one directory per major version (the newest wins); elsewhere they are on PATH.
+pub fn postgres_bin_dir() -> Option<std::path::PathBuf> {
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let major: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("postgres").is_file().then_some((major, bin))
+        })
+        .max_by_key(|(major, _)| *major)
+        .map(|(_, bin)| bin);
+    newest.or_else(|| {
+        let postgres = which("postgres")?;
+        let bin = postgres.parent()?.to_path_buf();
+        bin.join("initdb").is_file().then_some(bin)
+    })
 }
 
 /// Debian splits `venv`'s pip bootstrap into python3-venv; without it `python3 -m venv` fails.

@@ -98,6 +98,9 @@ impl Measured {
                     ("gateway version", s.gateway_version.clone()),
                     ("gateway code", code_of(s)),
                     ("gateway workers", s.gateway_workers.to_string()),
+                    ("database", s.database.to_string()),
+                    ("cache", s.cache.to_string()),
+                    ("gateway settings", settings_of(s)),
                     ("bench servers", s.bench_servers.to_string()),
                     ("nginx cache", s.nginx_cache.to_string()),
                 ],
@@ -126,14 +129,24 @@ impl Measured {
     pub fn describe(&self) -> String {
         match self {
             Measured::Stack(s) => format!(
-                "the {} stack{}: {} bench servers; ContextForge {} ({}) with {} worker(s); nginx \
-                 cache {}",
+                "the {} stack{}: {} bench servers; ContextForge {} ({}) with {} worker(s) on {}, \
+                 cache {}{}; nginx cache {}",
                 s.runtime,
                 if s.reused { " (reused)" } else { "" },
                 s.bench_servers,
                 s.gateway_version,
                 code_of(s),
                 s.gateway_workers,
+                match s.database {
+                    contextforge::settings::Database::Sqlite => "SQLite",
+                    contextforge::settings::Database::Postgres => "PostgreSQL",
+                },
+                s.cache,
+                if s.gateway_settings.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", settings_of(s))
+                },
                 if s.nginx_cache { "on" } else { "off" }
             ),
             Measured::ExistingGateway(g) => format!(
@@ -147,6 +160,17 @@ impl Measured {
             ),
         }
     }
+}
+
+/// The gateway's recorded settings as `NAME=value, ...` (CACHE_TYPE aside: said as the cache).
+fn settings_of(stack: &StackInfo) -> String {
+    stack
+        .gateway_settings
+        .iter()
+        .filter(|(name, _)| name != "CACHE_TYPE")
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where the gateway's code came from: "release" or "checkout PATH at REV[, with changes]".
@@ -177,6 +201,16 @@ pub struct StackInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_source: Option<SourceRevision>,
     pub gateway_workers: u32,
+    /// Where the gateway kept its data (runs recorded before it was chosen: SQLite).
+    #[serde(default)]
+    pub database: contextforge::settings::Database,
+    /// What it cached in (runs recorded before it was chosen: its database).
+    #[serde(default)]
+    pub cache: contextforge::settings::Cache,
+    /// Its other settings that shape performance (pools, log level), as it was started with
+    /// them; empty for a stack recorded before they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_settings: Vec<(String, String)>,
     /// nginx caches list/admin pages: numbers through nginx are then not the gateway's.
     pub nginx_cache: bool,
 }

@@ -19,11 +19,14 @@ use futures_util::StreamExt;
 
 use cli::Signal;
 use contextforge::release::Release;
+use contextforge::settings::{Cache, Database};
 use contextforge::source::Checkout;
 
 use crate::backend::Backend;
 use crate::health::{self, FAILURE_LOG_LINES};
-use crate::services::{self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
+use crate::services::{
+    self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, POSTGRES, REDIS, SERVICES,
+};
 use crate::state::{private_dir, ContainerService, GatewayRun, Runtime, StackState, Started};
 use crate::{
     images, infra, GatewayCode, Images, LogRequest, ServiceStatus, StackError, UpOptions,
@@ -213,6 +216,43 @@ async fn ensure_images(engine: &Docker, wanted: &Images) -> Result<(), StackErro
     Ok(())
 }
 
+/// The database and cache server images a stack of `options` runs.
+fn servers_of(options: &UpOptions) -> Vec<&'static str> {
+    let mut wanted = Vec::new();
+    if options.database() == Database::Postgres {
+        wanted.push(images::POSTGRES);
+    }
+    if options.cache() == Cache::Redis {
+        wanted.push(images::REDIS);
+    }
+    wanted
+}
+
+/// Whether `image` is here and built by this recipe (an image of an older one is not current).
+async fn current(engine: &Docker, image: &str) -> bool {
+    engine.inspect_image(image).await.is_ok_and(|i| {
+        i.config.and_then(|c| c.labels).is_some_and(|l| {
+            l.get(images::RECIPE_LABEL).map(String::as_str) == Some(images::RECIPE)
+        })
+    })
+}
+
+/// Builds an image of ours (PostgreSQL, Redis) by its recipe.
+async fn build_ours(image: &str, work_dir: &Path) -> Result<(), StackError> {
+    let name = image
+        .trim_start_matches("localhost/mcpbench/")
+        .trim_end_matches(":latest");
+    images::build(&images::BuildOptions {
+        base: None,
+        only: vec![name.into()],
+        gateway: images::GatewayBuild::Release(Release::newest()),
+        bench_server_binary: None,
+        work_dir: work_dir.to_path_buf(),
+    })
+    .await
+    .map(|_| ())
+}
+
 /// The gateway image to run and the code it holds: a checkout's image, built from it now (the
 /// engine's cache keeps an unchanged checkout quick); else the image asked for (present or
 /// pulled); else the official image of the release, or the one built here, or the official one
@@ -255,10 +295,11 @@ async fn ensure_gateway_image(
     }
     let official = images::official_gateway(&release);
     let local = images::gateway(&release);
-    for image in [&official, &local] {
-        if engine.inspect_image(image).await.is_ok() {
-            return Ok((image.clone(), run));
-        }
+    if engine.inspect_image(&official).await.is_ok() {
+        return Ok((official, run));
+    }
+    if current(engine, &local).await {
+        return Ok((local, run));
     }
     let Err(e) = pull(engine, &official).await else {
         return Ok((official, run));
@@ -343,18 +384,23 @@ impl Containers {
     /// Whether every image `up` would run for `code` is already here (the gateway's official
     /// image, or the one built here in its place), so `--runtime auto` chooses containers only
     /// when nothing must be built (a checkout always is).
-    pub async fn images_present(&self, code: &GatewayCode) -> bool {
+    pub async fn images_present(&self, options: &UpOptions) -> bool {
         let here = |image: String| async move { self.engine.inspect_image(&image).await.is_ok() };
-        let gateway = match (&self.images.gateway, code) {
+        let gateway = match (&self.images.gateway, &options.gateway) {
             (_, GatewayCode::Source(_)) => false,
             (Some(image), _) => here(image.clone()).await,
             (None, GatewayCode::Release(release)) => {
                 let release = release.clone().unwrap_or_else(Release::newest);
                 here(images::official_gateway(&release)).await
-                    || here(images::gateway(&release)).await
+                    || current(&self.engine, &images::gateway(&release)).await
             }
         };
+        let mut servers = true;
+        for image in servers_of(options) {
+            servers = servers && current(&self.engine, image).await;
+        }
         gateway
+            && servers
             && here(self.images.bench_server.clone()).await
             && here(self.images.nginx.clone()).await
     }
@@ -365,7 +411,7 @@ impl Containers {
         let mut env = contextforge::settings::load_test_env(
             &state.jwt_secret,
             &state.auth_secret,
-            Path::new(GATEWAY_DATABASE_IN_CONTAINER),
+            &state.storage(Path::new(GATEWAY_DATABASE_IN_CONTAINER)),
         );
         env.extend([
             ("HOST", "127.0.0.1".to_string()),
@@ -474,6 +520,12 @@ impl Backend for Containers {
         notes: &mut Vec<String>,
     ) -> Result<GatewayRun, StackError> {
         ensure_images(&self.engine, &self.images).await?;
+        for image in servers_of(options) {
+            if !current(&self.engine, image).await {
+                build_ours(image, &options.cache_dir).await?;
+                notes.push(format!("built {image} here"));
+            }
+        }
         let asked = self.images.gateway.as_deref();
         let (image, run) = ensure_gateway_image(
             &self.engine,
@@ -504,6 +556,26 @@ impl Backend for Containers {
                 env: vec![],
                 binds: vec![],
             },
+            POSTGRES => {
+                let login = state.postgres.as_ref().expect("recorded with the stack");
+                let data = "/var/lib/postgresql/mcpbench/data";
+                ContainerSpec {
+                    image: images::POSTGRES,
+                    cmd: None,
+                    env: services::postgres_env(options, &login.password, data),
+                    binds: vec![],
+                }
+            }
+            REDIS => {
+                let login = state.redis.as_ref().expect("recorded with the stack");
+                let dir = "/var/lib/redis/mcpbench";
+                ContainerSpec {
+                    image: images::REDIS,
+                    cmd: None,
+                    env: services::redis_env(options, &login.password, dir),
+                    binds: vec![],
+                }
+            }
             GATEWAY => self.gateway_spec(options, state),
             NGINX => self.nginx_spec(options)?,
             other => return Err(infra(format!("the docker runtime cannot start {other}"))),

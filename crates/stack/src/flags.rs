@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use contextforge::release::Release;
+use contextforge::settings::{Cache, Database};
 
 use crate::{GatewayCode, Images, RuntimeChoice, UpOptions};
 
@@ -42,6 +43,20 @@ pub struct UpFlags {
     /// Gateway worker processes (gunicorn when more than 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
+    /// Where the gateway keeps its data: sqlite (nothing else to run) or postgres (a PostgreSQL
+    /// server of the stack). Default: what a running stack has, else sqlite.
+    #[arg(long, value_enum)]
+    pub database: Option<Database>,
+    /// What the gateway caches in (CACHE_TYPE): none, memory, database, or redis (a Redis server
+    /// of the stack). Default: what a running stack has, else database.
+    #[arg(long, value_enum)]
+    pub cache: Option<Cache>,
+    /// PostgreSQL's port on loopback (--database postgres).
+    #[arg(long, default_value_t = 15432)]
+    pub postgres_port: u16,
+    /// Redis's port on loopback (--cache redis).
+    #[arg(long, default_value_t = 16379)]
+    pub redis_port: u16,
     /// Cache list/admin pages in nginx, as the seed's config did (off: honest numbers).
     #[arg(long)]
     pub nginx_cache: bool,
@@ -72,6 +87,10 @@ impl UpFlags {
                 None => GatewayCode::Release(self.gateway_version.clone()),
             },
             workers: self.workers,
+            database: self.database,
+            cache: self.cache,
+            postgres_port: self.postgres_port,
+            redis_port: self.redis_port,
             nginx_cache: self.nginx_cache,
             keep_on_failure: self.keep_on_failure,
             tools_per_server: 50,

@@ -20,6 +20,13 @@ use crate::{infra, StackError};
 
 pub const BENCH_SERVER: &str = "localhost/mcpbench/bench-server:latest";
 pub const NGINX: &str = "localhost/mcpbench/nginx:latest";
+pub const POSTGRES: &str = "localhost/mcpbench/postgres:latest";
+pub const REDIS: &str = "localhost/mcpbench/redis:latest";
+
+/// The label naming the recipe an image built here follows, and this build's recipe: an image of
+/// an older recipe (a gateway image without the PostgreSQL driver) is built again, not run.
+pub const RECIPE_LABEL: &str = "io.mcpbench.recipe";
+pub const RECIPE: &str = "2";
 
 /// The official image of `release` (`--gateway-image`'s default).
 pub fn official_gateway(release: &Release) -> String {
@@ -40,7 +47,7 @@ pub fn source_gateway(checkout: &Checkout) -> String {
 }
 
 /// The images `images build` makes, by the name `--only` takes.
-pub const NAMES: [&str; 3] = ["bench-server", "gateway", "nginx"];
+pub const NAMES: [&str; 5] = ["bench-server", "gateway", "nginx", "postgres", "redis"];
 
 /// Where the host keeps its CA bundle; it goes into the gateway's build context so that pip in the
 /// build trusts what the host trusts.
@@ -103,6 +110,7 @@ pub async fn build(options: &BuildOptions) -> Result<Vec<String>, StackError> {
         };
         let mut args = recipe.args;
         args.insert("BASE".into(), base);
+        args.insert("RECIPE".into(), RECIPE.into());
         let context = build_context(recipe.containerfile, &recipe.files, recipe.tree.as_deref())?;
         build_image(&engine, &recipe.tag, args, context).await?;
         made.push(format!("built {}", recipe.tag));
@@ -157,10 +165,44 @@ fn recipe(name: &str, options: &BuildOptions) -> Result<Recipe, StackError> {
                 Some(Suite::Bookworm),
             ))
         }
+        "postgres" => Ok(server_recipe(
+            POSTGRES,
+            include_str!("../../../compose/postgres.Containerfile"),
+            "postgres-start.sh",
+            crate::services::POSTGRES_SCRIPT,
+        )),
+        "redis" => Ok(server_recipe(
+            REDIS,
+            include_str!("../../../compose/redis.Containerfile"),
+            "redis-start.sh",
+            crate::services::REDIS_SCRIPT,
+        )),
         other => Err(StackError::Usage(format!(
             "unknown image '{other}' (known: {})",
             NAMES.join(", ")
         ))),
+    }
+}
+
+/// A database or cache server from Debian's packages, started by the script the local runtime
+/// runs too.
+fn server_recipe(
+    tag: &str,
+    containerfile: &'static str,
+    script_name: &'static str,
+    script: &str,
+) -> Recipe {
+    Recipe {
+        tag: tag.into(),
+        containerfile,
+        files: vec![ContextFile {
+            name: script_name,
+            bytes: script.as_bytes().to_vec(),
+            mode: 0o755,
+        }],
+        tree: None,
+        suite: Some(Suite::Bookworm),
+        args: HashMap::new(),
     }
 }
 
@@ -191,7 +233,13 @@ fn gateway_recipe(gateway: &GatewayBuild) -> Recipe {
         }],
         tree,
         suite: Some(Suite::for_python(python)),
-        args: HashMap::from([("GATEWAY_PACKAGE".to_string(), package)]),
+        args: HashMap::from([
+            ("GATEWAY_PACKAGE".to_string(), package),
+            (
+                "POSTGRES_DRIVER".to_string(),
+                contextforge::settings::POSTGRES_DRIVER.to_string(),
+            ),
+        ]),
     }
 }
 

@@ -49,7 +49,7 @@ use lock::StackLock;
 pub use flags::UpFlags;
 pub use options::{BenchServerProgram, GatewayCode, Images, RuntimeChoice, UpOptions};
 pub use outcome::{Clean, Down, ServiceStatus, Status, Up};
-pub use services::{BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
+pub use services::{BENCH_SERVERS, GATEWAY, NGINX, POSTGRES, REDIS, SERVICES};
 pub use state::{stack_id, Runtime, StackState};
 
 /// The virtual server bundling every benchmark tool.
@@ -163,10 +163,10 @@ async fn up_held<S: Future<Output = Signal>>(
             Runtime::Local => Processes::new(dir).all_running(state).await,
             Runtime::Docker => connect(dir).await?.all_running(state).await,
         };
-        if let (true, Some(running_code)) = (running, other_code(&options.gateway, state)) {
+        if let (true, Some(running_other)) = (running, other_stack(options, state)) {
             return Err(StackError::Usage(format!(
-                "the stack in {} runs {running_code}, not what was asked: \
-                 `cargo xtask benchmark-down` first, or leave out --gateway-version/-source",
+                "the stack in {} runs {running_other}, not what was asked: \
+                 `cargo xtask benchmark-down` first, or leave out the flags that differ",
                 dir.display(),
             )));
         }
@@ -203,6 +203,22 @@ async fn up_held<S: Future<Output = Signal>>(
     }
 }
 
+/// What the running stack `state` is, when `options` ask for another gateway code, database or
+/// cache (None: the same, or nothing in particular asked).
+fn other_stack(options: &UpOptions, state: &StackState) -> Option<String> {
+    let code = other_code(&options.gateway, state);
+    let database = options
+        .database
+        .filter(|asked| *asked != state.database())
+        .map(|_| format!("its gateway on {}", state.database()));
+    let cache = options
+        .cache
+        .filter(|asked| *asked != state.cache)
+        .map(|_| format!("its gateway's cache {}", state.cache));
+    let differences: Vec<String> = [code, database, cache].into_iter().flatten().collect();
+    (!differences.is_empty()).then(|| differences.join(" and "))
+}
+
 /// What the running stack `state` runs, when `asked` names other code (None: the same, or
 /// nothing in particular asked).
 fn other_code(asked: &GatewayCode, state: &StackState) -> Option<String> {
@@ -231,7 +247,7 @@ async fn containers_ready(
         .await
         .map_err(|_| "no container engine answers")?
         .with_images(images);
-    if containers.images_present(&options.gateway).await {
+    if containers.images_present(options).await {
         Ok(containers)
     } else {
         Err(
@@ -317,7 +333,15 @@ async fn bring_up<B: Backend>(
         let url = format!("http://127.0.0.1:{port}{}", bench.health_path);
         wait_healthy(backend, state, &bench, &url).await?;
     }
+    if state.postgres.is_some() {
+        start_healthy(backend, options, state, &services::postgres(options)).await?;
+    }
+    if state.redis.is_some() {
+        start_healthy(backend, options, state, &services::redis(options)).await?;
+    }
     let gateway = services::gateway(options);
+    let env = contextforge::settings::load_test_env("", "", &state.storage(Path::new("mcp.db")));
+    state.gateway_settings = contextforge::settings::performance_settings(&env);
     start_healthy(backend, options, state, &gateway).await?;
     if backend.runs_nginx() {
         start_healthy(backend, options, state, &services::nginx(options)).await?;

@@ -10,13 +10,16 @@ use cli::Signal;
 
 use crate::backend::Backend;
 use contextforge::release::{Python, Release};
+use contextforge::settings::{Cache, Database};
 use contextforge::source::Checkout;
 
 use crate::debian::Suite;
 use crate::process::{self, ProcessId};
 use crate::python::PythonHome;
 use crate::rootfs::Rootfs;
-use crate::services::{self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, SERVICES};
+use crate::services::{
+    self, NginxPaths, ServiceSpec, BENCH_SERVERS, GATEWAY, NGINX, POSTGRES, REDIS, SERVICES,
+};
 use crate::state::{path_id, private_dir, GatewayRun, Runtime, Service, StackState, Started};
 use crate::{
     infra, tail, which, GatewayCode, LogRequest, ServiceStatus, StackError, UpOptions, STOP_GRACE,
@@ -90,12 +93,19 @@ impl Processes {
         }
     }
 
-    /// Python's venv support and, unless the user chose one or none, nginx: installed when
-    /// absent and this process may (an install may take minutes, so off the async threads).
-    async fn provision(&mut self) -> Result<(), StackError> {
+    /// Python's venv support, PostgreSQL and Redis when the stack runs them, and, unless the
+    /// user chose one or none, nginx: installed when absent and this process may (an install may
+    /// take minutes, so off the async threads).
+    async fn provision(&mut self, options: &UpOptions) -> Result<(), StackError> {
         let mut pieces = vec![provision::Piece::PythonVenv];
         if matches!(self.nginx, Nginx::NotInstalled) {
             pieces.push(provision::Piece::Nginx);
+        }
+        if options.database() == Database::Postgres {
+            pieces.push(provision::Piece::Postgres);
+        }
+        if options.cache() == Cache::Redis {
+            pieces.push(provision::Piece::Redis);
         }
         tokio::task::spawn_blocking(move || provision::ensure(&pieces))
             .await
@@ -135,8 +145,11 @@ impl Processes {
             .expect("prepared before anything starts");
         let gateway_dir = self.private_subdir(GATEWAY)?;
         let (database, program) = install.place(&gateway_dir);
-        let env =
-            contextforge::settings::load_test_env(&state.jwt_secret, &state.auth_secret, &database);
+        let env = contextforge::settings::load_test_env(
+            &state.jwt_secret,
+            &state.auth_secret,
+            &state.storage(&database),
+        );
         let port = options.gateway_port.to_string();
         let mut command = if options.workers > 1 {
             let mut c = program("gunicorn");
@@ -156,6 +169,68 @@ impl Processes {
         Ok(command)
     }
 
+    /// PostgreSQL through `compose/postgres-start.sh`, its cluster in the stack's directory. The
+    /// server refuses to run as root: run by root, it gets a user namespace of its own in which
+    /// it is `nobody` — and owns the stack's files, which stay root's outside.
+    fn postgres_command(
+        &self,
+        options: &UpOptions,
+        state: &StackState,
+    ) -> Result<Command, StackError> {
+        let login = state.postgres.as_ref().expect("recorded with the stack");
+        let bin = provision::postgres_bin_dir()
+            .ok_or_else(|| infra("PostgreSQL was installed, yet its programs are not found"))?;
+        let dir = self.private_subdir(POSTGRES)?;
+        let data = dir.join("data").display().to_string();
+        let mut command = if is_root() {
+            let mut c = Command::new("unshare");
+            c.args([
+                "--user",
+                "--map-user=65534",
+                "--map-group=65534",
+                "sh",
+                "-c",
+            ]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.arg("-c");
+            c
+        };
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![bin];
+        paths.extend(std::env::split_paths(&path));
+        command
+            .arg(services::POSTGRES_SCRIPT)
+            .current_dir(&dir)
+            .env(
+                "PATH",
+                std::env::join_paths(paths).map_err(|e| infra(e.to_string()))?,
+            )
+            .envs(services::postgres_env(options, &login.password, &data));
+        Ok(command)
+    }
+
+    /// Redis through `compose/redis-start.sh`, its configuration in the stack's directory.
+    fn redis_command(
+        &self,
+        options: &UpOptions,
+        state: &StackState,
+    ) -> Result<Command, StackError> {
+        let login = state.redis.as_ref().expect("recorded with the stack");
+        let dir = self.private_subdir(REDIS)?;
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", services::REDIS_SCRIPT])
+            .current_dir(&dir)
+            .envs(services::redis_env(
+                options,
+                &login.password,
+                &dir.display().to_string(),
+            ));
+        Ok(command)
+    }
+
     /// nginx with its configuration rendered into the stack's directory. Its workers run as root
     /// when the master does (they must reach the owner-only directory), and it carries the mark
     /// on its command line as well: nginx overwrites its environment with its process title.
@@ -163,8 +238,7 @@ impl Processes {
         let dir = self.private_subdir(NGINX)?;
         let error_log =
             std::path::absolute(self.log("nginx-error")).map_err(|e| infra(e.to_string()))?;
-        // SAFETY: geteuid(2) has no arguments and no memory effects.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = is_root();
         let text = services::nginx_config(
             options,
             &NginxPaths {
@@ -206,7 +280,7 @@ impl Backend for Processes {
                 options.bench_server.path.display()
             )));
         }
-        self.provision().await?;
+        self.provision(options).await?;
         if let Nginx::Without(why) = &self.nginx {
             notes.push(why.clone());
         }
@@ -233,6 +307,8 @@ impl Backend for Processes {
                     .args(services::bench_server_args(options));
                 c
             }
+            (POSTGRES, _) => self.postgres_command(options, state)?,
+            (REDIS, _) => self.redis_command(options, state)?,
             (GATEWAY, _) => self.gateway_command(options, state)?,
             (NGINX, Nginx::At(nginx)) => self.nginx_command(options, nginx)?,
             (other, _) => return Err(infra(format!("the local runtime cannot start {other}"))),
@@ -354,6 +430,11 @@ impl Backend for Processes {
     }
 }
 
+fn is_root() -> bool {
+    // SAFETY: geteuid(2) has no arguments and no memory effects.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// One row per service of the stack found by its mark (no state file to say more): its process
 /// group's leader, running; endpoint and health unknown.
 fn found_by_mark(stack: &str) -> Vec<ServiceStatus> {
@@ -455,19 +536,24 @@ impl Package {
         match self {
             Package::Release(release) => {
                 let requirement = release.pip_requirement();
-                (vec![requirement.clone()], requirement)
+                let driver = contextforge::settings::POSTGRES_DRIVER;
+                (
+                    vec![requirement.clone(), driver.into()],
+                    format!("{requirement} {driver}"),
+                )
             }
             Package::Checkout(checkout) => {
                 let pyproject =
                     std::fs::read(checkout.dir.join("pyproject.toml")).unwrap_or_default();
                 let mut hasher = std::collections::hash_map::DefaultHasher::new();
                 std::hash::Hash::hash(&pyproject, &mut hasher);
+                let driver = contextforge::settings::POSTGRES_DRIVER;
                 let fingerprint = format!(
-                    "editable {} {:016x}",
+                    "editable {} {:016x} {driver}",
                     checkout.dir.display(),
                     std::hash::Hasher::finish(&hasher)
                 );
-                (vec!["-e".into(), source.into()], fingerprint)
+                (vec!["-e".into(), source.into(), driver.into()], fingerprint)
             }
         }
     }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use contextforge::release::Release;
+use contextforge::settings::{Cache, Database};
 
 use crate::{images, StackError};
 
@@ -77,6 +78,13 @@ pub struct UpOptions {
     pub gateway: GatewayCode,
     /// Gateway worker processes (gunicorn beyond 1).
     pub workers: u32,
+    /// Where the gateway keeps its data; None: what a running stack has, else SQLite.
+    pub database: Option<Database>,
+    /// What the gateway caches in; None: what a running stack has, else its database.
+    pub cache: Option<Cache>,
+    /// The stack's PostgreSQL and Redis ports on loopback, when they run.
+    pub postgres_port: u16,
+    pub redis_port: u16,
     /// Cache list/admin pages in nginx (the seed's setting; off for honest numbers).
     pub nginx_cache: bool,
     pub keep_on_failure: bool,
@@ -89,6 +97,14 @@ pub struct UpOptions {
 }
 
 impl UpOptions {
+    pub fn database(&self) -> Database {
+        self.database.unwrap_or_default()
+    }
+
+    pub fn cache(&self) -> Cache {
+        self.cache.unwrap_or_default()
+    }
+
     /// The bench servers' ports (counted in u32: the last may be 65535 itself).
     pub fn ports(&self) -> impl Iterator<Item = u16> + '_ {
         let start = u32::from(self.start_port);
@@ -111,6 +127,12 @@ impl UpOptions {
             .ports()
             .map(|p| (p, format!("bench server {p}")))
             .collect();
+        if self.database() == Database::Postgres {
+            wanted.push((self.postgres_port, "PostgreSQL".into()));
+        }
+        if self.cache() == Cache::Redis {
+            wanted.push((self.redis_port, "Redis".into()));
+        }
         wanted.push((self.gateway_port, "the gateway".into()));
         if with_nginx {
             wanted.push((self.nginx_port, "nginx".into()));
@@ -151,6 +173,10 @@ impl UpOptions {
             nginx_port: 8080,
             gateway: GatewayCode::Release(None),
             workers: 1,
+            database: None,
+            cache: None,
+            postgres_port: 15432,
+            redis_port: 16379,
             nginx_cache: false,
             keep_on_failure: false,
             tools_per_server: 50,

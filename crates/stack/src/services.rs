@@ -1,16 +1,24 @@
-//! The stack's three services as both runtimes run them: their names and start order, where each
-//! answers its health check and how long it may take, bench-server's flags and the nginx
-//! configuration (rendered from `compose/nginx.conf.tera`).
+//! The stack's services as both runtimes run them: their names and start order, where each
+//! answers its health check and how long it may take, bench-server's flags, the nginx
+//! configuration (rendered from `compose/nginx.conf.tera`), and the start scripts and settings of
+//! the database and cache servers a production-like stack adds.
 
 use std::time::Duration;
 
 use crate::{StackError, UpOptions};
 
-/// Service names, in start order.
+/// Service names, in start order (PostgreSQL and Redis only when asked for).
 pub const BENCH_SERVERS: &str = "bench-servers";
+pub const POSTGRES: &str = "postgres";
+pub const REDIS: &str = "redis";
 pub const GATEWAY: &str = "gateway";
 pub const NGINX: &str = "nginx";
-pub const SERVICES: [&str; 3] = [BENCH_SERVERS, GATEWAY, NGINX];
+pub const SERVICES: [&str; 5] = [BENCH_SERVERS, POSTGRES, REDIS, GATEWAY, NGINX];
+
+/// The scripts that start PostgreSQL and Redis, run by the local runtime as processes and by the
+/// images as their commands.
+pub const POSTGRES_SCRIPT: &str = include_str!("../../../compose/postgres-start.sh");
+pub const REDIS_SCRIPT: &str = include_str!("../../../compose/redis-start.sh");
 
 const NGINX_TEMPLATE: &str = include_str!("../../../compose/nginx.conf.tera");
 
@@ -18,6 +26,8 @@ const NGINX_TEMPLATE: &str = include_str!("../../../compose/nginx.conf.tera");
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
     pub name: &'static str,
+    /// How it is spoken to: `http`, `postgresql` or `redis` (see `health.rs`).
+    pub scheme: &'static str,
     /// Its (first) port on 127.0.0.1.
     pub port: u16,
     pub health_path: &'static str,
@@ -26,7 +36,7 @@ pub struct ServiceSpec {
 
 impl ServiceSpec {
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     pub fn health_url(&self) -> String {
@@ -38,6 +48,7 @@ impl ServiceSpec {
 pub fn bench_servers(options: &UpOptions) -> ServiceSpec {
     ServiceSpec {
         name: BENCH_SERVERS,
+        scheme: "http",
         port: options.start_port,
         health_path: "/health",
         within: Duration::from_secs(20),
@@ -48,6 +59,7 @@ pub fn bench_servers(options: &UpOptions) -> ServiceSpec {
 pub fn gateway(options: &UpOptions) -> ServiceSpec {
     ServiceSpec {
         name: GATEWAY,
+        scheme: "http",
         port: options.gateway_port,
         health_path: contextforge::naming::READY_PATH,
         within: Duration::from_secs(240),
@@ -57,10 +69,66 @@ pub fn gateway(options: &UpOptions) -> ServiceSpec {
 pub fn nginx(options: &UpOptions) -> ServiceSpec {
     ServiceSpec {
         name: NGINX,
+        scheme: "http",
         port: options.nginx_port,
         health_path: "/health",
         within: Duration::from_secs(30),
     }
+}
+
+/// PostgreSQL: a fresh cluster is made at every start, in a second or two.
+pub fn postgres(options: &UpOptions) -> ServiceSpec {
+    ServiceSpec {
+        name: POSTGRES,
+        scheme: "postgresql",
+        port: options.postgres_port,
+        health_path: "",
+        within: Duration::from_secs(60),
+    }
+}
+
+pub fn redis(options: &UpOptions) -> ServiceSpec {
+    ServiceSpec {
+        name: REDIS,
+        scheme: "redis",
+        port: options.redis_port,
+        health_path: "",
+        within: Duration::from_secs(30),
+    }
+}
+
+/// The environment `compose/postgres-start.sh` reads, for a cluster in `data` (as the server
+/// sees it) that takes every connection `options.workers` gateway processes may open.
+pub fn postgres_env(
+    options: &UpOptions,
+    password: &str,
+    data: &str,
+) -> Vec<(&'static str, String)> {
+    // Room beyond the gateway's pools for the health probes and a person's psql.
+    let connections = contextforge::settings::database_connections(options.workers) + 10;
+    vec![
+        ("PGDATA", data.to_string()),
+        ("MCPBENCH_PG_PORT", options.postgres_port.to_string()),
+        ("MCPBENCH_PG_MAX_CONNECTIONS", connections.to_string()),
+        (
+            "MCPBENCH_PG_USER",
+            contextforge::settings::POSTGRES_USER.into(),
+        ),
+        (
+            "MCPBENCH_PG_DATABASE",
+            contextforge::settings::POSTGRES_DATABASE.into(),
+        ),
+        ("MCPBENCH_PG_PASSWORD", password.to_string()),
+    ]
+}
+
+/// The environment `compose/redis-start.sh` reads, with its files in `dir` (as it sees it).
+pub fn redis_env(options: &UpOptions, password: &str, dir: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("MCPBENCH_REDIS_DIR", dir.to_string()),
+        ("MCPBENCH_REDIS_PORT", options.redis_port.to_string()),
+        ("MCPBENCH_REDIS_PASSWORD", password.to_string()),
+    ]
 }
 
 /// bench-server's flags for this stack (both runtimes run the same command).

@@ -7,6 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use contextforge::release::Release;
+use contextforge::settings::{Cache, Database, DatabaseAt, Login, Storage};
 use contextforge::source::SourceRevision;
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +98,21 @@ pub struct StackState {
     /// `gateway_release`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_source: Option<SourceRevision>,
+    /// Gateway worker processes (stacks recorded before it was: one).
+    #[serde(default = "one_worker")]
+    pub gateway_workers: u32,
+    /// The stack's PostgreSQL server (`--database postgres`); without one, the gateway's SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<ServerLogin>,
+    /// What the gateway caches in; [`Cache::Redis`] exactly when `redis` is set.
+    #[serde(default)]
+    pub cache: Cache,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<ServerLogin>,
+    /// The gateway's settings that shape its performance, as it was started with them (no
+    /// secrets; see `contextforge::settings::performance_settings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_settings: Vec<(String, String)>,
     pub bench_count: u16,
     pub bench_start_port: u16,
     pub gateway_port: u16,
@@ -110,6 +126,34 @@ pub struct StackState {
     /// The docker runtime's containers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<ContainerService>,
+}
+
+fn one_worker() -> u32 {
+    1
+}
+
+/// A database or cache server of the stack: its port on loopback and the gateway's password
+/// (CSPRNG, never printed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerLogin {
+    pub port: u16,
+    pub password: String,
+}
+
+impl ServerLogin {
+    fn new(port: u16) -> ServerLogin {
+        ServerLogin {
+            port,
+            password: contextforge::secrets::generate(),
+        }
+    }
+
+    pub fn login(&self) -> Login<'_> {
+        Login {
+            port: self.port,
+            password: &self.password,
+        }
+    }
 }
 
 /// A service the local runtime started: the leader of its own process group.
@@ -151,6 +195,12 @@ impl StackState {
             created_at: chrono::Utc::now().to_rfc3339(),
             jwt_secret: contextforge::secrets::generate(),
             auth_secret: contextforge::secrets::generate(),
+            gateway_workers: options.workers,
+            postgres: (options.database() == Database::Postgres)
+                .then(|| ServerLogin::new(options.postgres_port)),
+            cache: options.cache(),
+            redis: (options.cache() == Cache::Redis).then(|| ServerLogin::new(options.redis_port)),
+            gateway_settings: vec![],
             bench_count: options.count,
             bench_start_port: options.start_port,
             gateway_port: options.gateway_port,
@@ -195,6 +245,27 @@ impl StackState {
         self.services.clear();
         self.containers.clear();
         self.virtual_server_id = None;
+    }
+
+    /// Where the gateway keeps its data.
+    pub fn database(&self) -> Database {
+        match self.postgres {
+            Some(_) => Database::Postgres,
+            None => Database::Sqlite,
+        }
+    }
+
+    /// The gateway's storage settings, with its SQLite file (when it has no PostgreSQL) at
+    /// `sqlite` as the gateway sees it.
+    pub fn storage<'a>(&'a self, sqlite: &'a Path) -> Storage<'a> {
+        Storage {
+            database: match &self.postgres {
+                Some(server) => DatabaseAt::Postgres(server.login()),
+                None => DatabaseAt::Sqlite(sqlite),
+            },
+            cache: self.cache,
+            redis: self.redis.as_ref().map(ServerLogin::login),
+        }
     }
 
     /// How many services are recorded.
