@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
 /// The setting that holds the gateway's JWT signing secret.
 pub const JWT_SECRET_ENV: &str = "JWT_SECRET_KEY";
 
@@ -31,17 +34,7 @@ pub fn database_connections(workers: u32) -> u32 {
 }
 
 /// Where the gateway keeps its data (`--database`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Database {
     /// A SQLite file: nothing else to run (the gateway's default).
@@ -52,17 +45,7 @@ pub enum Database {
 }
 
 /// What the gateway caches in and keeps its session registry in (`CACHE_TYPE`, `--cache`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Cache {
     /// Nothing cached or shared between workers.

@@ -43,6 +43,10 @@ const NGINX_CONFIG_IN_CONTAINER: &str = "/etc/mcpbench/nginx.conf";
 /// The gateway's SQLite database inside its container: removed with the container.
 const GATEWAY_DATABASE_IN_CONTAINER: &str = "/tmp/mcp.db";
 
+/// Where PostgreSQL's cluster and Redis's files live in their containers: removed with them.
+const POSTGRES_DATA: &str = "/var/lib/postgresql/mcpbench/data";
+const REDIS_DIR: &str = "/var/lib/redis/mcpbench";
+
 /// Engine addresses to try: DOCKER_HOST alone when set, else Docker's and Podman's system sockets.
 fn engine_addresses() -> Vec<String> {
     match std::env::var("DOCKER_HOST") {
@@ -353,6 +357,24 @@ struct ContainerSpec<'a> {
     binds: Vec<String>,
 }
 
+/// A database or cache server's container: its image's own command, configured by `env`.
+fn server_spec(image: &'static str, env: Vec<(&'static str, String)>) -> ContainerSpec<'static> {
+    ContainerSpec {
+        image,
+        cmd: None,
+        env,
+        binds: vec![],
+    }
+}
+
+/// The password of a server recorded with the stack.
+fn password(server: &Option<crate::state::ServerLogin>) -> String {
+    server
+        .as_ref()
+        .map(|s| s.password.clone())
+        .expect("recorded with the stack")
+}
+
 /// The stack in one state directory as containers of one engine.
 pub struct Containers {
     engine: Docker,
@@ -556,26 +578,14 @@ impl Backend for Containers {
                 env: vec![],
                 binds: vec![],
             },
-            POSTGRES => {
-                let login = state.postgres.as_ref().expect("recorded with the stack");
-                let data = "/var/lib/postgresql/mcpbench/data";
-                ContainerSpec {
-                    image: images::POSTGRES,
-                    cmd: None,
-                    env: services::postgres_env(options, &login.password, data),
-                    binds: vec![],
-                }
-            }
-            REDIS => {
-                let login = state.redis.as_ref().expect("recorded with the stack");
-                let dir = "/var/lib/redis/mcpbench";
-                ContainerSpec {
-                    image: images::REDIS,
-                    cmd: None,
-                    env: services::redis_env(options, &login.password, dir),
-                    binds: vec![],
-                }
-            }
+            POSTGRES => server_spec(
+                images::POSTGRES,
+                services::postgres_env(options, &password(&state.postgres), POSTGRES_DATA),
+            ),
+            REDIS => server_spec(
+                images::REDIS,
+                services::redis_env(options, &password(&state.redis), REDIS_DIR),
+            ),
             GATEWAY => self.gateway_spec(options, state),
             NGINX => self.nginx_spec(options)?,
             other => return Err(infra(format!("the docker runtime cannot start {other}"))),
