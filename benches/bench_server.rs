@@ -1,4 +1,5 @@
-//! Benchmark: bench-server against the official MCP Python SDK's FastMCP (stateless JSON mode),
+//! Benchmark: bench-server — session and stateless (2026-07-28) eras, JSON and SSE — against the
+//! official MCP Python SDK's FastMCP (stateless JSON mode),
 //! measured in the same run on this machine.
 //!
 //! Figures: tools/call requests/s on one server with the server pinned to one core and the
@@ -65,6 +66,8 @@ struct Target {
     port: u16,
     /// Extra headers each request carries (a session id for the stateful run).
     headers: Vec<(String, String)>,
+    /// The tools/call request it is loaded with.
+    body: String,
 }
 
 fn pinned(core: &str, program: &Path) -> Command {
@@ -93,6 +96,7 @@ fn start_bench_server(name: &'static str, extra: &[&str]) -> Result<Target> {
         child,
         port,
         headers: vec![],
+        body: tools_call_body(),
     })
 }
 
@@ -110,6 +114,7 @@ fn start_fastmcp(python: &Path) -> Result<Target> {
         child,
         port,
         headers: vec![],
+        body: tools_call_body(),
     })
 }
 
@@ -121,6 +126,24 @@ fn tools_call_body() -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
            "params": {"name": "benchmark_tool_0", "arguments": {"param1": "alpha", "param2": "beta"}}})
     .to_string()
+}
+
+/// The same call in the stateless era (2026-07-28): its version and the client's capabilities in
+/// `_meta`, repeated in the headers the revision requires.
+fn stateless_era(target: &mut Target) {
+    let version = "2026-07-28";
+    target.body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "benchmark_tool_0", "arguments": {"param1": "alpha", "param2": "beta"},
+                   "_meta": {"io.modelcontextprotocol/protocolVersion": version,
+                             "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string();
+    target.headers = [
+        ("MCP-Protocol-Version", version),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "benchmark_tool_0"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec();
 }
 
 fn base_headers() -> Vec<(String, String)> {
@@ -171,7 +194,7 @@ fn open_session(port: u16) -> Result<Vec<(String, String)>> {
 /// One tools/call checked by hand before the load: wrk sees only HTTP status codes, so a server
 /// answering HTTP 200 with a JSON-RPC error would otherwise be measured as fast and healthy.
 fn verify_tools_call(target: &Target) -> Result<()> {
-    let r = post_mcp(target.port, &target.headers, &tools_call_body())?;
+    let r = post_mcp(target.port, &target.headers, &target.body)?;
     let text = String::from_utf8_lossy(&r.body);
     let json_text = text
         .lines()
@@ -216,10 +239,7 @@ fn run_wrk(target: &Target, o: &Options) -> Result<LoadResult> {
     verify_tools_call(target)?;
     let lua = target_dir().join(format!("bench/wrk-{}.lua", target.port));
     std::fs::create_dir_all(lua.parent().unwrap())?;
-    let mut script_text = format!(
-        "wrk.method = \"POST\"\nwrk.body = {:?}\n",
-        tools_call_body()
-    );
+    let mut script_text = format!("wrk.method = \"POST\"\nwrk.body = {:?}\n", target.body);
     for (k, v) in base_headers().iter().chain(&target.headers) {
         script_text.push_str(&format!("wrk.headers[{k:?}] = {v:?}\n"));
     }
@@ -333,6 +353,14 @@ fn main() -> Result<()> {
     )?;
     rows.push((sse.name, run_wrk(&sse, &o)?));
     drop(sse);
+    for (name, mode) in [
+        ("bench-server, 2026-07-28 era (JSON)", "json"),
+        ("bench-server, 2026-07-28 era (SSE)", "sse"),
+    ] {
+        let mut era = start_bench_server(name, &["--response-mode", mode])?;
+        stateless_era(&mut era);
+        rows.push((era.name, run_wrk(&era, &o)?));
+    }
     let peer = start_fastmcp(&python)?;
     let peer_idle_rss = rss_kib(peer.child.pid())?;
     rows.push((peer.name, run_wrk(&peer, &o)?));
@@ -354,7 +382,7 @@ fn main() -> Result<()> {
         );
     }
     let ours = rows[0].1.requests_per_sec;
-    let theirs = rows[3].1.requests_per_sec;
+    let theirs = rows.last().expect("the peer's row").1.requests_per_sec;
     println!(
         "\nratio bench-server/FastMCP (stateless JSON): {:.1}x",
         ours / theirs

@@ -13,6 +13,8 @@ use anyhow::{bail, Context, Result};
 /// The official MCP Python SDK pinned for conformance tests and the FastMCP peer (1.x keeps
 /// `FastMCP` and `streamablehttp_client`, which 2.x renamed).
 pub const MCP_SDK_REQUIREMENT: &str = "mcp>=1.20,<2";
+/// The official MCP Python SDK of the stateless era (2026-07-28): its `Client` speaks both eras.
+pub const MCP_SDK2_REQUIREMENT: &str = "mcp==2.3.0";
 
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -272,9 +274,14 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .context("no VmRSS line")
 }
 
-/// The Python interpreter of a venv (under target/) holding the official MCP SDK.
+/// The Python interpreter of a venv (under target/) holding the official MCP SDK 1.x.
 pub fn python_with_mcp_sdk() -> Result<PathBuf> {
     Ok(python_venv("py-venv", MCP_SDK_REQUIREMENT)?.join("bin/python"))
+}
+
+/// The Python interpreter of a venv (under target/) holding the official MCP SDK 2.x.
+pub fn python_with_mcp_sdk2() -> Result<PathBuf> {
+    Ok(python_venv("py-venv-sdk2", MCP_SDK2_REQUIREMENT)?.join("bin/python"))
 }
 
 /// A venv under target/`name` with `requirement` installed, created on first use (and again

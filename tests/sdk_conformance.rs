@@ -1,10 +1,14 @@
 //! Conformance of bench-server against a client nobody here wrote: the official MCP Python SDK
-//! (`streamablehttp_client` + `ClientSession`, and `stdio_client`), over JSON and SSE responses,
-//! with a tool catalog large enough to need pagination.
+//! 1.x (`streamablehttp_client` + `ClientSession`, and `stdio_client`), over JSON and SSE
+//! responses, with a tool catalog large enough to need pagination; and the SDK 2.x `Client` in
+//! both eras — the stateless 2026-07-28 revision (found by its `server/discover` probe, or pinned)
+//! and the `initialize` session — on the same endpoint.
 
 use std::process::Command;
 
-use mcpbench::harness::{binary, python_with_mcp_sdk, script, spawn_bench_server};
+use mcpbench::harness::{
+    binary, python_with_mcp_sdk, python_with_mcp_sdk2, script, spawn_bench_server,
+};
 
 const CATALOG: [&str; 8] = [
     "--tools",
@@ -72,4 +76,35 @@ fn official_sdk_client_passes_over_stdio() {
     ];
     args.extend(CATALOG.iter().map(|s| s.to_string()));
     run_sdk_client(&args);
+}
+
+/// The SDK 2.x client connecting to one bench server with `mode`, which must end up speaking
+/// `version`.
+fn sdk2_client_speaks(response_mode: &str, mode: &str, version: &str) {
+    let args = [&["--response-mode", response_mode][..], &CATALOG].concat();
+    let (_server, port) = spawn_bench_server(1, &args).unwrap();
+    let python = python_with_mcp_sdk2().expect("a Python venv with the official MCP SDK 2.x");
+    let out = Command::new(python)
+        .arg(script("tests/python/sdk2_conformance.py"))
+        .args([&format!("http://127.0.0.1:{port}/mcp"), mode, version])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "SDK 2.x client, mode {mode}:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("sdk2 conformance ok: "), "{stdout}");
+}
+
+#[test]
+fn official_sdk2_client_discovers_the_stateless_era_over_json_and_sse() {
+    sdk2_client_speaks("json", "auto", "2026-07-28");
+    sdk2_client_speaks("sse", "2026-07-28", "2026-07-28");
+}
+
+#[test]
+fn official_sdk2_client_keeps_the_session_era_when_it_asks_for_it() {
+    sdk2_client_speaks("auto", "legacy", "2025-11-25");
 }

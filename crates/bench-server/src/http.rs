@@ -19,7 +19,8 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::config::ResponseMode;
-use crate::mcp::{self, Reply, Server, PROTOCOL_VERSIONS};
+use crate::era::{self, PostEra, VERSION_HEADER};
+use crate::mcp::{self, Era, Reply, RpcError, Server, PROTOCOL_VERSIONS};
 
 /// Largest request body accepted; a load generator's runaway template must not exhaust memory.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -28,7 +29,6 @@ const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const MAX_SESSIONS: usize = 100_000;
 
 const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// The HTTP face of one server of the fleet.
 pub struct HttpServer {
@@ -171,14 +171,24 @@ impl HttpServer {
                 )
             }
         };
-        let kind = mcp::classify(&body);
-        if !self.stateless && kind != mcp::BodyKind::Initialize {
+        let (era, kind) = match era::of(&headers, &body) {
+            PostEra::Stateless(envelope) if envelope.is_notification() => {
+                return empty_response(StatusCode::ACCEPTED)
+            }
+            PostEra::Stateless(envelope) => match era::check(&headers, &envelope) {
+                Ok(()) => (Era::Stateless, mcp::BodyKind::Request),
+                Err(rejected) => return error_response(rejected.status, &rejected.error),
+            },
+            PostEra::Session(kind) => (Era::Session, kind),
+        };
+        let sessions = !self.stateless && era == Era::Session;
+        if sessions && kind != mcp::BodyKind::Initialize {
             if let Some(rejection) = self.check_session(&headers) {
                 return rejection;
             }
         }
         // An initialize gets its session id up front, so an SSE reply can carry it in its headers.
-        let new_session = (!self.stateless && kind == mcp::BodyKind::Initialize).then(|| {
+        let new_session = (sessions && kind == mcp::BodyKind::Initialize).then(|| {
             rand::thread_rng().next_u64() as u128 | (rand::thread_rng().next_u64() as u128) << 64
         });
 
@@ -190,7 +200,7 @@ impl HttpServer {
             let (tx, rx) = oneshot::channel();
             let this = Arc::clone(&self);
             tokio::spawn(async move {
-                let (reply, negotiated) = this.server.handle_body(&body).await;
+                let (reply, negotiated) = this.server.handle_body(&body, era).await;
                 this.open_session(new_session, negotiated);
                 let bytes = match reply {
                     Reply::Message(b) | Reply::Malformed(b) => sse_event(&b),
@@ -204,7 +214,7 @@ impl HttpServer {
             return r;
         }
 
-        let (reply, negotiated) = self.server.handle_body(&body).await;
+        let (reply, negotiated) = self.server.handle_body(&body, era).await;
         let opened = self.open_session(new_session, negotiated);
         let mut r = match reply {
             Reply::Accepted => empty_response(StatusCode::ACCEPTED),
@@ -336,6 +346,7 @@ fn version_body(server: &Server) -> String {
         "version": mcp::SERVER_VERSION,
         "mcp_version": PROTOCOL_VERSIONS[0],
         "protocol_versions": PROTOCOL_VERSIONS,
+        "stateless_versions": mcp::STATELESS_VERSIONS,
         "tools": c.total_tools(),
         "resources": c.resources,
         "prompts": c.prompts,
@@ -383,10 +394,19 @@ fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 }
 
 fn rpc_error_response(status: StatusCode, code: i64, message: &str) -> Response<Body> {
+    let error = RpcError {
+        code,
+        message: message.into(),
+        data: None,
+    };
+    error_response(status, &error)
+}
+
+/// `error` (with its data) as the body of an HTTP error.
+fn error_response(status: StatusCode, error: &RpcError) -> Response<Body> {
     json_response(
         status,
-        json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})
-            .to_string(),
+        json!({"jsonrpc": "2.0", "id": null, "error": error.to_value()}).to_string(),
     )
 }
 

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod config;
+mod era;
 mod faults;
 mod http;
 mod log;

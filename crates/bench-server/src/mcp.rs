@@ -13,8 +13,38 @@ use crate::catalog::Catalog;
 use crate::faults::{Faults, InjectedError};
 use crate::tools;
 
-/// Protocol versions this server speaks, newest first.
+/// Protocol versions of the session era this server speaks, newest first.
 pub const PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// Protocol versions of the stateless era (2026-07-28 on: no handshake, every request carries its
+/// version and the client's capabilities in `_meta`) this server speaks, newest first.
+pub const STATELESS_VERSIONS: [&str; 1] = ["2026-07-28"];
+
+/// The methods of the stateless era this server serves; the rest (`initialize`, `ping`, …) are
+/// gone from it and answered as unknown.
+pub const STATELESS_METHODS: [&str; 8] = [
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "prompts/list",
+    "prompts/get",
+];
+
+/// The `_meta` key naming the server in every stateless-era result.
+const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
+
+/// Which protocol era a message is handled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// `initialize`, then requests in its session (2025-11-25 and before).
+    Session,
+    /// Self-contained requests (2026-07-28): results carry `resultType` and the server's info,
+    /// listings and reads carry cache hints.
+    Stateless,
+}
 
 pub const SERVER_NAME: &str = "bench-server";
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -24,44 +54,66 @@ pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct RpcError {
     pub code: i64,
     pub message: String,
+    /// The error's `data`, where its code defines one.
+    pub data: Option<Value>,
 }
 
 impl RpcError {
-    pub fn parse_error(detail: impl std::fmt::Display) -> Self {
+    fn new(code: i64, message: String) -> Self {
         RpcError {
-            code: -32700,
-            message: format!("Parse error: {detail}"),
+            code,
+            message,
+            data: None,
         }
+    }
+    pub fn parse_error(detail: impl std::fmt::Display) -> Self {
+        RpcError::new(-32700, format!("Parse error: {detail}"))
     }
     pub fn invalid_request(detail: &str) -> Self {
-        RpcError {
-            code: -32600,
-            message: format!("Invalid Request: {detail}"),
-        }
+        RpcError::new(-32600, format!("Invalid Request: {detail}"))
     }
     pub fn method_not_found(method: &str) -> Self {
-        RpcError {
-            code: -32601,
-            message: format!("Method not found: {method}"),
-        }
+        RpcError::new(-32601, format!("Method not found: {method}"))
     }
     pub fn invalid_params(detail: impl Into<String>) -> Self {
+        RpcError::new(-32602, detail.into())
+    }
+    /// A request header the stateless era requires is missing or disagrees with the body.
+    pub fn header_mismatch(detail: impl Into<String>) -> Self {
+        RpcError::new(-32020, format!("Header mismatch: {}", detail.into()))
+    }
+    /// A stateless-era version this server does not speak, with those it does.
+    pub fn unsupported_version(requested: &str) -> Self {
+        let supported: Vec<&str> = STATELESS_VERSIONS
+            .iter()
+            .chain(PROTOCOL_VERSIONS.iter())
+            .copied()
+            .collect();
         RpcError {
-            code: -32602,
-            message: detail.into(),
+            data: Some(json!({"supported": supported, "requested": requested})),
+            ..RpcError::new(-32022, "Unsupported protocol version".into())
         }
     }
-    fn resource_not_found(uri: &str) -> Self {
-        RpcError {
-            code: -32002,
-            message: format!("Resource not found: {uri}"),
-        }
+    /// A resource that does not exist: the session era's own code, Invalid params since
+    /// 2026-07-28.
+    fn resource_not_found(uri: &str, era: Era) -> Self {
+        let code = match era {
+            Era::Session => -32002,
+            Era::Stateless => -32602,
+        };
+        RpcError::new(code, format!("Resource not found: {uri}"))
     }
     fn injected() -> Self {
-        RpcError {
-            code: -32603,
-            message: "Internal error: injected by --error-rate".into(),
+        RpcError::new(-32603, "Internal error: injected by --error-rate".into())
+    }
+
+    /// `{"code":…,"message":…[,"data":…]}`.
+    pub fn to_value(&self) -> Value {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(data) = &self.data {
+            error["data"] = data.clone();
         }
+        error
     }
 }
 
@@ -130,9 +182,9 @@ pub fn classify(body: &[u8]) -> BodyKind {
 }
 
 impl Server {
-    /// Handles one body (a message or a batch) and reports the protocol version an `initialize`
-    /// in it negotiated, so the transport can open a session.
-    pub async fn handle_body(&self, body: &[u8]) -> (Reply, Option<&'static str>) {
+    /// Handles one body (a message or a batch) in `era` and reports the protocol version an
+    /// `initialize` in it negotiated, so the transport can open a session.
+    pub async fn handle_body(&self, body: &[u8], era: Era) -> (Reply, Option<&'static str>) {
         let value: &RawValue = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => return (malformed(RpcError::parse_error(e)), None),
@@ -150,7 +202,7 @@ impl Server {
             let mut negotiated = None;
             out.push(b'[');
             for item in items {
-                let (reply, version) = self.handle_one(item).await;
+                let (reply, version) = self.handle_one(item, era).await;
                 negotiated = negotiated.or(version);
                 if let Some(bytes) = reply {
                     if out.len() > 1 {
@@ -173,7 +225,7 @@ impl Server {
                 None,
             ),
             Ok(_) => {
-                let (reply, version) = self.handle_one(value).await;
+                let (reply, version) = self.handle_one(value, era).await;
                 (reply.map_or(Reply::Accepted, Reply::Message), version)
             }
             Err(e) => (malformed(RpcError::invalid_request(&e.to_string())), None),
@@ -181,7 +233,11 @@ impl Server {
     }
 
     /// One message: `None` for notifications and client responses, else the serialised response.
-    async fn handle_one(&self, raw: &RawValue) -> (Option<Vec<u8>>, Option<&'static str>) {
+    async fn handle_one(
+        &self,
+        raw: &RawValue,
+        era: Era,
+    ) -> (Option<Vec<u8>>, Option<&'static str>) {
         let msg = match Incoming::deserialize(raw) {
             Ok(m) => m,
             Err(e) => {
@@ -220,7 +276,14 @@ impl Server {
                 "isError": true,
             })),
             Some(_) => Err(RpcError::injected()),
-            None => self.dispatch(method, msg.params, &mut negotiated).await,
+            None => {
+                self.dispatch(method, msg.params, &mut negotiated, era)
+                    .await
+            }
+        };
+        let result = match era {
+            Era::Session => result,
+            Era::Stateless => result.map(|value| self.stateless_result(method, value)),
         };
         (Some(response(Some(id), result)), negotiated)
     }
@@ -230,22 +293,27 @@ impl Server {
         method: &str,
         params: Option<&RawValue>,
         negotiated: &mut Option<&'static str>,
+        era: Era,
     ) -> Result<Value, RpcError> {
         let catalog = &self.shared.catalog;
+        if era == Era::Stateless && !STATELESS_METHODS.contains(&method) {
+            return Err(RpcError::method_not_found(method));
+        }
         match method {
+            "server/discover" if era == Era::Stateless => Ok(json!({
+                "supportedVersions": STATELESS_VERSIONS,
+                "capabilities": capabilities(),
+                "instructions": self.instructions(),
+            })),
             "initialize" => {
                 let p: InitializeParams = parse_params(params)?;
                 let version = negotiate(&p.protocol_version);
                 *negotiated = Some(version);
                 Ok(json!({
                     "protocolVersion": version,
-                    "capabilities": {
-                        "tools": {"listChanged": false},
-                        "resources": {"subscribe": false, "listChanged": false},
-                        "prompts": {"listChanged": false},
-                    },
-                    "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
-                    "instructions": format!("mcpbench benchmark server #{}", self.index),
+                    "capabilities": capabilities(),
+                    "serverInfo": server_info(),
+                    "instructions": self.instructions(),
                 }))
             }
             "ping" => Ok(json!({})),
@@ -266,7 +334,7 @@ impl Server {
                 let p: ReadParams = parse_params(params)?;
                 let i = catalog
                     .resource_index(self.index, &p.uri)
-                    .ok_or_else(|| RpcError::resource_not_found(&p.uri))?;
+                    .ok_or_else(|| RpcError::resource_not_found(&p.uri, era))?;
                 Ok(catalog.read_resource(&p.uri, i, &tools::now_rfc3339()))
             }
             "prompts/list" => catalog.list_prompts(parse_cursor(params)?.as_deref()),
@@ -288,6 +356,47 @@ impl Server {
             other => Err(RpcError::method_not_found(other)),
         }
     }
+}
+
+impl Server {
+    fn instructions(&self) -> String {
+        format!("mcpbench benchmark server #{}", self.index)
+    }
+
+    /// A stateless-era result: `resultType`, the server's info in `_meta`, and for discovery,
+    /// listings and reads the cache hints the revision requires — a time to live of zero, so a
+    /// client that honours them asks again rather than measuring its own cache.
+    fn stateless_result(&self, method: &str, mut value: Value) -> Value {
+        let Some(result) = value.as_object_mut() else {
+            return value;
+        };
+        result.insert("resultType".into(), "complete".into());
+        let meta = result
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(SERVER_INFO_KEY.into(), server_info());
+        }
+        let cacheable =
+            method == "server/discover" || method == "resources/read" || method.ends_with("/list");
+        if cacheable {
+            result.insert("ttlMs".into(), 0.into());
+            result.insert("cacheScope".into(), "public".into());
+        }
+        value
+    }
+}
+
+fn capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": false},
+        "resources": {"subscribe": false, "listChanged": false},
+        "prompts": {"listChanged": false},
+    })
+}
+
+fn server_info() -> Value {
+    json!({"name": SERVER_NAME, "version": SERVER_VERSION})
 }
 
 /// The client's version when we speak it, else our newest (the client then decides).
@@ -355,8 +464,7 @@ fn response(id: Option<&RawValue>, result: Result<Value, RpcError>) -> Vec<u8> {
         }
         Err(e) => {
             out.extend_from_slice(b",\"error\":");
-            let err = json!({"code": e.code, "message": e.message});
-            serde_json::to_writer(&mut out, &err).expect("a Value always serialises");
+            serde_json::to_writer(&mut out, &e.to_value()).expect("a Value always serialises");
         }
     }
     out.push(b'}');
@@ -385,7 +493,7 @@ mod tests {
     }
 
     async fn call(s: &Server, body: &str) -> Value {
-        match s.handle_body(body.as_bytes()).await.0 {
+        match s.handle_body(body.as_bytes(), Era::Session).await.0 {
             Reply::Message(b) | Reply::Malformed(b) => serde_json::from_slice(&b).unwrap(),
             Reply::Accepted => Value::Null,
         }
@@ -402,7 +510,7 @@ mod tests {
             let body = format!(
                 r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"{asked}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
             );
-            let (reply, version) = s.handle_body(body.as_bytes()).await;
+            let (reply, version) = s.handle_body(body.as_bytes(), Era::Session).await;
             assert_eq!(version, Some(got));
             let Reply::Message(bytes) = reply else {
                 panic!("{reply:?}")
@@ -455,9 +563,12 @@ mod tests {
     async fn notifications_and_batches() {
         let s = server(&[]);
         assert!(matches!(
-            s.handle_body(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-                .await
-                .0,
+            s.handle_body(
+                br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                Era::Session
+            )
+            .await
+            .0,
             Reply::Accepted
         ));
         let v = call(&s, r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":2,"method":"tools/list"}]"#).await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::mcp::{Reply, Server};
+use crate::mcp::{Era, Reply, Server};
 
 /// Serves until stdin closes (then answers what is in flight) or `shutdown` resolves.
 pub async fn serve(
@@ -37,7 +37,7 @@ pub async fn serve(
         }
         let (server, tx) = (Arc::clone(&server), tx.clone());
         tokio::spawn(async move {
-            let (reply, _) = server.handle_body(line.as_bytes()).await;
+            let (reply, _) = server.handle_body(line.as_bytes(), Era::Session).await;
             if let Reply::Message(bytes) | Reply::Malformed(bytes) = reply {
                 let _ = tx.send(bytes);
             }

@@ -355,7 +355,7 @@ mod tests {
     async fn a_connection_the_server_closed_while_idle_is_not_reused() {
         let (client, mut server) = tokio::io::duplex(1 << 16);
         let mut conn = H1::new(client);
-        let req = Request::get("/ready")
+        let req = Request::get("/health")
             .header("host", "127.0.0.1:9")
             .body(Bytes::new())
             .unwrap();
