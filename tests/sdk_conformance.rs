@@ -29,11 +29,11 @@ const EXPECT: [&str; 6] = [
     "110",
 ];
 
-fn run_sdk_client(args: &[String]) {
-    let python = python_with_mcp_sdk().expect("a Python venv with the official MCP SDK");
+/// Runs the conformance `script` of `tests/python/` with `python` and `args`: it must succeed and
+/// say `ok_line`.
+fn script_passes(python: std::path::PathBuf, name: &str, args: &[String], ok_line: &str) {
     let out = Command::new(python)
-        .arg(script("tests/python/sdk_conformance.py"))
-        .args(EXPECT)
+        .arg(script(&format!("tests/python/{name}")))
         .args(args)
         .output()
         .unwrap();
@@ -41,10 +41,20 @@ fn run_sdk_client(args: &[String]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "SDK client failed ({}):\n{stdout}\n{stderr}",
+        "{name} {args:?} failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
-    assert!(stdout.contains("sdk conformance ok"), "{stdout}");
+    assert!(stdout.contains(ok_line), "{stdout}");
+}
+
+fn run_sdk_client(args: &[String]) {
+    let python = python_with_mcp_sdk().expect("a Python venv with the official MCP SDK");
+    let args: Vec<String> = EXPECT
+        .iter()
+        .map(|a| a.to_string())
+        .chain(args.iter().cloned())
+        .collect();
+    script_passes(python, "sdk_conformance.py", &args, "sdk conformance ok");
 }
 
 fn over_http(response_mode: &str, extra: &[&str]) {
@@ -84,18 +94,17 @@ fn sdk2_client_speaks(response_mode: &str, mode: &str, version: &str) {
     let args = [&["--response-mode", response_mode][..], &CATALOG].concat();
     let (_server, port) = spawn_bench_server(1, &args).unwrap();
     let python = python_with_mcp_sdk2().expect("a Python venv with the official MCP SDK 2.x");
-    let out = Command::new(python)
-        .arg(script("tests/python/sdk2_conformance.py"))
-        .args([&format!("http://127.0.0.1:{port}/mcp"), mode, version])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "SDK 2.x client, mode {mode}:\n{stdout}\n{stderr}"
+    let args = [
+        format!("http://127.0.0.1:{port}/mcp"),
+        mode.into(),
+        version.into(),
+    ];
+    script_passes(
+        python,
+        "sdk2_conformance.py",
+        &args,
+        "sdk2 conformance ok: ",
     );
-    assert!(stdout.contains("sdk2 conformance ok: "), "{stdout}");
 }
 
 #[test]
