@@ -60,24 +60,21 @@ fn an_open_model_run_writes_results_csvs_and_a_table() {
     assert!(r.schedule.accounting.balances(), "{:?}", r.schedule);
     assert_eq!(r.total.failures, 0, "{:?}", r.total.errors);
     let names: Vec<&str> = r.operations.iter().map(|o| o.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "mcp session setup",
-            "tools/call",
-            "resources/read",
-            "prompts/get"
-        ]
+    // bench-server announces the stateless era: no handshake, and the choice is said.
+    assert_eq!(names, ["tools/call", "resources/read", "prompts/get"]);
+    assert!(
+        stdout.contains("load: protocol auto: the stateless era (2026-07-28), as "),
+        "{stdout}"
     );
-    // 200 arrivals/s for 2 s; each virtual user's first arrival also opens its session.
-    let calls: u64 = r.operations.iter().skip(1).map(|o| o.requests).sum();
+    // 200 arrivals/s for 2 s.
+    let calls: u64 = r.operations.iter().map(|o| o.requests).sum();
     assert!((calls as f64 - 400.0).abs() <= 8.0, "{calls} calls");
     let stats = std::fs::read_to_string(dir.join("stats.csv")).unwrap();
     assert!(stats.starts_with("Type,Name,Request Count,Failure Count,Median Response Time"));
     assert!(stats.contains(",Aggregated,"));
     let history = std::fs::read_to_string(dir.join("stats_history.csv")).unwrap();
-    // A header line, then at least two seconds of four operations.
-    assert!(history.lines().count() > 2 * 4, "{history}");
+    // A header line, then at least two seconds of three operations.
+    assert!(history.lines().count() > 2 * 3, "{history}");
 }
 
 #[test]

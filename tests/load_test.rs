@@ -278,10 +278,19 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
 }
 
 #[test]
-fn without_nginx_the_nginx_tier_is_skipped_with_its_reason() {
+fn without_nginx_the_nginx_tier_is_skipped_with_its_reason_and_both_eras_run_elsewhere() {
     let stack = Stack::new("no-nginx");
     let out = stack
-        .load_test("4s", &["--no-sla", "--tiers", "direct,gateway,nginx"])
+        .load_test(
+            "4s",
+            &[
+                "--no-sla",
+                "--tiers",
+                "direct,gateway,nginx",
+                "--eras",
+                "both",
+            ],
+        )
         .env("MCPBENCH_NGINX", "")
         .output()
         .unwrap();
@@ -289,6 +298,48 @@ fn without_nginx_the_nginx_tier_is_skipped_with_its_reason() {
     assert_eq!(out.status.code(), Some(0), "{said}");
     let results = stack.results();
     assert_eq!(outcome(&results, "nginx"), "skipped");
+    assert_eq!(outcome(&results, "nginx-stateless"), "skipped");
+    // ContextForge 1.1.0 speaks both eras: the stateless era's tiers ran, without a handshake
+    // and without ping, every request a success, and have their own overhead rows.
+    for name in ["direct-stateless", "gateway-stateless"] {
+        assert_eq!(outcome(&results, name), "ran", "{name}: {said}");
+        let run = &tier(&results, name)["outcome"]["results"];
+        assert_eq!(run["total"]["failures"], 0, "{name}: {said}");
+        let operations = run["operations"].as_array().unwrap();
+        let ops: Vec<&str> = operations
+            .iter()
+            .map(|o| o["name"].as_str().unwrap())
+            .collect();
+        // server/discover is in the workload (a rare task: a 4 s tier may not pick it).
+        assert!(ops.contains(&"server/discover"), "{name}: {ops:?}");
+        assert!(
+            !ops.contains(&"ping") && !ops.contains(&"mcp session setup"),
+            "{name}: {ops:?}"
+        );
+        let calls = operations
+            .iter()
+            .find(|o| o["name"] == "tools/call")
+            .unwrap();
+        assert!(calls["requests"].as_u64() > Some(0), "{name}: {said}");
+        assert_eq!(
+            run["config"]["scenario"]["endpoints"][0]["era"],
+            "stateless"
+        );
+    }
+    let overhead = results["overhead"].as_array().unwrap();
+    for name in ["gateway", "gateway-stateless"] {
+        assert!(
+            overhead
+                .iter()
+                .any(|r| r["tier"] == name && r["operation"] == "tools/call"),
+            "{name} has its overhead against its own era's direct"
+        );
+    }
+    let md = std::fs::read_to_string(stack.dir.join("reports/latest/report.md")).unwrap();
+    assert!(
+        md.contains("In the stateless era (2026-07-28), the gateway adds"),
+        "{md}"
+    );
     let reason = tier(&results, "nginx")["outcome"]["reason"]
         .as_str()
         .unwrap()
@@ -324,10 +375,27 @@ fn a_checkout_is_measured_with_its_revision_and_uncommitted_changes() {
 
     let source = checkout.to_str().unwrap();
     let out = stack
-        .load_test("2s", &["--no-sla", "--gateway-source", source])
+        .load_test(
+            "2s",
+            &["--no-sla", "--gateway-source", source, "--eras", "both"],
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // 1.0.7 predates the stateless era: its tiers are skipped with the gateway's answer, never
+    // run in the session era instead; the bench server behind it speaks both.
+    let results = stack.results();
+    assert_eq!(outcome(&results, "direct-stateless"), "ran");
+    for name in ["gateway-stateless", "nginx-stateless"] {
+        assert_eq!(outcome(&results, name), "skipped", "{name}");
+        let reason = tier(&results, name)["outcome"]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(
+                "the target does not speak the stateless era (2026-07-28): server/discover at"
+            ),
+            "{reason}"
+        );
+    }
     let measured = &stack.results()["measured"];
     assert_eq!(measured["gateway_source"]["revision"], head.as_str());
     assert_eq!(measured["gateway_source"]["dirty"], true);

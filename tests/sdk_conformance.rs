@@ -2,12 +2,16 @@
 //! 1.x (`streamablehttp_client` + `ClientSession`, and `stdio_client`), over JSON and SSE
 //! responses, with a tool catalog large enough to need pagination; and the SDK 2.x `Client` in
 //! both eras — the stateless 2026-07-28 revision (found by its `server/discover` probe, or pinned)
-//! and the `initialize` session — on the same endpoint.
+//! and the `initialize` session — on the same endpoint. And the other direction: the engine
+//! against servers nobody here wrote — the SDK 2.x server in both eras, FastMCP of the 1.x.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use mcpbench::harness::{
-    binary, python_with_mcp_sdk, python_with_mcp_sdk2, script, spawn_bench_server,
+    binary, free_port_range, python_with_mcp_sdk, python_with_mcp_sdk2, script, spawn_bench_server,
+    test_workdir, wait_until_healthy, ChildGuard,
 };
 
 const CATALOG: [&str; 8] = [
@@ -116,4 +120,117 @@ fn official_sdk2_client_discovers_the_stateless_era_over_json_and_sse() {
 #[test]
 fn official_sdk2_client_keeps_the_session_era_when_it_asks_for_it() {
     sdk2_client_speaks("auto", "legacy", "2025-11-25");
+}
+
+/// An official-SDK server started with `python` and `script` (`--port` added), once it answers.
+struct SdkServer {
+    _process: ChildGuard,
+    url: String,
+}
+
+impl SdkServer {
+    /// The SDK 2.x server of `tests/python/sdk2_server.py`: both eras on one endpoint.
+    fn sdk2(response: &str) -> SdkServer {
+        let python = python_with_mcp_sdk2().expect("a Python venv with the official MCP SDK 2.x");
+        let mut process = ChildGuard::spawn(
+            Command::new(python)
+                .arg(script("tests/python/sdk2_server.py"))
+                .args(["--port", "0", "--response", response, "--tools", "20"])
+                .stdout(Stdio::piped()),
+        )
+        .unwrap();
+        let stdout = process.child.stdout.take().unwrap();
+        let mut ready = String::new();
+        BufReader::new(stdout).read_line(&mut ready).unwrap();
+        let url = ready
+            .trim()
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| panic!("the SDK 2.x server did not start: {ready:?}"))
+            .to_string();
+        SdkServer {
+            _process: process,
+            url,
+        }
+    }
+
+    /// FastMCP of the SDK 1.x (`benches/peers/fastmcp_server.py`): the session era only.
+    fn fastmcp() -> SdkServer {
+        let python = python_with_mcp_sdk().expect("a Python venv with the official MCP SDK");
+        let port = free_port_range(1);
+        let process = ChildGuard::spawn(
+            Command::new(python)
+                .arg(script("benches/peers/fastmcp_server.py"))
+                .args(["--port", &port.to_string(), "--tools", "20"]),
+        )
+        .unwrap();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        wait_until_healthy(addr, "/health", Duration::from_secs(60)).unwrap();
+        SdkServer {
+            _process: process,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        }
+    }
+
+    /// `cargo xtask load` on this server: 300 requests of `ops` by 4 users, plus `extra`. Every
+    /// one must succeed; returns what the command said on stdout (the protocol note).
+    fn loads_cleanly(&self, ops: &str, extra: &[&str]) -> String {
+        let out_dir = test_workdir("sdk-load");
+        let out = Command::new(binary("xtask"))
+            .args(["load", "--url", &self.url, "--ops", ops])
+            .args(["--users", "4", "-n", "300", "--progress", "quiet"])
+            .args(["--threshold", "error_rate<0.0001%"])
+            .arg("--out")
+            .arg(&out_dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{ops} {extra:?}: {said}");
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out_dir.join("results.json")).unwrap()).unwrap();
+        assert!(results["total"]["requests"].as_u64() >= Some(300), "{said}");
+        assert_eq!(results["total"]["failures"], 0, "{said}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+const STATELESS_OPS: &str =
+    "tools/call=6,tools/list=1,resources/read=1,prompts/get=1,server/discover=1";
+const SESSION_OPS: &str = "tools/call=6,tools/list=1,resources/read=1,prompts/get=1,ping=1";
+
+#[test]
+fn the_engine_loads_the_official_sdk2_server_in_both_eras() {
+    for response in ["json", "sse"] {
+        let server = SdkServer::sdk2(response);
+        // auto: the server announces 2026-07-28 through server/discover, and the engine keeps
+        // the revision's header and _meta rules that the SDK enforces on every request.
+        let note = server.loads_cleanly(STATELESS_OPS, &[]);
+        assert!(
+            note.contains("protocol auto: the stateless era (2026-07-28), as"),
+            "{note}"
+        );
+        server.loads_cleanly(SESSION_OPS, &["--protocol", "2025-11-25"]);
+        server.loads_cleanly(
+            "tools/call=3,tools/list=1",
+            &["--protocol", "2025-11-25", "--session", "churn"],
+        );
+    }
+}
+
+#[test]
+fn the_engine_falls_back_to_the_session_era_on_an_sdk1_server_and_says_why() {
+    let server = SdkServer::fastmcp();
+    let note = server.loads_cleanly("tools/call=6,tools/list=1", &[]);
+    assert!(
+        note.contains("protocol auto: the session era (initialize, 2025-06-18 offered), as"),
+        "{note}"
+    );
+    assert!(
+        note.contains("server/discover at http://127.0.0.1:"),
+        "{note}"
+    );
 }

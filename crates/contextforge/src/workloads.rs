@@ -5,7 +5,7 @@
 //! measured on every tier; the REST classes need the gateway itself.
 
 use loadgen::{
-    Expect, Header, HttpStep, McpCall, McpEndpoint, McpTransport, Scenario, SessionMode, Step,
+    Era, Expect, Header, HttpStep, McpCall, McpEndpoint, McpTransport, Scenario, SessionMode, Step,
     Task, Template, ToolPick, UserClass, Wait,
 };
 
@@ -164,18 +164,19 @@ pub fn default_picks(kind: ClassKind, ui_enabled: bool) -> Vec<ClassPick> {
         .collect()
 }
 
-/// Builds the MCP workload on one Streamable HTTP endpoint. `headers` go with every request
-/// (the bearer token through the gateway; nothing for a bench server).
+/// Builds the MCP workload on one Streamable HTTP endpoint, spoken in `era`. `headers` go with
+/// every request (the bearer token through the gateway; nothing for a bench server). The
+/// stateless era has no sessions (the churn class's lifecycle is its two requests) and no
+/// `ping`: its tasks send `server/discover`, the era's cheapest round trip, instead.
 pub fn mcp_scenario(
     url: url::Url,
     headers: Vec<Header>,
     picks: &[ClassPick],
+    era: Era,
 ) -> Result<Scenario, String> {
     let endpoint = |session| McpEndpoint {
         url: url.clone(),
-        transport: McpTransport::StreamableHttp,
-        session,
-        protocol_version: loadgen::DEFAULT_PROTOCOL_VERSION.into(),
+        transport: McpTransport::StreamableHttp(era.protocol(session)),
         headers: headers.clone(),
     };
     // Endpoint 0 keeps a session per user; endpoint 1 opens one per iteration (churn).
@@ -185,6 +186,10 @@ pub fn mcp_scenario(
     ];
     let mcp = |call: McpCall| Step::Mcp { endpoint: 0, call };
     let call = || mcp(McpCall::ToolsCall(ToolPick::Random));
+    let ping = || match era {
+        Era::Session => mcp(McpCall::Ping),
+        Era::Stateless => mcp(McpCall::Discover),
+    };
     let mut builder = ScenarioBuilder::default();
     for pick in picks {
         let tasks: Vec<(&str, u32, Vec<Step>)> = match pick.name {
@@ -198,7 +203,7 @@ pub fn mcp_scenario(
                 ("agent_list_prompts", 2, vec![mcp(McpCall::PromptsList)]),
                 ("agent_read_resource", 1, vec![mcp(McpCall::ResourcesRead)]),
                 ("agent_get_prompt", 1, vec![mcp(McpCall::PromptsGet)]),
-                ("agent_ping", 1, vec![mcp(McpCall::Ping)]),
+                ("agent_ping", 1, vec![ping()]),
             ],
             "MCPToolCallerUser" => vec![
                 ("call_tool", 20, vec![call()]),
@@ -233,7 +238,7 @@ pub fn mcp_scenario(
             "MCPStressUser" => vec![
                 ("stress_call_tool", 10, vec![call()]),
                 ("stress_list_tools", 3, vec![mcp(McpCall::ToolsList)]),
-                ("stress_ping", 1, vec![mcp(McpCall::Ping)]),
+                ("stress_ping", 1, vec![ping()]),
             ],
             other => return Err(format!("'{other}' is not an MCP user class")),
         };
@@ -280,16 +285,27 @@ impl GatewayEntities {
 }
 
 /// The operations a workload of these classes reports (every task's, as if every entity were
-/// there), for checking thresholds' operation scopes before anything runs. Operation names do
-/// not depend on where the workload goes, so it is built against a stand-in address that is
-/// never contacted.
+/// there, in either era), for checking thresholds' operation scopes before anything runs.
+/// Operation names do not depend on where the workload goes, so it is built against a stand-in
+/// address that is never contacted.
 pub fn operation_names(kind: ClassKind, picks: &[ClassPick]) -> Result<Vec<String>, String> {
     let nowhere = url::Url::parse("http://127.0.0.1:9/").expect("a valid URL");
-    let scenario = match kind {
-        ClassKind::Mcp => mcp_scenario(nowhere, vec![], picks)?,
-        ClassKind::Rest => rest_scenario(&nowhere, "-", picks, &GatewayEntities::every_kind())?.0,
+    let scenarios = match kind {
+        ClassKind::Mcp => Era::ALL
+            .into_iter()
+            .map(|era| mcp_scenario(nowhere.clone(), vec![], picks, era))
+            .collect::<Result<Vec<_>, _>>()?,
+        ClassKind::Rest => {
+            vec![rest_scenario(&nowhere, "-", picks, &GatewayEntities::every_kind())?.0]
+        }
     };
-    Ok(scenario.operation_names())
+    let mut names: Vec<String> = Vec::new();
+    for name in scenarios.iter().flat_map(Scenario::operation_names) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// The REST workload against the gateway at `base`, authenticated with `token`. Returns the
@@ -893,7 +909,7 @@ mod tests {
     #[test]
     fn the_mcp_workload_has_every_class_with_its_wait_and_task_weights() {
         let url = url::Url::parse("http://127.0.0.1:9000/mcp").unwrap();
-        let s = mcp_scenario(url, vec![], &default_picks(Mcp, false)).unwrap();
+        let s = mcp_scenario(url, vec![], &default_picks(Mcp, false), Era::Session).unwrap();
         let names: Vec<&str> = s.classes.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,

@@ -10,23 +10,68 @@ use serde_json::Value;
 
 use crate::check::{self, judge_http, judge_jsonrpc};
 use crate::context::Wire;
-use crate::scenario::{McpCall, McpTransport, Step, ToolPick};
+use hyper::header::HeaderValue;
+
+use crate::scenario::{
+    Era, McpCall, McpTransport, Protocol, Step, ToolPick, STATELESS_PROTOCOL_VERSION,
+};
 use crate::vu::VirtualUser;
 
-/// What discovery found behind one MCP endpoint, with request parameters pre-rendered.
-#[derive(Debug, Default, Clone)]
+/// Something a call names — a tool, a resource, a prompt — with its params pre-rendered.
+#[derive(Debug, Clone)]
+pub struct Callable {
+    pub name: String,
+    /// The request's params JSON (`_meta` included in the stateless era).
+    pub params: String,
+    /// Its `Mcp-Name` header in the stateless era.
+    pub name_header: HeaderValue,
+}
+
+/// What discovery found behind one MCP endpoint, with request parameters pre-rendered in the
+/// endpoint's era.
+#[derive(Debug, Clone)]
 pub struct Catalog {
-    /// (tool name, `{"name":…,"arguments":…}` params JSON)
-    pub tools: Vec<(String, String)>,
-    /// `{"uri":…}` params JSON
-    pub resources: Vec<String>,
-    /// `{"name":…,"arguments":…}` params JSON
-    pub prompts: Vec<String>,
+    /// `{"name":…,"arguments":…}`
+    pub tools: Vec<Callable>,
+    /// `{"uri":…}`
+    pub resources: Vec<Callable>,
+    /// `{"name":…,"arguments":…}`
+    pub prompts: Vec<Callable>,
+    /// The params of a call that takes none: `{}`, or only `_meta` in the stateless era.
+    pub bare_params: String,
+    era: Era,
 }
 
 impl Catalog {
+    pub fn new(era: Era) -> Catalog {
+        let bare = serde_json::json!({});
+        Catalog {
+            tools: vec![],
+            resources: vec![],
+            prompts: vec![],
+            bare_params: params_in(era, bare).to_string(),
+            era,
+        }
+    }
+
     pub fn tool_index(&self, name: &str) -> Option<usize> {
-        self.tools.iter().position(|(n, _)| n == name)
+        self.tools.iter().position(|t| t.name == name)
+    }
+
+    fn callable(&self, name: &str, params: Value) -> Callable {
+        Callable {
+            name: name.to_string(),
+            params: params_in(self.era, params).to_string(),
+            name_header: crate::stateless::name_header(name),
+        }
+    }
+}
+
+/// `params` as a request of `era` sends them.
+pub(crate) fn params_in(era: Era, params: Value) -> Value {
+    match era {
+        Era::Session => params,
+        Era::Stateless => crate::stateless::with_meta(params),
     }
 }
 
@@ -58,7 +103,7 @@ pub async fn discover_all(wire: &Wire) -> Result<Vec<Catalog>, String> {
             check_calls(wire, endpoint, &catalog)?;
             catalog
         } else {
-            Catalog::default()
+            Catalog::new(wire.scenario.endpoints[endpoint].era())
         };
         catalogs.push(catalog);
     }
@@ -75,7 +120,7 @@ fn check_calls(wire: &Wire, endpoint: usize, catalog: &Catalog) -> Result<(), St
                     .tools
                     .iter()
                     .take(5)
-                    .map(|(n, _)| n.as_str())
+                    .map(|t| t.name.as_str())
                     .collect();
                 Some(format!(
                     "no tool named '{name}' (it lists {}: {}{})",
@@ -113,14 +158,17 @@ async fn discover(wire: &Wire, endpoint: usize) -> Result<Catalog, String> {
     let ep = &wire.scenario.endpoints[endpoint];
     let mut user = VirtualUser::new(u32::MAX, wire, 0);
     let scrub = |why: String| wire.scrubber.scrub(&why).into_owned();
-    if ep.transport == McpTransport::StreamableHttp {
-        // Discovery always opens a session: a stateless server simply sends no id.
+    if matches!(
+        ep.transport,
+        McpTransport::StreamableHttp(Protocol::Session { .. })
+    ) {
+        // Discovery always opens a session: a server without sessions simply sends no id.
         let setup = user.open_session((wire, None), endpoint).await;
         if let Some((_, why)) = setup.sample.error {
             return Err(scrub(format!("initialize at {} failed: {why}", ep.url)));
         }
     }
-    let mut catalog = Catalog::default();
+    let mut catalog = Catalog::new(ep.era());
     for tool in list_all(&mut user, wire, endpoint, "tools/list", "tools")
         .await
         .map_err(scrub)?
@@ -129,10 +177,8 @@ async fn discover(wire: &Wire, endpoint: usize) -> Result<Catalog, String> {
             continue;
         };
         let args = crate::schema::synthesize_arguments(&tool["inputSchema"]);
-        catalog.tools.push((
-            name.to_string(),
-            serde_json::json!({"name": name, "arguments": args}).to_string(),
-        ));
+        let tool = catalog.callable(name, serde_json::json!({"name": name, "arguments": args}));
+        catalog.tools.push(tool);
     }
     let wants = |want: &McpCall| calls_on(wire, endpoint).any(|c| c == want);
     if wants(&McpCall::ResourcesRead) {
@@ -141,9 +187,8 @@ async fn discover(wire: &Wire, endpoint: usize) -> Result<Catalog, String> {
             .map_err(scrub)?
         {
             if let Some(uri) = r["uri"].as_str() {
-                catalog
-                    .resources
-                    .push(serde_json::json!({"uri": uri}).to_string());
+                let resource = catalog.callable(uri, serde_json::json!({"uri": uri}));
+                catalog.resources.push(resource);
             }
         }
     }
@@ -152,15 +197,18 @@ async fn discover(wire: &Wire, endpoint: usize) -> Result<Catalog, String> {
             .await
             .map_err(scrub)?
         {
-            catalog.prompts.extend(prompt_params(&p));
+            if let Some((name, params)) = prompt_params(&p) {
+                let prompt = catalog.callable(name, params);
+                catalog.prompts.push(prompt);
+            }
         }
     }
     user.close_session((wire, None), endpoint).await;
     Ok(catalog)
 }
 
-/// A prompt's `prompts/get` params: every argument it declares, filled in.
-fn prompt_params(prompt: &Value) -> Option<String> {
+/// A prompt's name and `prompts/get` params: every argument it declares, filled in.
+fn prompt_params(prompt: &Value) -> Option<(&str, Value)> {
     let name = prompt["name"].as_str()?;
     let args: serde_json::Map<String, Value> = prompt["arguments"]
         .as_array()
@@ -169,7 +217,7 @@ fn prompt_params(prompt: &Value) -> Option<String> {
         .filter_map(|a| a["name"].as_str())
         .map(|n| (n.to_string(), Value::String("mcpbench".into())))
         .collect();
-    Some(serde_json::json!({"name": name, "arguments": args}).to_string())
+    Some((name, serde_json::json!({"name": name, "arguments": args})))
 }
 
 const MAX_DISCOVERY_PAGES: usize = 10_000;
@@ -182,34 +230,14 @@ async fn list_all(
     key: &str,
 ) -> Result<Vec<Value>, String> {
     let ep_url = &wire.scenario.endpoints[endpoint].url;
-    let origin = wire.endpoint_origin[endpoint];
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_DISCOVERY_PAGES {
-        let id = user.rpc_id();
         let params = match &cursor {
             Some(c) => serde_json::json!({"cursor": c}),
             None => serde_json::json!({}),
         };
-        let body =
-            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-                .to_string();
-        let request = user.mcp_request(wire, endpoint, body);
-        let id_text = id.to_string();
-        let (sample, exchange) = user
-            .timed((wire, None), origin, None, request, |ex| {
-                judge_http(ex, &Default::default())?;
-                judge_jsonrpc(ex, Some(&id_text), false)
-            })
-            .await;
-        if let Some((_, why)) = sample.error {
-            return Err(format!("{method} at {ep_url} failed: {why}"));
-        }
-        let ex = exchange.expect("a response without error has an exchange");
-        let page: Value = check::jsonrpc_message(&ex, Some(&id_text))
-            .and_then(|m| serde_json::from_str(&m).ok())
-            .ok_or_else(|| format!("{method} at {ep_url}: unreadable response"))?;
-        let result = &page["result"];
+        let result = request_result(user, wire, endpoint, method, params).await?;
         items.extend(result[key].as_array().cloned().unwrap_or_default());
         match result["nextCursor"].as_str() {
             Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
@@ -219,6 +247,65 @@ async fn list_all(
     Err(format!(
         "{method} at {ep_url}: more than {MAX_DISCOVERY_PAGES} pages"
     ))
+}
+
+/// One request of `method` on `endpoint`, in the endpoint's era, and its JSON-RPC result — or
+/// why there is none.
+async fn request_result(
+    user: &mut VirtualUser,
+    wire: &Wire,
+    endpoint: usize,
+    method: &str,
+    params: Value,
+) -> Result<Value, String> {
+    let ep = &wire.scenario.endpoints[endpoint];
+    let id = user.rpc_id();
+    let params = params_in(ep.era(), params);
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+        .to_string();
+    let request = user.mcp_request(wire, endpoint, method, None, body);
+    let id_text = id.to_string();
+    let origin = wire.endpoint_origin[endpoint];
+    let (sample, exchange) = user
+        .timed((wire, None), origin, None, request, |ex| {
+            judge_http(ex, &Default::default())?;
+            judge_jsonrpc(ex, Some(&id_text), false)
+        })
+        .await;
+    if let Some((_, why)) = sample.error {
+        return Err(format!("{method} at {} failed: {why}", ep.url));
+    }
+    let ex = exchange.expect("a response without error has an exchange");
+    let mut page: Value = check::jsonrpc_message(&ex, Some(&id_text))
+        .and_then(|m| serde_json::from_str(&m).ok())
+        .ok_or_else(|| format!("{method} at {}: unreadable response", ep.url))?;
+    Ok(page["result"].take())
+}
+
+/// The era an endpoint announces: the stateless one when it answers a stateless
+/// `server/discover` listing [`STATELESS_PROTOCOL_VERSION`], else the session era — with what it
+/// answered, for the one-line note of the choice. `wire` has the endpoint, stateless, as its
+/// only one.
+pub(crate) async fn announced_era(wire: &Wire) -> (Era, String) {
+    let mut user = VirtualUser::new(u32::MAX, wire, 0);
+    let url = &wire.scenario.endpoints[0].url;
+    let result = request_result(&mut user, wire, 0, "server/discover", serde_json::json!({})).await;
+    match result {
+        Ok(result) => {
+            let supported = result["supportedVersions"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|v| v == STATELESS_PROTOCOL_VERSION));
+            if supported {
+                let why = format!("{url} lists {STATELESS_PROTOCOL_VERSION} in server/discover");
+                (Era::Stateless, why)
+            } else {
+                let listed = result["supportedVersions"].to_string();
+                let why = format!("{url} lists only {listed} in server/discover");
+                (Era::Session, why)
+            }
+        }
+        Err(why) => (Era::Session, wire.scrubber.scrub(&why).into_owned()),
+    }
 }
 
 /// Opens (and drops) one TCP connection to every origin the scenario addresses, so a target

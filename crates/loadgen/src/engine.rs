@@ -23,7 +23,9 @@ use crate::results::{
     Environment, LoadModel, OperationResult, RunResults, SeriesPoint, TargetDown, AGGREGATED,
     SCHEMA,
 };
-use crate::scenario::{Scenario, Step};
+use crate::scenario::{
+    Era, Header, McpCall, McpEndpoint, McpTransport, Protocol, Scenario, Step, Task,
+};
 
 /// Requests in flight when a stop signal arrives get this long to finish.
 pub const HALT_GRACE: Duration = Duration::from_secs(5);
@@ -144,6 +146,50 @@ pub async fn run(
         workers,
     };
     Ok(assemble(&ctx, facts))
+}
+
+/// The MCP era the endpoint at `url` announces (`--protocol auto`): the stateless one when a
+/// stateless `server/discover` lists its revision, else the session era; with the reason, in a
+/// line. An endpoint that cannot be reached at all is a target error.
+pub async fn announced_era(
+    url: url::Url,
+    headers: Vec<Header>,
+    http: HttpOptions,
+) -> Result<(Era, String), RunError> {
+    let scenario = Scenario {
+        name: "era probe".into(),
+        tasks: vec![Task {
+            name: "discover".into(),
+            weight: 1,
+            steps: vec![Step::Mcp {
+                endpoint: 0,
+                call: McpCall::Discover,
+            }],
+        }],
+        endpoints: vec![McpEndpoint {
+            url,
+            transport: McpTransport::StreamableHttp(Protocol::Stateless),
+            headers,
+        }],
+        classes: vec![],
+    };
+    let plan = Plan {
+        model: Model::Closed {
+            users: 1,
+            spawn_rate: 0.0,
+            wait: crate::plan::Wait::None,
+        },
+        stages: vec![],
+        duration: None,
+        max_requests: Some(1),
+        warmup: Duration::ZERO,
+        seed: 1,
+    };
+    let wire = prepare(&plan, scenario, http)?;
+    crate::discovery::probe_origins(&wire)
+        .await
+        .map_err(RunError::Target)?;
+    Ok(crate::discovery::announced_era(&wire).await)
 }
 
 /// Checks the plan and scenario and builds the wire: nothing is sent yet.

@@ -27,6 +27,7 @@ mod results;
 mod scenario;
 mod schedule;
 mod schema;
+mod stateless;
 mod summary;
 mod template;
 pub mod threshold;
@@ -34,7 +35,7 @@ mod vu;
 
 pub use check::{excerpt, judge_http, judge_jsonrpc};
 pub use client::{parse_url, HttpOptions, Origin};
-pub use engine::{run, runtime, RunError, RunSpec, HALT_GRACE};
+pub use engine::{announced_era, run, runtime, RunError, RunSpec, HALT_GRACE};
 pub use limits::{check_descriptors, nofile_soft_limit};
 pub use plan::{
     parse_duration, parse_rate, parse_stages, parse_wait, Arrival, Model, Plan, PlanError, Stage,
@@ -47,9 +48,9 @@ pub use results::{
     RunResults, SeriesOp, SeriesPoint, TargetDown, AGGREGATED, SCHEMA,
 };
 pub use scenario::{
-    Expect, Header, HttpStep, McpCall, McpEndpoint, McpTransport, Scenario, SessionMode, Step,
-    Task, ToolPick, UserClass, CAPTURED_PLACEHOLDER, DEFAULT_PROTOCOL_VERSION, SESSION_DELETE_OP,
-    SESSION_SETUP_OP,
+    Era, Expect, Header, HttpStep, McpCall, McpEndpoint, McpTransport, Protocol, Scenario,
+    SessionMode, Step, Task, ToolPick, UserClass, CAPTURED_PLACEHOLDER, DEFAULT_PROTOCOL_VERSION,
+    SESSION_DELETE_OP, SESSION_SETUP_OP, STATELESS_PROTOCOL_VERSION,
 };
 pub use schedule::{
     Accounting, Dropped, Lateness, ScheduleReport, ScheduleVerdict, LATE_SHARE, LATE_START,

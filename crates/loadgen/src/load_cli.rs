@@ -10,9 +10,9 @@ use cli::Exit;
 
 use crate::threshold::Threshold;
 use crate::{
-    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, Arrival, Header, HttpOptions,
-    McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, RunSpec, Scenario, SessionMode,
-    Step, Task, AGGREGATED,
+    parse_duration, parse_rate, parse_stages, parse_url, parse_wait, Arrival, Era, Header,
+    HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, Protocol, RunSpec,
+    Scenario, SessionMode, Step, Task, AGGREGATED,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,16 +57,19 @@ pub struct LoadArgs {
     pub url: String,
     #[arg(long, value_enum, default_value_t = TransportArg::StreamableHttp)]
     pub transport: TransportArg,
-    #[arg(long, value_enum, default_value_t = SessionArg::PerUser)]
-    pub session: SessionArg,
+    /// Sessions in the session era (default per-user); the stateless era has none.
+    #[arg(long, value_enum)]
+    pub session: Option<SessionArg>,
     /// Operations with weights, e.g. `tools/call=8,tools/list=1,ping=1`. tools/call picks tools at
     /// random (`tools/call:NAME` or `tools/call:round-robin` to choose); arguments come from each
     /// tool's inputSchema.
     #[arg(long, default_value = "tools/call")]
     pub ops: String,
-    /// Protocol version offered in initialize.
-    #[arg(long, default_value = crate::DEFAULT_PROTOCOL_VERSION)]
-    pub protocol_version: String,
+    /// MCP revision: `auto` (the stateless era when the target's server/discover lists it, else
+    /// the session era, with a note of the choice), `2026-07-28` (stateless), or a session-era
+    /// revision to offer in initialize (e.g. 2025-11-25).
+    #[arg(long, alias = "protocol-version", default_value = "auto")]
+    pub protocol: String,
     /// Header `Name: value` on every request (repeatable; templates allowed).
     #[arg(short = 'H', long = "header")]
     pub headers: Vec<String>,
@@ -135,18 +138,95 @@ pub struct LoadArgs {
     pub thresholds: Vec<String>,
 }
 
-/// The engine's inputs for these flags, or a one-line reason they are wrong.
-pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Threshold>), String> {
+/// What `--protocol` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolChoice {
+    /// Whatever the target announces (see [`crate::announced_era`]).
+    Auto,
+    Pinned(Era),
+    /// A session-era revision to offer in initialize.
+    Offer(String),
+}
+
+impl ProtocolChoice {
+    pub fn parse(text: &str) -> Result<ProtocolChoice, String> {
+        let looks_like_a_revision = text.len() == 10
+            && text.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        match text {
+            "auto" => Ok(ProtocolChoice::Auto),
+            crate::STATELESS_PROTOCOL_VERSION | "stateless" => {
+                Ok(ProtocolChoice::Pinned(Era::Stateless))
+            }
+            "session" => Ok(ProtocolChoice::Pinned(Era::Session)),
+            // A newer revision than the engine knows would be spoken wrongly: refuse it.
+            t if looks_like_a_revision && t < crate::STATELESS_PROTOCOL_VERSION => {
+                Ok(ProtocolChoice::Offer(t.to_string()))
+            }
+            t => Err(format!(
+                "unknown --protocol '{t}': use auto, {} (stateless), or a session-era revision such as 2025-11-25",
+                crate::STATELESS_PROTOCOL_VERSION
+            )),
+        }
+    }
+}
+
+/// How the endpoint is spoken: `era` (for `--protocol auto`, what the target announced), the
+/// sessions `--session` asks for — refused in one line in the stateless era.
+fn protocol(
+    args: &LoadArgs,
+    choice: &ProtocolChoice,
+    announced: Option<Era>,
+) -> Result<McpTransport, String> {
+    if let TransportArg::Rpc = args.transport {
+        return match choice {
+            ProtocolChoice::Pinned(Era::Stateless) => Err(
+                "--transport rpc has no protocol era: --protocol 2026-07-28 applies to Streamable HTTP".into(),
+            ),
+            _ => Ok(McpTransport::JsonRpc),
+        };
+    }
+    let session = match args.session {
+        None | Some(SessionArg::PerUser) => SessionMode::PerUser,
+        Some(SessionArg::Churn) => SessionMode::PerIteration,
+        Some(SessionArg::None) => SessionMode::None,
+    };
+    let (era, offered) = match choice {
+        ProtocolChoice::Offer(v) => (Era::Session, v.clone()),
+        ProtocolChoice::Pinned(era) => (*era, crate::DEFAULT_PROTOCOL_VERSION.to_string()),
+        ProtocolChoice::Auto => (
+            announced.unwrap_or(Era::Session),
+            crate::DEFAULT_PROTOCOL_VERSION.to_string(),
+        ),
+    };
+    match (era, args.session) {
+        (Era::Stateless, Some(s)) => Err(format!(
+            "--session {} does not apply to the {}: it has no sessions",
+            s.to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string()),
+            Era::Stateless.describe()
+        )),
+        (Era::Stateless, None) => Ok(McpTransport::StreamableHttp(Protocol::Stateless)),
+        (Era::Session, _) => Ok(McpTransport::StreamableHttp(Protocol::Session {
+            offered,
+            session,
+        })),
+    }
+}
+
+/// The engine's inputs for these flags, or a one-line reason they are wrong. `announced`: the
+/// era the target announced, when `--protocol auto` asked it.
+pub fn build(
+    args: &LoadArgs,
+    announced: Option<Era>,
+) -> Result<(Plan, Scenario, HttpOptions, Vec<Threshold>), String> {
     let url = parse_url(&args.url)?;
-    let transport = match args.transport {
-        TransportArg::StreamableHttp => McpTransport::StreamableHttp,
-        TransportArg::Rpc => McpTransport::JsonRpc,
-    };
-    let session = match (args.transport, args.session) {
-        (TransportArg::Rpc, _) | (_, SessionArg::None) => SessionMode::None,
-        (_, SessionArg::PerUser) => SessionMode::PerUser,
-        (_, SessionArg::Churn) => SessionMode::PerIteration,
-    };
+    let transport = protocol(args, &ProtocolChoice::parse(&args.protocol)?, announced)?;
     let mut tasks = Vec::new();
     for part in args.ops.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, weight) = match part.rsplit_once('=') {
@@ -175,8 +255,6 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Thresh
         endpoints: vec![McpEndpoint {
             url,
             transport,
-            session,
-            protocol_version: args.protocol_version.clone(),
             headers,
         }],
         classes: vec![],
@@ -258,6 +336,68 @@ pub fn build(args: &LoadArgs) -> Result<(Plan, Scenario, HttpOptions, Vec<Thresh
     Ok((plan, scenario, http, thresholds))
 }
 
+/// For `--protocol auto` on Streamable HTTP: the era the target announces, with the choice noted
+/// in one line on stdout.
+fn announce(args: &LoadArgs) -> Result<Option<Era>, (Exit, String)> {
+    let usage = |m: String| (Exit::Usage, m);
+    let auto = ProtocolChoice::parse(&args.protocol).map_err(usage)? == ProtocolChoice::Auto;
+    if !auto || matches!(args.transport, TransportArg::Rpc) {
+        return Ok(None);
+    }
+    if let Some(why) = asks_for_sessions(args) {
+        println!(
+            "load: protocol auto: the {}, as {why}",
+            Era::Session.describe()
+        );
+        return Ok(Some(Era::Session));
+    }
+    let url = parse_url(&args.url).map_err(usage)?;
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| Header::parse(h))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let http = HttpOptions {
+        http2: args.h2,
+        ca_file: args.cacert.clone(),
+        ..HttpOptions::default()
+    };
+    let runtime = crate::runtime().map_err(|e| {
+        (
+            Exit::Infrastructure,
+            format!("cannot start the async runtime: {e}"),
+        )
+    })?;
+    let (era, why) = runtime
+        .block_on(crate::announced_era(url, headers, http))
+        .map_err(|e| match e {
+            crate::RunError::Config(m) => (Exit::Usage, m),
+            crate::RunError::Target(m) => (Exit::Infrastructure, m),
+        })?;
+    println!("load: protocol auto: the {}, as {why}", era.describe());
+    Ok(Some(era))
+}
+
+/// Why the flags can only mean the session era (an explicit `--session`, or `ping`, which the
+/// stateless era removed), if they do.
+fn asks_for_sessions(args: &LoadArgs) -> Option<String> {
+    if let Some(session) = args.session.and_then(|s| s.to_possible_value()) {
+        return Some(format!(
+            "--session {} asks for sessions",
+            session.get_name()
+        ));
+    }
+    let op_names = args
+        .ops
+        .split(',')
+        .map(|p| p.split('=').next().unwrap_or("").trim());
+    op_names
+        .into_iter()
+        .any(|op| McpCall::parse(op) == Ok(McpCall::Ping))
+        .then(|| "--ops has ping, which only the session era has".to_string())
+}
+
 impl From<ProgressArg> for ProgressMode {
     fn from(arg: ProgressArg) -> ProgressMode {
         match arg {
@@ -274,10 +414,13 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let (plan, scenario, http, thresholds) = match build(&parsed) {
-        Ok(b) => b,
-        Err(m) => return Exit::Usage.fail("load", &m),
-    };
+    // Every flag is checked before the target is asked anything (for `--protocol auto`, valid
+    // in one era or the other).
+    let checked =
+        build(&parsed, None).or_else(|e| build(&parsed, Some(Era::Stateless)).map_err(|_| e));
+    if let Err(m) = checked {
+        return Exit::Usage.fail("load", &m);
+    }
     let out = parsed.out.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(format!(
             "load-{}",
@@ -287,6 +430,14 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     if let Err(m) = cli::paths::ensure_writable_dir(&out) {
         return Exit::Usage.fail("load", &format!("--out: {m}"));
     }
+    let announced = match announce(&parsed) {
+        Ok(a) => a,
+        Err((exit, m)) => return exit.fail("load", &m),
+    };
+    let (plan, scenario, http, thresholds) = match build(&parsed, announced) {
+        Ok(b) => b,
+        Err(m) => return Exit::Usage.fail("load", &m),
+    };
     let spec = RunSpec {
         plan,
         scenario,
@@ -326,7 +477,7 @@ mod tests {
 
     #[test]
     fn rate_selects_the_open_model_and_users_the_closed_one() {
-        let (plan, ..) = build(&args(&["--rate", "500", "-z", "10s"])).unwrap();
+        let (plan, ..) = build(&args(&["--rate", "500", "-z", "10s"]), None).unwrap();
         assert!(matches!(
             plan.model,
             Model::Open {
@@ -336,14 +487,10 @@ mod tests {
                 ..
             }
         ));
-        let (plan, scenario, ..) = build(&args(&[
-            "--users",
-            "4",
-            "-n",
-            "100",
-            "--ops",
-            "tools/call=8,ping=2",
-        ]))
+        let (plan, scenario, ..) = build(
+            &args(&["--users", "4", "-n", "100", "--ops", "tools/call=8,ping=2"]),
+            None,
+        )
         .unwrap();
         assert!(matches!(plan.model, Model::Closed { users: 4, .. }));
         assert_eq!(
@@ -377,8 +524,48 @@ mod tests {
                 "--timeout must be longer than zero",
             ),
         ] {
-            let err = build(&args(&extra)).unwrap_err();
+            let err = build(&args(&extra), None).unwrap_err();
             assert!(err.contains(needle), "{extra:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_protocol_flag_picks_the_era_and_refuses_sessions_in_the_stateless_one() {
+        let era = |extra: &[&str], announced| {
+            build(&args(&[&["-z", "1s"], extra].concat()), announced)
+                .map(|(_, s, ..)| s.endpoints[0].transport.clone())
+        };
+        assert_eq!(
+            era(&["--protocol", "2026-07-28"], None).unwrap(),
+            McpTransport::StreamableHttp(Protocol::Stateless)
+        );
+        assert_eq!(
+            era(&[], Some(Era::Stateless)).unwrap(),
+            McpTransport::StreamableHttp(Protocol::Stateless),
+            "auto takes what the target announced"
+        );
+        assert_eq!(
+            era(&["--protocol", "2024-11-05", "--session", "churn"], None).unwrap(),
+            McpTransport::StreamableHttp(Protocol::Session {
+                offered: "2024-11-05".into(),
+                session: SessionMode::PerIteration
+            })
+        );
+        let err = era(&["--protocol", "2026-07-28", "--session", "churn"], None).unwrap_err();
+        assert_eq!(
+            err,
+            "--session churn does not apply to the stateless era (2026-07-28): it has no sessions"
+        );
+        let err = era(&["--session", "per-user"], Some(Era::Stateless)).unwrap_err();
+        assert!(err.contains("--session per-user does not apply"), "{err}");
+        let err = era(&["--protocol", "2026-07-28", "--ops", "ping"], None).unwrap_err();
+        assert_eq!(err, "ping does not exist in the stateless era (2026-07-28)");
+        for bad in ["2099-01-01", "latest", "2025-1-25"] {
+            let err = era(&["--protocol", bad], None).unwrap_err();
+            assert!(
+                err.starts_with(&format!("unknown --protocol '{bad}'")),
+                "{err}"
+            );
         }
     }
 }

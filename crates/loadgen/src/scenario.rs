@@ -9,6 +9,9 @@ use crate::template::{Template, TemplateError};
 /// The MCP revision the engine offers in `initialize` unless told otherwise (the server answers
 /// with the one it speaks).
 pub const DEFAULT_PROTOCOL_VERSION: &str = "2025-06-18";
+/// The revision of the stateless era the engine speaks: no handshake, every request carries its
+/// version and the client's capabilities.
+pub const STATELESS_PROTOCOL_VERSION: &str = "2026-07-28";
 
 /// Operation name under which MCP session setup (initialize + notifications/initialized) is
 /// reported; a churn scenario pays it every iteration.
@@ -119,13 +122,89 @@ pub struct Expect {
     pub body_contains: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum McpTransport {
-    /// MCP Streamable HTTP (initialize, sessions, JSON or SSE responses).
-    StreamableHttp,
+    /// MCP Streamable HTTP (JSON or SSE responses), in either protocol era.
+    StreamableHttp(Protocol),
     /// A gateway's plain JSON-RPC endpoint (ContextForge `POST /rpc`): no session.
     JsonRpc,
+}
+
+/// How the engine speaks MCP on a Streamable HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// The session era (2025-11-25 and before): `initialize` offering `offered` (the server
+    /// answers with the revision it speaks), then requests in its session.
+    Session {
+        offered: String,
+        session: SessionMode,
+    },
+    /// The stateless era ([`STATELESS_PROTOCOL_VERSION`]): no handshake; every request carries
+    /// `_meta` and the revision's headers.
+    Stateless,
+}
+
+/// The two protocol eras, as runs and reports name them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Era {
+    Session,
+    Stateless,
+}
+
+impl Era {
+    pub const ALL: [Era; 2] = [Era::Session, Era::Stateless];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Era::Session => "session",
+            Era::Stateless => "stateless",
+        }
+    }
+
+    /// The era in a line: its name and its revision(s).
+    pub fn describe(self) -> String {
+        match self {
+            Era::Session => format!("session era (initialize, {DEFAULT_PROTOCOL_VERSION} offered)"),
+            Era::Stateless => format!("stateless era ({STATELESS_PROTOCOL_VERSION})"),
+        }
+    }
+
+    /// The protocol a workload uses in this era: sessions kept as `session` says in the session
+    /// era, none in the stateless one.
+    pub fn protocol(self, session: SessionMode) -> Protocol {
+        match self {
+            Era::Session => Protocol::Session {
+                offered: DEFAULT_PROTOCOL_VERSION.to_string(),
+                session,
+            },
+            Era::Stateless => Protocol::Stateless,
+        }
+    }
+}
+
+impl std::fmt::Display for Era {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Era {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Era, String> {
+        match text.trim() {
+            "session" => Ok(Era::Session),
+            "stateless" | STATELESS_PROTOCOL_VERSION => Ok(Era::Stateless),
+            other => Err(format!(
+                "unknown protocol era '{other}' (known: session, stateless)"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -143,11 +222,32 @@ pub enum SessionMode {
 pub struct McpEndpoint {
     pub url: url::Url,
     pub transport: McpTransport,
-    pub session: SessionMode,
-    /// Offered in initialize.
-    pub protocol_version: String,
     /// Sent with every request (Authorization, typically).
     pub headers: Vec<Header>,
+}
+
+impl McpEndpoint {
+    /// How sessions are kept: never on the JSON-RPC transport or in the stateless era.
+    pub fn session(&self) -> SessionMode {
+        match &self.transport {
+            McpTransport::StreamableHttp(Protocol::Session { session, .. }) => *session,
+            _ => SessionMode::None,
+        }
+    }
+
+    pub fn is_stateless(&self) -> bool {
+        self.transport == McpTransport::StreamableHttp(Protocol::Stateless)
+    }
+
+    /// The era the endpoint is spoken in (the JSON-RPC transport has no handshake, like the
+    /// session era without sessions).
+    pub fn era(&self) -> Era {
+        if self.is_stateless() {
+            Era::Stateless
+        } else {
+            Era::Session
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +269,8 @@ pub enum McpCall {
     PromptsList,
     PromptsGet,
     Ping,
+    /// `server/discover`, the stateless era's own request.
+    Discover,
 }
 
 impl McpCall {
@@ -182,6 +284,17 @@ impl McpCall {
             McpCall::PromptsList => "prompts/list",
             McpCall::PromptsGet => "prompts/get",
             McpCall::Ping => "ping",
+            McpCall::Discover => "server/discover",
+        }
+    }
+
+    /// Whether `era` has this method: `ping` is gone from the stateless era, and
+    /// `server/discover` is new in it.
+    pub fn exists_in(&self, era: Era) -> bool {
+        match self {
+            McpCall::Ping => era == Era::Session,
+            McpCall::Discover => era == Era::Stateless,
+            _ => true,
         }
     }
 
@@ -198,9 +311,10 @@ impl McpCall {
             "prompts/list" => McpCall::PromptsList,
             "prompts/get" => McpCall::PromptsGet,
             "ping" => McpCall::Ping,
+            "server/discover" => McpCall::Discover,
             other => {
                 return Err(format!(
-                    "unknown MCP operation '{other}' (known: tools/call[:NAME|:random|:round-robin], tools/list, resources/list, resources/read, resources/templates/list, prompts/list, prompts/get, ping)"
+                    "unknown MCP operation '{other}' (known: tools/call[:NAME|:random|:round-robin], tools/list, resources/list, resources/read, resources/templates/list, prompts/list, prompts/get, ping, server/discover)"
                 ))
             }
         })
@@ -220,7 +334,7 @@ impl Scenario {
             match step {
                 Step::Http(h) => push(&h.op),
                 Step::Mcp { endpoint, call } => {
-                    match self.endpoints[*endpoint].session {
+                    match self.endpoints[*endpoint].session() {
                         SessionMode::PerUser => push(SESSION_SETUP_OP),
                         SessionMode::PerIteration => {
                             push(SESSION_SETUP_OP);
@@ -263,19 +377,21 @@ impl Scenario {
                 return Err(format!("task '{}' has no steps", task.name));
             }
             for step in &task.steps {
-                if let Step::Mcp { endpoint, .. } = step {
-                    if *endpoint >= self.endpoints.len() {
+                if let Step::Mcp { endpoint, call } = step {
+                    let Some(ep) = self.endpoints.get(*endpoint) else {
                         return Err(format!(
                             "task '{}' names MCP endpoint #{endpoint}, which does not exist",
                             task.name
                         ));
+                    };
+                    if !call.exists_in(ep.era()) {
+                        return Err(format!(
+                            "{} does not exist in the {}",
+                            call.method(),
+                            ep.era().describe()
+                        ));
                     }
                 }
-            }
-        }
-        for e in &self.endpoints {
-            if e.transport == McpTransport::JsonRpc && e.session != SessionMode::None {
-                return Err(format!("{}: the JSON-RPC transport has no sessions", e.url));
             }
         }
         Ok(())
@@ -334,8 +450,8 @@ impl Scenario {
                 "tasks": c.tasks.iter().map(|&t| &self.tasks[t].name).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "endpoints": self.endpoints.iter().map(|e| serde_json::json!({
-                "url": e.url.as_str(), "transport": e.transport, "session": e.session,
-                "protocol_version": e.protocol_version, "headers": headers(&e.headers),
+                "url": e.url.as_str(), "transport": e.transport, "era": e.era(),
+                "headers": headers(&e.headers),
             })).collect::<Vec<_>>(),
         })
     }

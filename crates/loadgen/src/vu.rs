@@ -19,12 +19,13 @@ use serde_json::Value;
 use crate::check::{self, judge_http, judge_jsonrpc, Failure};
 use crate::client::{Connection, Exchange};
 use crate::context::{RunContext, StepSlot, Wire};
+use crate::discovery::Catalog;
 use crate::recorder::{ErrorClass, Sample};
-use crate::scenario::{Header, McpCall, SessionMode, Step, ToolPick};
+use crate::scenario::{Header, McpCall, McpTransport, Protocol, SessionMode, Step, ToolPick};
+use crate::stateless::{self, VERSION_HEADER};
 use crate::template::RenderContext;
 
 const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
 const ACCEPT_MCP: &str = "application/json, text/event-stream";
 
 /// Connect failures back off this long at first, doubling up to [`MAX_BACKOFF`], jittered.
@@ -128,7 +129,7 @@ impl VirtualUser {
                 }
                 Step::Mcp { endpoint, call } => {
                     let ep = &ctx.wire.scenario.endpoints[*endpoint];
-                    if ep.session != SessionMode::None && self.sessions[*endpoint].is_none() {
+                    if ep.session() != SessionMode::None && self.sessions[*endpoint].is_none() {
                         let setup = self.open_session(ctx.wire_and_cutoff(), *endpoint).await;
                         refused |= is_refused(&setup.sample);
                         if let Some(op) = ctx.setup_op {
@@ -140,7 +141,7 @@ impl VirtualUser {
                             ctx.record(slot.op, measured, unsent(since.elapsed(), &setup.sample));
                             continue;
                         }
-                        if ep.session == SessionMode::PerIteration {
+                        if ep.session() == SessionMode::PerIteration {
                             churned.push(*endpoint);
                         }
                     }
@@ -319,10 +320,15 @@ impl VirtualUser {
         result
     }
 
+    /// A POST of `body` (a request of `method`; `name` what it names, for the stateless era's
+    /// `Mcp-Name`) with the headers of the endpoint's era: the session's, or the stateless
+    /// era's.
     pub(crate) fn mcp_request(
         &mut self,
         wire: &Wire,
         endpoint: usize,
+        method: &str,
+        name: Option<&HeaderValue>,
         body: String,
     ) -> Request<Bytes> {
         let ep = &wire.scenario.endpoints[endpoint];
@@ -336,7 +342,9 @@ impl VirtualUser {
         let h = req.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_MCP));
-        if let Some(session) = &self.sessions[endpoint] {
+        if ep.is_stateless() {
+            stateless::insert_headers(h, method, name);
+        } else if let Some(session) = &self.sessions[endpoint] {
             if let Some(id) = &session.id {
                 h.insert(HeaderName::from_static(SESSION_HEADER), id.clone());
             }
@@ -354,32 +362,32 @@ impl VirtualUser {
         self.next_rpc_id
     }
 
-    /// The params of `call`; discovery made sure the catalog has what every call needs.
-    fn call_params(&mut self, ctx: &RunContext, endpoint: usize, call: &McpCall) -> String {
-        let catalog = &ctx.catalogs[endpoint];
-        let pick =
-            |items: &[String], rng: &mut SmallRng| items[rng.gen_range(0..items.len())].clone();
-        match call {
-            McpCall::ToolsCall(ToolPick::Named(name)) => {
-                let i = catalog
-                    .tool_index(name)
-                    .expect("discovery found every named tool");
-                catalog.tools[i].1.clone()
-            }
+    /// The params of `call` and the name it calls, read, or gets; discovery made sure the
+    /// catalog has what every call needs.
+    fn call_params<'c>(
+        &mut self,
+        catalog: &'c Catalog,
+        call: &McpCall,
+    ) -> (&'c str, Option<&'c HeaderValue>) {
+        let index = match call {
+            McpCall::ToolsCall(ToolPick::Named(name)) => catalog
+                .tool_index(name)
+                .expect("discovery found every named tool"),
             McpCall::ToolsCall(ToolPick::RoundRobin) => {
                 self.round_robin = self.round_robin.wrapping_add(1);
-                catalog.tools[self.round_robin % catalog.tools.len()]
-                    .1
-                    .clone()
+                self.round_robin % catalog.tools.len()
             }
-            McpCall::ToolsCall(ToolPick::Random) => {
-                let i = self.rng.gen_range(0..catalog.tools.len());
-                catalog.tools[i].1.clone()
-            }
-            McpCall::ResourcesRead => pick(&catalog.resources, &mut self.rng),
-            McpCall::PromptsGet => pick(&catalog.prompts, &mut self.rng),
-            _ => "{}".to_string(),
-        }
+            McpCall::ToolsCall(ToolPick::Random) => self.rng.gen_range(0..catalog.tools.len()),
+            McpCall::ResourcesRead => self.rng.gen_range(0..catalog.resources.len()),
+            McpCall::PromptsGet => self.rng.gen_range(0..catalog.prompts.len()),
+            _ => return (&catalog.bare_params, None),
+        };
+        let item = match call {
+            McpCall::ResourcesRead => &catalog.resources[index],
+            McpCall::PromptsGet => &catalog.prompts[index],
+            _ => &catalog.tools[index],
+        };
+        (&item.params, Some(&item.name_header))
     }
 
     async fn mcp_call(
@@ -389,13 +397,12 @@ impl VirtualUser {
         call: &McpCall,
         measured_from: Option<Instant>,
     ) -> Sample {
-        let params = self.call_params(ctx, endpoint, call);
+        let (params, name) = self.call_params(&ctx.catalogs[endpoint], call);
         let id = self.rpc_id();
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"{}","params":{params}}}"#,
-            call.method()
-        );
-        let request = self.mcp_request(&ctx.wire, endpoint, body);
+        let method = call.method();
+        let body =
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
+        let request = self.mcp_request(&ctx.wire, endpoint, method, name, body);
         let id_text = id.to_string();
         let tool_call = matches!(call, McpCall::ToolsCall(_));
         let origin = ctx.wire.endpoint_origin[endpoint];
@@ -426,14 +433,17 @@ impl VirtualUser {
     ) -> Setup {
         let wire = wire_and_cutoff.0;
         let ep = &wire.scenario.endpoints[endpoint];
+        let McpTransport::StreamableHttp(Protocol::Session { offered, .. }) = &ep.transport else {
+            unreachable!("only the session era opens sessions");
+        };
         let origin = wire.endpoint_origin[endpoint];
         let id = self.rpc_id();
         let init = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
-            "protocolVersion": ep.protocol_version,
+            "protocolVersion": offered,
             "capabilities": {},
             "clientInfo": {"name": "mcpbench", "version": env!("CARGO_PKG_VERSION")},
         }});
-        let request = self.mcp_request(wire, endpoint, init.to_string());
+        let request = self.mcp_request(wire, endpoint, "initialize", None, init.to_string());
         let id_text = id.to_string();
         let (mut sample, exchange) = self
             .timed(wire_and_cutoff, origin, None, request, |ex| {
@@ -446,13 +456,13 @@ impl VirtualUser {
                 .and_then(|m| serde_json::from_str::<Value>(&m).ok())
                 .and_then(|v| v["result"]["protocolVersion"].as_str().map(str::to_string))
                 .and_then(|v| HeaderValue::from_str(&v).ok())
-                .or_else(|| HeaderValue::from_str(&ep.protocol_version).ok());
+                .or_else(|| HeaderValue::from_str(offered).ok());
             self.sessions[endpoint] = version.map(|version| Session {
                 id: ex.headers.get(SESSION_HEADER).cloned(),
                 version,
             });
             let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string();
-            let request = self.mcp_request(wire, endpoint, note);
+            let request = self.mcp_request(wire, endpoint, "notifications/initialized", None, note);
             let (second, _) = self
                 .timed(wire_and_cutoff, origin, None, request, |ex| {
                     judge_http(ex, &Default::default())

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use loadgen::{
-    run, Arrival, ErrorClass, HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan,
+    run, Arrival, Era, ErrorClass, HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan,
     ProgressMode, RunResults, RunSpec, Scenario, ScheduleVerdict, SessionMode, Step, Task,
     ToolPick, Wait, SESSION_DELETE_OP, SESSION_SETUP_OP,
 };
@@ -72,9 +72,7 @@ fn mcp_scenario(server: &Server, session: SessionMode, call: McpCall) -> Scenari
         }],
         endpoints: vec![McpEndpoint {
             url: server.mcp_url(),
-            transport: McpTransport::StreamableHttp,
-            session,
-            protocol_version: loadgen::DEFAULT_PROTOCOL_VERSION.into(),
+            transport: McpTransport::StreamableHttp(Era::Session.protocol(session)),
             headers: vec![],
         }],
         classes: vec![],
@@ -372,9 +370,7 @@ async fn an_unreachable_target_is_an_infrastructure_error_before_any_traffic() {
         }],
         endpoints: vec![McpEndpoint {
             url: url::Url::parse(&format!("http://127.0.0.1:{port}/mcp")).unwrap(),
-            transport: McpTransport::StreamableHttp,
-            session: SessionMode::None,
-            protocol_version: loadgen::DEFAULT_PROTOCOL_VERSION.into(),
+            transport: McpTransport::StreamableHttp(Era::Session.protocol(SessionMode::None)),
             headers: vec![],
         }],
         classes: vec![],
@@ -879,4 +875,74 @@ async fn a_target_that_dies_is_down_its_failures_stay_out_of_success_latency_and
         "{down:?}"
     );
     assert!(r.schedule.accounting.balances());
+}
+
+/// Every operation of the stateless era, weighted evenly, on one endpoint.
+fn stateless_scenario(server: &Server) -> Scenario {
+    let calls = [
+        McpCall::ToolsCall(ToolPick::Random),
+        McpCall::ToolsList,
+        McpCall::ResourcesRead,
+        McpCall::PromptsGet,
+        McpCall::Discover,
+    ];
+    let mut scenario = mcp_scenario(server, SessionMode::None, McpCall::ToolsList);
+    scenario.endpoints[0].transport =
+        McpTransport::StreamableHttp(Era::Stateless.protocol(SessionMode::None));
+    scenario.tasks = calls
+        .into_iter()
+        .map(|call| Task {
+            name: call.method().into(),
+            weight: 1,
+            steps: vec![Step::Mcp { endpoint: 0, call }],
+        })
+        .collect();
+    scenario
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stateless_era_keeps_every_header_and_meta_rule_of_the_revision() {
+    // bench-server refuses a stateless request whose headers or _meta break a rule (HTTP 400 with
+    // the revision's error): zero failures means every request of every kind kept them all.
+    let server = Server::start(&["--resources", "3", "--prompts", "3"]);
+    let r = go(closed_plan(4, 400), stateless_scenario(&server)).await;
+    assert_eq!(r.total.requests, 400);
+    assert_eq!(r.total.failures, 0, "{:?}", r.total.errors);
+    for call in [
+        "tools/call",
+        "resources/read",
+        "prompts/get",
+        "server/discover",
+    ] {
+        assert!(op(&r, call).requests > 0, "{call} was sent");
+    }
+    assert!(
+        r.operations.iter().all(|o| o.name != SESSION_SETUP_OP),
+        "no handshake in the stateless era"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_finds_the_stateless_era_where_it_is_announced_and_the_session_era_elsewhere() {
+    let server = Server::start(&[]);
+    let (era, why) = loadgen::announced_era(server.mcp_url(), vec![], HttpOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(era, Era::Stateless, "{why}");
+    assert!(why.contains("lists 2026-07-28 in server/discover"), "{why}");
+    // An endpoint that answers, but not MCP: the session era, with what it answered.
+    let health = url::Url::parse(&format!("http://127.0.0.1:{}/health", server.port)).unwrap();
+    let (era, why) = loadgen::announced_era(health, vec![], HttpOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(era, Era::Session);
+    assert!(why.contains("server/discover at"), "{why}");
+    drop(server);
+    let gone = loadgen::announced_era(
+        url::Url::parse("http://127.0.0.1:1/mcp").unwrap(),
+        vec![],
+        HttpOptions::default(),
+    )
+    .await;
+    assert!(matches!(gone, Err(loadgen::RunError::Target(_))));
 }

@@ -55,9 +55,14 @@ pub struct LoadTestArgs {
     /// http://10.0.0.5:9000/mcp (without it the direct tier is skipped).
     #[arg(long)]
     pub direct_url: Option<String>,
-    /// Tiers to run, comma-separated (direct, gateway, nginx, rest).
+    /// Tiers to run, comma-separated (direct, gateway, nginx, rest; each MCP tier runs in every
+    /// era of --eras; `gateway-stateless` and the like name one era's tier).
     #[arg(long, default_value = "direct,gateway,nginx,rest")]
     pub tiers: String,
+    /// Protocol eras of the MCP tiers: session (initialize, 2025-11-25 and before), stateless
+    /// (2026-07-28), or both (default: the profile's, session unless it says).
+    #[arg(long)]
+    pub eras: Option<String>,
     /// MCP user classes (Locust's class picker): `MCPToolCallerUser,MCPAgentUser:3`.
     #[arg(long)]
     pub mcp_classes: Option<String>,
@@ -212,8 +217,11 @@ pub fn resolve(
     bench_server: stack::BenchServerProgram,
     command_line: Vec<String>,
 ) -> Result<RunOptions, String> {
-    let profile = profile(args, &env)?;
-    let mut tiers = crate::tiers::parse_tiers(&args.tiers)?;
+    let mut profile = profile(args, &env)?;
+    if let Some(eras) = &args.eras {
+        profile.eras = crate::profile::parse_eras(eras).map_err(|e| format!("--eras: {e}"))?;
+    }
+    let mut tiers = crate::tiers::in_eras(&crate::tiers::parse_tiers(&args.tiers)?, &profile.eras);
     if !profile.rest {
         tiers.retain(|t| *t != Tier::Rest);
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use loadgen::{parse_duration, parse_rate, parse_stages, Arrival, Model, Plan, Stage, Wait};
+use loadgen::{parse_duration, parse_rate, parse_stages, Arrival, Era, Model, Plan, Stage, Wait};
 use serde::Deserialize;
 
 /// Which column of the seed's SLA table a profile is judged by.
@@ -79,6 +79,28 @@ pub struct Profile {
     pub sla_thresholds: bool,
     /// Seconds between samples of the gateway's resident memory.
     pub rss_sample_secs: f64,
+    /// The protocol eras the MCP tiers run in (each tier once per era, the stateless era's
+    /// skipped with its reason where the target does not speak it).
+    pub eras: Vec<Era>,
+}
+
+/// `session`, `stateless`, `both`, or a comma-separated list of eras.
+pub fn parse_eras(text: &str) -> Result<Vec<Era>, String> {
+    if text.trim() == "both" {
+        return Ok(Era::ALL.to_vec());
+    }
+    let mut eras: Vec<Era> = Vec::new();
+    for era in text.split(',').filter(|e| !e.trim().is_empty()) {
+        let era = era.parse().map_err(|e: String| format!("{e}, or both"))?;
+        if !eras.contains(&era) {
+            eras.push(era);
+        }
+    }
+    if eras.is_empty() {
+        return Err("no protocol era selected".into());
+    }
+    eras.sort();
+    Ok(eras)
 }
 
 /// Names of the built-in profiles, in the README's order.
@@ -124,6 +146,7 @@ impl Profile {
             thresholds: vec![],
             sla_thresholds: true,
             rss_sample_secs,
+            eras: vec![Era::Session],
         })
     }
 
@@ -206,6 +229,9 @@ impl Profile {
                 return Err(format!("rss_sample_secs = {secs}: use 1 or more"));
             }
             p.rss_sample_secs = secs;
+        }
+        if let Some(eras) = &file.eras {
+            p.eras = parse_eras(&eras.join(",")).map_err(|e| format!("eras: {e}"))?;
         }
         if p.name.trim().is_empty() || p.name.contains(['/', '\\']) {
             return Err(format!(
@@ -454,6 +480,7 @@ struct ProfileFile {
     thresholds: Vec<String>,
     sla_thresholds: Option<bool>,
     rss_sample_secs: Option<f64>,
+    eras: Option<Vec<String>>,
 }
 
 #[cfg(test)]

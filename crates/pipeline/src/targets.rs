@@ -238,6 +238,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 impl Health {
     /// The services a tier's requests pass through.
     fn path_of(&self, tier: Tier) -> Vec<(&'static str, &url::Url)> {
+        let tier = tier.place();
         let mut path: Vec<(&'static str, &url::Url)> = self
             .backend
             .iter()

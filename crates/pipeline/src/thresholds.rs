@@ -161,7 +161,7 @@ mod tests {
         // light is judged by the baseline column: p50, p95, p99, error rate; plus ours.
         assert_eq!(all.len(), 5);
         assert_eq!(all[0].threshold.expression, "p50<100ms");
-        assert_eq!(all[0].tiers, vec![Tier::Gateway, Tier::Nginx]);
+        assert_eq!(all[0].tiers, Tier::JUDGED_BY_DEFAULT);
         assert_eq!(all[4].tiers, vec![Tier::Rest]);
         assert!(notes[0].contains("throughput SLA"), "{notes:?}");
 

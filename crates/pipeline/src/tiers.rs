@@ -6,7 +6,7 @@
 //! answering).
 
 use contextforge::workloads::{self, ClassKind, ClassPick};
-use loadgen::{Header, RunError, RunResults, RunSpec, Scenario};
+use loadgen::{Era, Header, RunError, RunResults, RunSpec, Scenario};
 use report::{Tier, TierOutcome, TierRun};
 
 use crate::targets::{Health, Targets};
@@ -17,6 +17,11 @@ pub struct PlannedTier {
     pub tier: Tier,
     pub target: String,
     pub scenario: Result<Scenario, String>,
+}
+
+/// The era of an MCP tier.
+fn mcp_era(tier: Tier) -> Era {
+    tier.era().unwrap_or(Era::Session)
 }
 
 fn bearer(token: &str) -> Result<Vec<Header>, String> {
@@ -52,6 +57,7 @@ fn through(
             url,
             bearer(&targets.token)?,
             picks,
+            mcp_era(tier),
         )?),
     })
 }
@@ -65,12 +71,17 @@ pub fn plan(
 ) -> Result<Vec<PlannedTier>, String> {
     let mut planned = Vec::new();
     for tier in Tier::ALL.into_iter().filter(|t| selected.contains(t)) {
-        planned.push(match tier {
+        planned.push(match tier.place() {
             Tier::Direct => match &targets.direct {
                 Ok(direct) => PlannedTier {
                     tier,
                     target: direct.to_string(),
-                    scenario: Ok(workloads::mcp_scenario(direct.clone(), vec![], &picks.mcp)?),
+                    scenario: Ok(workloads::mcp_scenario(
+                        direct.clone(),
+                        vec![],
+                        &picks.mcp,
+                        mcp_era(tier),
+                    )?),
                 },
                 Err(why) => PlannedTier {
                     tier,
@@ -80,7 +91,7 @@ pub fn plan(
             },
             Tier::Gateway => through(tier, Ok(&targets.gateway), targets, &picks.mcp)?,
             Tier::Nginx => through(tier, targets.nginx.as_ref(), targets, &picks.mcp)?,
-            Tier::Rest => {
+            _ => {
                 let Some(rest) = &picks.rest else { continue };
                 let (scenario, left_out) = workloads::rest_scenario(
                     &targets.gateway,
@@ -113,6 +124,24 @@ pub fn parse_tiers(text: &str) -> Result<Vec<Tier>, String> {
         return Err("no tier selected".into());
     }
     Ok(out)
+}
+
+/// The tiers to run: each session-era MCP tier named once per era in `eras` (a tier named with
+/// its era stays as named), in run order.
+pub fn in_eras(named: &[Tier], eras: &[Era]) -> Vec<Tier> {
+    let mut out: Vec<Tier> = Vec::new();
+    for &tier in named {
+        let place = Tier::mcp_tiers(Era::Session)
+            .iter()
+            .position(|&t| t == tier);
+        match place {
+            Some(i) => out.extend(eras.iter().map(|&era| Tier::mcp_tiers(era)[i])),
+            None => out.push(tier),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The class picks for one kind: the given picker, or every class of that kind.
@@ -177,6 +206,30 @@ pub async fn run_all(
     Ok(runs)
 }
 
+/// Why the tier's target does not speak the stateless era its workload is in (asked with a
+/// stateless `server/discover`), never downgrading it to the session era; None when it does,
+/// or when the workload is in the session era.
+async fn era_not_spoken(spec: &RunSpec) -> Option<String> {
+    let endpoint = spec.scenario.endpoints.first()?;
+    if endpoint.era() != Era::Stateless {
+        return None;
+    }
+    let probe = loadgen::announced_era(
+        endpoint.url.clone(),
+        endpoint.headers.clone(),
+        spec.http.clone(),
+    );
+    match probe.await {
+        Ok((Era::Stateless, _)) => None,
+        Ok((Era::Session, why)) | Err(RunError::Config(why) | RunError::Target(why)) => {
+            Some(format!(
+                "the target does not speak the {}: {why}",
+                Era::Stateless.describe()
+            ))
+        }
+    }
+}
+
 /// One tier: the services it passes through must answer before it starts and after it ends,
 /// and its target must not have gone down in between.
 async fn run_one(
@@ -190,6 +243,9 @@ async fn run_one(
             reason: format!("before the tier: {why}"),
             results: None,
         });
+    }
+    if let Some(reason) = era_not_spoken(&spec).await {
+        return Ok(TierOutcome::Skipped { reason });
     }
     let results = match loadgen::run(spec, cli::signal::stopped(stop.clone())).await {
         Ok(results) => Box::new(results),
@@ -221,6 +277,27 @@ async fn run_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_named_mcp_tier_runs_in_every_era_asked_for() {
+        let named = parse_tiers("direct,gateway,rest").unwrap();
+        assert_eq!(in_eras(&named, &[Era::Session]), named);
+        assert_eq!(
+            in_eras(&named, &Era::ALL),
+            [
+                Tier::Direct,
+                Tier::Gateway,
+                Tier::DirectStateless,
+                Tier::GatewayStateless,
+                Tier::Rest
+            ]
+        );
+        let named = parse_tiers("nginx-stateless,direct").unwrap();
+        assert_eq!(
+            in_eras(&named, &[Era::Session]),
+            [Tier::Direct, Tier::NginxStateless]
+        );
+    }
 
     fn targets(nginx: Result<url::Url, String>) -> Targets {
         let url = |u: &str| url::Url::parse(u).unwrap();
@@ -258,13 +335,25 @@ mod tests {
                 "http://127.0.0.1:9/mcp",
                 "http://127.0.0.1:9/servers/abc/mcp",
                 "http://127.0.0.1:8080/servers/abc/mcp",
+                "http://127.0.0.1:9/mcp",
+                "http://127.0.0.1:9/servers/abc/mcp",
+                "http://127.0.0.1:8080/servers/abc/mcp",
                 "http://127.0.0.1:9/"
             ]
         );
         let ops = |i: usize| planned[i].scenario.as_ref().unwrap().operation_names();
         assert_eq!(ops(0), ops(1));
         assert_eq!(ops(1), ops(2));
-        assert!(ops(3).contains(&"/health".to_string()));
+        assert_eq!(ops(3), ops(4), "the stateless era's tiers share theirs");
+        assert_eq!(ops(4), ops(5));
+        assert!(ops(0).contains(&"ping".to_string()));
+        assert!(ops(3).contains(&"server/discover".to_string()));
+        assert!(!ops(3)
+            .iter()
+            .any(|o| o == loadgen::SESSION_SETUP_OP || o == "ping"));
+        let era = |i: usize| planned[i].scenario.as_ref().unwrap().endpoints[0].era();
+        assert_eq!((era(2), era(3)), (Era::Session, Era::Stateless));
+        assert!(ops(6).contains(&"/health".to_string()));
         assert!(parse_tiers("direct,proxy")
             .unwrap_err()
             .contains("unknown tier 'proxy'"));

@@ -20,6 +20,10 @@ pub fn tier_color(tier: Tier) -> &'static str {
         Tier::Direct => "#2b7bb9",
         Tier::Gateway => "#d9822b",
         Tier::Nginx => "#3a9e5f",
+        // The stateless era: the same place, lighter.
+        Tier::DirectStateless => "#86b9e0",
+        Tier::GatewayStateless => "#efb47c",
+        Tier::NginxStateless => "#8ccfa4",
         Tier::Rest => "#8e5ea2",
     }
 }

@@ -50,7 +50,7 @@ struct VerdictView<'a> {
 #[derive(Serialize)]
 struct TierView<'a> {
     name: &'static str,
-    description: &'static str,
+    description: String,
     target: &'a str,
     /// `skipped: …` or `FAILED: …`; None when it ran.
     not_run: Option<String>,

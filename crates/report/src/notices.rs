@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use loadgen::Era;
+
 use crate::document::{OverheadRow, OverheadRun, Tier, VerdictStatus};
 use crate::format;
 
@@ -43,18 +45,33 @@ pub fn banners(run: &OverheadRun) -> Vec<Banner> {
 /// (aggregated, successful requests) and the share of direct's throughput it carries, and what
 /// nginx in front adds on top of the gateway — or why there is nothing to say.
 pub fn headline(run: &OverheadRun) -> String {
+    let session = era_headline(run, Era::Session);
+    let stateless = era_headline(run, Era::Stateless).map(|line| {
+        let rest = line
+            .strip_prefix("The gateway")
+            .unwrap_or(&line)
+            .to_string();
+        format!("In the {}, the gateway{rest}", Era::Stateless.describe())
+    });
+    match (session, stateless) {
+        (Some(s), Some(t)) => format!("{s} {t}"),
+        (Some(line), None) | (None, Some(line)) => line,
+        (None, None) => "No gateway overhead measured: the direct or the gateway tier did not \
+                         complete a successful request."
+            .into(),
+    }
+}
+
+/// The headline of one era's tiers, None when its gateway tier has no overhead to show.
+fn era_headline(run: &OverheadRun, era: Era) -> Option<String> {
+    let [_, gateway_tier, nginx_tier] = Tier::mcp_tiers(era);
     let aggregated = |tier| {
         run.overhead
             .iter()
             .find(|r| r.tier == tier && r.operation == loadgen::AGGREGATED)
     };
-    let Some((gateway, added)) =
-        aggregated(Tier::Gateway).and_then(|row| Some((row, row.latency.as_ref()?)))
-    else {
-        return "No gateway overhead measured: the direct or the gateway tier did not complete \
-                a successful request."
-            .into();
-    };
+    let gateway = aggregated(gateway_tier)?;
+    let added = gateway.latency.as_ref()?;
     let mut line = format!(
         "The gateway adds {} ms at p50, {} ms at p95, {} ms at p99, at {} direct's throughput",
         format::signed_ms(added.added_p50_ms),
@@ -62,11 +79,11 @@ pub fn headline(run: &OverheadRun) -> String {
         format::signed_ms(added.added_p99_ms),
         format::ratio(gateway.rps_ratio)
     );
-    if let Some(nginx) = aggregated(Tier::Nginx).and_then(|r| nginx_over_gateway(r, gateway)) {
+    if let Some(nginx) = aggregated(nginx_tier).and_then(|r| nginx_over_gateway(r, gateway)) {
         line.push_str(&format!("; nginx in front adds {nginx} ms at p50 on top"));
     }
     line.push('.');
-    line
+    Some(line)
 }
 
 /// nginx's own cost: the nginx tier's p50 minus the gateway tier's.

@@ -6,19 +6,24 @@ use loadgen::{OperationResult, AGGREGATED};
 
 use crate::document::{AddedLatency, OverheadRow, Tier, TierRun};
 
-/// One row per operation that both the tier and `direct` ran (in the tier's order; an operation
-/// the tier sent no request of has no row: there is nothing to compare), then the `Aggregated` row, for every tier measured against direct that ran. Empty when `direct` did
-/// not run: there is nothing to measure overhead against. A failed tier gets no rows.
+/// One row per operation that both the tier and its era's `direct` ran (in the tier's order; an
+/// operation the tier sent no request of has no row: there is nothing to compare), then the
+/// `Aggregated` row, for every tier measured against direct that ran. None for a tier whose
+/// era's `direct` did not run: there is nothing to measure overhead against. A failed tier gets
+/// no rows.
 pub fn overhead_rows(tiers: &[TierRun]) -> Vec<OverheadRow> {
-    let Some(direct) = tiers
-        .iter()
-        .find(|t| t.tier == Tier::Direct)
-        .and_then(TierRun::ran)
-    else {
-        return Vec::new();
-    };
     let mut rows = Vec::new();
-    for tier in tiers.iter().filter(|t| t.tier.has_overhead()) {
+    for tier in tiers.iter() {
+        let Some(baseline) = tier.tier.baseline() else {
+            continue;
+        };
+        let Some(direct) = tiers
+            .iter()
+            .find(|t| t.tier == baseline)
+            .and_then(TierRun::ran)
+        else {
+            continue;
+        };
         let Some(results) = tier.ran() else { continue };
         for op in results.operations.iter().filter(|op| op.requests > 0) {
             if let Some(direct_op) = direct.operations.iter().find(|d| d.name == op.name) {

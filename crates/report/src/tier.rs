@@ -2,10 +2,15 @@
 //! the gateway, through nginx in front of it — and the REST classes on the gateway. One type
 //! for the pipeline that runs them and every view that shows them.
 
+use loadgen::Era;
 use serde::{Deserialize, Serialize};
 
+/// A tier is a place (direct, through the gateway, through nginx, or the REST classes) and, for
+/// the MCP workload, the protocol era it is spoken in: the session era keeps the names tiers
+/// always had, the stateless era's tiers are their own (`gateway-stateless`), so every view,
+/// threshold scope and baseline tells the two apart. REST has no era.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Tier {
     /// The bench server directly: the baseline every MCP tier is measured against.
     Direct,
@@ -13,39 +18,104 @@ pub enum Tier {
     Gateway,
     /// nginx → gateway → bench server.
     Nginx,
+    /// Direct, in the stateless era (2026-07-28).
+    DirectStateless,
+    /// The gateway, in the stateless era.
+    GatewayStateless,
+    /// nginx, in the stateless era.
+    NginxStateless,
     /// The REST, `/rpc` and admin user classes on the gateway: a different workload, never
     /// compared with direct.
     Rest,
 }
 
 impl Tier {
-    /// Run order.
-    pub const ALL: [Tier; 4] = [Tier::Direct, Tier::Gateway, Tier::Nginx, Tier::Rest];
+    /// Run order: the MCP tiers of the session era, then of the stateless era, then REST.
+    pub const ALL: [Tier; 7] = [
+        Tier::Direct,
+        Tier::Gateway,
+        Tier::Nginx,
+        Tier::DirectStateless,
+        Tier::GatewayStateless,
+        Tier::NginxStateless,
+        Tier::Rest,
+    ];
     /// The tiers a threshold without `tier=` applies to: the MCP workload through the gateway.
-    pub const JUDGED_BY_DEFAULT: [Tier; 2] = [Tier::Gateway, Tier::Nginx];
+    pub const JUDGED_BY_DEFAULT: [Tier; 4] = [
+        Tier::Gateway,
+        Tier::Nginx,
+        Tier::GatewayStateless,
+        Tier::NginxStateless,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Tier::Direct => "direct",
             Tier::Gateway => "gateway",
             Tier::Nginx => "nginx",
+            Tier::DirectStateless => "direct-stateless",
+            Tier::GatewayStateless => "gateway-stateless",
+            Tier::NginxStateless => "nginx-stateless",
             Tier::Rest => "rest",
         }
     }
 
-    /// What the tier measures, in a line.
-    pub fn description(self) -> &'static str {
+    /// The MCP tiers of `era`, in run order.
+    pub fn mcp_tiers(era: Era) -> [Tier; 3] {
+        match era {
+            Era::Session => [Tier::Direct, Tier::Gateway, Tier::Nginx],
+            Era::Stateless => [
+                Tier::DirectStateless,
+                Tier::GatewayStateless,
+                Tier::NginxStateless,
+            ],
+        }
+    }
+
+    /// The era the tier's MCP workload is spoken in; None for REST.
+    pub fn era(self) -> Option<Era> {
         match self {
+            Tier::Direct | Tier::Gateway | Tier::Nginx => Some(Era::Session),
+            Tier::DirectStateless | Tier::GatewayStateless | Tier::NginxStateless => {
+                Some(Era::Stateless)
+            }
+            Tier::Rest => None,
+        }
+    }
+
+    /// The same place in the session era (what colours and places charts and notices).
+    pub fn place(self) -> Tier {
+        match self {
+            Tier::DirectStateless => Tier::Direct,
+            Tier::GatewayStateless => Tier::Gateway,
+            Tier::NginxStateless => Tier::Nginx,
+            other => other,
+        }
+    }
+
+    /// What the tier measures, in a line.
+    pub fn description(self) -> String {
+        let place = match self.place() {
             Tier::Direct => "bench-server directly (the baseline)",
             Tier::Gateway => "ContextForge virtual server (gateway → bench-server)",
             Tier::Nginx => "nginx → gateway → bench-server",
-            Tier::Rest => "REST, /rpc and admin user classes on the gateway",
+            _ => return "REST, /rpc and admin user classes on the gateway".into(),
+        };
+        match self.era() {
+            Some(Era::Stateless) => format!("{place}, {}", Era::Stateless.describe()),
+            _ => place.to_string(),
         }
     }
 
     /// A tier measured against direct (the MCP workload through something).
     pub fn has_overhead(self) -> bool {
-        matches!(self, Tier::Gateway | Tier::Nginx)
+        matches!(self.place(), Tier::Gateway | Tier::Nginx)
+    }
+
+    /// The tier this one's overhead is measured against: direct, in the same era.
+    pub fn baseline(self) -> Option<Tier> {
+        self.has_overhead()
+            .then(|| Tier::mcp_tiers(self.era().unwrap_or(Era::Session))[0])
     }
 }
 
@@ -91,5 +161,24 @@ mod tests {
             "\"nginx\"",
             "the document spells tiers as before"
         );
+        for tier in Tier::ALL {
+            let json = serde_json::to_string(&tier).unwrap();
+            assert_eq!(json, format!("\"{}\"", tier.name()));
+        }
+    }
+
+    #[test]
+    fn each_era_has_its_own_tiers_measured_against_its_own_direct() {
+        assert_eq!(
+            Tier::GatewayStateless.baseline(),
+            Some(Tier::DirectStateless)
+        );
+        assert_eq!(Tier::Nginx.baseline(), Some(Tier::Direct));
+        assert_eq!(Tier::Rest.baseline(), None);
+        assert_eq!(Tier::DirectStateless.baseline(), None);
+        assert_eq!(Tier::Rest.era(), None);
+        assert!(Tier::NginxStateless
+            .description()
+            .ends_with("stateless era (2026-07-28)"));
     }
 }
