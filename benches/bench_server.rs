@@ -1,6 +1,6 @@
 //! Benchmark: bench-server — session and stateless (2026-07-28) eras, JSON and SSE — against the
-//! official MCP Python SDK's FastMCP (stateless JSON mode),
-//! measured in the same run on this machine.
+//! official MCP SDKs' servers: rmcp 3.11 (Rust; both eras, `benches/peers/rmcp-peer`) and
+//! FastMCP (Python, stateless JSON mode), measured in the same run on this machine.
 //!
 //! Figures: tools/call requests/s on one server with the server pinned to one core and the
 //! generator (wrk, a neutral third party) pinned to the other; server CPU seconds per 100,000
@@ -21,6 +21,11 @@ use serde_json::{json, Value};
 
 const SERVER_CORE: &str = "1";
 const GENERATOR_CORE: &str = "0";
+/// The rows the ratios are taken between.
+const STATELESS_JSON: &str = "bench-server --stateless (JSON)";
+/// rmcp answers in SSE whenever it keeps sessions.
+const RMCP_SESSION: &str = "rmcp 3.11 with a session (SSE)";
+const FASTMCP: &str = "FastMCP (official Python SDK, stateless JSON)";
 
 struct Options {
     duration_secs: u64,
@@ -110,7 +115,26 @@ fn start_fastmcp(python: &Path) -> Result<Target> {
     )?;
     wait_until_healthy(addr(port), "/health", Duration::from_secs(60))?;
     Ok(Target {
-        name: "FastMCP (official Python SDK, stateless JSON)",
+        name: FASTMCP,
+        child,
+        port,
+        headers: vec![],
+        body: tools_call_body(),
+    })
+}
+
+/// The rmcp peer (`rmcp-peer serve`), on one thread like bench-server `--threads 1`.
+fn start_rmcp(name: &'static str, extra: &[&str]) -> Result<Target> {
+    let port = free_port_range(1);
+    let child = ChildGuard::spawn(
+        pinned(SERVER_CORE, &binary("rmcp-peer"))
+            .args(["serve", "--port", &port.to_string(), "--tools", "100"])
+            .args(extra)
+            .stdout(Stdio::null()),
+    )?;
+    wait_until_healthy(addr(port), "/health", Duration::from_secs(10))?;
+    Ok(Target {
+        name,
         child,
         port,
         headers: vec![],
@@ -196,9 +220,11 @@ fn open_session(port: u16) -> Result<Vec<(String, String)>> {
 fn verify_tools_call(target: &Target) -> Result<()> {
     let r = post_mcp(target.port, &target.headers, &target.body)?;
     let text = String::from_utf8_lossy(&r.body);
+    // An SSE reply may open with a priming event (empty data) before the response's.
     let json_text = text
         .lines()
-        .find_map(|l| l.strip_prefix("data: "))
+        .filter_map(|l| l.strip_prefix("data: "))
+        .rfind(|data| !data.trim().is_empty())
         .unwrap_or(&text);
     let v: Value = serde_json::from_str(json_text)
         .with_context(|| format!("{}: not JSON: {text}", target.name))?;
@@ -331,22 +357,75 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The throughput table, the peers' ratios, and each bench-server mode against its fastest.
+fn print_rates(rows: &[(&'static str, LoadResult)]) {
+    println!(
+        "| server | tools/call req/s | p50 ms | p99 ms | non-200 | server CPU s per 100k req |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, r) in rows {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {} | {:.2} |",
+            r.requests_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.bad_responses,
+            r.server_cpu_secs / r.requests as f64 * 100_000.0
+        );
+    }
+    let rate = |name: &str| {
+        rows.iter()
+            .find(|(row, _)| *row == name)
+            .map(|(_, r)| r.requests_per_sec)
+            .expect("a measured row")
+    };
+    println!();
+    for (ours, theirs) in [
+        (STATELESS_JSON, FASTMCP),
+        (
+            "bench-server, 2026-07-28 era (JSON)",
+            "rmcp 3.11, 2026-07-28 era (JSON)",
+        ),
+        ("bench-server with a session (SSE)", RMCP_SESSION),
+    ] {
+        println!("ratio {ours} / {theirs}: {:.1}x", rate(ours) / rate(theirs));
+    }
+    // Each of bench-server's modes against its fastest: what a session, SSE or the 2026-07-28
+    // era's rules cost on the same server.
+    for (name, _) in rows
+        .iter()
+        .filter(|(name, _)| name.starts_with("bench-server"))
+    {
+        println!(
+            "{name} / {STATELESS_JSON}: {:.2}x",
+            rate(name) / rate(STATELESS_JSON)
+        );
+    }
+}
+
 fn main() -> Result<()> {
     let o = parse_options()?;
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         bail!("needs two cores: one for the server, one for the generator");
     }
     let python = python_with_mcp_sdk()?;
-    println!("# bench-server vs FastMCP — tools/call, {} s, {} connections, server on core {SERVER_CORE}, wrk on core {GENERATOR_CORE}\n", o.duration_secs, o.connections);
+    println!("# bench-server vs rmcp and FastMCP — tools/call, {} s, {} connections, server on core {SERVER_CORE}, wrk on core {GENERATOR_CORE}\n", o.duration_secs, o.connections);
 
     let mut rows = Vec::new();
-    let stateless = start_bench_server("bench-server --stateless (JSON)", &["--stateless"])?;
+    let stateless = start_bench_server(STATELESS_JSON, &["--stateless"])?;
     rows.push((stateless.name, run_wrk(&stateless, &o)?));
     drop(stateless);
     let mut stateful = start_bench_server("bench-server with a session (JSON)", &[])?;
     stateful.headers = open_session(stateful.port)?;
     rows.push((stateful.name, run_wrk(&stateful, &o)?));
     drop(stateful);
+    let mut session_sse = start_bench_server(
+        "bench-server with a session (SSE)",
+        &["--response-mode", "sse"],
+    )?;
+    session_sse.headers = open_session(session_sse.port)?;
+    rows.push((session_sse.name, run_wrk(&session_sse, &o)?));
+    drop(session_sse);
     let sse = start_bench_server(
         "bench-server --stateless (SSE)",
         &["--stateless", "--response-mode", "sse"],
@@ -361,32 +440,23 @@ fn main() -> Result<()> {
         stateless_era(&mut era);
         rows.push((era.name, run_wrk(&era, &o)?));
     }
+    let mut rmcp_era = start_rmcp("rmcp 3.11, 2026-07-28 era (JSON)", &[])?;
+    stateless_era(&mut rmcp_era);
+    let rmcp_idle_rss = rss_kib(rmcp_era.child.pid())?;
+    rows.push((rmcp_era.name, run_wrk(&rmcp_era, &o)?));
+    let rmcp_loaded_rss = rss_kib(rmcp_era.child.pid())?;
+    drop(rmcp_era);
+    let mut rmcp_session = start_rmcp(RMCP_SESSION, &["--sessions"])?;
+    rmcp_session.headers = open_session(rmcp_session.port)?;
+    rows.push((rmcp_session.name, run_wrk(&rmcp_session, &o)?));
+    drop(rmcp_session);
     let peer = start_fastmcp(&python)?;
     let peer_idle_rss = rss_kib(peer.child.pid())?;
     rows.push((peer.name, run_wrk(&peer, &o)?));
     let peer_loaded_rss = rss_kib(peer.child.pid())?;
     drop(peer);
 
-    println!(
-        "| server | tools/call req/s | p50 ms | p99 ms | non-200 | server CPU s per 100k req |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, r) in &rows {
-        println!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {} | {:.2} |",
-            r.requests_per_sec,
-            r.p50_ms,
-            r.p99_ms,
-            r.bad_responses,
-            r.server_cpu_secs / r.requests as f64 * 100_000.0
-        );
-    }
-    let ours = rows[0].1.requests_per_sec;
-    let theirs = rows.last().expect("the peer's row").1.requests_per_sec;
-    println!(
-        "\nratio bench-server/FastMCP (stateless JSON): {:.1}x",
-        ours / theirs
-    );
+    print_rates(&rows);
 
     let mut one = Vec::new();
     let mut hundred = Vec::new();
@@ -399,27 +469,36 @@ fn main() -> Result<()> {
         hundred.push(t);
         rss100 = (idle, touched);
     }
-    let mut peer_spawn = Vec::new();
-    for _ in 0..o.spawn_rounds.min(3) {
-        let t = Instant::now();
-        let p = start_fastmcp(&python)?;
-        peer_spawn.push(t.elapsed());
-        drop(p);
-    }
-    println!("\n| measure | bench-server | FastMCP |");
-    println!("|---|---:|---:|");
-    println!("| RSS, 1 server, idle / after a session + tools/list | {:.1} / {:.1} MiB | {:.1} MiB idle, {:.1} MiB after load |",
-        rss1.0 as f64 / 1024.0, rss1.1 as f64 / 1024.0, peer_idle_rss as f64 / 1024.0, peer_loaded_rss as f64 / 1024.0);
-    println!("| RSS, 100 servers in one process, idle / after a session + tools/list on each | {:.1} / {:.1} MiB | n/a (one process per server) |",
-        rss100.0 as f64 / 1024.0, rss100.1 as f64 / 1024.0);
+    let spawn_median = |start: &dyn Fn() -> Result<Target>| -> Result<Duration> {
+        let mut times = Vec::new();
+        for _ in 0..o.spawn_rounds.min(3) {
+            let t = Instant::now();
+            drop(start()?);
+            times.push(t.elapsed());
+        }
+        Ok(median(times))
+    };
+    let peer_spawn = spawn_median(&|| start_fastmcp(&python))?;
+    let rmcp_spawn = spawn_median(&|| start_rmcp("rmcp", &[]))?;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!("\n| measure | bench-server | rmcp 3.11 | FastMCP |");
+    println!("|---|---:|---:|---:|");
     println!(
-        "| spawn → 1 server healthy (median of {}) | {:.1} ms | {:.0} ms |",
-        o.spawn_rounds,
-        median(one).as_secs_f64() * 1e3,
-        median(peer_spawn).as_secs_f64() * 1e3
+        "| RSS, 1 server, idle / after load | {:.1} / {:.1} MiB | {:.1} / {:.1} MiB | {:.1} / {:.1} MiB |",
+        mib(rss1.0), mib(rss1.1), mib(rmcp_idle_rss), mib(rmcp_loaded_rss), mib(peer_idle_rss), mib(peer_loaded_rss)
     );
     println!(
-        "| spawn → all 100 servers healthy (median of {}) | {:.1} ms | n/a |",
+        "| RSS, 100 servers in one process, idle / after a session + tools/list on each | {:.1} / {:.1} MiB | n/a | n/a |",
+        mib(rss100.0), mib(rss100.1)
+    );
+    println!(
+        "| spawn → 1 server healthy (median) | {:.1} ms | {:.1} ms | {:.0} ms |",
+        median(one).as_secs_f64() * 1e3,
+        rmcp_spawn.as_secs_f64() * 1e3,
+        peer_spawn.as_secs_f64() * 1e3
+    );
+    println!(
+        "| spawn → all 100 servers healthy (median of {}) | {:.1} ms | n/a | n/a |",
         o.spawn_rounds,
         median(hundred).as_secs_f64() * 1e3
     );

@@ -37,6 +37,15 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// What a finished command printed: stdout, then stderr.
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// A fresh, empty directory `target/test-work/<name>-<pid>` for one test's files.
 pub fn test_workdir(name: &str) -> PathBuf {
     let dir = target_dir()

@@ -509,3 +509,30 @@ fn stdio_transport_answers_newline_delimited_json_rpc() {
         .unwrap()
         .success());
 }
+
+#[test]
+fn an_sse_reply_ready_at_once_is_sent_whole_and_a_slow_one_head_first() {
+    let body = call_tool(1, "echo", json!({"message": "m"}));
+    let fast = Fleet::start(1, &["--stateless", "--response-mode", "sse"]);
+    let r = fast.post(&[], &body);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    // One write with its length, as a JSON reply: no chunked body, no second wake-up.
+    let length = r.header("content-length").map(str::to_string);
+    assert_eq!(length, Some(r.body.len().to_string()));
+    assert_eq!(sse_data(&r.body)["result"]["content"][0]["text"], "m");
+
+    let slow = Fleet::start(
+        1,
+        &[
+            "--stateless",
+            "--response-mode",
+            "sse",
+            "--latency-ms",
+            "20",
+        ],
+    );
+    let r = slow.post(&[], &body);
+    assert_eq!(r.header("content-length"), None);
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(sse_data(&r.body)["result"]["content"][0]["text"], "m");
+}

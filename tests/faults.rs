@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mcpbench::harness::{binary, spawn_bench_server, target_dir, ChildGuard};
+use mcpbench::harness::{binary, printed, spawn_bench_server, target_dir, ChildGuard};
 
 fn out_dir(name: &str) -> PathBuf {
     let dir = target_dir()
@@ -54,14 +54,6 @@ fn with_freeze(cmd: &mut Command, target: u32, at: Duration, for_: Duration) -> 
     child.wait_with_output().unwrap()
 }
 
-fn said(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn a_freeze_at_the_end_of_the_window_shows_in_the_delayed_operation_and_is_the_targets() {
     let (server, port) = spawn_bench_server(1, &["--stateless"]).unwrap();
@@ -86,8 +78,12 @@ fn a_freeze_at_the_end_of_the_window_shows_in_the_delayed_operation_and_is_the_t
         Duration::from_millis(7700),
         Duration::from_secs(2),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
-    assert!(said(&out).contains("TARGET STALLED"), "{}", said(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", printed(&out));
+    assert!(
+        printed(&out).contains("TARGET STALLED"),
+        "{}",
+        printed(&out)
+    );
     let r = results(&dir);
     let a = &r.schedule.accounting;
     assert!(a.balances(), "{a:?}");
@@ -134,7 +130,7 @@ fn a_freeze_during_session_churn_is_carried_by_the_call_the_user_was_scheduled_f
         Duration::from_millis(3500),
         Duration::from_secs(2),
     );
-    assert!(out.status.success(), "{}", said(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     the_freeze_shows_in_every_recorded_call(&results(&dir));
 }
 
@@ -158,7 +154,7 @@ fn a_slow_target_loses_no_request_at_the_end_of_the_window() {
     .args(["--max-backlog", "10000", "-z", "4s", "--ops", "ping"])
     .output()
     .unwrap();
-    assert!(out.status.success(), "{}", said(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     let r = results(&dir);
     let a = &r.schedule.accounting;
     assert!(a.balances(), "{a:?}");
@@ -193,8 +189,8 @@ fn a_target_killed_mid_run_is_down_exit_3_and_its_failures_do_not_pull_latency_d
     std::thread::sleep(Duration::from_millis(1500));
     server.child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
-    assert!(said(&out).contains("TARGET DOWN"), "{}", said(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", printed(&out));
+    assert!(printed(&out).contains("TARGET DOWN"), "{}", printed(&out));
     let r = results(&dir);
     assert!(r.target_down.is_some());
     let ping = op(&r, "ping");
@@ -272,7 +268,7 @@ fn the_token_never_reaches_a_file_or_a_stream_in_any_header_spelling_or_when_ech
             .args(&spelling)
             .output()
             .unwrap();
-        let everything = format!("{}{}", said(&out), all_text(&dir));
+        let everything = format!("{}{}", printed(&out), all_text(&dir));
         assert!(
             everything.contains("HTTP 500"),
             "{spelling:?}: {everything}"
@@ -301,7 +297,7 @@ fn the_token_never_reaches_a_file_or_a_stream_in_any_header_spelling_or_when_ech
         .current_dir(&dir)
         .output()
         .unwrap();
-    let everything = format!("{}{}", said(&out), all_text(&dir));
+    let everything = format!("{}{}", printed(&out), all_text(&dir));
     assert!(everything.contains("[500]"), "{everything}");
     for secret in ["s3cret-B2", "s3cret-C3", "dXNlcjpzM2NyZXQtQzM"] {
         assert!(!everything.contains(secret), "{secret}: {everything}");
@@ -391,7 +387,7 @@ fn bad_input_is_one_line_and_its_exit_status_before_any_traffic() {
     ] {
         let out = xtask(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", said(&out));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", printed(&out));
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(why), "{args:?}: {stderr}");
     }
@@ -420,7 +416,7 @@ fn heys_own_spellings_run_instead_of_printing_help() {
             .current_dir(&dir)
             .output()
             .unwrap();
-        let text = said(&out);
+        let text = printed(&out);
         assert_eq!(out.status.code(), Some(0), "{spelling:?}: {text}");
         assert!(
             text.contains("Summary:") && text.contains("[200]\t20 responses"),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use mcpbench::harness::{
-    binary, container_images, free_port_range, target_dir, test_workdir, which,
+    binary, container_images, free_port_range, printed, target_dir, test_workdir, which,
 };
 
 const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -65,14 +65,6 @@ fn workdir(name: &str) -> PathBuf {
     test_workdir(&format!("fresh-{name}"))
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The lines of `out` that announce an install.
 fn installs(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr)
@@ -90,7 +82,7 @@ fn provision_names_what_is_missing_refuses_without_leave_and_installs_as_root() 
     let script = "xtask provision --check nginx; echo \"check=$?\"; \
                   test -e /usr/sbin/nginx && echo nginx-before";
     let checked = fresh_debian(&work, "0", &[], script);
-    let said = text(&checked);
+    let said = printed(&checked);
     assert!(said.contains("check=5"), "{said}");
     assert!(said.contains("missing nginx (the nginx tier)"), "{said}");
     assert!(said.contains("apt-get install nginx-light"), "{said}");
@@ -100,7 +92,7 @@ fn provision_names_what_is_missing_refuses_without_leave_and_installs_as_root() 
     );
 
     let refused = fresh_debian(&work, "65534", &[], "xtask provision nginx; echo \"rc=$?\"");
-    let said = text(&refused);
+    let said = printed(&refused);
     assert!(
         said.contains("rc=5") && said.contains("sudo apt-get install nginx-light"),
         "{said}"
@@ -113,7 +105,7 @@ fn provision_names_what_is_missing_refuses_without_leave_and_installs_as_root() 
         &[("MCPBENCH_NO_INSTALL", "1")],
         "xtask provision nginx; echo \"rc=$?\"",
     );
-    let said = text(&opted_out);
+    let said = printed(&opted_out);
     assert!(
         said.contains("rc=5") && said.contains("MCPBENCH_NO_INSTALL is set"),
         "{said}"
@@ -122,7 +114,7 @@ fn provision_names_what_is_missing_refuses_without_leave_and_installs_as_root() 
 
     let script = "xtask provision nginx && /usr/sbin/nginx -v && xtask provision nginx";
     let installed = fresh_debian(&work, "0", &[], script);
-    let said = text(&installed);
+    let said = printed(&installed);
     assert!(installed.status.success(), "{said}");
     assert_eq!(installs(&installed).len(), 1, "one announced line: {said}");
     assert!(
@@ -143,7 +135,7 @@ fn the_main_job_runs_every_tier_on_a_fresh_machine_with_nothing_but_the_command(
          --rest-classes HealthCheckUser --progress plain --no-sla; echo \"rc=$?\""
     );
     let out = fresh_debian(&work, "0", &[], &script);
-    let said = text(&out);
+    let said = printed(&out);
     assert!(said.contains("rc=0"), "{said}");
     let installed = installs(&out).join("\n");
     assert!(

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mcpbench::harness::{binary, contextforge_checkout, free_port_range, test_workdir, ChildGuard};
+use mcpbench::harness::{
+    binary, contextforge_checkout, free_port_range, printed, test_workdir, ChildGuard,
+};
 
 struct Stack {
     dir: PathBuf,
@@ -79,14 +81,6 @@ impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.xtask(&["benchmark-down"]);
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn tier<'a>(results: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -169,7 +163,7 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
         )
         .output()
         .unwrap();
-    let said = text(&out);
+    let said = printed(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("Overhead against direct"), "{said}");
 
@@ -229,7 +223,7 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
         )
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     let results = stack.results();
     assert_eq!(results["measured"]["kind"], "stack");
     assert_eq!(results["measured"]["reused"], true);
@@ -260,8 +254,8 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
         // Every operation, also those a 4 s run has too few requests of to judge.
         "--all",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("tools/call"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
+    assert!(printed(&out).contains("tools/call"), "{}", printed(&out));
     let saved = stack.dir.join("perf/baseline.json");
     let out = stack.xtask(&[
         "compare-baseline",
@@ -269,11 +263,11 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
         "--baseline",
         saved.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(saved.is_file());
 
     let down = stack.xtask(&["benchmark-down"]);
-    assert!(down.status.success(), "{}", text(&down));
+    assert!(down.status.success(), "{}", printed(&down));
     assert!(stack.ports_free(), "something still listens after down");
 }
 
@@ -294,7 +288,7 @@ fn without_nginx_the_nginx_tier_is_skipped_with_its_reason_and_both_eras_run_els
         .env("MCPBENCH_NGINX", "")
         .output()
         .unwrap();
-    let said = text(&out);
+    let said = printed(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     let results = stack.results();
     assert_eq!(outcome(&results, "nginx"), "skipped");
@@ -381,7 +375,7 @@ fn a_checkout_is_measured_with_its_revision_and_uncommitted_changes() {
         )
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     // 1.0.7 predates the stateless era: its tiers are skipped with the gateway's answer, never
     // run in the session era instead; the bench server behind it speaks both.
     let results = stack.results();
@@ -411,7 +405,7 @@ fn a_checkout_is_measured_with_its_revision_and_uncommitted_changes() {
         &head[..12]
     );
     assert!(md.contains(&said), "{md}");
-    assert!(stack.ports_free(), "{}", text(&out));
+    assert!(stack.ports_free(), "{}", printed(&out));
 }
 
 /// Starts `cmd` and returns it once its stdout says the tier `name` started (and the lines it
@@ -556,7 +550,7 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
     ] {
         let out = stack.load_test("4s", &extra).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", printed(&out));
         assert!(err.contains(why), "{extra:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
     }
@@ -566,7 +560,7 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
     assert!(err.contains("ulimit -n"), "{err}");
     assert!(
         !stack.dir.join(".mcpbench").exists(),
@@ -578,7 +572,7 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
 fn tune_check_reports_every_setting_and_its_exit_says_whether_to_change_any() {
     let stack = Stack::new("tune");
     let out = stack.xtask(&["tune", "check"]);
-    let said = text(&out);
+    let said = printed(&out);
     for setting in [
         "net.core.somaxconn",
         "net.ipv4.tcp_max_syn_backlog",
@@ -616,7 +610,7 @@ fn an_existing_gateway_is_measured_by_url_and_nothing_is_started() {
         "--nginx-port",
         &stack.nginx.to_string(),
     ]);
-    assert!(up.status.success(), "{}", text(&up));
+    assert!(up.status.success(), "{}", printed(&up));
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(stack.dir.join(".mcpbench/stack.json")).unwrap(),
     )
@@ -627,7 +621,7 @@ fn an_existing_gateway_is_measured_by_url_and_nothing_is_started() {
     assert!(
         minted.status.success() && token.starts_with("ey"),
         "{}",
-        text(&minted)
+        printed(&minted)
     );
 
     let elsewhere = stack.dir.join("elsewhere");
@@ -657,7 +651,7 @@ fn an_existing_gateway_is_measured_by_url_and_nothing_is_started() {
         .env("MCPGATEWAY_BEARER_TOKEN", &token)
         .output()
         .unwrap();
-    let said = text(&out);
+    let said = printed(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     let first = results();
     for ran in ["direct", "gateway", "rest"] {
@@ -697,7 +691,7 @@ fn an_existing_gateway_is_measured_by_url_and_nothing_is_started() {
         .env("JWT_SECRET_KEY", &secret)
         .output()
         .unwrap();
-    let said = text(&out);
+    let said = printed(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(!said.contains(&secret), "the secret was printed");
     let second = results();
@@ -710,7 +704,7 @@ fn an_existing_gateway_is_measured_by_url_and_nothing_is_started() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", printed(&out));
     assert!(err.contains("401"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

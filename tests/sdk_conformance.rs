@@ -1,17 +1,18 @@
-//! Conformance of bench-server against a client nobody here wrote: the official MCP Python SDK
+//! Conformance of bench-server against clients nobody here wrote: the official MCP Python SDK
 //! 1.x (`streamablehttp_client` + `ClientSession`, and `stdio_client`), over JSON and SSE
-//! responses, with a tool catalog large enough to need pagination; and the SDK 2.x `Client` in
-//! both eras — the stateless 2026-07-28 revision (found by its `server/discover` probe, or pinned)
-//! and the `initialize` session — on the same endpoint. And the other direction: the engine
-//! against servers nobody here wrote — the SDK 2.x server in both eras, FastMCP of the 1.x.
+//! responses, with a tool catalog large enough to need pagination; the SDK 2.x `Client` and the
+//! official Rust SDK's client (rmcp 3.11, `benches/peers/rmcp-peer`) in both eras — the stateless
+//! 2026-07-28 revision (found by their `server/discover` probes, or pinned) and the `initialize`
+//! session — on the same endpoint. And the other direction: the engine against servers nobody
+//! here wrote — the SDK 2.x server and rmcp's in both eras, FastMCP of the 1.x.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mcpbench::harness::{
-    binary, free_port_range, python_with_mcp_sdk, python_with_mcp_sdk2, script, spawn_bench_server,
-    test_workdir, wait_until_healthy, ChildGuard,
+    binary, free_port_range, printed, python_with_mcp_sdk, python_with_mcp_sdk2, script,
+    spawn_bench_server, test_workdir, wait_until_healthy, ChildGuard,
 };
 
 const CATALOG: [&str; 8] = [
@@ -122,6 +123,39 @@ fn official_sdk2_client_keeps_the_session_era_when_it_asks_for_it() {
     sdk2_client_speaks("auto", "legacy", "2025-11-25");
 }
 
+/// rmcp's client (`rmcp-peer check`) connecting to one bench server with `lifecycle`, which must
+/// end up speaking `version` and find the whole paged catalog.
+fn rmcp_client_speaks(response_mode: &str, lifecycle: &str, version: &str) {
+    let args = [&["--response-mode", response_mode][..], &CATALOG].concat();
+    let (_server, port) = spawn_bench_server(1, &args).unwrap();
+    let out = Command::new(binary("rmcp-peer"))
+        .args(["check", &format!("http://127.0.0.1:{port}/mcp")])
+        .args(["--lifecycle", lifecycle, "--expect-version", version])
+        .args(["--tool", "benchmark_tool_7"])
+        // The benchmark tools and bench-server's three built-in ones.
+        .args(["--expect-tools", "253", "--expect-resources", "120"])
+        .args(["--expect-prompts", "110"])
+        .output()
+        .unwrap();
+    let said = printed(&out);
+    assert!(
+        out.status.success(),
+        "{lifecycle} over {response_mode}: {said}"
+    );
+    assert!(
+        said.contains(&format!("rmcp conformance ok: {version}, 253 tools")),
+        "{said}"
+    );
+}
+
+#[test]
+fn official_rust_sdk_client_completes_both_eras_over_json_and_sse() {
+    rmcp_client_speaks("json", "auto", "2026-07-28");
+    rmcp_client_speaks("sse", "discover", "2026-07-28");
+    rmcp_client_speaks("json", "initialize", "2025-11-25");
+    rmcp_client_speaks("sse", "initialize", "2025-11-25");
+}
+
 /// An official-SDK server started with `python` and `script` (`--port` added), once it answers.
 struct SdkServer {
     _process: ChildGuard,
@@ -132,20 +166,33 @@ impl SdkServer {
     /// The SDK 2.x server of `tests/python/sdk2_server.py`: both eras on one endpoint.
     fn sdk2(response: &str) -> SdkServer {
         let python = python_with_mcp_sdk2().expect("a Python venv with the official MCP SDK 2.x");
-        let mut process = ChildGuard::spawn(
+        SdkServer::announcing(
             Command::new(python)
                 .arg(script("tests/python/sdk2_server.py"))
-                .args(["--port", "0", "--response", response, "--tools", "20"])
-                .stdout(Stdio::piped()),
+                .args(["--port", "0", "--response", response, "--tools", "20"]),
         )
-        .unwrap();
+    }
+
+    /// rmcp's Streamable HTTP server (`rmcp-peer serve`): both eras on one endpoint, real
+    /// sessions in the session era.
+    fn rmcp(response: &str) -> SdkServer {
+        SdkServer::announcing(
+            Command::new(binary("rmcp-peer"))
+                .args(["serve", "--port", "0", "--response", response])
+                .args(["--tools", "20", "--sessions"]),
+        )
+    }
+
+    /// Starts `command`, a server that prints `ready URL` once it listens.
+    fn announcing(command: &mut Command) -> SdkServer {
+        let mut process = ChildGuard::spawn(command.stdout(Stdio::piped())).unwrap();
         let stdout = process.child.stdout.take().unwrap();
         let mut ready = String::new();
         BufReader::new(stdout).read_line(&mut ready).unwrap();
         let url = ready
             .trim()
             .strip_prefix("ready ")
-            .unwrap_or_else(|| panic!("the SDK 2.x server did not start: {ready:?}"))
+            .unwrap_or_else(|| panic!("{command:?} did not start: {ready:?}"))
             .to_string();
         SdkServer {
             _process: process,
@@ -184,11 +231,7 @@ impl SdkServer {
             .args(extra)
             .output()
             .unwrap();
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let said = printed(&out);
         assert_eq!(out.status.code(), Some(0), "{ops} {extra:?}: {said}");
         let results: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out_dir.join("results.json")).unwrap()).unwrap();
@@ -202,22 +245,33 @@ const STATELESS_OPS: &str =
     "tools/call=6,tools/list=1,resources/read=1,prompts/get=1,server/discover=1";
 const SESSION_OPS: &str = "tools/call=6,tools/list=1,resources/read=1,prompts/get=1,ping=1";
 
+/// The engine against `server` in both eras: auto finds the stateless era through
+/// server/discover and keeps the revision's header and _meta rules the SDKs enforce on every
+/// request; pinned to the session era, per user and under churn.
+fn engine_loads_both_eras(server: &SdkServer) {
+    let note = server.loads_cleanly(STATELESS_OPS, &[]);
+    assert!(
+        note.contains("protocol auto: the stateless era (2026-07-28), as"),
+        "{note}"
+    );
+    server.loads_cleanly(SESSION_OPS, &["--protocol", "2025-11-25"]);
+    server.loads_cleanly(
+        "tools/call=3,tools/list=1",
+        &["--protocol", "2025-11-25", "--session", "churn"],
+    );
+}
+
 #[test]
 fn the_engine_loads_the_official_sdk2_server_in_both_eras() {
     for response in ["json", "sse"] {
-        let server = SdkServer::sdk2(response);
-        // auto: the server announces 2026-07-28 through server/discover, and the engine keeps
-        // the revision's header and _meta rules that the SDK enforces on every request.
-        let note = server.loads_cleanly(STATELESS_OPS, &[]);
-        assert!(
-            note.contains("protocol auto: the stateless era (2026-07-28), as"),
-            "{note}"
-        );
-        server.loads_cleanly(SESSION_OPS, &["--protocol", "2025-11-25"]);
-        server.loads_cleanly(
-            "tools/call=3,tools/list=1",
-            &["--protocol", "2025-11-25", "--session", "churn"],
-        );
+        engine_loads_both_eras(&SdkServer::sdk2(response));
+    }
+}
+
+#[test]
+fn the_engine_loads_the_official_rust_sdk_server_in_both_eras() {
+    for response in ["json", "sse"] {
+        engine_loads_both_eras(&SdkServer::rmcp(response));
     }
 }
 

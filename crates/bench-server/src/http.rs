@@ -195,20 +195,29 @@ impl HttpServer {
         if framing == Framing::Sse
             && matches!(kind, mcp::BodyKind::Initialize | mcp::BodyKind::Request)
         {
-            // Headers go out now and the event when it is ready, so clients can tell time to first
-            // byte from time to the final response.
-            let (tx, rx) = oneshot::channel();
             let this = Arc::clone(&self);
-            tokio::spawn(async move {
+            let mut event = Box::pin(async move {
                 let (reply, negotiated) = this.server.handle_body(&body, era).await;
                 this.open_session(new_session, negotiated);
-                let bytes = match reply {
+                match reply {
                     Reply::Message(b) | Reply::Malformed(b) => sse_event(&b),
                     Reply::Accepted => Bytes::new(),
-                };
-                let _ = tx.send(bytes);
+                }
             });
-            let mut r = Response::new(Body::Deferred(rx));
+            // A reply ready at once goes out with the headers in one write, as JSON does. One
+            // still being computed (a tool with latency) gets its headers now and the event when
+            // it is ready, so clients can tell time to first byte from time to the response.
+            let body = match poll_once(event.as_mut()).await {
+                Some(ready) => Body::full(ready),
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    tokio::spawn(async move {
+                        let _ = tx.send(event.await);
+                    });
+                    Body::Deferred(rx)
+                }
+            };
+            let mut r = Response::new(body);
             set_sse_headers(r.headers_mut());
             add_session_header(&mut r, new_session);
             return r;
@@ -365,6 +374,15 @@ fn add_session_header(r: &mut Response<Body>, id: Option<u128>) {
         let value = HeaderValue::from_str(&format!("{id:032x}")).expect("hex is a valid header");
         r.headers_mut().insert(SESSION_HEADER, value);
     }
+}
+
+/// `future`'s output if it is ready on its first poll.
+async fn poll_once<F: Future + Unpin>(mut future: F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match Pin::new(&mut future).poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
 }
 
 fn set_sse_headers(h: &mut HeaderMap) {
