@@ -4,23 +4,12 @@
 //! artifact (`target/test-artifacts/report.png`).
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mcpbench::harness::{target_dir, which, ChildGuard};
-
-/// Chromium, installed when absent where that is allowed (see the provision crate). Never a
-/// silent skip: this test is the only check that the report renders, so a missing browser fails
-/// it with the one line that says what to install.
-fn chromium() -> PathBuf {
-    if let Err(missing) = provision::ensure(&[provision::Piece::Chromium]) {
-        panic!("{missing}");
-    }
-    which("chromium")
-        .or_else(|| which("chromium-browser"))
-        .expect("chromium was installed, yet is not found")
-}
+use mcpbench::browser::chromium;
+use mcpbench::harness::{target_dir, ChildGuard};
 
 /// Runs Chromium headless on `page` with `args`, stdout into `stdout`, within a minute.
 fn run_chromium(browser: &Path, page: &Path, args: &[String], stdout: &Path) {

@@ -50,6 +50,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The live web UI (the seed's `make load-test-ui`) on 127.0.0.1:8089: pick a tier and
+    /// classes, start, watch, change users, stop, download the report; Ctrl-C ends it.
+    #[command(disable_help_flag = true)]
+    LoadTestUi {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// load-test --profile light: 10 users, spawn 2/s, 30 s per tier (SLA: baseline).
     #[command(disable_help_flag = true)]
     LoadTestLight {
@@ -222,6 +229,12 @@ fn main() -> ExitCode {
                 .collect(),
         ),
         Command::LoadTest { args } => load_test(None, args),
+        Command::LoadTestUi { args } => webui::main_with_args(
+            std::iter::once("cargo xtask load-test-ui".into())
+                .chain(args)
+                .collect(),
+            stack_cmd::bench_server_program(),
+        ),
         Command::LoadTestLight { args } => load_test(Some("light"), args),
         Command::LoadTestHeavy { args } => load_test(Some("heavy"), args),
         Command::LoadTestStress { args } => load_test(Some("stress"), args),

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::context::RunContext;
+use crate::live::{Live, LiveOperation, LiveTick};
 use crate::plan::Plan;
 use crate::progress::{Progress, Snapshot};
 use crate::recorder::IntervalStats;
@@ -21,6 +22,8 @@ pub enum Ended {
     ExecutorFinished,
     /// A stop signal.
     Stopped(cli::Signal),
+    /// The steerer ended the window early (the run drains as if it had elapsed).
+    Steered,
 }
 
 /// Ticks until the window ends; returns the series so far and how it ended.
@@ -31,6 +34,7 @@ pub async fn collect(
     executor: &mut tokio::task::JoinHandle<()>,
     stop: impl Future<Output = cli::Signal>,
     progress: &mut Progress,
+    live: Option<&Live>,
 ) -> (Vec<SeriesPoint>, Ended) {
     let mut series = Vec::new();
     let mut tick = tokio::time::interval_at(
@@ -51,6 +55,9 @@ pub async fn collect(
                     let dropped = ctx.ledger.dropped();
                     series.push(point(plan, since, ctx, dropped - dropped_before, &interval));
                     dropped_before = dropped;
+                    if let Some(live) = live {
+                        live.tell(live_tick(ctx, plan, since, series.last().expect("just pushed")));
+                    }
                 }
                 progress.update(&snapshot(ctx, plan, start, &series, warming_up));
                 if ctx.window.end.is_some_and(|e| now >= e) {
@@ -62,9 +69,27 @@ pub async fn collect(
                 break Ended::ExecutorFinished;
             }
             signal = &mut stop => break Ended::Stopped(signal),
+            () = ctx.end_requested() => break Ended::Steered,
         }
     };
     (series, ended)
+}
+
+/// What a steerer sees of the second just ended and of the window so far.
+fn live_tick(ctx: &RunContext, plan: &Plan, since: Duration, point: &SeriesPoint) -> LiveTick {
+    let open = matches!(plan.model, crate::plan::Model::Open { .. });
+    let report = ctx.ledger.report(open, 0.0);
+    LiveTick {
+        point: point.clone(),
+        operations: LiveOperation::table(
+            ctx.recorder.ops(),
+            &ctx.recorder.totals(),
+            since.as_secs_f64(),
+        ),
+        active: ctx.ledger.active.load(Ordering::Relaxed),
+        dropped: ctx.ledger.dropped(),
+        verdict: report.verdict,
+    }
 }
 
 fn snapshot(
@@ -120,7 +145,7 @@ pub fn point(
     };
     SeriesPoint {
         t: t.as_secs_f64(),
-        target: plan.target_at(t),
+        target: ctx.target_at(plan, t),
         active: ctx.ledger.active.load(Ordering::Relaxed),
         dropped,
         ops: interval

@@ -5,6 +5,7 @@
 //! budget and the run's phase.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use hyper::Uri;
 
 use crate::client::{HttpOptions, Origin, Tls};
 use crate::discovery::Catalog;
-use crate::plan::Wait;
+use crate::plan::{Plan, Wait};
 use crate::recorder::{Recorder, Sample};
 use crate::scenario::{Scenario, Step, CAPTURED_PLACEHOLDER, SESSION_DELETE_OP, SESSION_SETUP_OP};
 use crate::schedule::Ledger;
@@ -255,6 +256,8 @@ pub struct RunContext {
     phase: AtomicU8,
     /// Wakes users parked in a wait when the phase changes.
     pub phase_changed: tokio::sync::watch::Sender<()>,
+    /// A steerer's load target and early end (the web UI), when the run has one.
+    pub(crate) steering: Option<Arc<crate::live::Steering>>,
 }
 
 impl RunContext {
@@ -293,6 +296,23 @@ impl RunContext {
             budget: AtomicU64::new(max_iterations.unwrap_or(u64::MAX)),
             phase: AtomicU8::new(Phase::Running as u8),
             phase_changed: tokio::sync::watch::Sender::new(()),
+            steering: None,
+        }
+    }
+
+    /// The load target at `t` into the window: the steerer's when it set one, else the plan's.
+    pub fn target_at(&self, plan: &Plan, t: Duration) -> f64 {
+        self.steering
+            .as_ref()
+            .and_then(|s| s.target())
+            .unwrap_or_else(|| plan.target_at(t))
+    }
+
+    /// Resolves when the steerer ends the window early; never without a steerer.
+    pub async fn end_requested(&self) {
+        match &self.steering {
+            Some(steering) => steering.ended().await,
+            None => std::future::pending().await,
         }
     }
 

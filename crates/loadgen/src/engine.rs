@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::client::{HttpOptions, Tls};
 use crate::collector::{self, Ended};
 use crate::context::{Phase, RunContext, Window, Wire};
+use crate::live::Live;
 use crate::plan::{Model, Plan};
 use crate::progress::{Progress, ProgressMode};
 use crate::recorder::{OpStats, Recorder};
@@ -54,6 +55,9 @@ pub struct RunSpec {
     pub progress: ProgressMode,
     /// Shown before the progress line.
     pub label: String,
+    /// A steerer (the web UI): the load target changed and the window ended while the run goes,
+    /// a view of it once a second.
+    pub live: Option<Live>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +83,7 @@ pub async fn run(
         command_line,
         progress,
         label,
+        live,
     } = spec;
     let config = serde_json::json!({"plan": plan, "http": http, "scenario": scenario.describe()});
     let wire = prepare(&plan, scenario, http)?;
@@ -101,7 +106,9 @@ pub async fn run(
         Model::Closed { .. } => plan.max_requests,
         Model::Open { .. } => None,
     };
-    let ctx = Arc::new(RunContext::new(wire, catalogs, recorder, window, budget));
+    let mut ctx = RunContext::new(wire, catalogs, recorder, window, budget);
+    ctx.steering = live.as_ref().map(Live::steering);
+    let ctx = Arc::new(ctx);
     let cpu_at_start = crate::limits::process_cpu_seconds();
     let mut executor = tokio::spawn(crate::executor::execute(ctx.clone(), plan.clone(), start));
     let mut progress = Progress::new(progress, &label);
@@ -113,9 +120,12 @@ pub async fn run(
         &mut executor,
         stop.as_mut(),
         &mut progress,
+        live.as_ref(),
     )
     .await;
     let stopped_at = Instant::now();
+    let ended_early = (ended == Ended::Steered)
+        .then(|| stopped_at.saturating_duration_since(window.measured_from));
     let stopped_by = finish(&ctx, ended, executor, stop, &mut progress).await;
     progress.finish();
 
@@ -144,6 +154,7 @@ pub async fn run(
         series,
         utilisation,
         workers,
+        ended_early,
     };
     Ok(assemble(&ctx, facts))
 }
@@ -241,7 +252,7 @@ async fn finish(
     let signal = match ended {
         Ended::ExecutorFinished => return None,
         Ended::Stopped(signal) => signal,
-        Ended::WindowElapsed => {
+        Ended::WindowElapsed | Ended::Steered => {
             ctx.enter(Phase::Draining);
             // Every request ends by the drain deadline (its own timeout, or the cut at the
             // deadline); the margin covers the judging and recording after it.
@@ -294,6 +305,8 @@ struct Facts<'a> {
     series: Vec<SeriesPoint>,
     utilisation: f64,
     workers: usize,
+    /// The steerer ended the window this far into it.
+    ended_early: Option<Duration>,
 }
 
 fn assemble(ctx: &RunContext, f: Facts<'_>) -> RunResults {
@@ -321,6 +334,12 @@ fn assemble(ctx: &RunContext, f: Facts<'_>) -> RunResults {
             "the generator used {:.0}% of its {} worker thread(s): it may be the bottleneck, not the target",
             f.utilisation * 100.0,
             f.workers
+        ));
+    }
+    if let Some(at) = f.ended_early {
+        warnings.push(format!(
+            "ended early by its steerer after {:.1} s of the window: the figures cover the run until then",
+            at.as_secs_f64()
         ));
     }
     if let Some(signal) = f.stopped_by {

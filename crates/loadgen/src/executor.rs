@@ -44,7 +44,7 @@ async fn run_closed(ctx: Arc<RunContext>, plan: Plan, start: Instant) {
     while may_begin(&ctx) {
         let now = Instant::now();
         let t = now.saturating_duration_since(ctx.window.measured_from);
-        let mut desired = plan.target_at(t).round() as u64;
+        let mut desired = ctx.target_at(&plan, t).round() as u64;
         if spawn_rate > 0.0 {
             desired = desired.min((spawn_rate * (now - start).as_secs_f64()).floor() as u64 + 1);
         }
@@ -240,7 +240,10 @@ fn schedule(
     let mut budget = plan.max_requests.unwrap_or(u64::MAX);
     let mut next = start;
     while ctx.phase() == Phase::Running && ctx.window.end.is_none_or(|e| next < e) && budget > 0 {
-        let rate = plan.target_at(next.saturating_duration_since(ctx.window.measured_from));
+        let rate = ctx.target_at(
+            plan,
+            next.saturating_duration_since(ctx.window.measured_from),
+        );
         if rate <= 0.0 {
             next += Duration::from_millis(10);
             continue;

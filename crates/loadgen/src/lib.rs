@@ -19,6 +19,7 @@ mod executor;
 mod h1;
 pub mod hey;
 mod limits;
+mod live;
 pub mod load_cli;
 mod plan;
 mod progress;
@@ -37,6 +38,7 @@ pub use check::{excerpt, judge_http, judge_jsonrpc};
 pub use client::{parse_url, HttpOptions, Origin};
 pub use engine::{announced_era, run, runtime, RunError, RunSpec, HALT_GRACE};
 pub use limits::{check_descriptors, nofile_soft_limit};
+pub use live::{Live, LiveOperation, LiveTick};
 pub use plan::{
     parse_duration, parse_rate, parse_stages, parse_wait, Arrival, Model, Plan, PlanError, Stage,
     Wait,

@@ -445,6 +445,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         command_line: cli::redact::redact_command_line(&args),
         progress: parsed.progress.into(),
         label: "load".into(),
+        live: None,
     };
     let mut results = match crate::command::run_until_stopped("load", spec, None) {
         Ok(r) => r,

@@ -118,6 +118,7 @@ async fn go(plan: Plan, scenario: Scenario) -> RunResults {
         command_line: vec!["test".into()],
         progress: ProgressMode::Quiet,
         label: "test".into(),
+        live: None,
     };
     run(spec, std::future::pending()).await.unwrap()
 }
@@ -314,6 +315,7 @@ async fn ctrl_c_stops_the_schedule_and_still_returns_results() {
         command_line: vec![],
         progress: ProgressMode::Quiet,
         label: "t".into(),
+        live: None,
     };
     let started = std::time::Instant::now();
     let stop = async {
@@ -382,6 +384,7 @@ async fn an_unreachable_target_is_an_infrastructure_error_before_any_traffic() {
         command_line: vec![],
         progress: ProgressMode::Quiet,
         label: "t".into(),
+        live: None,
     };
     let err = run(spec, std::future::pending()).await.unwrap_err();
     assert!(matches!(err, loadgen::RunError::Target(_)), "{err}");
@@ -421,6 +424,7 @@ async fn go_with(
         command_line: vec![],
         progress: ProgressMode::Quiet,
         label: "t".into(),
+        live: None,
     };
     run(spec, std::future::pending()).await
 }
@@ -758,6 +762,7 @@ async fn a_request_unanswered_at_the_drain_deadline_is_a_timeout_and_the_queue_i
         command_line: vec![],
         progress: ProgressMode::Quiet,
         label: "t".into(),
+        live: None,
     };
     let started = std::time::Instant::now();
     let r = run(spec, std::future::pending()).await.unwrap();
@@ -832,6 +837,7 @@ async fn an_operation_the_target_cannot_serve_is_refused_at_discovery_without_a_
             command_line: vec![],
             progress: ProgressMode::Quiet,
             label: "t".into(),
+            live: None,
         };
         let started = std::time::Instant::now();
         let err = tokio::time::timeout(Duration::from_secs(10), run(spec, std::future::pending()))
@@ -945,4 +951,70 @@ async fn auto_finds_the_stateless_era_where_it_is_announced_and_the_session_era_
     )
     .await;
     assert!(matches!(gone, Err(loadgen::RunError::Target(_))));
+}
+
+/// A steered run (the web UI's): the users are raised and the arrival rate changed mid-run
+/// through the `Live` handle, every second reaches the steerer, and an early end drains like an
+/// elapsed window — nothing intended goes missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steered_run_takes_its_new_target_and_ends_early_with_everything_accounted_for() {
+    let server = Server::start(&[]);
+    for (plan, new_target) in [
+        (
+            Plan {
+                model: Model::Closed {
+                    users: 2,
+                    spawn_rate: 0.0,
+                    wait: Wait::Constant { secs: 0.01 },
+                },
+                stages: vec![],
+                duration: Some(Duration::from_secs(60)),
+                max_requests: None,
+                warmup: Duration::ZERO,
+                seed: 42,
+            },
+            5.0,
+        ),
+        (open_plan(50.0, 60, 8, 100), 200.0),
+    ] {
+        let ticks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = ticks.clone();
+        let live = loadgen::Live::new(move |tick| seen.lock().unwrap().push(tick));
+        let steer = live.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            steer.set_target(new_target);
+            tokio::time::sleep(Duration::from_millis(2000)).await;
+            steer.end_now();
+        });
+        let spec = RunSpec {
+            plan,
+            scenario: mcp_scenario(&server, SessionMode::PerUser, McpCall::Ping),
+            http: HttpOptions::default(),
+            command_line: vec![],
+            progress: ProgressMode::Quiet,
+            label: "t".into(),
+            live: Some(live.clone()),
+        };
+        let r = run(spec, std::future::pending()).await.unwrap();
+        assert!(r.duration_secs < 10.0, "ended at {} s", r.duration_secs);
+        assert!(
+            r.warnings.iter().any(|w| w.contains("ended early")),
+            "{:?}",
+            r.warnings
+        );
+        let a = &r.schedule.accounting;
+        assert_eq!(a.intended, a.recorded + a.dropped.total(), "{a:?}");
+        assert_eq!(a.dropped.total(), 0, "{a:?}");
+        let ticks = ticks.lock().unwrap();
+        assert!(ticks.len() >= 3, "{} ticks", ticks.len());
+        let last = ticks.last().unwrap();
+        assert_eq!(last.point.target, new_target);
+        let aggregated = last.operations.last().unwrap();
+        assert_eq!(aggregated.name, loadgen::AGGREGATED);
+        assert!(aggregated.requests > 0 && aggregated.requests <= r.total.requests);
+        // The series the results keep shows the new target too.
+        assert!(r.series.iter().any(|p| p.target == new_target));
+        assert!(live.has_ended());
+    }
 }

@@ -17,7 +17,7 @@ use crate::targets::{Auth, Existing};
 use crate::thresholds::ClassPicks;
 use crate::tiers::TierEvent;
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "cargo xtask load-test",
     about = "Run a profile on every tier (direct, gateway, nginx → gateway, REST) and report the gateway's overhead"
@@ -248,6 +248,7 @@ pub fn resolve(
         progress: args.progress.into(),
         command_line,
         notes,
+        live: None,
     })
 }
 

@@ -7,10 +7,10 @@
 
 pub mod cli;
 pub mod host;
-mod lease;
+pub mod lease;
 pub mod profile;
 pub mod run;
 mod sampler;
-mod targets;
+pub mod targets;
 pub mod thresholds;
 pub mod tiers;

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub command_line: Vec<String>,
     /// What resolving found worth saying (an SLA threshold that cannot be checked).
     pub notes: Vec<String>,
+    /// A steerer of every tier's engine run (the web UI), when there is one.
+    pub live: Option<loadgen::Live>,
 }
 
 /// What a run measures.
@@ -232,6 +234,7 @@ fn tier_spec(options: &RunOptions, tier: Tier, scenario: loadgen::Scenario) -> R
         command_line: options.command_line.clone(),
         progress: options.progress,
         label: tier.to_string(),
+        live: options.live.clone(),
     }
 }
 

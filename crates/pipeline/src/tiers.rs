@@ -180,11 +180,18 @@ pub async fn run_all(
             },
             (None, Err(why)) => TierOutcome::Skipped { reason: why },
             (None, Ok(scenario)) => {
-                on(TierEvent::Starting {
-                    tier: planned.tier,
-                    target: &planned.target,
-                });
-                run_one(planned.tier, spec(planned.tier, scenario), health, stop).await?
+                let spec = spec(planned.tier, scenario);
+                if spec.live.as_ref().is_some_and(loadgen::Live::has_ended) {
+                    TierOutcome::Skipped {
+                        reason: "ended by its steerer (the web UI) before this tier".into(),
+                    }
+                } else {
+                    on(TierEvent::Starting {
+                        tier: planned.tier,
+                        target: &planned.target,
+                    });
+                    run_one(planned.tier, spec, health, stop).await?
+                }
             }
         };
         match &outcome {
@@ -380,6 +387,7 @@ mod tests {
             command_line: vec![],
             progress: loadgen::ProgressMode::Quiet,
             label: tier.to_string(),
+            live: None,
         };
         let (_tx, stop) = tokio::sync::watch::channel(None);
         let runs = run_all(planned, spec, &t.health, &stop, |_| {})

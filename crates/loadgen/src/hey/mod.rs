@@ -217,6 +217,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         command_line: cli::redact::redact_command_line(&args),
         progress: ProgressMode::Auto,
         label: "hey".into(),
+        live: None,
     };
     let results = match crate::command::run_until_stopped("hey", spec, parsed.cpus) {
         Ok(r) => r,
