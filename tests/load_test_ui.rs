@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcpbench::browser::{chromium, Browser};
-use mcpbench::harness::{binary, free_port_range, target_dir, test_workdir, ChildGuard};
+use mcpbench::harness::{
+    binary, free_port_range, http_request, target_dir, test_workdir, ChildGuard,
+};
 
 /// The UI with its stack on ports of its own, and everything it printed.
 struct Ui {
@@ -166,6 +168,29 @@ fn bad_input_is_said_inline_and_starts_nothing(browser: &mut Browser) {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(text(browser, "phase"), "idle");
     assert_eq!(number(browser, "stat-requests"), 0);
+}
+
+/// A page on another site can post a form or text here without asking the browser, but not
+/// JSON: such a post is refused and nothing starts.
+fn another_sites_form_cannot_start_a_run(ui: &Ui, browser: &mut Browser) {
+    let addr: std::net::SocketAddr = ui
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let form = br#"{"tier":"direct","classes":"MCPToolCallerUser","users":"1","spawn_rate":"1","rate":"","run_time":"5s"}"#;
+    let response = http_request(
+        "POST",
+        addr,
+        "/api/start",
+        &[("Content-Type", "text/plain")],
+        form,
+    )
+    .unwrap();
+    assert_eq!(response.status, 415);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(text(browser, "phase"), "idle");
 }
 
 /// Starts a run on bench-server, watches it advance, changes the users and stops it.
@@ -335,6 +360,7 @@ fn a_person_starts_watches_steers_stops_and_downloads_in_a_real_browser() {
         )
         .unwrap();
     bad_input_is_said_inline_and_starts_nothing(&mut browser);
+    another_sites_form_cannot_start_a_run(&ui, &mut browser);
     a_run_advances_takes_new_users_and_stops(&mut browser);
     the_report_downloads(&mut browser, &ui.dir);
 

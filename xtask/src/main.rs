@@ -99,6 +99,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Render a saved run's reports again from its results.json: `report reports/latest`.
+    #[command(disable_help_flag = true)]
+    Report {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Host TCP tuning for load tests: `tune check`, `tune apply [--persist]`.
     #[command(disable_help_flag = true)]
     Tune {
@@ -243,6 +249,11 @@ fn main() -> ExitCode {
         Command::LoadTestSoak { args } => load_test(Some("soak"), args),
         Command::CompareBaseline { args } => report::compare_cli::main_with_args(
             std::iter::once("cargo xtask compare-baseline".into())
+                .chain(args)
+                .collect(),
+        ),
+        Command::Report { args } => report::render_cli::main_with_args(
+            std::iter::once("cargo xtask report".into())
                 .chain(args)
                 .collect(),
         ),

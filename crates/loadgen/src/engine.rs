@@ -37,11 +37,20 @@ const DOWN_AFTER: Duration = Duration::from_secs(1);
 /// A runtime sized to the CPUs this process may use: single-threaded when pinned to one core
 /// (cheaper than one worker thread plus a separate driver), multi-threaded otherwise.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut builder = if cores == 1 {
+    runtime_with_workers(None)
+}
+
+/// A runtime with `workers` threads when given (Locust's worker processes, `LOADTEST_PROCESSES`),
+/// else sized like [`runtime`]. One worker is the single-threaded runtime.
+pub fn runtime_with_workers(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let workers =
+        workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut builder = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut multi = tokio::runtime::Builder::new_multi_thread();
+        multi.worker_threads(workers);
+        multi
     };
     builder.enable_all().build()
 }

@@ -36,7 +36,9 @@ mod vu;
 
 pub use check::{excerpt, judge_http, judge_jsonrpc};
 pub use client::{parse_url, HttpOptions, Origin};
-pub use engine::{announced_era, run, runtime, RunError, RunSpec, HALT_GRACE};
+pub use engine::{
+    announced_era, run, runtime, runtime_with_workers, RunError, RunSpec, HALT_GRACE,
+};
 pub use limits::{check_descriptors, nofile_soft_limit};
 pub use live::{Live, LiveOperation, LiveTick};
 pub use plan::{

@@ -82,6 +82,10 @@ pub struct LoadTestArgs {
     /// Seed of every random choice (the same on every tier).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The engine's worker threads (Locust's worker processes; default: one per CPU; results
+    /// are one process's, so nothing needs merging) [env: LOADTEST_PROCESSES].
+    #[arg(long, allow_hyphen_values = true)]
+    pub processes: Option<String>,
     /// How to bring the stack up when none is running.
     #[command(flatten)]
     pub stack: stack::UpFlags,
@@ -209,6 +213,32 @@ fn profile(args: &LoadTestArgs, env: &impl Fn(&str) -> Option<String>) -> Result
     Ok(profile)
 }
 
+/// The most engine worker threads `--processes` takes.
+const MOST_WORKERS: usize = 1024;
+
+/// `--processes`, else `LOADTEST_PROCESSES`: the engine's worker threads (None: one per CPU).
+fn workers(
+    flag: Option<&str>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<usize>, String> {
+    let (name, text) = match flag {
+        Some(text) => ("--processes", text.to_string()),
+        None => match env("LOADTEST_PROCESSES").filter(|v| !v.trim().is_empty()) {
+            Some(text) => ("LOADTEST_PROCESSES", text),
+            None => return Ok(None),
+        },
+    };
+    match text.trim().parse::<usize>() {
+        // Locust's -1 is "one per CPU", our default.
+        _ if text.trim() == "-1" => Ok(None),
+        Ok(n) if (1..=MOST_WORKERS).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "{name}='{}': the engine's worker threads, a whole number from 1 to {MOST_WORKERS} (or -1: one per CPU)",
+            text.trim()
+        )),
+    }
+}
+
 /// Resolves flags, the Makefile's variables and the profile into run options: every threshold,
 /// class pick and tier parsed and checked, the reports directory writable. Nothing is sent.
 pub fn resolve(
@@ -236,6 +266,7 @@ pub fn resolve(
     let thresholds =
         crate::thresholds::scoped(&profile, &args.thresholds, &tiers, &picks, &mut notes)?;
     let target = target(args, &env, bench_server)?;
+    let workers = workers(args.processes.as_deref(), &env)?;
     cli::paths::ensure_writable_dir(&args.reports_dir)
         .map_err(|e| format!("--reports-dir: {e}"))?;
     Ok(RunOptions {
@@ -249,6 +280,7 @@ pub fn resolve(
         command_line,
         notes,
         live: None,
+        workers,
     })
 }
 
@@ -270,7 +302,7 @@ pub fn main_with_args(args: Vec<String>, bench_server: stack::BenchServerProgram
         Err(m) => return Exit::Usage.fail("load-test", &m),
     };
     let reports_dir = options.reports_dir.clone();
-    let runtime = match loadgen::runtime() {
+    let runtime = match loadgen::runtime_with_workers(options.workers) {
         Ok(rt) => rt,
         Err(e) => {
             return Exit::Infrastructure
@@ -416,9 +448,21 @@ mod tests {
                 ("LOADTEST_RUN_TIME", "10s"),
                 ("LOADTEST_HOST", "http://127.0.0.1:8081"),
                 ("MCPGATEWAY_BEARER_TOKEN", "t0ken"),
+                ("LOADTEST_PROCESSES", "4"),
             ],
         )
         .unwrap();
+        assert_eq!(o.workers, Some(4));
+        let flag_wins = resolve_with(&["--processes", "2"], &[("LOADTEST_PROCESSES", "4")]);
+        assert_eq!(flag_wins.unwrap().workers, Some(2));
+        let per_cpu = resolve_with(&[], &[("LOADTEST_PROCESSES", "-1")]);
+        assert_eq!(per_cpu.unwrap().workers, None);
+        for bad in ["0", "many", "5000"] {
+            let refused = resolve_with(&[], &[("LOADTEST_PROCESSES", bad)])
+                .err()
+                .unwrap();
+            assert!(refused.starts_with("LOADTEST_PROCESSES="), "{refused}");
+        }
         assert_eq!(
             o.profile.load,
             crate::profile::Load::Users {

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub notes: Vec<String>,
     /// A steerer of every tier's engine run (the web UI), when there is one.
     pub live: Option<loadgen::Live>,
+    /// The engine's worker threads (`--processes`, `LOADTEST_PROCESSES`); None: one per CPU.
+    pub workers: Option<usize>,
 }
 
 /// What a run measures.

@@ -117,7 +117,8 @@ pub fn run(args: &CompareArgs) -> Exit {
     }
 }
 
-fn read(path: &Path, what: &str) -> Result<OverheadRun, String> {
+/// A run's results.json, read back with the schema check.
+pub(crate) fn read(path: &Path, what: &str) -> Result<OverheadRun, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
     OverheadRun::from_json(&text).map_err(|e| format!("the {what} {}: {e}", path.display()))

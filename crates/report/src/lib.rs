@@ -16,6 +16,7 @@ mod junit;
 mod markdown;
 mod notices;
 mod overhead;
+pub mod render_cli;
 mod svg;
 mod tables;
 pub mod terminal;

@@ -220,7 +220,7 @@ impl Hub {
     /// The run, on its own thread and runtime (the pipeline's progress callback is not Send).
     fn run(&self, options: RunOptions) {
         let reports_dir = options.reports_dir.clone();
-        let outcome = loadgen::runtime()
+        let outcome = loadgen::runtime_with_workers(options.workers)
             .map_err(|e| format!("cannot start the async runtime: {e}"))
             .and_then(|runtime| {
                 runtime

@@ -114,10 +114,23 @@ fn answer(result: Result<Value, Refusal>) -> Response<Body> {
     }
 }
 
-/// The request's JSON body, or the response that refuses it.
+/// The request's JSON body, or the response that refuses it. Only `application/json` is read:
+/// another site's page can send a form or text to this port without asking, but not JSON, so a
+/// page elsewhere cannot start load from the person's browser.
 async fn body_json<T: serde::de::DeserializeOwned>(
     request: Request<Incoming>,
 ) -> Result<T, Response<Body>> {
+    let json = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim() == "application/json");
+    if !json {
+        return Err(plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the form as application/json",
+        ));
+    }
     let limited = http_body_util::Limited::new(request.into_body(), MOST_BODY);
     let bytes = limited
         .collect()

@@ -1,0 +1,59 @@
+//! `cargo xtask report DIR`: a saved run rendered again (the seed's `jmeter-report`): its
+//! `results.json` read back with the schema check, then `report.html`, `report.md`, `junit.xml`
+//! and the Locust CSVs written — in the run's directory, or in `--out`. Exit 0 when written, 2
+//! for a path that holds no mcpbench run, 3 when the files cannot be written.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::Exit;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask report",
+    about = "Render a saved run's reports again from its results.json (HTML, Markdown, JUnit, CSV)"
+)]
+pub struct ReportArgs {
+    /// The run's directory (`reports/<run-id>`, `reports/latest`) or its results.json.
+    pub run: PathBuf,
+    /// Write the views here instead of beside the results (created).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The whole command. `args[0]` is the program name.
+pub fn main_with_args(args: Vec<String>) -> ExitCode {
+    match cli::args::parse::<ReportArgs>("report", &args) {
+        Ok(parsed) => render(&parsed),
+        Err(code) => code,
+    }
+}
+
+fn render(args: &ReportArgs) -> ExitCode {
+    let results = if args.run.is_dir() {
+        args.run.join("results.json")
+    } else {
+        args.run.clone()
+    };
+    let run = match crate::compare_cli::read(&results, "run") {
+        Ok(run) => run,
+        Err(e) => return Exit::Usage.fail("report", &e),
+    };
+    let out = args.out.clone().unwrap_or_else(|| parent_of(&results));
+    match run.write_to_dir(&out) {
+        Ok(()) => {
+            println!("report: {}", out.join("report.html").display());
+            Exit::Ok.into()
+        }
+        Err(e) => {
+            Exit::Infrastructure.fail("report", &format!("cannot write {}: {e}", out.display()))
+        }
+    }
+}
+
+fn parent_of(file: &Path) -> PathBuf {
+    file.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
