@@ -381,6 +381,7 @@ fn a_person_starts_watches_steers_stops_and_downloads_in_a_real_browser() {
 /// the stack it brought up, and the UI's end is a normal one (0).
 fn sigterm_mid_run_writes_the_run_and_takes_the_stack_down(browser: &mut Browser, ui: &mut Ui) {
     browser.click("reset").unwrap();
+    wait_for_phase(browser, "idle", LONG);
     fill_form(browser, "direct", "MCPToolCallerUser", "2", "120s");
     browser.click("start").unwrap();
     wait_for_phase(browser, "running", LONG);

@@ -354,10 +354,13 @@ async function init() {
     const { ok, answer } = await post("/api/stop");
     if (!ok) showErrors(answer.errors);
   });
+  // The form returns to its defaults before the reset is sent, never after: what is typed once
+  // the page shows idle stays typed.
   $("reset").addEventListener("click", async () => {
     showErrors(null);
+    fillDefaults();
     const { ok, answer } = await post("/api/reset");
-    if (ok) fillDefaults(); else showErrors(answer.errors);
+    if (!ok) showErrors(answer.errors);
   });
   $("steer-form").addEventListener("submit", async (e) => {
     e.preventDefault();
