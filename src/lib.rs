@@ -2,4 +2,5 @@
 //! this library holds what both need to drive the workspace's binaries as a user would.
 
 pub mod browser;
+pub mod delay_proxy;
 pub mod harness;

@@ -1,9 +1,12 @@
-//! `cargo xtask load` end to end against a real bench-server: its files, its table and its exit
-//! codes (0 done, 2 bad input, 3 unreachable target, 4 saturated generator).
+//! `cargo xtask load` end to end against a real bench-server: its files, its table, its exit
+//! codes (0 done, 2 bad input, 3 unreachable target, 4 saturated generator) and where the time
+//! went (a proxy with a known delay in front of the server).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
+use mcpbench::delay_proxy;
 use mcpbench::harness::{binary, free_port_range, spawn_bench_server, target_dir};
 
 fn out_dir(name: &str) -> PathBuf {
@@ -315,4 +318,82 @@ fn thresholds_gate_the_exit_code_and_are_validated_before_traffic() {
         );
         assert!(!dir.exists(), "{bad}: no traffic, no results");
     }
+}
+
+#[test]
+fn a_fixed_delay_in_front_of_the_server_shows_up_in_path_time_and_not_in_backend_time() {
+    // The backend takes ~5 ms; a proxy holds every request 20 ms on its way. Path time (latency
+    // from the send minus the handler time the reply reports) must grow by the 20 ms, ±10%,
+    // while the backend's time stays where it was.
+    const DELAY: Duration = Duration::from_millis(20);
+    let (_server, port) = spawn_bench_server(1, &["--latency-ms", "5"]).unwrap();
+    let proxy = delay_proxy::start(([127, 0, 0, 1], port).into(), DELAY).unwrap();
+    let run = |target: u16, name: &str| {
+        let dir = out_dir(name);
+        let url = format!("http://127.0.0.1:{target}/mcp");
+        let out = load(&[
+            "--url",
+            &url,
+            "--users",
+            "4",
+            "-z",
+            "3s",
+            "--warmup",
+            "1s",
+            "--ops",
+            "tools/call=3,tools/list=1",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        results(&dir)
+    };
+    let (direct, delayed) = (run(port, "direct"), run(proxy, "delayed"));
+    for op in ["tools/call", "tools/list", loadgen::AGGREGATED] {
+        let backend = |r: &loadgen::RunResults| {
+            let o = r
+                .operations
+                .iter()
+                .chain([&r.total])
+                .find(|o| o.name == op)
+                .unwrap();
+            assert_eq!(o.failures, 0, "{op}: {:?}", o.errors);
+            o.backend
+                .clone()
+                .unwrap_or_else(|| panic!("{op}: no backend time"))
+        };
+        let (d, p) = (backend(&direct), backend(&delayed));
+        let added = p.path.p50_ms - d.path.p50_ms;
+        let want = DELAY.as_secs_f64() * 1000.0;
+        assert!(
+            (added - want).abs() <= want * 0.1,
+            "{op}: path +{added:.2} ms, not {want} ms"
+        );
+        let moved = (p.backend.p50_ms - d.backend.p50_ms).abs();
+        assert!(
+            moved <= 0.1 * d.backend.p50_ms,
+            "{op}: backend moved {moved:.2} ms: {d:?} vs {p:?}"
+        );
+        assert_eq!(
+            (d.rebound, p.rebound),
+            (0, 0),
+            "{op}: one server, one start"
+        );
+    }
+    // Every tools/call the server handled in the window reached us: no duplicated work.
+    let calls = delayed.operations[0]
+        .backend
+        .as_ref()
+        .unwrap()
+        .backend_calls_per_reply
+        .unwrap();
+    assert!(
+        (1.0..1.01).contains(&calls),
+        "{calls} backend calls per reply"
+    );
 }

@@ -145,6 +145,50 @@ fn every_view_is_written_and_no_secret_in_any(stack: &Stack, run_dir: &Path) {
     );
 }
 
+/// The bench server's stamp came back through the real gateway: its tools/call replies carry
+/// the backend's time, the path time is the rest of each request's latency, and the listings
+/// the gateway serves from its own catalog carry none.
+fn gateway_time_is_attributed_from_the_backends_stamps(
+    results: &serde_json::Value,
+    row: &serde_json::Value,
+) {
+    let op = |tier_name: &str, op: &str| {
+        tier(results, tier_name)["outcome"]["results"]["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == op)
+            .unwrap()
+            .clone()
+    };
+    let call = op("gateway", "tools/call");
+    let backend = &call["backend"];
+    assert!(backend["stamped"].as_u64().unwrap() > 0, "{call}");
+    let ms = |v: &serde_json::Value, key: &str| v[key]["p50_ms"].as_f64().unwrap();
+    let (sent, handler, path) = (
+        call["uncorrected"]["p50_ms"].as_f64().unwrap(),
+        ms(backend, "backend"),
+        ms(backend, "path"),
+    );
+    // Medians of differences are not differences of medians: close, not equal.
+    assert!(
+        handler > 0.0 && path > 0.0 && (handler + path - sent).abs() < 0.2 * sent,
+        "{call}"
+    );
+    assert_eq!(backend["rebound"], 0, "{call}");
+    assert!(
+        op("gateway", "tools/list").get("backend").is_none(),
+        "served by the gateway"
+    );
+    assert!(
+        op("direct", "tools/list")["backend"]["stamped"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(row["path"]["added_p50_ms"].as_f64().unwrap() > 0.0, "{row}");
+}
+
 #[test]
 fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     let stack = Stack::new("e2e");
@@ -197,6 +241,7 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
         latency["direct_p50_ms"].as_f64().unwrap(),
     );
     assert!((added - (p50 - direct_p50)).abs() < 1e-6, "{row}");
+    gateway_time_is_attributed_from_the_backends_stamps(&results, row);
     // Every call through the gateway was a real MCP success (a JSON-RPC error would count).
     assert_eq!(
         tier(&results, "gateway")["outcome"]["results"]["total"]["failures"],

@@ -8,17 +8,22 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use rand::RngCore;
 use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::config::ResponseMode;
+
+/// The standard header a reply's handler time goes out in (not among hyper's constants).
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
 use crate::era::{self, PostEra, VERSION_HEADER};
 use crate::mcp::{self, Era, Reply, RpcError, Server, PROTOCOL_VERSIONS};
 
@@ -147,6 +152,7 @@ impl HttpServer {
     }
 
     async fn post(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let arrived = Instant::now();
         let framing = match self.framing(req.headers()) {
             Some(f) => f,
             None => {
@@ -197,7 +203,7 @@ impl HttpServer {
         {
             let this = Arc::clone(&self);
             let mut event = Box::pin(async move {
-                let (reply, negotiated) = this.server.handle_body(&body, era).await;
+                let (reply, negotiated) = this.server.handle_body(&body, era, arrived).await;
                 this.open_session(new_session, negotiated);
                 match reply {
                     Reply::Message(b) | Reply::Malformed(b) => sse_event(&b),
@@ -207,38 +213,53 @@ impl HttpServer {
             // A reply ready at once goes out with the headers in one write, as JSON does. One
             // still being computed (a tool with latency) gets its headers now and the event when
             // it is ready, so clients can tell time to first byte from time to the response.
-            let body = match poll_once(event.as_mut()).await {
-                Some(ready) => Body::full(ready),
+            let (body, timed) = match poll_once(event.as_mut()).await {
+                Some(ready) => (Body::full(ready), true),
                 None => {
                     let (tx, rx) = oneshot::channel();
                     tokio::spawn(async move {
                         let _ = tx.send(event.await);
                     });
-                    Body::Deferred(rx)
+                    (Body::Deferred(rx), false)
                 }
             };
             let mut r = Response::new(body);
+            if timed {
+                self.add_server_timing(&mut r, arrived);
+            }
             set_sse_headers(r.headers_mut());
             add_session_header(&mut r, new_session);
             return r;
         }
 
-        let (reply, negotiated) = self.server.handle_body(&body, era).await;
+        let (reply, negotiated) = self.server.handle_body(&body, era, arrived).await;
         let opened = self.open_session(new_session, negotiated);
         let mut r = match reply {
             Reply::Accepted => empty_response(StatusCode::ACCEPTED),
             Reply::Malformed(b) => json_response(StatusCode::BAD_REQUEST, b),
-            Reply::Message(b) => match framing {
-                Framing::Json => json_response(StatusCode::OK, b),
-                Framing::Sse => {
-                    let mut r = Response::new(Body::full(sse_event(&b)));
-                    set_sse_headers(r.headers_mut());
-                    r
-                }
-            },
+            Reply::Message(b) => {
+                let mut r = match framing {
+                    Framing::Json => json_response(StatusCode::OK, b),
+                    Framing::Sse => {
+                        let mut r = Response::new(Body::full(sse_event(&b)));
+                        set_sse_headers(r.headers_mut());
+                        r
+                    }
+                };
+                self.add_server_timing(&mut r, arrived);
+                r
+            }
         };
         add_session_header(&mut r, opened);
         r
+    }
+
+    /// The handler's time in a standard header, for clients that call this server directly.
+    fn add_server_timing(&self, r: &mut Response<Body>, arrived: Instant) {
+        let timing = self.server.identity.server_timing(arrived);
+        if let Ok(v) = HeaderValue::from_str(&timing) {
+            r.headers_mut().insert(SERVER_TIMING, v);
+        }
     }
 
     /// Registers the session of a successful initialize; returns its id if one was opened.

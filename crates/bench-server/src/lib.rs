@@ -10,6 +10,7 @@ mod faults;
 mod http;
 mod log;
 mod mcp;
+pub mod stamp;
 mod stdio;
 mod tools;
 
@@ -58,6 +59,7 @@ fn shared_state(config: &Config) -> Arc<Shared> {
         catalog: Catalog::new(config),
         faults: Faults::new(config),
         started: Instant::now(),
+        instance: rand::random(),
     })
 }
 
@@ -80,10 +82,7 @@ impl Fleet {
                 .set_nonblocking(true)
                 .map_err(|source| BindError::Other { addr, source })?;
             listeners.push(listener);
-            let server = Server {
-                index: index as u32,
-                shared: Arc::clone(&shared),
-            };
+            let server = Server::new(index as u32, Arc::clone(&shared));
             servers.push(Arc::new(HttpServer::new(
                 server,
                 config.stateless,
@@ -214,10 +213,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     };
     let result = match config.transport {
         Transport::Stdio => {
-            let server = Server {
-                index: 0,
-                shared: shared_state(&config),
-            };
+            let server = Server::new(0, shared_state(&config));
             runtime.block_on(stdio::serve(server, termination_signal()))
         }
         Transport::Http => {

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::catalog::Catalog;
 use crate::faults::{Faults, InjectedError};
+use crate::stamp::Identity;
 use crate::tools;
 
 /// Protocol versions of the session era this server speaks, newest first.
@@ -122,6 +123,8 @@ pub struct Shared {
     pub catalog: Catalog,
     pub faults: Faults,
     pub started: Instant,
+    /// Tells this start of the process apart from any other (a restart, a replica).
+    pub instance: u32,
 }
 
 /// One MCP server of the fleet (one port).
@@ -129,6 +132,7 @@ pub struct Shared {
 pub struct Server {
     pub index: u32,
     pub shared: Arc<Shared>,
+    pub identity: Arc<Identity>,
 }
 
 /// One JSON-RPC message from the client, borrowed from the request body.
@@ -182,9 +186,24 @@ pub fn classify(body: &[u8]) -> BodyKind {
 }
 
 impl Server {
+    pub fn new(index: u32, shared: Arc<Shared>) -> Self {
+        let identity = Arc::new(Identity::new(index, shared.instance));
+        Server {
+            index,
+            shared,
+            identity,
+        }
+    }
+
     /// Handles one body (a message or a batch) in `era` and reports the protocol version an
     /// `initialize` in it negotiated, so the transport can open a session.
-    pub async fn handle_body(&self, body: &[u8], era: Era) -> (Reply, Option<&'static str>) {
+    /// `arrived` is when the request came in: a benchmark tool's result says how long since.
+    pub async fn handle_body(
+        &self,
+        body: &[u8],
+        era: Era,
+        arrived: Instant,
+    ) -> (Reply, Option<&'static str>) {
         let value: &RawValue = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => return (malformed(RpcError::parse_error(e)), None),
@@ -202,7 +221,7 @@ impl Server {
             let mut negotiated = None;
             out.push(b'[');
             for item in items {
-                let (reply, version) = self.handle_one(item, era).await;
+                let (reply, version) = self.handle_one(item, era, arrived).await;
                 negotiated = negotiated.or(version);
                 if let Some(bytes) = reply {
                     if out.len() > 1 {
@@ -225,7 +244,7 @@ impl Server {
                 None,
             ),
             Ok(_) => {
-                let (reply, version) = self.handle_one(value, era).await;
+                let (reply, version) = self.handle_one(value, era, arrived).await;
                 (reply.map_or(Reply::Accepted, Reply::Message), version)
             }
             Err(e) => (malformed(RpcError::invalid_request(&e.to_string())), None),
@@ -237,6 +256,7 @@ impl Server {
         &self,
         raw: &RawValue,
         era: Era,
+        arrived: Instant,
     ) -> (Option<Vec<u8>>, Option<&'static str>) {
         let msg = match Incoming::deserialize(raw) {
             Ok(m) => m,
@@ -277,7 +297,7 @@ impl Server {
             })),
             Some(_) => Err(RpcError::injected()),
             None => {
-                self.dispatch(method, msg.params, &mut negotiated, era)
+                self.dispatch(method, msg.params, (&mut negotiated, arrived), era)
                     .await
             }
         };
@@ -292,7 +312,7 @@ impl Server {
         &self,
         method: &str,
         params: Option<&RawValue>,
-        negotiated: &mut Option<&'static str>,
+        (negotiated, arrived): (&mut Option<&'static str>, Instant),
         era: Era,
     ) -> Result<Value, RpcError> {
         let catalog = &self.shared.catalog;
@@ -320,7 +340,8 @@ impl Server {
             "tools/list" => catalog.list_tools(parse_cursor(params)?.as_deref()),
             "tools/call" => {
                 let p: CallParams = parse_params(params)?;
-                let out = tools::call(catalog, &p.name, &p.arguments.unwrap_or_default())?;
+                let args = p.arguments.unwrap_or_default();
+                let out = tools::call(catalog, &p.name, &args, (&self.identity, arrived))?;
                 if !out.delay.is_zero() {
                     tokio::time::sleep(out.delay).await;
                 }
@@ -482,18 +503,21 @@ mod tests {
 
     fn server(args: &[&str]) -> Server {
         let config = crate::Config::parse_from(std::iter::once("t").chain(args.iter().copied()));
-        Server {
-            index: 0,
-            shared: Arc::new(Shared {
-                catalog: Catalog::new(&config),
-                faults: Faults::new(&config),
-                started: Instant::now(),
-            }),
-        }
+        let shared = Arc::new(Shared {
+            catalog: Catalog::new(&config),
+            faults: Faults::new(&config),
+            started: Instant::now(),
+            instance: 1,
+        });
+        Server::new(0, shared)
     }
 
     async fn call(s: &Server, body: &str) -> Value {
-        match s.handle_body(body.as_bytes(), Era::Session).await.0 {
+        match s
+            .handle_body(body.as_bytes(), Era::Session, Instant::now())
+            .await
+            .0
+        {
             Reply::Message(b) | Reply::Malformed(b) => serde_json::from_slice(&b).unwrap(),
             Reply::Accepted => Value::Null,
         }
@@ -510,7 +534,9 @@ mod tests {
             let body = format!(
                 r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"{asked}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
             );
-            let (reply, version) = s.handle_body(body.as_bytes(), Era::Session).await;
+            let (reply, version) = s
+                .handle_body(body.as_bytes(), Era::Session, Instant::now())
+                .await;
             assert_eq!(version, Some(got));
             let Reply::Message(bytes) = reply else {
                 panic!("{reply:?}")
@@ -565,7 +591,8 @@ mod tests {
         assert!(matches!(
             s.handle_body(
                 br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-                Era::Session
+                Era::Session,
+                Instant::now()
             )
             .await
             .0,

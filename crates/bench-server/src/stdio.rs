@@ -37,7 +37,9 @@ pub async fn serve(
         }
         let (server, tx) = (Arc::clone(&server), tx.clone());
         tokio::spawn(async move {
-            let (reply, _) = server.handle_body(line.as_bytes(), Era::Session).await;
+            let (reply, _) = server
+                .handle_body(line.as_bytes(), Era::Session, std::time::Instant::now())
+                .await;
             if let Reply::Message(bytes) | Reply::Malformed(bytes) = reply {
                 let _ = tx.send(bytes);
             }

@@ -2,7 +2,7 @@
 //! `convert_time`, with real IANA time-zone conversion (chrono-tz's bundled database, so it works
 //! in a `scratch` container with no /usr/share/zoneinfo).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::catalog::{benchmark_tool_index, Catalog};
 use crate::mcp::RpcError;
+use crate::stamp::{Identity, SERVED_KEY};
 
 /// What a tool call produced: MCP text content, whether it is a tool error, and how long the
 /// tool asked to take (echo's `delay_ms`), which the caller sleeps without blocking the server.
@@ -113,13 +114,16 @@ pub const FIXED_TOOLS: [FixedTool; 3] = [
 
 /// Runs tool `name`. Unknown tools and arguments that break the tool's schema are protocol errors
 /// (-32602); a tool that runs and fails (an unknown time zone) is an `isError` result.
+/// A benchmark tool's text ends with the [`stamp`](crate::stamp) of `served` (who, and since
+/// when the request is being handled).
 pub fn call(
     catalog: &Catalog,
     name: &str,
     arguments: &Map<String, Value>,
+    served: (&Identity, Instant),
 ) -> Result<ToolOutput, RpcError> {
     if benchmark_tool_index(name, catalog.tools).is_some() {
-        return benchmark_tool(catalog, name, arguments);
+        return benchmark_tool(catalog, name, arguments, served);
     }
     match FIXED_TOOLS.iter().find(|t| t.name == name) {
         Some(tool) => (tool.call)(arguments),
@@ -135,6 +139,7 @@ fn benchmark_tool(
     catalog: &Catalog,
     name: &str,
     arguments: &Map<String, Value>,
+    (identity, arrived): (&Identity, Instant),
 ) -> Result<ToolOutput, RpcError> {
     for key in ["param1", "param2"] {
         optional_string(arguments, key)?;
@@ -145,7 +150,13 @@ fn benchmark_tool(
         "arguments": arguments,
         "data": catalog.payload(name, catalog.tool_size),
     });
-    Ok(ToolOutput::ok(body.to_string()))
+    // The stamp goes last (after the object's own members, whatever their order), so a reader
+    // finds it from the end, and as late as possible, so its time covers the most.
+    let mut text = body.to_string();
+    text.pop();
+    let stamp = serde_json::to_string(&identity.stamp_tool_call(arrived)).expect("a stamp");
+    text.push_str(&format!(r#","{SERVED_KEY}":{stamp}}}"#));
+    Ok(ToolOutput::ok(text))
 }
 
 fn echo(arguments: &Map<String, Value>) -> Result<ToolOutput, RpcError> {
@@ -280,16 +291,26 @@ mod tests {
     }
 
     #[test]
-    fn benchmark_tool_returns_its_arguments_and_payload() {
+    fn benchmark_tool_returns_its_arguments_and_payload_and_ends_with_its_stamp() {
+        let identity = Identity::new(2, 7);
+        let arrived = Instant::now() - Duration::from_millis(3);
         let out = call(
             &catalog(),
             "benchmark_tool_4",
-            &args(json!({"param1": "a"})),
+            &args(json!({"param1": "a", "served": "by the client"})),
+            (&identity, arrived),
         )
         .unwrap();
+        let stamp = crate::stamp::from_tool_text(&out.text).expect("stamped");
+        assert_eq!((stamp.by.as_str(), stamp.call), ("2@00000007", Some(1)));
+        assert!(stamp.handler() >= Duration::from_millis(3));
         let body: Value = serde_json::from_str(&out.text).unwrap();
+        assert_eq!(body[SERVED_KEY]["handler_us"], stamp.handler_us);
         assert_eq!(body["tool"], "benchmark_tool_4");
-        assert_eq!(body["arguments"], json!({"param1": "a"}));
+        assert_eq!(
+            body["arguments"],
+            json!({"param1": "a", "served": "by the client"})
+        );
         assert_eq!(body["data"].as_str().unwrap().len(), 64);
         assert!(DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).is_ok());
     }
@@ -297,6 +318,10 @@ mod tests {
     #[test]
     fn wrong_argument_types_and_unknown_tools_are_invalid_params() {
         let c = catalog();
+        let identity = Identity::new(0, 0);
+        let call = |c: &Catalog, name: &str, a: &Map<String, Value>| {
+            call(c, name, a, (&identity, Instant::now()))
+        };
         assert_eq!(
             call(&c, "benchmark_tool_1", &args(json!({"param1": 3})))
                 .unwrap_err()

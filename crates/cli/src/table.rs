@@ -26,6 +26,17 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// The column names, and whether each is right-aligned (numbers), for other renderings.
+    pub fn columns(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+        self.columns
+            .iter()
+            .map(|(name, a)| (*name, *a == Align::Right))
+    }
+
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
     /// Columns padded to their widest cell, two spaces apart; no trailing spaces.
     pub fn text(&self) -> String {
         let widths: Vec<usize> = self

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use bench_server::stamp::{self, Stamp};
+
 use crate::client::Exchange;
 use crate::recorder::ErrorClass;
 use crate::scenario::Expect;
@@ -113,7 +115,13 @@ pub fn jsonrpc_message<'a>(ex: &'a Exchange, id: Option<&str>) -> Option<Cow<'a,
 }
 
 /// A JSON-RPC body: an `error` member is a failure; for tools/call `result.isError` is one too.
-pub fn judge_jsonrpc(ex: &Exchange, id: Option<&str>, tool_call: bool) -> Result<(), Failure> {
+/// A success gives what the backend said about it, if it said anything: the stamp at the end of
+/// a tool's text (it survives a gateway), else the `Server-Timing` header (a direct call).
+pub fn judge_jsonrpc(
+    ex: &Exchange,
+    id: Option<&str>,
+    tool_call: bool,
+) -> Result<Option<Stamp>, Failure> {
     let Some(message) = jsonrpc_message(ex, id) else {
         return Err((
             ErrorClass::Check,
@@ -138,26 +146,31 @@ pub fn judge_jsonrpc(ex: &Exchange, id: Option<&str>, tool_call: bool) -> Result
             format!("JSON-RPC response without result: {}", excerpt(&ex.body)),
         ));
     };
+    let mut stamp = None;
     if tool_call {
         if let Ok(probe) = serde_json::from_str::<ToolResultProbe>(result.get()) {
+            let mut texts = probe.content.into_iter().filter_map(|c| c.text);
             if probe.is_error {
-                let text = probe
-                    .content
-                    .into_iter()
-                    .find_map(|c| c.text)
-                    .unwrap_or_default();
+                let text = texts.next().unwrap_or_default();
                 return Err((
                     ErrorClass::ToolError,
                     format!("tool error: {}", excerpt(text.as_bytes())),
                 ));
             }
+            stamp = texts.find_map(|t| stamp::from_tool_text(&t));
         }
     }
-    Ok(())
+    Ok(stamp.or_else(|| header_stamp(ex)))
 }
 
-/// Status, then body checks, as `expect` asks.
-pub fn judge_http(ex: &Exchange, expect: &Expect) -> Result<(), Failure> {
+fn header_stamp(ex: &Exchange) -> Option<Stamp> {
+    let header = ex.headers.get("server-timing")?.to_str().ok()?;
+    stamp::from_server_timing(header)
+}
+
+/// Status, then body checks, as `expect` asks; a JSON-RPC body's backend stamp when it has one.
+pub fn judge_http(ex: &Exchange, expect: &Expect) -> Result<Option<Stamp>, Failure> {
+    let mut stamp = None;
     let status_ok = if expect.status.is_empty() {
         (200..300).contains(&ex.status)
     } else {
@@ -170,7 +183,7 @@ pub fn judge_http(ex: &Exchange, expect: &Expect) -> Result<(), Failure> {
         ));
     }
     if expect.jsonrpc {
-        judge_jsonrpc(ex, None, true)?;
+        stamp = judge_jsonrpc(ex, None, true)?;
     }
     if let Some(needle) = &expect.body_contains {
         if !ex
@@ -184,7 +197,7 @@ pub fn judge_http(ex: &Exchange, expect: &Expect) -> Result<(), Failure> {
             ));
         }
     }
-    Ok(())
+    Ok(stamp.or_else(|| header_stamp(ex)))
 }
 
 #[cfg(test)]
@@ -270,6 +283,42 @@ mod tests {
             .0,
             ErrorClass::Check
         );
+    }
+
+    #[test]
+    fn a_success_carries_the_tools_stamp_else_the_server_timing_header() {
+        let text =
+            r#"{\"tool\":\"t\",\"served\":{\"by\":\"1@ff\",\"handler_us\":1500,\"call\":9}}"#;
+        let body = format!(
+            "event: message\ndata: {{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"{text}\"}}],\"isError\":false}}}}\n\n"
+        );
+        let mut ex = exchange(200, "text/event-stream", &body);
+        ex.headers.insert(
+            "server-timing",
+            "mcpbench-backend;dur=0.200;desc=\"1@ff\"".parse().unwrap(),
+        );
+        let stamp = judge_jsonrpc(&ex, Some("7"), true).unwrap().unwrap();
+        assert_eq!(
+            (stamp.handler_us, stamp.call),
+            (1500, Some(9)),
+            "the tool's own"
+        );
+        let listed = exchange(
+            200,
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}"#,
+        );
+        assert_eq!(judge_jsonrpc(&listed, Some("7"), false).unwrap(), None);
+        let mut direct = exchange(
+            200,
+            "application/json",
+            &String::from_utf8_lossy(&listed.body),
+        );
+        direct
+            .headers
+            .insert("server-timing", ex.headers["server-timing"].clone());
+        let stamp = judge_jsonrpc(&direct, Some("7"), false).unwrap().unwrap();
+        assert_eq!((stamp.handler_us, stamp.call), (200, None));
     }
 
     #[test]

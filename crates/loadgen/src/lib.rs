@@ -8,6 +8,7 @@
 //! was — the target's (stalled) or the generator's (saturated).
 //! The engine never keeps per-request data: memory is fixed per operation and per second.
 
+mod attribution;
 mod check;
 mod client;
 mod collector;
@@ -34,6 +35,8 @@ mod template;
 pub mod threshold;
 mod vu;
 
+pub use attribution::{Attributed, Attribution, BackendSummary, CallSpan};
+pub use bench_server::stamp::Stamp;
 pub use check::{excerpt, judge_http, judge_jsonrpc};
 pub use client::{parse_url, HttpOptions, Origin};
 pub use engine::{

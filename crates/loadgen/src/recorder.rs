@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::{Attributed, Attribution};
+
 pub const LOWEST_US: u64 = 1;
 pub const HIGHEST_US: u64 = 60_000_000;
 pub const SIGNIFICANT_DIGITS: u8 = 3;
@@ -77,6 +79,8 @@ pub struct Sample {
     pub status: Option<u16>,
     pub bytes: u64,
     pub error: Option<(ErrorClass, String)>,
+    /// What the backend said about this request, when it said anything.
+    pub backend: Option<Attributed>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -101,6 +105,8 @@ pub struct OpStats {
     pub bytes: u64,
     pub status_codes: BTreeMap<u16, u64>,
     pub errors: BTreeMap<ErrorClass, ErrorTally>,
+    /// Successful requests whose reply carried the backend's stamp.
+    pub attribution: Attribution,
 }
 
 impl Default for OpStats {
@@ -115,11 +121,12 @@ impl Default for OpStats {
             bytes: 0,
             status_codes: BTreeMap::new(),
             errors: BTreeMap::new(),
+            attribution: Attribution::default(),
         }
     }
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(LOWEST_US, HIGHEST_US)
 }
 
@@ -136,6 +143,9 @@ impl OpStats {
             self.uncorrected.saturating_record(micros(s.uncorrected));
             if let Some(t) = s.ttfb {
                 self.ttfb.saturating_record(micros(t));
+            }
+            if let Some(seen) = &s.backend {
+                self.attribution.record(s.uncorrected, seen);
             }
         }
         if let Some((class, message)) = &s.error {
@@ -158,6 +168,7 @@ impl OpStats {
             .expect("same HDR bounds");
         self.ttfb.add(&other.ttfb).expect("same HDR bounds");
         self.failed.add(&other.failed).expect("same HDR bounds");
+        self.attribution.merge(&other.attribution);
         self.requests += other.requests;
         self.failures += other.failures;
         self.bytes += other.bytes;
@@ -321,6 +332,7 @@ mod tests {
             status: Some(200),
             bytes: 10,
             error: error.map(|c| (c, format!("{} failure", c.name()))),
+            backend: None,
         }
     }
 

@@ -12,6 +12,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::BackendSummary;
 use crate::recorder::{ErrorTally, OpStats};
 
 /// Bumped on any incompatible change to [`RunResults`].
@@ -176,6 +177,9 @@ pub struct OperationResult {
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, ErrorTally>,
     pub histograms: EncodedHistograms,
+    /// Backend and path time from the replies' stamps; absent when no reply carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendSummary>,
 }
 
 /// Percentiles in milliseconds (µs precision), from an HDR histogram.
@@ -277,6 +281,7 @@ impl OperationResult {
                 ttfb: encode_histogram(&s.ttfb),
                 failed: encode_histogram(&s.failed),
             },
+            backend: BackendSummary::of(&s.attribution),
         }
     }
 
@@ -290,6 +295,10 @@ impl OperationResult {
             requests: self.requests,
             failures: self.failures,
             bytes: self.bytes,
+            attribution: match &self.backend {
+                Some(b) => b.to_attribution()?,
+                None => Default::default(),
+            },
             ..OpStats::default()
         };
         for (code, n) in &self.status_codes {
@@ -524,6 +533,14 @@ mod tests {
                 status: Some(200),
                 bytes: 100,
                 error: (ms % 10 == 0).then(|| (ErrorClass::Jsonrpc, "code -32601".to_string())),
+                backend: (ms % 3 == 0).then(|| crate::attribution::Attributed {
+                    stamp: bench_server::stamp::Stamp {
+                        by: "0@1".into(),
+                        handler_us: ms * 500,
+                        call: Some(ms),
+                    },
+                    rebound: false,
+                }),
             });
         }
         s
@@ -537,6 +554,11 @@ mod tests {
         let back = op.to_stats().unwrap();
         assert_eq!(back.corrected, stats().corrected);
         assert_eq!(back.errors[&ErrorClass::Jsonrpc].count, 10);
+        // 30 stamped replies, 27 of them successes (30, 60, 90 failed), handler half the latency.
+        let backend = op.backend.as_ref().expect("stamped replies");
+        assert_eq!(backend.stamped, 30);
+        assert_eq!(back.attribution.path, stats().attribution.path);
+        assert_eq!(backend.path.p50_ms, backend.backend.p50_ms);
         // Merged runs report the combined distribution.
         let mut merged = back.clone();
         merged.merge(&back);

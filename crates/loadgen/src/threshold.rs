@@ -335,6 +335,7 @@ mod tests {
                 status: Some(200),
                 bytes: 0,
                 error: (ms > 98).then(|| (crate::recorder::ErrorClass::Jsonrpc, "x".to_string())),
+                backend: None,
             });
         }
         let op = OperationResult::from_stats("tools/call", &stats, 10.0);
@@ -369,6 +370,7 @@ mod tests {
                 status: None,
                 bytes: 0,
                 error: Some((crate::recorder::ErrorClass::Connect, "refused".into())),
+                backend: None,
             });
         }
         let op = OperationResult::from_stats("tools/call", &stats, 10.0);

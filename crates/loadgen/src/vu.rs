@@ -7,7 +7,10 @@
 //! also its own operation, measured from its own start. Later steps are measured from their own
 //! start (they follow the previous step at once).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use bench_server::stamp::Stamp;
 
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, HOST};
@@ -16,6 +19,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+use crate::attribution::Attributed;
 use crate::check::{self, judge_http, judge_jsonrpc, Failure};
 use crate::client::{Connection, Exchange};
 use crate::context::{RunContext, StepSlot, Wire};
@@ -67,6 +71,8 @@ pub struct VirtualUser {
     captured: Option<String>,
     /// Consecutive iterations that could not connect: how long to back off.
     connect_failures: u32,
+    /// Per endpoint, the process start of each server that first answered its session.
+    bound: Vec<BTreeMap<String, String>>,
 }
 
 impl VirtualUser {
@@ -85,6 +91,9 @@ impl VirtualUser {
             class,
             captured: None,
             connect_failures: 0,
+            bound: (0..wire.scenario.endpoints.len())
+                .map(|_| BTreeMap::new())
+                .collect(),
         }
     }
 
@@ -262,7 +271,7 @@ impl VirtualUser {
         origin: usize,
         measured_from: Option<Instant>,
         request: Request<Bytes>,
-        judge: impl FnOnce(&Exchange) -> Result<(), Failure>,
+        judge: impl FnOnce(&Exchange) -> Result<Option<Stamp>, Failure>,
     ) -> (Sample, Option<Exchange>) {
         let start = Instant::now();
         let own_deadline = start + wire.http.timeout;
@@ -273,12 +282,12 @@ impl VirtualUser {
         )
         .await;
         let end = Instant::now();
-        let (exchange, error) = match result {
-            Ok(Ok(ex)) => {
-                let verdict = judge(&ex).err();
-                (Some(ex), verdict)
-            }
-            Ok(Err(failure)) => (None, Some(failure)),
+        let (exchange, error, stamp) = match result {
+            Ok(Ok(ex)) => match judge(&ex) {
+                Ok(stamp) => (Some(ex), None, stamp),
+                Err(failure) => (Some(ex), Some(failure), None),
+            },
+            Ok(Err(failure)) => (None, Some(failure), None),
             Err(_) => {
                 self.connections[origin] = None;
                 let why = if deadline < own_deadline {
@@ -286,7 +295,7 @@ impl VirtualUser {
                 } else {
                     format!("no complete response within {:?}", wire.http.timeout)
                 };
-                (None, Some((ErrorClass::Timeout, why)))
+                (None, Some((ErrorClass::Timeout, why)), None)
             }
         };
         let sample = Sample {
@@ -296,6 +305,10 @@ impl VirtualUser {
             status: exchange.as_ref().map(|e| e.status),
             bytes: exchange.as_ref().map_or(0, |e| e.body.len() as u64),
             error,
+            backend: stamp.map(|stamp| Attributed {
+                stamp,
+                rebound: false,
+            }),
         };
         (sample, exchange)
     }
@@ -406,7 +419,7 @@ impl VirtualUser {
         let id_text = id.to_string();
         let tool_call = matches!(call, McpCall::ToolsCall(_));
         let origin = ctx.wire.endpoint_origin[endpoint];
-        let (sample, exchange) = self
+        let (mut sample, exchange) = self
             .timed(
                 ctx.wire_and_cutoff(),
                 origin,
@@ -422,7 +435,23 @@ impl VirtualUser {
         if exchange.is_some_and(|e| e.status == 404) {
             self.sessions[endpoint] = None;
         }
+        if let Some(seen) = &mut sample.backend {
+            seen.rebound = self.rebound(endpoint, &seen.stamp);
+        }
         sample
+    }
+
+    /// Whether `stamp` comes from another start of its server than the first reply this
+    /// session had from that server (which binds it).
+    fn rebound(&mut self, endpoint: usize, stamp: &Stamp) -> bool {
+        let bound = &mut self.bound[endpoint];
+        match bound.get(stamp.server()) {
+            Some(by) => *by != stamp.by,
+            None => {
+                bound.insert(stamp.server().to_string(), stamp.by.clone());
+                false
+            }
+        }
     }
 
     /// initialize + notifications/initialized, measured together from their own start.
@@ -457,6 +486,7 @@ impl VirtualUser {
                 .and_then(|v| v["result"]["protocolVersion"].as_str().map(str::to_string))
                 .and_then(|v| HeaderValue::from_str(&v).ok())
                 .or_else(|| HeaderValue::from_str(offered).ok());
+            self.bound[endpoint].clear();
             self.sessions[endpoint] = version.map(|version| Session {
                 id: ex.headers.get(SESSION_HEADER).cloned(),
                 version,
@@ -468,6 +498,8 @@ impl VirtualUser {
                     judge_http(ex, &Default::default())
                 })
                 .await;
+            // Two requests timed as one: no single handler time to take from them.
+            sample.backend = None;
             sample.uncorrected += second.uncorrected;
             sample.corrected += second.uncorrected;
             sample.bytes += second.bytes;
@@ -530,6 +562,7 @@ fn unsent(latency: Duration, setup: &Sample) -> Sample {
         status: None,
         bytes: 0,
         error: Some((class, format!("not sent: session setup failed: {why}"))),
+        backend: None,
     }
 }
 
@@ -571,6 +604,7 @@ mod tests {
                 ErrorClass::Connect,
                 "connect to 127.0.0.1:1: refused".into(),
             )),
+            backend: None,
         };
         let call = unsent(Duration::from_millis(800), &setup);
         let (class, why) = call.error.unwrap();

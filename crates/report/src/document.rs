@@ -291,10 +291,14 @@ pub struct OverheadRow {
     /// The latency the tier added; None when either side had no successful request (a failed
     /// request's latency is no latency to compare).
     pub latency: Option<AddedLatency>,
+    /// Path time (latency from the send minus the backend's own time, request by request), the
+    /// tier's against direct's; None when either side's replies carried no backend time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<AddedLatency>,
 }
 
-/// Corrected latency percentiles of successful requests, the tier's and direct's, and what the
-/// tier added (tier − direct).
+/// Latency percentiles of successful requests, the tier's and direct's, and what the tier
+/// added (tier − direct).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AddedLatency {
     pub p50_ms: f64,

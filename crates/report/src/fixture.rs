@@ -4,8 +4,8 @@
 
 use loadgen::threshold::Threshold;
 use loadgen::{
-    Environment, ErrorClass, ErrorTally, LoadModel, OpStats, OperationResult, RunResults, SeriesOp,
-    SeriesPoint, AGGREGATED,
+    Attributed, Environment, ErrorClass, ErrorTally, LoadModel, OpStats, OperationResult,
+    RunResults, SeriesOp, SeriesPoint, Stamp, AGGREGATED,
 };
 
 use crate::document::{
@@ -20,8 +20,33 @@ pub fn op(
     failures: u64,
     duration_secs: f64,
 ) -> OperationResult {
+    op_stamped(name, latencies_us, failures, duration_secs, None)
+}
+
+/// [`op`], each successful reply saying its backend took `handler_us` (None: no stamps).
+pub fn op_stamped(
+    name: &str,
+    latencies_us: impl IntoIterator<Item = u64>,
+    failures: u64,
+    duration_secs: f64,
+    handler_us: Option<u64>,
+) -> OperationResult {
     let mut stats = OpStats::default();
-    for us in latencies_us {
+    for (call, us) in latencies_us.into_iter().enumerate() {
+        if let Some(handler_us) = handler_us {
+            let stamp = Stamp {
+                by: "0@1".into(),
+                handler_us,
+                call: Some(call as u64 + 1),
+            };
+            let seen = Attributed {
+                stamp,
+                rebound: false,
+            };
+            stats
+                .attribution
+                .record(std::time::Duration::from_micros(us), &seen);
+        }
         stats.corrected.record(us).unwrap();
         stats.uncorrected.record(us).unwrap();
         stats.ttfb.record(us).unwrap();
@@ -134,8 +159,14 @@ fn with_outcome(tier: Tier, outcome: TierOutcome) -> TierRun {
 /// direct (1..=1000 µs), gateway (1 ms slower, 5 failures), nginx skipped, rest (REST
 /// classes): a tiered run with its overhead and verdict computed.
 pub fn run() -> OverheadRun {
-    let direct = results(vec![op("tools/call", 1..=1000, 0, 10.0)], 10.0);
-    let gateway = results(vec![op("tools/call", 1001..=2000, 5, 10.0)], 10.0);
+    let direct = results(
+        vec![op_stamped("tools/call", 1..=1000, 0, 10.0, Some(1))],
+        10.0,
+    );
+    let gateway = results(
+        vec![op_stamped("tools/call", 1001..=2000, 5, 10.0, Some(1))],
+        10.0,
+    );
     let rest = results(vec![op("GET /health", 1..=500, 0, 10.0)], 10.0);
     let tiers = vec![
         tier(Tier::Direct, direct),

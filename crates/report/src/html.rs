@@ -30,6 +30,8 @@ struct View<'a> {
     tiers: Vec<TierView<'a>>,
     not_run_count: usize,
     overhead: Vec<OverheadView<'a>>,
+    attribution_title: &'static str,
+    attribution: TableView,
     operations: Vec<OperationView<'a>>,
     thresholds: Vec<ThresholdView<'a>>,
     errors: Vec<ErrorView<'a>>,
@@ -84,8 +86,51 @@ struct OverheadView<'a> {
     p99: String,
     direct_p99: String,
     added_p99: String,
+    added_path_p50: String,
+    added_path_p95: String,
     error_rate: String,
     direct_error_rate: String,
+}
+
+/// A table the text views share ([`crate::tables`]), cell by cell.
+#[derive(Serialize)]
+struct TableView {
+    columns: Vec<Cell>,
+    rows: Vec<Vec<Cell>>,
+}
+
+#[derive(Serialize)]
+struct Cell {
+    text: String,
+    num: bool,
+}
+
+impl From<cli::Table> for TableView {
+    fn from(table: cli::Table) -> Self {
+        let numeric: Vec<bool> = table.columns().map(|(_, num)| num).collect();
+        TableView {
+            columns: table
+                .columns()
+                .map(|(name, num)| Cell {
+                    text: name.into(),
+                    num,
+                })
+                .collect(),
+            rows: table
+                .rows()
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .zip(&numeric)
+                        .map(|(text, num)| Cell {
+                            text: text.clone(),
+                            num: *num,
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -178,6 +223,8 @@ fn view(run: &OverheadRun) -> View<'_> {
         tiers: run.tiers.iter().map(tier_view).collect(),
         not_run_count: run.tiers.iter().filter(|t| t.not_run().is_some()).count(),
         overhead: run.overhead.iter().map(overhead_view).collect(),
+        attribution_title: crate::tables::ATTRIBUTION_TITLE,
+        attribution: crate::tables::attribution(run).into(),
         operations: measured()
             .flat_map(|(t, r)| r.operations.iter().chain([&r.total]).map(move |o| (t, o)))
             .map(|(t, o)| operation_view(t.tier.name(), o))
@@ -291,6 +338,8 @@ fn overhead_view(row: &OverheadRow) -> OverheadView<'_> {
         p99: value(|l| l.p99_ms),
         direct_p99: value(|l| l.direct_p99_ms),
         added_p99: added(|l| l.added_p99_ms),
+        added_path_p50: format::added_ms(row.path.as_ref().map(|p| p.added_p50_ms)),
+        added_path_p95: format::added_ms(row.path.as_ref().map(|p| p.added_p95_ms)),
         error_rate: format::percent(row.error_rate),
         direct_error_rate: format::percent(row.direct_error_rate),
     }
@@ -340,6 +389,7 @@ mod tests {
         for id in [
             "table-tiers",
             "table-overhead",
+            "table-attribution",
             "table-thresholds",
             "table-operations",
             "table-errors",

@@ -49,6 +49,8 @@ pub fn render_markdown(run: &OverheadRun) -> String {
     } else {
         md.push_str(&tables::overhead(&run.overhead).markdown());
     }
+    let _ = write!(md, "\n### {} (ms)\n\n", tables::ATTRIBUTION_TITLE);
+    md.push_str(&tables::attribution(run).markdown());
     md.push_str("\n### Thresholds\n\n");
     if run.thresholds.is_empty() {
         md.push_str("No thresholds were checked.\n");

@@ -1,8 +1,9 @@
 //! What each tier adds over calling the MCP server directly: per operation and in aggregate,
-//! the tier's corrected latency percentiles minus direct's, and its throughput relative to
-//! direct's.
+//! the tier's corrected latency percentiles minus direct's, its throughput relative to
+//! direct's, and — where the replies carried the backend's time — its path time (paired per
+//! request, so noise that slows the backend too cancels) against direct's.
 
-use loadgen::{OperationResult, AGGREGATED};
+use loadgen::{LatencySummary, OperationResult, AGGREGATED};
 
 use crate::document::{AddedLatency, OverheadRow, Tier, TierRun};
 
@@ -36,18 +37,10 @@ pub fn overhead_rows(tiers: &[TierRun]) -> Vec<OverheadRow> {
 }
 
 fn row(tier: Tier, operation: &str, op: &OperationResult, direct: &OperationResult) -> OverheadRow {
-    let (l, d) = (&op.latency, &direct.latency);
-    let latency = (l.count > 0 && d.count > 0).then_some(AddedLatency {
-        p50_ms: l.p50_ms,
-        direct_p50_ms: d.p50_ms,
-        added_p50_ms: l.p50_ms - d.p50_ms,
-        p95_ms: l.p95_ms,
-        direct_p95_ms: d.p95_ms,
-        added_p95_ms: l.p95_ms - d.p95_ms,
-        p99_ms: l.p99_ms,
-        direct_p99_ms: d.p99_ms,
-        added_p99_ms: l.p99_ms - d.p99_ms,
-    });
+    let path = match (&op.backend, &direct.backend) {
+        (Some(b), Some(d)) => added(&b.path, &d.path),
+        _ => None,
+    };
     OverheadRow {
         tier,
         operation: operation.to_string(),
@@ -57,8 +50,24 @@ fn row(tier: Tier, operation: &str, op: &OperationResult, direct: &OperationResu
         rps_ratio: (direct.rps > 0.0).then(|| op.rps / direct.rps),
         error_rate: op.error_rate,
         direct_error_rate: direct.error_rate,
-        latency,
+        latency: added(&op.latency, &direct.latency),
+        path,
     }
+}
+
+/// `l` against `d`; None when either has no request.
+fn added(l: &LatencySummary, d: &LatencySummary) -> Option<AddedLatency> {
+    (l.count > 0 && d.count > 0).then_some(AddedLatency {
+        p50_ms: l.p50_ms,
+        direct_p50_ms: d.p50_ms,
+        added_p50_ms: l.p50_ms - d.p50_ms,
+        p95_ms: l.p95_ms,
+        direct_p95_ms: d.p95_ms,
+        added_p95_ms: l.p95_ms - d.p95_ms,
+        p99_ms: l.p99_ms,
+        direct_p99_ms: d.p99_ms,
+        added_p99_ms: l.p99_ms - d.p99_ms,
+    })
 }
 
 #[cfg(test)]

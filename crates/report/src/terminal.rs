@@ -1,10 +1,11 @@
 //! What the terminal shows when a tiered run ends: a short summary per tier, the overhead
-//! table against direct, the thresholds, and the verdict with its reasons last, where the eye
+//! table against direct, where the time went, the thresholds, and the verdict with its reasons last, where the eye
 //! lands.
 
 use std::fmt::Write as _;
 
 use crate::document::OverheadRun;
+use crate::tables::ATTRIBUTION_TITLE;
 use crate::{notices, tables};
 
 /// One aligned row per tier (skipped tiers with their reason).
@@ -29,6 +30,8 @@ pub fn end_of_run(run: &OverheadRun) -> String {
     out.push_str(&tier_summary(run));
     out.push_str("\nOverhead against direct (corrected latency, ms; + is added by the tier)\n");
     out.push_str(&overhead_table(run));
+    let _ = writeln!(out, "\n{ATTRIBUTION_TITLE} (ms)");
+    out.push_str(&tables::attribution(run).text());
     if !run.thresholds.is_empty() {
         out.push_str("\nThresholds\n");
         out.push_str(&tables::thresholds(&run.thresholds).text());
