@@ -22,6 +22,7 @@ pub mod hey;
 mod limits;
 mod live;
 pub mod load_cli;
+mod merge;
 mod plan;
 mod progress;
 mod recorder;

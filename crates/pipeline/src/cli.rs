@@ -86,6 +86,11 @@ pub struct LoadTestArgs {
     /// are one process's, so nothing needs merging) [env: LOADTEST_PROCESSES].
     #[arg(long, allow_hyphen_values = true)]
     pub processes: Option<String>,
+    /// Run every tier N times, interleaved (direct, gateway, nginx, direct, …), and report each
+    /// figure with its 95% confidence interval over the rounds (compare-baseline then tells a
+    /// regression from noise).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// How to bring the stack up when none is running.
     #[command(flatten)]
     pub stack: stack::UpFlags,
@@ -281,6 +286,7 @@ pub fn resolve(
         notes,
         live: None,
         workers,
+        repeat: args.repeat,
     })
 }
 

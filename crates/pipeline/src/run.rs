@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub live: Option<loadgen::Live>,
     /// The engine's worker threads (`--processes`, `LOADTEST_PROCESSES`); None: one per CPU.
     pub workers: Option<usize>,
+    /// Rounds of every tier, interleaved (`--repeat`; 1: each tier once).
+    pub repeat: u32,
 }
 
 /// What a run measures.
@@ -187,20 +189,32 @@ impl Run<'_> {
                 "the gateway's process could not be found: its memory was not sampled".into(),
             );
         }
-        let tier_runs = tiers::run_all(
-            planned,
-            |tier, scenario| tier_spec(options, tier, scenario),
-            &targets.health,
-            stop,
-            |event| {
-                if let (TierEvent::Starting { tier, .. }, Some(s)) = (&event, &sampler) {
-                    s.tier_started(*tier);
+        let mut rounds = Vec::new();
+        for round in 1..=options.repeat {
+            if round > 1 {
+                if stop.borrow().is_some() {
+                    break;
                 }
-                on(Event::Tier(event));
-            },
-        )
-        .await
-        .map_err(RunFailure::Usage)?;
+                on(Event::Note(&format!("round {round} of {}", options.repeat)));
+            }
+            let round_runs = tiers::run_all(
+                planned.clone(),
+                |tier, scenario| tier_spec(options, tier, scenario),
+                &targets.health,
+                stop,
+                |event| {
+                    if let (TierEvent::Starting { tier, .. }, Some(s)) = (&event, &sampler) {
+                        s.tier_started(*tier);
+                    }
+                    on(Event::Tier(event));
+                },
+            )
+            .await
+            .map_err(RunFailure::Usage)?;
+            rounds.push(round_runs);
+        }
+        let (tier_runs, repeats) =
+            crate::repeat::merged(rounds).map_err(RunFailure::Infrastructure)?;
         let gateway_rss = sampler.map(GatewaySampler::finish).unwrap_or_default();
         let thresholds = crate::thresholds::judge(&options.thresholds, &tier_runs, &mut notes);
         Ok(OverheadRun::assemble(RunFacts {
@@ -215,6 +229,7 @@ impl Run<'_> {
             profile: profile_info(options),
             measured,
             tiers: tier_runs,
+            repeats,
             thresholds,
             gateway_rss,
             warnings: notes,

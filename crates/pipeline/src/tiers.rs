@@ -13,6 +13,7 @@ use crate::targets::{Health, Targets};
 use crate::thresholds::ClassPicks;
 
 /// One tier, ready to run (or the reason it cannot).
+#[derive(Clone)]
 pub struct PlannedTier {
     pub tier: Tier,
     pub target: String,

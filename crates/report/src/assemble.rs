@@ -16,7 +16,10 @@ pub struct RunFacts {
     pub command_line: Vec<String>,
     pub profile: ProfileInfo,
     pub measured: Measured,
+    /// Each tier once (a repeated run's rounds merged, [`loadgen::RunResults::merge_rounds`]).
     pub tiers: Vec<TierRun>,
+    /// A repeated run's figures round by round (None: one round).
+    pub repeats: Option<crate::repeats::Repeats>,
     pub thresholds: Vec<ThresholdResult>,
     pub gateway_rss: Vec<ResourceSample>,
     pub warnings: Vec<String>,
@@ -42,6 +45,7 @@ impl OverheadRun {
             verdict: crate::verdict(&f.tiers, &f.thresholds, f.stopped_by),
             tiers: f.tiers,
             thresholds: f.thresholds,
+            repeats: f.repeats,
             gateway_rss: f.gateway_rss,
             warnings,
         }
@@ -104,6 +108,7 @@ mod tests {
             profile: template.profile.clone(),
             measured: template.measured.clone(),
             tiers: template.tiers.clone(),
+            repeats: None,
             thresholds: template.thresholds.clone(),
             gateway_rss: vec![],
             warnings: vec![],

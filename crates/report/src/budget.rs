@@ -12,7 +12,8 @@ use std::fmt;
 
 use loadgen::OperationResult;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BudgetMetric {
     Rps,
     P50,

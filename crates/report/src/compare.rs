@@ -11,6 +11,7 @@ use loadgen::{OperationResult, RunResults, AGGREGATED};
 use crate::budget::{limit_text, BudgetMetric, Budgets, Limit};
 use crate::document::{OverheadRun, Tier, TierRun, VerdictStatus};
 use crate::format;
+use crate::repeats::Figure;
 
 /// Floating-point slack: a change exactly at the budget is within it.
 const EPSILON: f64 = 1e-9;
@@ -28,29 +29,63 @@ pub struct MetricCheck {
     /// The smaller request count of the two runs, when below [`BudgetMetric::min_requests`]:
     /// the change is shown but not judged.
     pub too_few: Option<u64>,
-    pub regressed: bool,
+    /// Run-to-run noise of the change, in its unit: the two runs' 95% intervals over their
+    /// rounds combined (`--repeat`); None unless both runs were repeated.
+    pub noise: Option<f64>,
+    pub judgement: Judgement,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// Within the budget (or not judged).
+    Within,
+    /// Over the budget by more than the runs' noise.
+    Regressed,
+    /// Over the budget, but by less than the runs' noise: no evidence either way.
+    Inconclusive,
 }
 
 impl MetricCheck {
+    pub fn regressed(&self) -> bool {
+        self.judgement == Judgement::Regressed
+    }
+
+    /// `noise` is the two runs' intervals combined, in the metric's own unit (ms, req/s, a
+    /// fraction for the error rate).
     fn judge(
         metric: BudgetMetric,
         limit: Limit,
-        old: &OperationResult,
-        new: &OperationResult,
+        (old, new): (&OperationResult, &OperationResult),
+        noise: Option<f64>,
     ) -> MetricCheck {
         let (baseline, current) = (metric.value(old), metric.value(new));
         let samples = metric.samples(old).min(metric.samples(new));
         let too_few = (samples < metric.min_requests()).then_some(samples);
-        let (change, allowed) = match limit {
-            Limit::Relative(allowed) if baseline > 0.0 => {
-                (Some((current - baseline) / baseline * 100.0), allowed)
-            }
-            Limit::Absolute(allowed) => (Some(metric.absolute_change(baseline, current)), allowed),
-            Limit::Relative(_) | Limit::Off => (None, f64::INFINITY),
+        let (change, allowed, noise) = match limit {
+            Limit::Relative(allowed) if baseline > 0.0 => (
+                Some((current - baseline) / baseline * 100.0),
+                allowed,
+                noise.map(|n| n / baseline * 100.0),
+            ),
+            Limit::Absolute(allowed) => (
+                Some(metric.absolute_change(baseline, current)),
+                allowed,
+                noise.map(|n| metric.absolute_change(0.0, n)),
+            ),
+            Limit::Relative(_) | Limit::Off => (None, f64::INFINITY, None),
         };
         // How far the change went the harmful way (down for throughput, up for the rest).
         let harm = change.map(|c| if metric.worse_when_lower() { -c } else { c });
-        let regressed = too_few.is_none() && harm.is_some_and(|h| h > allowed + EPSILON);
+        let judgement = match harm {
+            Some(h) if too_few.is_none() && h > allowed + EPSILON => {
+                if noise.is_some_and(|n| h <= allowed + n + EPSILON) {
+                    Judgement::Inconclusive
+                } else {
+                    Judgement::Regressed
+                }
+            }
+            _ => Judgement::Within,
+        };
         MetricCheck {
             metric,
             baseline,
@@ -58,7 +93,8 @@ impl MetricCheck {
             limit,
             change,
             too_few,
-            regressed,
+            noise,
+            judgement,
         }
     }
 
@@ -109,6 +145,14 @@ impl MetricCheck {
                 self.metric.min_requests()
             ),
             None => change,
+        };
+        let change = match (self.noise, self.limit) {
+            (Some(n), Limit::Absolute(_)) => format!(
+                "{change}, noise ±{n:.2}{}",
+                self.metric.absolute_unit().unwrap_or_default()
+            ),
+            (Some(n), _) => format!("{change}, noise ±{n:.1}%"),
+            (None, _) => change,
         };
         format!("{baseline} → {current} ({change})")
     }
@@ -177,7 +221,10 @@ pub fn compare(baseline: &OverheadRun, current: &OverheadRun, budgets: &Budgets)
     for tier in tiers {
         let (old, new) = (find(baseline, tier), find(current, tier));
         match (old.and_then(TierRun::ran), new.and_then(TierRun::ran)) {
-            (Some(old), Some(new)) => compare_tier(&mut comparison, tier, old, new),
+            (Some(old), Some(new)) => {
+                let noise = Noise { baseline, current };
+                compare_tier(&mut comparison, tier, (old, new), noise)
+            }
             (Some(_), None) => comparison
                 .only_in_baseline
                 .push(absent_tier(tier, new, "current")),
@@ -194,7 +241,32 @@ fn find(run: &OverheadRun, tier: Tier) -> Option<&TierRun> {
     run.tiers.iter().find(|t| t.tier == tier)
 }
 
-fn compare_tier(comparison: &mut Comparison, tier: Tier, old: &RunResults, new: &RunResults) {
+/// The two runs, for the noise of a figure both measured over repeated rounds.
+#[derive(Clone, Copy)]
+struct Noise<'a> {
+    baseline: &'a OverheadRun,
+    current: &'a OverheadRun,
+}
+
+impl Noise<'_> {
+    /// The half-widths of the two runs' 95% intervals combined (as for a difference of means).
+    fn of(&self, tier: Tier, operation: &str, metric: BudgetMetric) -> Option<f64> {
+        let interval = |run: &OverheadRun| {
+            run.repeats
+                .as_ref()?
+                .interval(tier, operation, Figure::Own(metric))
+        };
+        let (b, c) = (interval(self.baseline)?, interval(self.current)?);
+        Some(b.half_width.hypot(c.half_width))
+    }
+}
+
+fn compare_tier(
+    comparison: &mut Comparison,
+    tier: Tier,
+    (old, new): (&RunResults, &RunResults),
+    noise: Noise<'_>,
+) {
     let (old_ops, new_ops) = (named_operations(old), named_operations(new));
     for (name, old_op) in &old_ops {
         match new_ops.iter().find(|(n, _)| n == name) {
@@ -204,7 +276,10 @@ fn compare_tier(comparison: &mut Comparison, tier: Tier, old: &RunResults, new: 
                 checks: comparison
                     .budgets
                     .judged()
-                    .map(|(metric, limit)| MetricCheck::judge(metric, limit, old_op, new_op))
+                    .map(|(metric, limit)| {
+                        let noise = noise.of(tier, name, metric);
+                        MetricCheck::judge(metric, limit, (old_op, new_op), noise)
+                    })
                     .collect(),
             }),
             None => comparison.only_in_baseline.push(format!("{tier} / {name}")),
@@ -287,7 +362,7 @@ impl Comparison {
             .flat_map(|row| {
                 row.checks
                     .iter()
-                    .filter(|c| c.regressed)
+                    .filter(|c| c.regressed())
                     .map(move |check| Regression {
                         tier: row.tier,
                         operation: &row.operation,
@@ -330,16 +405,25 @@ impl Comparison {
         for row in self.shown(all) {
             let mut cells = vec![row.tier.to_string(), row.operation.clone()];
             cells.extend(row.checks.iter().map(cell));
-            let regressed: Vec<&str> = row
-                .checks
-                .iter()
-                .filter(|c| c.regressed)
-                .map(|c| c.metric.name())
-                .collect();
-            cells.push(if regressed.is_empty() {
+            let names = |judgement: Judgement| -> Vec<&str> {
+                row.checks
+                    .iter()
+                    .filter(|c| c.judgement == judgement)
+                    .map(|c| c.metric.name())
+                    .collect()
+            };
+            let (regressed, unsure) = (names(Judgement::Regressed), names(Judgement::Inconclusive));
+            let mut result = Vec::new();
+            if !regressed.is_empty() {
+                result.push(format!("REGRESSION: {}", regressed.join(", ")));
+            }
+            if !unsure.is_empty() {
+                result.push(format!("inconclusive: {}", unsure.join(", ")));
+            }
+            cells.push(if result.is_empty() {
                 "ok".into()
             } else {
-                format!("REGRESSION: {}", regressed.join(", "))
+                result.join("; ")
             });
             table.push(cells);
         }
@@ -347,10 +431,21 @@ impl Comparison {
     }
 
     fn summary(&self) -> String {
-        match self.regressions().len() {
-            0 => "no regressions".into(),
+        let regressions = match self.regressions().len() {
+            0 => "no regressions".to_string(),
             1 => "1 regression".into(),
             n => format!("{n} regressions"),
+        };
+        let unsure = self
+            .rows
+            .iter()
+            .flat_map(|r| &r.checks)
+            .filter(|c| c.judgement == Judgement::Inconclusive)
+            .count();
+        if unsure == 0 {
+            regressions
+        } else {
+            format!("{regressions}; {unsure} inconclusive (over budget by less than the runs' round-to-round noise)")
         }
     }
 
@@ -485,28 +580,53 @@ mod tests {
             MetricCheck::judge(
                 BudgetMetric::P99,
                 Limit::Relative(20.0),
-                &with(BudgetMetric::P99, 10.0, 1000),
-                &with(BudgetMetric::P99, 20.0, requests),
+                (
+                    &with(BudgetMetric::P99, 10.0, 1000),
+                    &with(BudgetMetric::P99, 20.0, requests),
+                ),
+                None,
             )
         };
         let few = p99(499);
-        assert!(!few.regressed);
+        assert!(!few.regressed());
         assert_eq!(few.too_few, Some(499));
         assert_eq!(
             few.cell(),
             "10.00 → 20.00 (+100.0%; n=499 < 500: not judged)"
         );
         assert_eq!(few.compact(), "(10.0→20.0 +100.0%)");
-        assert!(p99(500).regressed);
+        assert!(p99(500).regressed());
         let rps = |requests| {
             MetricCheck::judge(
                 BudgetMetric::Rps,
                 Limit::Relative(10.0),
-                &with(BudgetMetric::Rps, 10.0, requests),
-                &with(BudgetMetric::Rps, 5.0, requests),
+                (
+                    &with(BudgetMetric::Rps, 10.0, requests),
+                    &with(BudgetMetric::Rps, 5.0, requests),
+                ),
+                None,
             )
         };
-        assert!(!rps(99).regressed && rps(100).regressed);
+        assert!(!rps(99).regressed() && rps(100).regressed());
+    }
+
+    #[test]
+    fn over_budget_within_the_rounds_noise_is_inconclusive_and_beyond_it_a_regression() {
+        let check = |current: f64, noise: Option<f64>| {
+            let ops = (
+                &with(BudgetMetric::P95, 100.0, 1000),
+                &with(BudgetMetric::P95, current, 1000),
+            );
+            MetricCheck::judge(BudgetMetric::P95, Limit::Relative(15.0), ops, noise)
+        };
+        // +20% against a 15% budget: a regression without intervals, inconclusive when the
+        // runs' noise is ±8 ms (8% of the baseline), a regression again at +25%.
+        assert_eq!(check(120.0, None).judgement, Judgement::Regressed);
+        let unsure = check(120.0, Some(8.0));
+        assert_eq!(unsure.judgement, Judgement::Inconclusive);
+        assert_eq!(unsure.cell(), "100.00 → 120.00 (+20.0%, noise ±8.0%)");
+        assert_eq!(check(125.0, Some(8.0)).judgement, Judgement::Regressed);
+        assert_eq!(check(110.0, Some(8.0)).judgement, Judgement::Within);
     }
 
     #[test]
@@ -515,26 +635,26 @@ mod tests {
             MetricCheck::judge(
                 metric,
                 limit,
-                &with(metric, b, 1000),
-                &with(metric, c, 1000),
+                (&with(metric, b, 1000), &with(metric, c, 1000)),
+                None,
             )
         };
-        assert!(check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 116.0).regressed);
-        assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 115.0).regressed);
-        assert!(check(BudgetMetric::P99, Limit::Relative(20.0), 10.0, 12.5).regressed);
+        assert!(check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 116.0).regressed());
+        assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 115.0).regressed());
+        assert!(check(BudgetMetric::P99, Limit::Relative(20.0), 10.0, 12.5).regressed());
         // 0.1% → 0.7% is +0.6 points: over the +0.5pt budget.
         let errors = check(BudgetMetric::ErrorRate, Limit::Absolute(0.5), 0.001, 0.007);
-        assert!(errors.regressed);
+        assert!(errors.regressed());
         assert!((errors.change.unwrap() - 0.6).abs() < 1e-9);
-        assert!(!check(BudgetMetric::ErrorRate, Limit::Absolute(0.5), 0.001, 0.005).regressed);
+        assert!(!check(BudgetMetric::ErrorRate, Limit::Absolute(0.5), 0.001, 0.005).regressed());
         // An absolute latency budget ignores a large relative move of a tiny latency.
         let tiny = check(BudgetMetric::P95, Limit::Absolute(2.0), 0.5, 1.4);
-        assert!(!tiny.regressed);
+        assert!(!tiny.regressed());
         assert_eq!(tiny.cell(), "0.50 → 1.40 (+0.90ms)");
-        assert!(check(BudgetMetric::P95, Limit::Absolute(2.0), 10.0, 12.5).regressed);
+        assert!(check(BudgetMetric::P95, Limit::Absolute(2.0), 10.0, 12.5).regressed());
         // Faster or more throughput is never a regression; a zero baseline is not judged.
-        assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 50.0).regressed);
-        assert!(!check(BudgetMetric::Rps, Limit::Relative(10.0), 100.0, 500.0).regressed);
+        assert!(!check(BudgetMetric::P95, Limit::Relative(15.0), 100.0, 50.0).regressed());
+        assert!(!check(BudgetMetric::Rps, Limit::Relative(10.0), 100.0, 500.0).regressed());
         assert_eq!(
             check(BudgetMetric::Rps, Limit::Relative(10.0), 0.0, 5.0).change,
             None

@@ -34,6 +34,10 @@ pub struct OverheadRun {
     /// Every threshold checked, with its tier (`ThresholdResult::tier`).
     pub thresholds: Vec<loadgen::threshold::ThresholdResult>,
     pub verdict: Verdict,
+    /// With `--repeat N` (N > 1): every figure round by round with its confidence interval
+    /// (`tiers` and `overhead` then hold every round's requests merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<crate::repeats::Repeats>,
     /// The gateway's resident memory over the run (sampled every few seconds; the soak profile's
     /// leak check). Empty when the gateway's process could not be read.
     #[serde(default)]

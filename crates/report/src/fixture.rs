@@ -214,6 +214,7 @@ pub fn run() -> OverheadRun {
         environment: Environment::default(),
         overhead: crate::overhead_rows(&tiers),
         verdict: crate::verdict(&tiers, &thresholds, None),
+        repeats: None,
         tiers,
         thresholds,
         gateway_rss: vec![],

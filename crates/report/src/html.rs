@@ -32,6 +32,8 @@ struct View<'a> {
     overhead: Vec<OverheadView<'a>>,
     attribution_title: &'static str,
     attribution: TableView,
+    /// A repeated run's rounds: heading and table.
+    repeats: Option<(String, TableView)>,
     operations: Vec<OperationView<'a>>,
     thresholds: Vec<ThresholdView<'a>>,
     errors: Vec<ErrorView<'a>>,
@@ -179,6 +181,9 @@ struct Charts {
 /// The whole page. Fails only if the embedded template is broken (a bug, covered by tests).
 pub fn render_html(run: &OverheadRun) -> Result<String, String> {
     let mut tera = tera::Tera::default();
+    // A table of the text views ([`TableView`]), included by the page wherever it shows one.
+    tera.add_raw_template("table.html", include_str!("../templates/table.html.tera"))
+        .map_err(|e| error_chain(&e))?;
     tera.add_raw_template(TEMPLATE_NAME, TEMPLATE)
         .map_err(|e| error_chain(&e))?;
     let context = tera::Context::from_serialize(view(run)).map_err(|e| error_chain(&e))?;
@@ -225,6 +230,7 @@ fn view(run: &OverheadRun) -> View<'_> {
         overhead: run.overhead.iter().map(overhead_view).collect(),
         attribution_title: crate::tables::ATTRIBUTION_TITLE,
         attribution: crate::tables::attribution(run).into(),
+        repeats: run.repeats.as_ref().map(|r| (r.title(), r.table().into())),
         operations: measured()
             .flat_map(|(t, r)| r.operations.iter().chain([&r.total]).map(move |o| (t, o)))
             .map(|(t, o)| operation_view(t.tier.name(), o))

@@ -17,6 +17,7 @@ mod markdown;
 mod notices;
 mod overhead;
 pub mod render_cli;
+mod repeats;
 mod svg;
 mod tables;
 pub mod terminal;
@@ -39,5 +40,6 @@ pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use overhead::overhead_rows;
+pub use repeats::{repeats, Figure, Interval, Repeats, RoundFigure};
 
 pub use verdict::verdict;

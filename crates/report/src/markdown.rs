@@ -49,6 +49,10 @@ pub fn render_markdown(run: &OverheadRun) -> String {
     } else {
         md.push_str(&tables::overhead(&run.overhead).markdown());
     }
+    if let Some(repeats) = &run.repeats {
+        let _ = write!(md, "\n### {}\n\n", repeats.title());
+        md.push_str(&repeats.table().markdown());
+    }
     let _ = write!(md, "\n### {} (ms)\n\n", tables::ATTRIBUTION_TITLE);
     md.push_str(&tables::attribution(run).markdown());
     md.push_str("\n### Thresholds\n\n");

@@ -30,6 +30,10 @@ pub fn end_of_run(run: &OverheadRun) -> String {
     out.push_str(&tier_summary(run));
     out.push_str("\nOverhead against direct (corrected latency, ms; + is added by the tier)\n");
     out.push_str(&overhead_table(run));
+    if let Some(repeats) = &run.repeats {
+        let _ = writeln!(out, "\n{}", repeats.title());
+        out.push_str(&repeats.table().text());
+    }
     let _ = writeln!(out, "\n{ATTRIBUTION_TITLE} (ms)");
     out.push_str(&tables::attribution(run).text());
     if !run.thresholds.is_empty() {
