@@ -20,6 +20,16 @@ impl Table {
         }
     }
 
+    /// The column headings, in order (for views that draw the table themselves, like HTML).
+    pub fn headings(&self) -> Vec<&'static str> {
+        self.columns.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The rows pushed so far.
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
     /// A row with one cell per column.
     pub fn push(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.columns.len(), "one cell per column");

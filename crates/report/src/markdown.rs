@@ -49,6 +49,11 @@ pub fn render_markdown(run: &OverheadRun) -> String {
     } else {
         md.push_str(&tables::overhead(&run.overhead).markdown());
     }
+    if !run.usage_summary.is_empty() {
+        md.push_str("\n### CPU and memory per service (CPU: % of one core)\n\n");
+        md.push_str(&crate::usage::table(run).markdown());
+    }
+    md.push_str(&crate::profile::markdown(run));
     md.push_str("\n### Thresholds\n\n");
     if run.thresholds.is_empty() {
         md.push_str("No thresholds were checked.\n");
