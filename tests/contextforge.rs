@@ -52,6 +52,7 @@ fn start_gateway() -> Gateway {
         &secret,
         &contextforge::secrets::generate(),
         &contextforge::settings::Storage::sqlite(&work.join("mcp.db")),
+        contextforge::settings::Tracking::Off,
     );
     let port = free_port_range(1);
     let log = work.join("gateway.log");

@@ -753,3 +753,97 @@ fn an_existing_gateway_is_measured_by_url_and_nothing_is_started() {
     assert!(err.contains("401"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// Every process of this machine whose command line names `text`.
+fn processes_naming(text: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(text))
+        .collect()
+}
+
+#[test]
+fn a_profiled_run_has_the_gateways_stacks_its_own_timings_and_every_services_cpu_and_memory() {
+    let stack = Stack::new("profile");
+    let out = stack
+        .load_test(
+            "8s",
+            &["--no-sla", "--tiers", "direct,gateway", "--profile-gateway"],
+        )
+        .output()
+        .unwrap();
+    let said = printed(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("profiling the gateway during the gateway tier with py-spy"),
+        "{said}"
+    );
+    let results = stack.results();
+    let run_dir = stack.dir.join("reports/latest");
+
+    // py-spy's stacks: the gateway's own modules among them, in results.json and gateway.folded.
+    let profile = &results["gateway_profile"];
+    assert_eq!(profile["tier"], "gateway");
+    assert_eq!(profile["stacks"]["kind"], "recorded", "{profile}");
+    let stacks = profile["stacks"]["stacks"].as_array().unwrap();
+    assert!(
+        stacks
+            .iter()
+            .any(|s| s["stack"].as_str().unwrap().contains("(mcpgateway/")),
+        "no frame of the gateway's own code"
+    );
+    let folded = std::fs::read_to_string(run_dir.join("gateway.folded")).unwrap();
+    assert_eq!(folded.lines().count(), stacks.len());
+    let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"flame-graph\""));
+    assert!(html.contains("id=\"table-top-frames\""));
+    let frame_titles = html.matches("<g class=\"frame\"><title>").count();
+    assert!(frame_titles > 10, "{frame_titles} frames drawn");
+    assert!(html.contains("(mcpgateway/"), "a gateway frame is labelled");
+    // The gateway's own timings beside ours: the virtual server's MCP route.
+    assert_eq!(profile["counters"]["kind"], "read", "{profile}");
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(md.contains("### Gateway profile (gateway tier)"), "{md}");
+    assert!(
+        md.contains("| the gateway (inside it) | POST /mcp |"),
+        "{md}"
+    );
+
+    // Every service's CPU and memory through the run, the gateway busy in its tier.
+    let usage = results["service_usage"].as_array().unwrap();
+    let services: Vec<&str> = usage
+        .iter()
+        .map(|u| u["service"].as_str().unwrap())
+        .collect();
+    for service in ["bench-servers", "gateway", "nginx"] {
+        assert!(services.contains(&service), "{services:?}");
+    }
+    let gateway_cpu: Vec<f64> = usage.iter().find(|u| u["service"] == "gateway").unwrap()
+        ["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["tier"] == "gateway")
+        .filter_map(|s| s["cpu_percent"].as_f64())
+        .collect();
+    assert!(gateway_cpu.iter().any(|c| *c > 0.0), "{gateway_cpu:?}");
+    let summary = results["usage_summary"].as_array().unwrap();
+    assert!(summary.iter().any(|r| r["tier"] == "gateway"
+        && r["service"] == "gateway"
+        && r["max_rss_mib"].as_f64() > Some(10.0)));
+    assert!(html.contains("id=\"chart-service-cpu\"") && html.contains("id=\"table-usage\""));
+    assert!(md.contains("### CPU and memory per service"), "{md}");
+
+    // The run brought the stack up and took it down, py-spy with it.
+    assert!(stack.ports_free(), "{said}");
+    let left = processes_naming(&stack.dir.display().to_string());
+    assert!(left.is_empty(), "still running: {left:?}");
+}

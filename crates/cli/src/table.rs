@@ -33,6 +33,7 @@ impl Table {
             .map(|(name, a)| (*name, *a == Align::Right))
     }
 
+    /// The rows pushed so far.
     pub fn rows(&self) -> &[Vec<String>] {
         &self.rows
     }

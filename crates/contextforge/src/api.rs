@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// A gateway's base URL plus the bearer token every call carries (never logged).
@@ -287,6 +287,111 @@ impl Client {
     }
 }
 
+/// How long the gateway took on one route since it started, as its Prometheus middleware
+/// counts (`GET /metrics/prometheus`, on with `settings::Tracking::Performance`). Per route,
+/// not per MCP operation: every MCP call is one `POST /mcp` (the route a virtual server's
+/// `/servers/{id}/mcp` is served by). With several
+/// workers each keeps its own, and the one that answers is read. (ContextForge 1.1.0's
+/// `/admin/performance/requests` reads the same middleware, but its request counts are always
+/// 0 — it looks for a family named `http_requests_total`, which prometheus_client names
+/// `http_requests` — so its totals are of no use.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteTiming {
+    /// `POST /mcp`.
+    pub route: String,
+    pub requests: u64,
+    /// Every request's time inside the gateway together, in seconds.
+    pub seconds: f64,
+}
+
+/// The path of the gateway's Prometheus metrics.
+pub const PROMETHEUS_PATH: &str = "/metrics/prometheus";
+const DURATION_FAMILY: &str = "http_request_duration_seconds";
+
+impl Client {
+    /// Every route's count and total time; why not, in one line, when the gateway does not
+    /// keep them.
+    pub async fn route_timings(&self) -> Result<Vec<RouteTiming>, String> {
+        let what = format!("GET {PROMETHEUS_PATH}");
+        let request = self.http.get(format!("{}{PROMETHEUS_PATH}", self.base));
+        match self.send(&what, request).await.map_err(|e| e.to_string())? {
+            (200, body) => Ok(parse_route_timings(&body)),
+            (404, _) => Err(format!(
+                "{what}: HTTP 404 (the gateway was not started with ENABLE_METRICS=true; a stack \
+                 brought up by `load-test --profile-gateway` is)"
+            )),
+            (status, body) => Err(format!("{what}: HTTP {status}: {}", excerpt(&body))),
+        }
+    }
+}
+
+/// `http_request_duration_seconds_{count,sum}{handler="…",method="…"} N` lines, by route.
+fn parse_route_timings(text: &str) -> Vec<RouteTiming> {
+    let mut routes: Vec<RouteTiming> = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(DURATION_FAMILY) else {
+            continue;
+        };
+        let (kind, rest) = match (rest.strip_prefix("_count{"), rest.strip_prefix("_sum{")) {
+            (Some(rest), _) => ("count", rest),
+            (_, Some(rest)) => ("sum", rest),
+            _ => continue,
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
+            let end = labels[start..].find('"')? + start;
+            Some(labels[start..end].to_string())
+        };
+        let (Some(handler), Some(method), Ok(value)) = (
+            label("handler"),
+            label("method"),
+            value.trim().parse::<f64>(),
+        ) else {
+            continue;
+        };
+        let route = format!("{method} {handler}");
+        let at = match routes.iter().position(|r| r.route == route) {
+            Some(at) => at,
+            None => {
+                routes.push(RouteTiming {
+                    route,
+                    requests: 0,
+                    seconds: 0.0,
+                });
+                routes.len() - 1
+            }
+        };
+        match kind {
+            "count" => routes[at].requests = value as u64,
+            _ => routes[at].seconds = value,
+        }
+    }
+    routes
+}
+
 fn excerpt(body: &str) -> String {
     body.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_timings_are_read_from_the_prometheus_text() {
+        let text = "# HELP http_request_duration_seconds x\n\
+http_request_duration_seconds_bucket{handler=\"/mcp\",le=\"0.1\",method=\"POST\"} 3.0\n\
+http_request_duration_seconds_count{handler=\"/servers/{server_id}/mcp\",method=\"POST\"} 212.0\n\
+http_request_duration_seconds_sum{handler=\"/servers/{server_id}/mcp\",method=\"POST\"} 31.5\n\
+http_request_duration_seconds_count{handler=\"/health\",method=\"GET\"} 7.0\n\
+http_requests_total{handler=\"/health\",method=\"GET\",status=\"200\"} 7.0\n";
+        let routes = parse_route_timings(text);
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[0].route, "POST /servers/{server_id}/mcp");
+        assert_eq!((routes[0].requests, routes[0].seconds), (212, 31.5));
+        assert_eq!((routes[1].requests, routes[1].seconds), (7, 0.0));
+    }
 }

@@ -11,6 +11,9 @@ pub fn bench_gateway_name(port: u16) -> String {
     format!("benchmark-{port}")
 }
 
+/// The gateway's Python package: its own frames in a profile are this package's.
+pub const GATEWAY_MODULE: &str = "mcpgateway";
+
 /// The gateway's readiness probe: 200 once it can serve (migrations done).
 pub const READY_PATH: &str = "/ready";
 /// The gateway's liveness probe.

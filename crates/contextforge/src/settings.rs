@@ -137,6 +137,7 @@ pub fn load_test_env(
     jwt_secret: &str,
     auth_encryption_secret: &str,
     storage: &Storage<'_>,
+    tracking: Tracking,
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![
         (JWT_SECRET_ENV, jwt_secret.to_string()),
@@ -162,18 +163,36 @@ pub fn load_test_env(
             format!("redis://:{password}@127.0.0.1:{port}/0"),
         ));
     }
+    if tracking == Tracking::Performance {
+        env.push((METRICS, "true".to_string()));
+    }
     env
+}
+
+/// The setting that installs the gateway's Prometheus middleware and `/metrics/prometheus`.
+const METRICS: &str = "ENABLE_METRICS";
+
+/// Whether the gateway keeps its own per-route timings (`--profile-gateway` asks for them): off
+/// by default, since its Prometheus middleware is work on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tracking {
+    #[default]
+    Off,
+    /// `ENABLE_METRICS`: `/metrics/prometheus` counts each route's requests and their time
+    /// (`api::Client::route_timings`).
+    Performance,
 }
 
 /// The settings of `env` that shape the gateway's performance besides its database, cache and
 /// workers (which reports state on their own), as a report records them: never a secret.
 pub fn performance_settings(env: &[(&'static str, String)]) -> Vec<(String, String)> {
-    const RECORDED: [&str; 5] = [
+    const RECORDED: [&str; 6] = [
         "DB_POOL_SIZE",
         "DB_MAX_OVERFLOW",
         "CACHE_TYPE",
         "LOG_LEVEL",
         "RATE_LIMITING_ENABLED",
+        METRICS,
     ];
     RECORDED
         .iter()
@@ -192,7 +211,12 @@ mod tests {
 
     #[test]
     fn the_database_url_is_an_absolute_sqlite_path() {
-        let env = load_test_env("a", "b", &Storage::sqlite(Path::new("/tmp/x/mcp.db")));
+        let env = load_test_env(
+            "a",
+            "b",
+            &Storage::sqlite(Path::new("/tmp/x/mcp.db")),
+            Tracking::Off,
+        );
         assert_eq!(setting(&env, "DATABASE_URL"), "sqlite:////tmp/x/mcp.db");
         assert_eq!(setting(&env, "RATE_LIMITING_ENABLED"), "false");
         assert!(!env.iter().any(|(k, _)| *k == "REDIS_URL"));
@@ -211,7 +235,7 @@ mod tests {
                 password: "redis-secret",
             }),
         };
-        let env = load_test_env("jwt-secret", "auth-secret", &storage);
+        let env = load_test_env("jwt-secret", "auth-secret", &storage, Tracking::Off);
         assert_eq!(
             setting(&env, "DATABASE_URL"),
             "postgresql+psycopg://mcpbench:pg-secret@127.0.0.1:15432/mcp"

@@ -97,6 +97,11 @@ pub struct LoadTestArgs {
     /// Leave a stack this run brought up running afterwards.
     #[arg(long)]
     pub keep_stack: bool,
+    /// Sample the gateway's Python stacks with py-spy during the gateway tier (a flame graph and
+    /// the top frames in the report, the stacks in gateway.folded) and read the gateway's own
+    /// performance counters around it; a stack brought up for the run keeps those counters on.
+    #[arg(long)]
+    pub profile_gateway: bool,
     /// Where run directories go (`<dir>/<run-id>/`, `<dir>/latest`).
     #[arg(long, default_value = "reports")]
     pub reports_dir: PathBuf,
@@ -147,11 +152,21 @@ fn target(
                 "{flag} is for an existing gateway: add --gateway-url URL"
             ));
         }
+        let mut options = args.stack.options(bench_server);
+        if args.profile_gateway {
+            options.tracking = contextforge::settings::Tracking::Performance;
+        }
         return Ok(RunTarget::Stack {
-            options: args.stack.options(bench_server),
+            options,
             keep: args.keep_stack,
         });
     };
+    if args.profile_gateway {
+        return Err(
+            "--profile-gateway samples a gateway this tool runs: it cannot with --gateway-url"
+                .into(),
+        );
+    }
     let gateway = target_url("--gateway-url", gateway.trim(), true)?;
     let credential = |flag: &Option<String>, variable: &str| {
         flag.clone()
@@ -272,6 +287,15 @@ pub fn resolve(
         crate::thresholds::scoped(&profile, &args.thresholds, &tiers, &picks, &mut notes)?;
     let target = target(args, &env, bench_server)?;
     let workers = workers(args.processes.as_deref(), &env)?;
+    let profiled_tier = match args.profile_gateway {
+        false => None,
+        true => Some(
+            [Tier::Gateway, Tier::GatewayStateless]
+                .into_iter()
+                .find(|t| tiers.contains(t))
+                .ok_or("--profile-gateway profiles the gateway tier: add it to --tiers")?,
+        ),
+    };
     cli::paths::ensure_writable_dir(&args.reports_dir)
         .map_err(|e| format!("--reports-dir: {e}"))?;
     Ok(RunOptions {
@@ -287,6 +311,7 @@ pub fn resolve(
         live: None,
         workers,
         repeat: args.repeat,
+        profiled_tier,
     })
 }
 
@@ -482,6 +507,36 @@ mod tests {
         };
         assert_eq!(existing.gateway.as_str(), "http://127.0.0.1:8081/");
         assert_eq!(existing.auth, Auth::Token("t0ken".into()));
+    }
+
+    #[test]
+    fn profiling_names_the_gateway_tier_turns_its_timings_on_and_needs_a_gateway_it_runs() {
+        let options = resolve_with(&["--profile-gateway", "--eras", "both"], &[]).unwrap();
+        assert_eq!(options.profiled_tier, Some(Tier::Gateway));
+        let RunTarget::Stack { options: up, .. } = &options.target else {
+            panic!("a stack run");
+        };
+        assert_eq!(up.tracking, contextforge::settings::Tracking::Performance);
+        let stateless = resolve_with(&["--profile-gateway", "--eras", "stateless"], &[]).unwrap();
+        assert_eq!(stateless.profiled_tier, Some(Tier::GatewayStateless));
+        assert_eq!(resolve_with(&[], &[]).unwrap().profiled_tier, None);
+        let err = resolve_with(&["--profile-gateway", "--tiers", "direct,nginx"], &[])
+            .err()
+            .unwrap();
+        assert!(err.contains("add it to --tiers"), "{err}");
+        let err = resolve_with(
+            &[
+                "--profile-gateway",
+                "--gateway-url",
+                "http://gw.example",
+                "--token",
+                "t",
+            ],
+            &[],
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("--gateway-url"), "{err}");
     }
 
     #[test]

@@ -53,16 +53,6 @@ impl StackLease {
         self.reused
     }
 
-    /// The gateway's main process as the host sees it (a container's too).
-    pub async fn gateway_pid(&self) -> Option<u32> {
-        let status = stack::status(&self.state_dir).await.ok()?;
-        status
-            .rows
-            .into_iter()
-            .find(|r| r.service == stack::GATEWAY)
-            .and_then(|r| r.pid)
-    }
-
     /// Takes down a stack this run brought up, unless asked to keep it. A second signal ends
     /// the process on its own (`cli::signal`), so this waits for nothing else.
     pub async fn release(self, keep: bool, on: &mut dyn FnMut(Event<'_>)) {

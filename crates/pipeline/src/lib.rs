@@ -9,6 +9,7 @@ pub mod cli;
 pub mod host;
 pub mod lease;
 pub mod profile;
+mod profiling;
 mod repeat;
 pub mod run;
 mod sampler;

@@ -1,7 +1,8 @@
 //! One overhead run, as a short sequence of named steps: check the host, lease the stack
 //! (reuse it, or bring it up and take it down again), prepare the targets on the gateway, plan
-//! the tiers once, run them with the gateway's memory sampled, judge the thresholds, and hand the
-//! facts to the report, which assembles the document.
+//! the tiers once, run them with every service's CPU and memory sampled (and the gateway tier
+//! profiled when asked), judge the thresholds, and hand the facts to the report, which assembles
+//! the document.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use report::{OverheadRun, ProfileInfo, RunFacts, StackInfo, Tier};
 
 use crate::host::{self, HostPaths, PlannedLoad};
 use crate::profile::Profile;
-use crate::sampler::GatewaySampler;
+use crate::profiling::GatewayProfiling;
+use crate::sampler::ServiceSampler;
 use crate::thresholds::{ClassPicks, ScopedThreshold};
 use crate::tiers::{self, TierEvent};
 
@@ -38,6 +40,8 @@ pub struct RunOptions {
     pub workers: Option<usize>,
     /// Rounds of every tier, interleaved (`--repeat`; 1: each tier once).
     pub repeat: u32,
+    /// The tier whose gateway is profiled (`--profile-gateway`); None: no profiling.
+    pub profiled_tier: Option<Tier>,
 }
 
 /// What a run measures.
@@ -123,7 +127,26 @@ pub async fn run(
                     notes.push("nginx caches list/admin pages in this stack: the nginx tier's list numbers are nginx's, not the gateway's".into());
                 }
                 let measured = report::Measured::Stack(stack_info(&lease));
-                run.measure(targets, measured, lease.gateway_pid().await, notes, on).await
+                let meter = match stack::usage::Meter::of(lease.state()).await {
+                    Ok(meter) => Some(meter),
+                    Err(e) => {
+                        notes.push(format!("the stack's services were not sampled: {e}"));
+                        None
+                    }
+                };
+                let profiling = match options.profiled_tier {
+                    Some(tier) => {
+                        let length = options.profile.duration() + options.profile.warmup;
+                        let profiling =
+                            GatewayProfiling::prepare(tier, lease.state(), up, &targets, length)
+                                .await;
+                        on(Event::Note(&profiling.announce()));
+                        Some(profiling)
+                    }
+                    None => None,
+                };
+                let sampled = Sampled { meter, profiling };
+                run.measure(targets, measured, sampled, notes, on).await
             }
             .await;
             lease.release(*keep, on).await;
@@ -131,16 +154,27 @@ pub async fn run(
         }
         RunTarget::Existing(existing) => {
             on(Event::Note(&format!(
-                "measuring the gateway at {} (nothing is started; its memory is not sampled)",
+                "measuring the gateway at {} (nothing is started; its CPU and memory are not sampled)",
                 existing.gateway
             )));
             let (targets, measured) = crate::targets::existing(existing, rest)
                 .await
                 .map_err(RunFailure::Infrastructure)?;
             let measured = report::Measured::ExistingGateway(measured);
-            run.measure(targets, measured, None, notes, on).await
+            let sampled = Sampled {
+                meter: None,
+                profiling: None,
+            };
+            run.measure(targets, measured, sampled, notes, on).await
         }
     }
+}
+
+/// What watches the stack while the tiers run.
+struct Sampled {
+    /// Every service's CPU and memory; None when there is nothing to read.
+    meter: Option<stack::usage::Meter>,
+    profiling: Option<GatewayProfiling>,
 }
 
 /// The parts of a run every step reads.
@@ -174,7 +208,7 @@ impl Run<'_> {
         &self,
         targets: crate::targets::Targets,
         measured: report::Measured,
-        gateway_pid: Option<u32>,
+        sampled: Sampled,
         mut notes: Vec<String>,
         on: &mut dyn FnMut(Event<'_>),
     ) -> Result<OverheadRun, RunFailure> {
@@ -183,12 +217,10 @@ impl Run<'_> {
             .map_err(RunFailure::Usage)?;
         let every = Duration::from_secs_f64(options.profile.rss_sample_secs);
         let first = planned.first().map_or(Tier::Direct, |p| p.tier);
-        let sampler = GatewaySampler::start(gateway_pid, every, first);
-        if sampler.is_none() && matches!(measured, report::Measured::Stack(_)) {
-            notes.push(
-                "the gateway's process could not be found: its memory was not sampled".into(),
-            );
-        }
+        let sampler = sampled
+            .meter
+            .map(|meter| ServiceSampler::start(meter, every, first));
+        let mut profiling = sampled.profiling;
         let mut rounds = Vec::new();
         for round in 1..=options.repeat {
             if round > 1 {
@@ -202,6 +234,7 @@ impl Run<'_> {
                 |tier, scenario| tier_spec(options, tier, scenario),
                 &targets.health,
                 stop,
+                &mut profiling,
                 |event| {
                     if let (TierEvent::Starting { tier, .. }, Some(s)) = (&event, &sampler) {
                         s.tier_started(*tier);
@@ -215,7 +248,12 @@ impl Run<'_> {
         }
         let (tier_runs, repeats) =
             crate::repeat::merged(rounds).map_err(RunFailure::Infrastructure)?;
-        let gateway_rss = sampler.map(GatewaySampler::finish).unwrap_or_default();
+        let service_usage = sampler.map(ServiceSampler::finish).unwrap_or_default();
+        if service_usage.is_empty() && matches!(measured, report::Measured::Stack(_)) {
+            notes.push(
+                "no service of the stack could be read: CPU and memory were not sampled".into(),
+            );
+        }
         let thresholds = crate::thresholds::judge(&options.thresholds, &tier_runs, &mut notes);
         Ok(OverheadRun::assemble(RunFacts {
             run_id: format!(
@@ -231,7 +269,8 @@ impl Run<'_> {
             tiers: tier_runs,
             repeats,
             thresholds,
-            gateway_rss,
+            service_usage,
+            gateway_profile: profiling.and_then(GatewayProfiling::finish),
             warnings: notes,
             stopped_by: *stop.borrow(),
         }))

@@ -1,49 +1,61 @@
-//! The gateway's resident memory, sampled through every tier (the soak profile's leak check):
-//! its main process as the host sees it, for either runtime, and the process group that holds
-//! its workers.
+//! Every service of the stack — gateway, nginx, bench servers, PostgreSQL and Redis when they
+//! run — sampled through every tier: CPU and resident memory per reading, each tagged with the
+//! tier running (`stack::usage` reads them the runtime's way). The gateway's series is also the
+//! soak profile's leak check.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use report::{ResourceSample, Tier};
+use report::{ServiceUsage, Tier, UsageSample};
 
 /// A sampler running in the background; `finish` stops it and hands over what it took.
-pub struct GatewaySampler {
+pub struct ServiceSampler {
     tier: Arc<Mutex<Tier>>,
-    samples: Arc<Mutex<Vec<ResourceSample>>>,
+    usage: Arc<Mutex<Vec<ServiceUsage>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl GatewaySampler {
-    /// Starts sampling the gateway whose host pid is `pid` every `every`; None when there is no
-    /// such process to read.
-    pub fn start(pid: Option<u32>, every: Duration, first: Tier) -> Option<GatewaySampler> {
-        let process = stack::process::ProcessId::of(pid?)?;
+impl ServiceSampler {
+    /// Starts reading `meter` every `every`, the first reading now.
+    pub fn start(mut meter: stack::usage::Meter, every: Duration, first: Tier) -> ServiceSampler {
         let tier = Arc::new(Mutex::new(first));
-        let samples = Arc::new(Mutex::new(Vec::new()));
+        let usage = Arc::new(Mutex::new(
+            meter
+                .services()
+                .into_iter()
+                .map(|service| ServiceUsage {
+                    service,
+                    samples: vec![],
+                })
+                .collect::<Vec<_>>(),
+        ));
         let task = {
-            let (tier, samples) = (tier.clone(), samples.clone());
+            let (tier, usage) = (tier.clone(), usage.clone());
             let start = Instant::now();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tick.tick().await;
-                    let Some(kib) = process.group_rss_kib() else {
-                        continue;
-                    };
-                    samples.lock().expect("samples").push(ResourceSample {
-                        t: start.elapsed().as_secs_f64(),
-                        tier: *tier.lock().expect("tier"),
-                        rss_mib: kib as f64 / 1024.0,
-                    });
+                    let readings = meter.read().await;
+                    let t = start.elapsed().as_secs_f64();
+                    let tier = *tier.lock().expect("tier");
+                    let mut usage = usage.lock().expect("usage");
+                    for reading in readings {
+                        if let Some(series) =
+                            usage.iter_mut().find(|u| u.service == reading.service)
+                        {
+                            series.samples.push(UsageSample {
+                                t,
+                                tier,
+                                cpu_percent: reading.cpu_percent,
+                                rss_mib: reading.rss_kib as f64 / 1024.0,
+                            });
+                        }
+                    }
                 }
             })
         };
-        Some(GatewaySampler {
-            tier,
-            samples,
-            task,
-        })
+        ServiceSampler { tier, usage, task }
     }
 
     /// The tier running from now on.
@@ -51,8 +63,11 @@ impl GatewaySampler {
         *self.tier.lock().expect("tier") = tier;
     }
 
-    pub fn finish(self) -> Vec<ResourceSample> {
+    /// Every service read at least once, with its readings.
+    pub fn finish(self) -> Vec<ServiceUsage> {
         self.task.abort();
-        std::mem::take(&mut *self.samples.lock().expect("samples"))
+        let mut usage = std::mem::take(&mut *self.usage.lock().expect("usage"));
+        usage.retain(|u| !u.samples.is_empty());
+        usage
     }
 }

@@ -161,14 +161,35 @@ pub enum TierEvent<'a> {
     NotRun { tier: Tier, why: String },
 }
 
+/// What runs just before and just after each tier that starts (the gateway's profiling).
+pub trait AroundTier {
+    fn starting(&mut self, tier: Tier) -> impl std::future::Future<Output = ()>;
+    fn ended(&mut self, tier: Tier) -> impl std::future::Future<Output = ()>;
+}
+
+impl AroundTier for Option<crate::profiling::GatewayProfiling> {
+    async fn starting(&mut self, tier: Tier) {
+        if let Some(profiling) = self {
+            profiling.starting(tier).await;
+        }
+    }
+
+    async fn ended(&mut self, tier: Tier) {
+        if let Some(profiling) = self {
+            profiling.ended(tier).await;
+        }
+    }
+}
+
 /// Runs the planned tiers in order. `spec` makes a tier's engine spec from its scenario;
-/// `stop` is the run's stop signal; `on` hears what happens. A `Config` error of the engine is
-/// a bug in the plan, returned as such.
+/// `stop` is the run's stop signal; `around` runs before and after each tier that starts; `on`
+/// hears what happens. A `Config` error of the engine is a bug in the plan, returned as such.
 pub async fn run_all(
     planned: Vec<PlannedTier>,
     spec: impl Fn(Tier, Scenario) -> RunSpec,
     health: &Health,
     stop: &cli::signal::StopReceiver,
+    around: &mut impl AroundTier,
     mut on: impl FnMut(TierEvent<'_>),
 ) -> Result<Vec<TierRun>, String> {
     let mut runs = Vec::new();
@@ -187,11 +208,14 @@ pub async fn run_all(
                         reason: "ended by its steerer (the web UI) before this tier".into(),
                     }
                 } else {
+                    around.starting(planned.tier).await;
                     on(TierEvent::Starting {
                         tier: planned.tier,
                         target: &planned.target,
                     });
-                    run_one(planned.tier, spec, health, stop).await?
+                    let outcome = run_one(planned.tier, spec, health, stop).await;
+                    around.ended(planned.tier).await;
+                    outcome?
                 }
             }
         };
@@ -391,7 +415,7 @@ mod tests {
             live: None,
         };
         let (_tx, stop) = tokio::sync::watch::channel(None);
-        let runs = run_all(planned, spec, &t.health, &stop, |_| {})
+        let runs = run_all(planned, spec, &t.health, &stop, &mut None, |_| {})
             .await
             .unwrap();
         let TierOutcome::Failed { reason, results } = &runs[0].outcome else {
@@ -411,7 +435,7 @@ mod tests {
 
         let planned = plan(&[Tier::Direct], &t, &class_picks(), &mut vec![]).unwrap();
         let (_tx, stop) = tokio::sync::watch::channel(Some(cli::Signal::Terminate));
-        let runs = run_all(planned, spec, &t.health, &stop, |_| {})
+        let runs = run_all(planned, spec, &t.health, &stop, &mut None, |_| {})
             .await
             .unwrap();
         assert!(

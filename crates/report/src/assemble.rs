@@ -5,7 +5,7 @@
 use cli::Signal;
 use loadgen::threshold::ThresholdResult;
 
-use crate::document::{Measured, OverheadRun, ProfileInfo, ResourceSample, TierRun, SCHEMA};
+use crate::document::{Measured, OverheadRun, ProfileInfo, TierRun, SCHEMA};
 
 /// The facts of a finished tiered run.
 pub struct RunFacts {
@@ -21,7 +21,9 @@ pub struct RunFacts {
     /// A repeated run's figures round by round (None: one round).
     pub repeats: Option<crate::repeats::Repeats>,
     pub thresholds: Vec<ThresholdResult>,
-    pub gateway_rss: Vec<ResourceSample>,
+    /// Every service's CPU and memory through the run.
+    pub service_usage: Vec<crate::usage::ServiceUsage>,
+    pub gateway_profile: Option<crate::profile::GatewayProfile>,
     pub warnings: Vec<String>,
     /// The signal that stopped the run, if one did.
     pub stopped_by: Option<Signal>,
@@ -30,7 +32,7 @@ pub struct RunFacts {
 impl OverheadRun {
     pub fn assemble(f: RunFacts) -> OverheadRun {
         let mut warnings = f.warnings;
-        warnings.extend(rss_growth(&f.gateway_rss));
+        warnings.extend(rss_growth(&crate::usage::gateway_rss(&f.service_usage)));
         OverheadRun {
             schema: SCHEMA.into(),
             run_id: f.run_id,
@@ -46,26 +48,28 @@ impl OverheadRun {
             tiers: f.tiers,
             thresholds: f.thresholds,
             repeats: f.repeats,
-            gateway_rss: f.gateway_rss,
+            gateway_rss: vec![],
+            usage_summary: crate::usage::summarise(&f.service_usage),
+            service_usage: f.service_usage,
+            gateway_profile: f.gateway_profile,
             warnings,
         }
     }
 }
 
-/// How the gateway's memory moved over the run: under a steady load a leak shows as growth
-/// that does not level off (the soak profile's question). None with fewer than two samples.
-fn rss_growth(samples: &[ResourceSample]) -> Option<String> {
-    let (first, last) = (samples.first()?, samples.last()?);
-    if samples.len() < 2 || first.rss_mib <= 0.0 {
+/// How the gateway's memory moved over the run — `(t, MiB)` readings — under a steady load a
+/// leak shows as growth that does not level off (the soak profile's question). None with fewer
+/// than two readings.
+fn rss_growth(readings: &[(f64, f64)]) -> Option<String> {
+    let (&(first_t, first), &(last_t, last)) = (readings.first()?, readings.last()?);
+    if readings.len() < 2 || first <= 0.0 {
         return None;
     }
-    let peak = samples.iter().map(|s| s.rss_mib).fold(0.0, f64::max);
-    let growth = (last.rss_mib / first.rss_mib - 1.0) * 100.0;
+    let peak = readings.iter().map(|r| r.1).fold(0.0, f64::max);
+    let growth = (last / first - 1.0) * 100.0;
     Some(format!(
-        "gateway RSS {:.1} MiB → {:.1} MiB ({growth:+.1}%) over {:.0} s, peak {peak:.1} MiB{}",
-        first.rss_mib,
-        last.rss_mib,
-        last.t - first.t,
+        "gateway RSS {first:.1} MiB → {last:.1} MiB ({growth:+.1}%) over {:.0} s, peak {peak:.1} MiB{}",
+        last_t - first_t,
         if growth > 10.0 {
             ": it grew by more than 10%; under a steady load, growth that does not level off is a leak"
         } else {
@@ -77,15 +81,10 @@ fn rss_growth(samples: &[ResourceSample]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::Tier;
 
     #[test]
     fn rss_growth_is_summarised_and_flagged_beyond_ten_percent() {
-        let sample = |t: f64, rss_mib: f64| ResourceSample {
-            t,
-            tier: Tier::Gateway,
-            rss_mib,
-        };
+        let sample = |t: f64, rss_mib: f64| (t, rss_mib);
         assert_eq!(rss_growth(&[sample(0.0, 100.0)]), None);
         let flat = rss_growth(&[sample(0.0, 100.0), sample(60.0, 104.0)]).unwrap();
         assert_eq!(
@@ -110,7 +109,8 @@ mod tests {
             tiers: template.tiers.clone(),
             repeats: None,
             thresholds: template.thresholds.clone(),
-            gateway_rss: vec![],
+            service_usage: vec![],
+            gateway_profile: None,
             warnings: vec![],
             stopped_by: Some(Signal::Terminate),
         });

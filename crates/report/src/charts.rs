@@ -66,6 +66,7 @@ pub fn throughput(run: &OverheadRun) -> String {
         x_scale: XScale::Linear,
         y_scale: YScale::Linear,
         lines,
+        markers: vec![],
     }
     .render()
 }
@@ -126,6 +127,7 @@ pub fn latency_over_time(tier: &TierRun, results: &RunResults) -> String {
         x_scale: XScale::Linear,
         y_scale: YScale::Linear,
         lines,
+        markers: vec![],
     }
     .render()
 }
@@ -148,6 +150,7 @@ pub fn spectrum(run: &OverheadRun) -> String {
         x_scale: XScale::Nines,
         y_scale: YScale::Log,
         lines,
+        markers: vec![],
     }
     .render()
 }
@@ -220,6 +223,7 @@ pub fn gateway_rss(run: &OverheadRun) -> Option<String> {
             color: tier_color(Tier::Gateway),
             points: run.gateway_rss.iter().map(|s| (s.t, s.rss_mib)).collect(),
         }],
+        markers: vec![],
     };
     Some(chart.render())
 }

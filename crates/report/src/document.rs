@@ -38,10 +38,20 @@ pub struct OverheadRun {
     /// (`tiers` and `overhead` then hold every round's requests merged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<crate::repeats::Repeats>,
-    /// The gateway's resident memory over the run (sampled every few seconds; the soak profile's
-    /// leak check). Empty when the gateway's process could not be read.
+    /// The gateway's resident memory over the run, as runs recorded it before every service was
+    /// sampled (`service_usage`); empty in later runs.
     #[serde(default)]
     pub gateway_rss: Vec<ResourceSample>,
+    /// What each service of the stack used (CPU, memory) through the run, sampled every few
+    /// seconds; empty when nothing could be read (an existing gateway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_usage: Vec<crate::usage::ServiceUsage>,
+    /// `service_usage` per tier and service: mean and highest CPU, highest memory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage_summary: Vec<crate::usage::UsageSummary>,
+    /// `--profile-gateway`: the gateway's stacks and its own counters over the gateway tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_profile: Option<crate::profile::GatewayProfile>,
     pub warnings: Vec<String>,
 }
 

@@ -218,6 +218,9 @@ pub fn run() -> OverheadRun {
         tiers,
         thresholds,
         gateway_rss: vec![],
+        service_usage: vec![],
+        usage_summary: vec![],
+        gateway_profile: None,
         warnings: vec![],
     }
 }
@@ -379,6 +382,21 @@ fn tier_results(seed: u64, rps: u64, median_ms: f64, error_every: u64) -> RunRes
 /// A whole tiered run with realistic synthetic numbers — long-tailed latency, a ramp, rare
 /// outliers and errors — for views that must look right at scale (the browser test).
 pub fn realistic_run() -> OverheadRun {
+    let service_usage: Vec<crate::usage::ServiceUsage> =
+        [("gateway", 60.0, 270.0), ("nginx", 4.0, 12.0)]
+            .into_iter()
+            .map(|(service, cpu, rss)| crate::usage::ServiceUsage {
+                service: service.into(),
+                samples: (0..=20)
+                    .map(|i| crate::usage::UsageSample {
+                        t: f64::from(i) * 5.0,
+                        tier: if i < 7 { Tier::Direct } else { Tier::Gateway },
+                        cpu_percent: (i > 0).then_some(if i < 7 { 1.0 } else { cpu }),
+                        rss_mib: rss + f64::from(i) * 0.4,
+                    })
+                    .collect(),
+            })
+            .collect();
     let at = |tier, target: &str, results| TierRun {
         target: target.into(),
         ..self::tier(tier, results)
@@ -450,9 +468,41 @@ pub fn realistic_run() -> OverheadRun {
                 rss_mib: 270.0 + f64::from(i) * 0.4,
             })
             .collect(),
+        usage_summary: crate::usage::summarise(&service_usage),
+        service_usage,
+        gateway_profile: Some(gateway_profile()),
         warnings: vec!["the stack was already up: reused, not restarted".into()],
         tiers,
         thresholds,
         ..base
+    }
+}
+
+/// A profile of the gateway tier: a few stacks of the gateway's own code and its libraries, and
+/// its counters around the tier.
+pub fn gateway_profile() -> crate::profile::GatewayProfile {
+    let folded = "\
+process 41:\"gunicorn: worker\";run (uvicorn/server.py);handle (mcpgateway/transports/streamablehttp_transport.py);call_tool (mcpgateway/services/tool_service.py);post (httpx/_client.py) 420
+process 41:\"gunicorn: worker\";run (uvicorn/server.py);handle (mcpgateway/transports/streamablehttp_transport.py);verify_jwt_token (mcpgateway/utils/verify_credentials.py) 130
+process 41:\"gunicorn: worker\";run (uvicorn/server.py);select (selectors.py) 250
+process 41:\"gunicorn: worker\";run (uvicorn/server.py);execute (sqlalchemy/engine/base.py) 200
+";
+    let counters = |requests: u64, seconds: f64| {
+        vec![contextforge::api::RouteTiming {
+            route: "POST /mcp".into(),
+            requests,
+            seconds,
+        }]
+    };
+    crate::profile::GatewayProfile {
+        tier: Tier::Gateway,
+        sampler: "py-spy 0.4.1, 100 samples/s per process, every worker (--subprocesses)".into(),
+        stacks: crate::profile::Stacks::Recorded {
+            stacks: crate::flame::parse(folded).expect("collapsed stacks"),
+        },
+        counters: crate::profile::Counters::Read {
+            before: counters(100, 2.0),
+            after: counters(1100, 40.0),
+        },
     }
 }

@@ -40,6 +40,39 @@ struct View<'a> {
     warnings: Vec<String>,
     environment: Vec<(&'static str, String)>,
     charts: Charts,
+    /// Per tier and service: CPU and memory (empty when nothing was sampled).
+    usage_summary: TableView,
+    /// `--profile-gateway`'s section, when asked for.
+    gateway_profile: Option<ProfileView>,
+}
+
+#[derive(Serialize)]
+struct ProfileView {
+    tier: String,
+    sampler: String,
+    flame_graph: Option<String>,
+    not_recorded: Option<String>,
+    top_frames: Option<TableView>,
+    counters: Option<TableView>,
+    counters_notes: Vec<String>,
+}
+
+fn profile_view(run: &OverheadRun) -> Option<ProfileView> {
+    let profile = run.gateway_profile.as_ref()?;
+    Some(ProfileView {
+        tier: profile.tier.to_string(),
+        sampler: profile.sampler.clone(),
+        flame_graph: profile.flame_graph(),
+        not_recorded: match &profile.stacks {
+            crate::profile::Stacks::NotRecorded { reason } => Some(reason.clone()),
+            crate::profile::Stacks::Recorded { .. } => None,
+        },
+        top_frames: profile
+            .recorded()
+            .map(|stacks| crate::profile::top_frames_table(stacks).into()),
+        counters: crate::profile::counters_table(run, profile).map(Into::into),
+        counters_notes: crate::profile::counters_notes(profile),
+    })
 }
 
 #[derive(Serialize)]
@@ -176,6 +209,8 @@ struct Charts {
     overhead: String,
     latency: Vec<String>,
     gateway_rss: Option<String>,
+    service_cpu: Option<String>,
+    service_rss: Option<String>,
 }
 
 /// The whole page. Fails only if the embedded template is broken (a bug, covered by tests).
@@ -268,7 +303,11 @@ fn view(run: &OverheadRun) -> View<'_> {
                 .map(|(t, r)| charts::latency_over_time(t, r))
                 .collect(),
             gateway_rss: charts::gateway_rss(run),
+            service_cpu: crate::usage::cpu_chart(run),
+            service_rss: crate::usage::rss_chart(run),
         },
+        usage_summary: crate::usage::table(run).into(),
+        gateway_profile: profile_view(run),
     }
 }
 

@@ -10,18 +10,21 @@ mod charts;
 mod compare;
 pub mod compare_cli;
 mod document;
+mod flame;
 mod format;
 mod html;
 mod junit;
 mod markdown;
 mod notices;
 mod overhead;
+mod profile;
 pub mod render_cli;
 mod repeats;
 mod svg;
 mod tables;
 pub mod terminal;
 mod tier;
+mod usage;
 mod verdict;
 mod write;
 mod xml;
@@ -36,10 +39,13 @@ pub use document::{
     AddedLatency, ExistingGateway, Measured, OverheadRow, OverheadRun, ProfileInfo, ResourceSample,
     StackInfo, Tier, TierOutcome, TierRun, Verdict, VerdictStatus, SCHEMA,
 };
+pub use flame::{parse as parse_folded, FoldedStack};
 pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use overhead::overhead_rows;
+pub use profile::{Counters, GatewayProfile, Stacks};
 pub use repeats::{repeats, Figure, Interval, Repeats, RoundFigure};
+pub use usage::{ServiceUsage, UsageSample, UsageSummary};
 
 pub use verdict::verdict;

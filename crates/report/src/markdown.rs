@@ -55,6 +55,11 @@ pub fn render_markdown(run: &OverheadRun) -> String {
     }
     let _ = write!(md, "\n### {} (ms)\n\n", tables::ATTRIBUTION_TITLE);
     md.push_str(&tables::attribution(run).markdown());
+    if !run.usage_summary.is_empty() {
+        md.push_str("\n### CPU and memory per service (CPU: % of one core)\n\n");
+        md.push_str(&crate::usage::table(run).markdown());
+    }
+    md.push_str(&crate::profile::markdown(run));
     md.push_str("\n### Thresholds\n\n");
     if run.thresholds.is_empty() {
         md.push_str("No thresholds were checked.\n");

@@ -55,6 +55,8 @@ pub struct LineChart {
     pub x_scale: XScale,
     pub y_scale: YScale,
     pub lines: Vec<Line>,
+    /// Vertical marks across the plot at these x values, labelled (where each tier starts).
+    pub markers: Vec<(f64, String)>,
 }
 
 /// Bars side by side in each group: one bar per series (`series[i]` colours `values[i]`).
@@ -145,6 +147,7 @@ impl LineChart {
             &self.x_label,
             &self.y_label,
         );
+        markers(&mut svg, &frame, &self.markers);
         svg.push_str("<g class=\"series\">");
         for line in &self.lines {
             let label = escape(&line.label);
@@ -155,6 +158,29 @@ impl LineChart {
         svg.push_str("</g></svg>");
         svg
     }
+}
+
+/// Dashed vertical lines at `marks` inside the plot, each labelled at its top.
+fn markers(svg: &mut String, frame: &Frame, marks: &[(f64, String)]) {
+    if marks.is_empty() {
+        return;
+    }
+    svg.push_str("<g class=\"markers\">");
+    for (x, label) in marks
+        .iter()
+        .filter(|(x, _)| *x >= frame.x.0 && *x <= frame.x.1)
+    {
+        let px = frame.px(*x);
+        let _ = write!(
+            svg,
+            "<line class=\"marker\" x1=\"{px:.1}\" y1=\"{TOP:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#8a939c\" stroke-dasharray=\"4 3\"/><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            HEIGHT - BOTTOM,
+            px + 3.0,
+            TOP + 10.0,
+            escape(label)
+        );
+    }
+    svg.push_str("</g>");
 }
 
 /// One unbroken run of a line's points: a dot when it is one point, else a path.
@@ -429,6 +455,7 @@ mod tests {
             y_label: "ms".into(),
             x_scale: XScale::Linear,
             y_scale: YScale::Log,
+            markers: vec![],
             lines: vec![
                 Line {
                     label: "p<50>".into(),
@@ -468,6 +495,7 @@ mod tests {
             y_label: String::new(),
             x_scale: XScale::Nines,
             y_scale: YScale::Linear,
+            markers: vec![],
             lines: vec![],
         }
         .render();

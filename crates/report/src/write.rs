@@ -47,7 +47,7 @@ impl OverheadRun {
 
     /// Writes `results.json`, `report.html`, `report.md`, `junit.xml` and, per tier that
     /// measured something, Locust's `<tier>_stats.csv` and `<tier>_stats_history.csv` into
-    /// `dir` (created).
+    /// `dir` (created); with a gateway profile, its collapsed stacks as `gateway.folded`.
     pub fn write_to_dir(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let html = crate::render_html(self).map_err(std::io::Error::other)?;
@@ -55,6 +55,9 @@ impl OverheadRun {
         std::fs::write(dir.join("report.html"), html)?;
         std::fs::write(dir.join("report.md"), crate::render_markdown(self))?;
         std::fs::write(dir.join("junit.xml"), crate::render_junit(self))?;
+        if let Some(stacks) = self.gateway_profile.as_ref().and_then(|p| p.recorded()) {
+            std::fs::write(dir.join("gateway.folded"), crate::flame::to_text(stacks))?;
+        }
         for tier in &self.tiers {
             if let Some(results) = tier.measured() {
                 let file = |suffix: &str| dir.join(format!("{}_{suffix}.csv", tier.tier));

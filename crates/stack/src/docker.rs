@@ -355,6 +355,8 @@ struct ContainerSpec<'a> {
     cmd: Option<Vec<String>>,
     env: Vec<(&'static str, String)>,
     binds: Vec<String>,
+    /// Capabilities beyond the engine's defaults (py-spy's SYS_PTRACE for a profiled gateway).
+    cap_add: Vec<String>,
 }
 
 /// A database or cache server's container: its image's own command, configured by `env`.
@@ -364,6 +366,7 @@ fn server_spec(image: &'static str, env: Vec<(&'static str, String)>) -> Contain
         cmd: None,
         env,
         binds: vec![],
+        cap_add: vec![],
     }
 }
 
@@ -434,6 +437,7 @@ impl Containers {
             &state.jwt_secret,
             &state.auth_secret,
             &state.storage(Path::new(GATEWAY_DATABASE_IN_CONTAINER)),
+            options.tracking,
         );
         env.extend([
             ("HOST", "127.0.0.1".to_string()),
@@ -448,6 +452,11 @@ impl Containers {
             cmd: None,
             env,
             binds: vec![],
+            // py-spy reads the workers' memory (process_vm_readv), which ptrace's rules guard.
+            cap_add: match options.tracking {
+                contextforge::settings::Tracking::Performance => vec!["SYS_PTRACE".into()],
+                contextforge::settings::Tracking::Off => vec![],
+            },
         }
     }
 
@@ -476,6 +485,7 @@ impl Containers {
                 "{}:{NGINX_CONFIG_IN_CONTAINER}:ro",
                 config.display()
             )],
+            cap_add: vec![],
         })
     }
 
@@ -504,6 +514,7 @@ impl Containers {
             host_config: Some(HostConfig {
                 network_mode: Some("host".into()),
                 binds: Some(spec.binds),
+                cap_add: Some(spec.cap_add),
                 ..Default::default()
             }),
             ..Default::default()
@@ -577,6 +588,7 @@ impl Backend for Containers {
                 cmd: Some(services::bench_server_args(options)),
                 env: vec![],
                 binds: vec![],
+                cap_add: vec![],
             },
             POSTGRES => server_spec(
                 images::POSTGRES,

@@ -97,6 +97,8 @@ impl UpFlags {
             state_dir: self.state_dir.clone(),
             bench_server,
             cache_dir: crate::default_cache_dir(),
+            // `load-test --profile-gateway` turns it on; `benchmark-up` never profiles.
+            tracking: contextforge::settings::Tracking::Off,
         }
     }
 }

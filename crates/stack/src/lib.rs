@@ -28,11 +28,13 @@ mod lock;
 mod options;
 mod outcome;
 pub mod process;
+pub mod profiler;
 pub mod python;
 mod register;
 mod rootfs;
 mod services;
 pub mod state;
+pub mod usage;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -340,7 +342,12 @@ async fn bring_up<B: Backend>(
         start_healthy(backend, options, state, &services::redis(options)).await?;
     }
     let gateway = services::gateway(options);
-    let env = contextforge::settings::load_test_env("", "", &state.storage(Path::new("mcp.db")));
+    let env = contextforge::settings::load_test_env(
+        "",
+        "",
+        &state.storage(Path::new("mcp.db")),
+        options.tracking,
+    );
     state.gateway_settings = contextforge::settings::performance_settings(&env);
     start_healthy(backend, options, state, &gateway).await?;
     if backend.runs_nginx() {

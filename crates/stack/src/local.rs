@@ -149,6 +149,7 @@ impl Processes {
             &state.jwt_secret,
             &state.auth_secret,
             &state.storage(&database),
+            options.tracking,
         );
         let port = options.gateway_port.to_string();
         let mut command = if options.workers > 1 {
@@ -680,4 +681,50 @@ fn choose_install(
              as root, or use `--runtime docker`"
         ))),
     }
+}
+
+/// The gateway's own venv — where `up` installed the code `state` records — with `requirement`
+/// installed in it as well (once: cached with the venv, a spinner while pip runs); returns the
+/// venv's `bin/` as the host sees it.
+pub(crate) async fn ensure_in_gateway_venv(
+    state: &StackState,
+    cache: &Path,
+    name: &'static str,
+    requirement: &'static str,
+) -> Result<PathBuf, StackError> {
+    let code = match &state.gateway_source {
+        Some(source) => GatewayCode::Source(PathBuf::from(&source.path)),
+        None => GatewayCode::Release(Some(state.gateway_release.clone())),
+    };
+    let cache = cache.to_path_buf();
+    let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+        "installing {requirement} into the gateway's venv (once)"
+    ));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let installed = tokio::task::spawn_blocking(move || {
+        let (_, install, _) = choose_install(&code, &cache)?;
+        let (venv, result) = match &install {
+            GatewayInstall::Host { venv } => (
+                venv.clone(),
+                crate::python::ensure_package(venv, name, requirement, PythonHome::Host),
+            ),
+            GatewayInstall::Rootfs {
+                rootfs,
+                venv,
+                binds,
+            } => {
+                let host = rootfs.host_path(venv);
+                let home = PythonHome::Rootfs(rootfs, binds);
+                let result = crate::python::ensure_package(&host, name, requirement, home);
+                (host, result)
+            }
+        };
+        result
+            .map(|()| venv.join("bin"))
+            .map_err(|e| infra(format!("cannot install {requirement}: {e}")))
+    })
+    .await
+    .map_err(|e| infra(format!("installing {requirement}: {e}")))?;
+    bar.finish_and_clear();
+    installed
 }

@@ -94,6 +94,9 @@ pub struct UpOptions {
     /// Where the gateway's venv is cached between stacks.
     pub cache_dir: PathBuf,
     pub images: Images,
+    /// Whether the gateway is started to be profiled (`load-test --profile-gateway`): its
+    /// performance counters on and, in a container, the capability py-spy needs (SYS_PTRACE).
+    pub tracking: contextforge::settings::Tracking,
 }
 
 impl UpOptions {
@@ -184,6 +187,7 @@ impl UpOptions {
             bench_server: BenchServerProgram::binary(PathBuf::from("bench-server")),
             cache_dir: crate::default_cache_dir(),
             images: Images::default(),
+            tracking: contextforge::settings::Tracking::Off,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! The mark is inherited by everything the service starts, so the stack's processes are found
 //! from `/proc` alone — without the state file, or with a corrupt one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -41,17 +41,70 @@ struct Stat {
     state: char,
     group: u32,
     start_ticks: u64,
+    /// CPU time it used, user and system together, in clock ticks.
+    cpu_ticks: u64,
 }
 
 fn stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the parenthesised name: state (field 3), ppid, pgrp (5), … starttime (22).
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `/proc/PID/stat`'s line. The name in parentheses may hold spaces and parentheses itself, so
+/// the fields are counted from its last `)`.
+fn parse_stat(text: &str) -> Option<Stat> {
+    // After the name: state (field 3), ppid, pgrp (5), … utime (14), stime (15), … starttime (22).
     let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
     Some(Stat {
         state: fields.first()?.chars().next()?,
-        group: fields.get(2)?.parse().ok()?,
-        start_ticks: fields.get(19)?.parse().ok()?,
+        group: u32::try_from(field(5)?).ok()?,
+        start_ticks: field(22)?,
+        cpu_ticks: field(14)? + field(15)?,
     })
+}
+
+/// A process told apart from a later one with its recycled pid.
+pub type ProcessKey = (u32, u64);
+
+/// One reading of a process group: each live process's CPU time so far, and their resident
+/// memory together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupReading {
+    /// Clock ticks of CPU (user + system) each process has used since it started.
+    pub cpu_ticks: BTreeMap<ProcessKey, u64>,
+    pub rss_kib: u64,
+}
+
+/// Clock ticks per second, the unit of `/proc`'s CPU times.
+pub fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf(3) reads a constant of the system; no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+/// The CPU a group used between two readings `seconds` apart, as a percentage of one core (two
+/// busy cores are 200%). A process that appeared in between is counted from its start, since
+/// every reading sees every live process; one that ended in between takes its last interval's
+/// time with it (`/proc` no longer has it), so a group that forks short-lived helpers reads low.
+pub fn cpu_percent(
+    before: &GroupReading,
+    after: &GroupReading,
+    seconds: f64,
+    ticks_per_second: f64,
+) -> f64 {
+    if seconds <= 0.0 {
+        return 0.0;
+    }
+    let used: u64 = after
+        .cpu_ticks
+        .iter()
+        .map(|(key, now)| now.saturating_sub(before.cpu_ticks.get(key).copied().unwrap_or(0)))
+        .sum();
+    used as f64 / ticks_per_second / seconds * 100.0
 }
 
 /// Every process of this machine that this user can see.
@@ -117,9 +170,10 @@ impl ProcessId {
         stat(self.pid).is_some_and(|s| s.start_ticks == self.start_ticks && s.state != 'Z')
     }
 
-    /// Resident memory of the whole process group in KiB (a gunicorn gateway is a master and
-    /// its workers); None when the process is gone.
-    pub fn group_rss_kib(&self) -> Option<u64> {
+    /// The whole process group (a gunicorn gateway is a master and its workers; nginx a master
+    /// and its workers): each process's CPU time and their resident memory together; None when
+    /// the process is gone.
+    pub fn group_reading(&self) -> Option<GroupReading> {
         if !self.is_alive() {
             return None;
         }
@@ -133,13 +187,17 @@ impl ProcessId {
                 .parse::<u64>()
                 .ok()
         };
-        Some(
-            all_pids()
-                .into_iter()
-                .filter(|pid| stat(*pid).is_some_and(|s| s.group == self.pid))
-                .filter_map(rss)
-                .sum(),
-        )
+        let mut reading = GroupReading::default();
+        for pid in all_pids() {
+            let Some(stat) = stat(pid).filter(|s| s.group == self.pid && s.state != 'Z') else {
+                continue;
+            };
+            reading
+                .cpu_ticks
+                .insert((pid, stat.start_ticks), stat.cpu_ticks);
+            reading.rss_kib += rss(pid).unwrap_or(0);
+        }
+        Some(reading)
     }
 }
 
@@ -380,6 +438,58 @@ mod tests {
         assert!(!id.is_alive());
         // Reaped by stop_stack: the handle has nothing left to wait for.
         drop(child);
+    }
+
+    #[test]
+    fn a_stat_line_is_read_past_a_name_with_spaces_and_parentheses() {
+        let line = "4242 (python3 (worker) x) S 1 4240 4240 0 -1 4194560 900 0 0 0 \
+                    1234 567 0 0 20 0 3 0 98765 1000000 2000 18446744073709551615";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.state, 'S');
+        assert_eq!(stat.group, 4240);
+        assert_eq!(stat.cpu_ticks, 1234 + 567);
+        assert_eq!(stat.start_ticks, 98765);
+        assert!(parse_stat("4242 (cut short) S 1").is_none());
+    }
+
+    #[test]
+    fn cpu_is_the_ticks_used_between_readings_over_the_time_between_them() {
+        let reading = |entries: &[(ProcessKey, u64)]| GroupReading {
+            cpu_ticks: entries.iter().copied().collect(),
+            rss_kib: 0,
+        };
+        let before = reading(&[((10, 1), 1000), ((11, 5), 300), ((12, 7), 50)]);
+        // 10 used 150 ticks, 11 ended, 12 was replaced by a process with its recycled pid (a
+        // new start time: its 40 ticks are all new), 13 appeared with 10.
+        let after = reading(&[((10, 1), 1150), ((12, 9), 40), ((13, 8), 10)]);
+        // 200 ticks at 100 per second over 2 s: one core busy all along.
+        assert!((cpu_percent(&before, &after, 2.0, 100.0) - 100.0).abs() < 1e-9);
+        assert_eq!(cpu_percent(&after, &after, 1.0, 100.0), 0.0);
+        assert_eq!(cpu_percent(&before, &after, 0.0, 100.0), 0.0);
+    }
+
+    #[test]
+    fn a_busy_group_reads_cpu_time_and_memory() {
+        let dir = temp_state_dir("busy");
+        let stack = crate::state::stack_id(&dir);
+        let id = spawn(
+            Command::new("sh").args(["-c", "while :; do :; done"]),
+            &dir.join("busy.log"),
+            &stack,
+            "busy",
+        )
+        .unwrap();
+        let first = id.group_reading().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let second = id.group_reading().unwrap();
+        assert!(second.rss_kib > 0, "{second:?}");
+        assert!(
+            cpu_percent(&first, &second, 0.5, ticks_per_second()) > 0.0,
+            "a spinning shell used no CPU: {first:?} → {second:?}"
+        );
+        assert_eq!(stop_stack(&stack, &[], Duration::from_secs(5)), 1);
+        assert!(id.group_reading().is_none(), "gone: no reading");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -107,3 +107,36 @@ pub fn ensure_venv(
     )?;
     std::fs::write(&marker, fingerprint).map_err(|e| format!("{}: {e}", marker.display()))
 }
+
+/// Ensures `requirement` (one package, as pip names it) is installed in the existing `venv` (a
+/// host path) made by `home`'s Python, under the venv's lock; `name` marks it done
+/// (`.mcpbench-<name>`), so later calls cost a file read. Blocking: pip may take a while.
+pub fn ensure_package(
+    venv: &Path,
+    name: &str,
+    requirement: &str,
+    home: PythonHome<'_>,
+) -> Result<(), String> {
+    let marker = venv.join(format!(".mcpbench-{name}"));
+    let ready = || std::fs::read_to_string(&marker).is_ok_and(|r| r == requirement);
+    if ready() {
+        return Ok(());
+    }
+    let mut lock_path = venv.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let _lock = crate::lock::FileLock::acquire(&lock_path)
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if ready() {
+        return Ok(());
+    }
+    let inside = home.path(venv)?;
+    crate::run_checked(home.command(&format!("{inside}/bin/python")).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        requirement,
+    ]))?;
+    std::fs::write(&marker, requirement).map_err(|e| format!("{}: {e}", marker.display()))
+}
