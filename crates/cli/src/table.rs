@@ -26,6 +26,15 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// The column titles, for a view that lays the table out itself (an HTML page).
+    pub fn columns(&self) -> Vec<&'static str> {
+        self.columns.iter().map(|(title, _)| *title).collect()
+    }
+
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
     /// Columns padded to their widest cell, two spaces apart; no trailing spaces.
     pub fn text(&self) -> String {
         let widths: Vec<usize> = self
