@@ -93,6 +93,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The highest arrival rate each tier sustains under an SLO (`--slo 'p95<300ms,error_rate<0.1%'`,
+    /// `--tier`, `--url`; ramp, bisect, confirm); `--help` for all.
+    #[command(disable_help_flag = true)]
+    Capacity {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Compare a run with the baseline per tier and operation; exit 1 on a regression.
     #[command(disable_help_flag = true)]
     CompareBaseline {
@@ -247,6 +254,12 @@ fn main() -> ExitCode {
         Command::LoadTestSustained { args } => load_test(Some("sustained"), args),
         Command::LoadTestSpike { args } => load_test(Some("spike"), args),
         Command::LoadTestSoak { args } => load_test(Some("soak"), args),
+        Command::Capacity { args } => pipeline::capacity::main_with_args(
+            std::iter::once("cargo xtask capacity".into())
+                .chain(args)
+                .collect(),
+            stack_cmd::bench_server_program(),
+        ),
         Command::CompareBaseline { args } => report::compare_cli::main_with_args(
             std::iter::once("cargo xtask compare-baseline".into())
                 .chain(args)

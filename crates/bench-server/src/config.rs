@@ -10,6 +10,8 @@ use clap::{Parser, ValueEnum};
 /// The largest catalog a server serves: items are computed on demand, but their numbering
 /// (and the fixed tools after them) must stay within u32.
 pub const MAX_CATALOG: i64 = 1_000_000;
+/// The most requests `--concurrency` serves at once (far beyond what one process can hold open).
+pub const MAX_CONCURRENCY: i64 = 1_000_000;
 /// The largest payload of one result: past it a single response would exhaust memory.
 pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
 
@@ -157,6 +159,11 @@ pub struct Config {
     /// Form of the injected errors.
     #[arg(long, value_enum, default_value_t = ErrorKind::Mixed)]
     pub error_kind: ErrorKind,
+
+    /// At most N requests (process-wide) are served at once, each holding its slot for its
+    /// --latency-ms (± jitter), so N / latency is the server's capacity; the rest queue.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_CONCURRENCY))]
+    pub concurrency: Option<u32>,
 
     /// Every Nth MCP request (process-wide) stalls the whole server for --stall-ms.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..), requires = "stall_ms")]
@@ -329,6 +336,14 @@ mod tests {
         assert!(parse(&["--error-rate", "1.5"]).is_err());
         assert!(parse(&["--error-rate", "abc"]).is_err());
         assert_eq!(parse(&["--error-rate", "0.25"]).unwrap().error_rate, 0.25);
+    }
+
+    #[test]
+    fn concurrency_is_a_positive_count() {
+        assert!(parse(&["--concurrency", "0"]).is_err());
+        assert!(parse(&["--concurrency", "1000001"]).is_err());
+        assert_eq!(parse(&["--concurrency", "8"]).unwrap().concurrency, Some(8));
+        assert_eq!(parse(&[]).unwrap().concurrency, None);
     }
 
     #[test]

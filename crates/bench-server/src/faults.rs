@@ -1,8 +1,10 @@
 //! Fault injection, so the tools that measure servers can themselves be measured: added latency
-//! with jitter, injected errors, and whole-server stalls (a GC pause seen from the outside).
+//! with jitter, injected errors, whole-server stalls (a GC pause seen from the outside), and a
+//! concurrency limit (a server with N workers: N / latency is its capacity, the rest queue).
 //!
 //! The dice are a counter hashed with a seed, not a shared RNG: the same seed gives the same
-//! sequence of faults, and no lock sits on the request path.
+//! sequence of faults, and no lock sits on the request path (the concurrency limit's slots
+//! exist only when asked for).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +27,9 @@ pub struct Faults {
     error_rate: f64,
     error_kind: ErrorKind,
     stall: Option<(u64, Duration)>,
+    /// `--concurrency`: a request holds one of these slots for its latency (FIFO: tokio's
+    /// semaphore is fair, so the queue is a server's queue).
+    slots: Option<tokio::sync::Semaphore>,
     seed: u64,
     /// Requests seen, process-wide: drives the stall schedule and the dice.
     requests: AtomicU64,
@@ -44,6 +49,9 @@ impl Faults {
                 .stall_every
                 .zip(config.stall_ms)
                 .map(|(every, ms)| (every, Duration::from_millis(ms))),
+            slots: config
+                .concurrency
+                .map(|n| tokio::sync::Semaphore::new(n as usize)),
             seed: config.fault_seed,
             requests: AtomicU64::new(0),
             stalled_until: AtomicU64::new(0),
@@ -51,8 +59,9 @@ impl Faults {
         }
     }
 
-    /// Counts one incoming request, starts a stall when its turn comes, and waits out any stall
-    /// in progress. Returns the request's sequence number for [`Faults::plan`].
+    /// Counts one incoming request, starts a stall when its turn comes, waits out any stall
+    /// in progress and, under `--concurrency`, waits for a free slot and spends its latency
+    /// holding it. Returns the request's sequence number for [`Faults::plan`].
     pub async fn admit(&self) -> u64 {
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some((every, length)) = self.stall {
@@ -66,19 +75,40 @@ impl Faults {
                 tokio::time::sleep(Duration::from_nanos(until - now)).await;
             }
         }
+        if let Some(slots) = &self.slots {
+            let _slot = slots.acquire().await.expect("the slots are never closed");
+            let latency = self.latency(n);
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+        }
         n
     }
 
-    /// The faults for request `n`: its added latency and whether (and how) it fails.
-    /// `can_fail` is false for the handshake and listings, so clients can always get started.
-    pub fn plan(&self, n: u64, can_fail: bool) -> (Duration, Option<InjectedError>) {
-        let dice = splitmix64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let latency = if self.jitter_ms == 0 {
+    /// Request `n`'s added latency: `--latency-ms`, uniform ± `--jitter-ms`, never negative.
+    fn latency(&self, n: u64) -> Duration {
+        let dice = self.dice(n);
+        let ms = if self.jitter_ms == 0 {
             self.latency_ms
         } else {
-            // Uniform in [latency - jitter, latency + jitter], never negative.
             let span = 2 * self.jitter_ms + 1;
             (self.latency_ms + (dice >> 32) % span).saturating_sub(self.jitter_ms)
+        };
+        Duration::from_millis(ms)
+    }
+
+    fn dice(&self, n: u64) -> u64 {
+        splitmix64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// The faults for request `n`: the latency still to add (none under `--concurrency`, where
+    /// [`Faults::admit`] spent it in a slot) and whether (and how) it fails. `can_fail` is false
+    /// for the handshake and listings, so clients can always get started.
+    pub fn plan(&self, n: u64, can_fail: bool) -> (Duration, Option<InjectedError>) {
+        let dice = self.dice(n);
+        let latency = match self.slots {
+            Some(_) => Duration::ZERO,
+            None => self.latency(n),
         };
         let fails = can_fail && unit_interval(splitmix64(dice)) < self.error_rate;
         let error = fails.then_some(match self.error_kind {
@@ -87,7 +117,7 @@ impl Faults {
             ErrorKind::Mixed if dice & 1 == 0 => InjectedError::JsonRpc,
             ErrorKind::Mixed => InjectedError::ToolResult,
         });
-        (Duration::from_millis(latency), error)
+        (latency, error)
     }
 
     fn nanos_since_epoch(&self) -> u64 {
@@ -150,6 +180,31 @@ mod tests {
             .collect();
         assert_eq!(*lat.iter().min().unwrap(), 6);
         assert_eq!(*lat.iter().max().unwrap(), 14);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_concurrency_limit_queues_requests_beyond_it_for_their_latency() {
+        let f = std::sync::Arc::new(faults(&["--latency-ms", "20", "--concurrency", "2"]));
+        let t0 = tokio::time::Instant::now();
+        let done: Vec<_> = (0..5)
+            .map(|_| {
+                let f = f.clone();
+                tokio::spawn(async move {
+                    let n = f.admit().await;
+                    assert_eq!(f.plan(n, true).0, Duration::ZERO, "spent in the slot");
+                    t0.elapsed()
+                })
+            })
+            .collect();
+        let mut ends = Vec::new();
+        for d in done {
+            ends.push(d.await.unwrap().as_millis());
+        }
+        ends.sort_unstable();
+        // Two slots of 20 ms: 2 done at 20 ms, 2 at 40 ms, the fifth at 60 ms (100/s).
+        assert_eq!(ends, [20, 20, 40, 40, 60]);
+        let unlimited = faults(&["--latency-ms", "20"]);
+        assert_eq!(unlimited.plan(1, true).0, Duration::from_millis(20));
     }
 
     #[tokio::test(start_paused = true)]

@@ -36,25 +36,9 @@ pub struct LoadTestArgs {
     /// Measured time per tier, e.g. 30s, 5m [env: LOADTEST_RUN_TIME].
     #[arg(long)]
     pub run_time: Option<String>,
-    /// Measure a gateway this tool did not start (http or https, any host), e.g.
-    /// https://gateway.example.com: nothing is brought up [env: LOADTEST_HOST].
-    #[arg(long, visible_alias = "host")]
-    pub gateway_url: Option<String>,
-    /// The bearer token for --gateway-url; never printed or recorded
-    /// [env: MCPGATEWAY_BEARER_TOKEN].
-    #[arg(long, conflicts_with = "jwt_secret", allow_hyphen_values = true)]
-    pub token: Option<String>,
-    /// Mint an admin token for --gateway-url with its JWT_SECRET_KEY instead of --token.
-    #[arg(long, allow_hyphen_values = true)]
-    pub jwt_secret: Option<String>,
-    /// The virtual server --gateway-url's tiers address (default: mcpbench's own, created or
-    /// replaced, bundling the --direct-url backend's tools, or every tool the gateway lists).
-    #[arg(long)]
-    pub server_id: Option<String>,
-    /// The MCP endpoint of a backend behind --gateway-url, for the direct tier, e.g.
-    /// http://10.0.0.5:9000/mcp (without it the direct tier is skipped).
-    #[arg(long)]
-    pub direct_url: Option<String>,
+    /// What the tiers measure: the stack, or a gateway this tool did not start.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Tiers to run, comma-separated (direct, gateway, nginx, rest; each MCP tier runs in every
     /// era of --eras; `gateway-stateless` and the like name one era's tier).
     #[arg(long, default_value = "direct,gateway,nginx,rest")]
@@ -91,12 +75,6 @@ pub struct LoadTestArgs {
     /// regression from noise).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
-    /// How to bring the stack up when none is running.
-    #[command(flatten)]
-    pub stack: stack::UpFlags,
-    /// Leave a stack this run brought up running afterwards.
-    #[arg(long)]
-    pub keep_stack: bool,
     /// Sample the gateway's Python stacks with py-spy during the gateway tier (a flame graph and
     /// the top frames in the report, the stacks in gateway.folded) and read the gateway's own
     /// performance counters around it; a stack brought up for the run keeps those counters on.
@@ -109,9 +87,40 @@ pub struct LoadTestArgs {
     pub progress: ProgressArg,
 }
 
+/// What a run measures, as `load-test` and `capacity` take it: the stack (reused when up, else
+/// brought up with these flags), or a gateway this tool did not start.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// Measure a gateway this tool did not start (http or https, any host), e.g.
+    /// https://gateway.example.com: nothing is brought up [env: LOADTEST_HOST].
+    #[arg(long, visible_alias = "host")]
+    pub gateway_url: Option<String>,
+    /// The bearer token for --gateway-url; never printed or recorded
+    /// [env: MCPGATEWAY_BEARER_TOKEN].
+    #[arg(long, conflicts_with = "jwt_secret", allow_hyphen_values = true)]
+    pub token: Option<String>,
+    /// Mint an admin token for --gateway-url with its JWT_SECRET_KEY instead of --token.
+    #[arg(long, allow_hyphen_values = true)]
+    pub jwt_secret: Option<String>,
+    /// The virtual server --gateway-url's tiers address (default: mcpbench's own, created or
+    /// replaced, bundling the --direct-url backend's tools, or every tool the gateway lists).
+    #[arg(long)]
+    pub server_id: Option<String>,
+    /// The MCP endpoint of a backend behind --gateway-url, for the direct tier, e.g.
+    /// http://10.0.0.5:9000/mcp (without it the direct tier is skipped).
+    #[arg(long)]
+    pub direct_url: Option<String>,
+    /// How to bring the stack up when none is running.
+    #[command(flatten)]
+    pub stack: stack::UpFlags,
+    /// Leave a stack this run brought up running afterwards.
+    #[arg(long)]
+    pub keep_stack: bool,
+}
+
 /// An http(s) URL with a host and no credentials in it (they go in --token); `base` makes its
 /// path end in `/`, so the gateway's paths join below it.
-fn target_url(flag: &str, text: &str, base: bool) -> Result<url::Url, String> {
+pub fn target_url(flag: &str, text: &str, base: bool) -> Result<url::Url, String> {
     let mut url = url::Url::parse(text).map_err(|e| format!("{flag} '{text}': {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!(
@@ -130,9 +139,11 @@ fn target_url(flag: &str, text: &str, base: bool) -> Result<url::Url, String> {
 }
 
 /// Where the tiers go: the stack, or the gateway at `--gateway-url` (`LOADTEST_HOST`) with its
-/// credentials. The existing gateway's flags without it are a usage error.
-fn target(
-    args: &LoadTestArgs,
+/// credentials. The existing gateway's flags without it are a usage error; so is profiling a
+/// gateway this tool does not run (`profile_gateway`).
+pub fn target(
+    args: &TargetArgs,
+    profile_gateway: bool,
     env: &impl Fn(&str) -> Option<String>,
     bench_server: stack::BenchServerProgram,
 ) -> Result<RunTarget, String> {
@@ -153,7 +164,7 @@ fn target(
             ));
         }
         let mut options = args.stack.options(bench_server);
-        if args.profile_gateway {
+        if profile_gateway {
             options.tracking = contextforge::settings::Tracking::Performance;
         }
         return Ok(RunTarget::Stack {
@@ -161,7 +172,7 @@ fn target(
             keep: args.keep_stack,
         });
     };
-    if args.profile_gateway {
+    if profile_gateway {
         return Err(
             "--profile-gateway samples a gateway this tool runs: it cannot with --gateway-url"
                 .into(),
@@ -237,7 +248,7 @@ fn profile(args: &LoadTestArgs, env: &impl Fn(&str) -> Option<String>) -> Result
 const MOST_WORKERS: usize = 1024;
 
 /// `--processes`, else `LOADTEST_PROCESSES`: the engine's worker threads (None: one per CPU).
-fn workers(
+pub fn workers(
     flag: Option<&str>,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<usize>, String> {
@@ -285,7 +296,7 @@ pub fn resolve(
     let mut notes = Vec::new();
     let thresholds =
         crate::thresholds::scoped(&profile, &args.thresholds, &tiers, &picks, &mut notes)?;
-    let target = target(args, &env, bench_server)?;
+    let target = target(&args.target, args.profile_gateway, &env, bench_server)?;
     let workers = workers(args.processes.as_deref(), &env)?;
     let profiled_tier = match args.profile_gateway {
         false => None,

@@ -60,7 +60,7 @@ pub const SETTINGS: &[Setting] = &[
 /// The descriptor limit the seed recommends (soft and hard).
 pub const RECOMMENDED_NOFILE: u64 = 65535;
 /// Descriptors a process needs besides its connections (logs, runtime, epoll, stdio).
-const DESCRIPTOR_MARGIN: u64 = 64;
+pub const DESCRIPTOR_MARGIN: u64 = 64;
 
 /// Where the settings live; tests point these at a temporary directory.
 #[derive(Debug, Clone)]

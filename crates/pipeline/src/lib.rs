@@ -3,8 +3,9 @@
 //! nginx in front of the gateway — then the REST classes on the gateway; thresholds (the seed's
 //! SLA table by default) are judged per tier and the `report` crate assembles and writes the
 //! document. The host is checked first (`host`), so a run that cannot succeed is refused before
-//! any traffic.
+//! any traffic. `capacity` searches each tier for the highest arrival rate that keeps an SLO.
 
+pub mod capacity;
 pub mod cli;
 pub mod host;
 pub mod lease;

@@ -320,7 +320,7 @@ fn profile_info(options: &RunOptions) -> ProfileInfo {
     }
 }
 
-fn stack_info(lease: &crate::lease::StackLease) -> StackInfo {
+pub(crate) fn stack_info(lease: &crate::lease::StackLease) -> StackInfo {
     let state = lease.state();
     StackInfo {
         runtime: state.runtime,

@@ -88,7 +88,7 @@ pub async fn prepare(state: &stack::StackState, rest: bool) -> Result<Targets, S
         });
     let health = Health {
         backend: Some(loopback(state.bench_start_port, "/health")),
-        gateway: health_url(&gateway),
+        gateway: Some(health_url(&gateway)),
         nginx: nginx.as_ref().ok().map(health_url),
     };
     Ok(Targets {
@@ -187,7 +187,7 @@ pub async fn existing(
         ),
         health: Health {
             backend: None,
-            gateway: health_url(&gateway),
+            gateway: Some(health_url(&gateway)),
             nginx: None,
         },
         gateway,
@@ -228,7 +228,8 @@ async fn checked_server(api: &contextforge::api::Client, id: &str) -> Result<Str
 pub struct Health {
     /// The backend's health endpoint, when it is known to have one (a bench server's).
     pub backend: Option<url::Url>,
-    pub gateway: url::Url,
+    /// None when no gateway is measured (`capacity --url`: an MCP endpoint alone).
+    pub gateway: Option<url::Url>,
     pub nginx: Option<url::Url>,
 }
 
@@ -244,8 +245,8 @@ impl Health {
             .iter()
             .map(|b| ("the bench server", b))
             .collect();
-        if tier != Tier::Direct {
-            path.push(("the gateway", &self.gateway));
+        if let (false, Some(gateway)) = (tier == Tier::Direct, &self.gateway) {
+            path.push(("the gateway", gateway));
         }
         if let (Tier::Nginx, Some(nginx)) = (tier, &self.nginx) {
             path.push(("nginx", nginx));
@@ -288,7 +289,7 @@ mod tests {
     fn each_tier_is_checked_through_the_services_it_passes() {
         let health = Health {
             backend: Some(loopback(9000, "/health")),
-            gateway: loopback(4444, "/health"),
+            gateway: Some(loopback(4444, "/health")),
             nginx: Some(loopback(8080, "/health")),
         };
         let names = |tier| {

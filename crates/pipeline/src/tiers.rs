@@ -262,9 +262,9 @@ async fn era_not_spoken(spec: &RunSpec) -> Option<String> {
     }
 }
 
-/// One tier: the services it passes through must answer before it starts and after it ends,
-/// and its target must not have gone down in between.
-async fn run_one(
+/// One tier (or one step of a capacity search): the services it passes through must answer
+/// before it starts and after it ends, and its target must not have gone down in between.
+pub async fn run_one(
     tier: Tier,
     spec: RunSpec,
     health: &Health,
@@ -343,7 +343,7 @@ mod tests {
             entities: Default::default(),
             health: Health {
                 backend: Some(url("http://127.0.0.1:9/health")),
-                gateway: url("http://127.0.0.1:9/health"),
+                gateway: Some(url("http://127.0.0.1:9/health")),
                 nginx: None,
             },
         }

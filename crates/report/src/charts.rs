@@ -6,11 +6,11 @@ use loadgen::RunResults;
 use loadgen::AGGREGATED;
 
 use crate::document::{OverheadRun, Tier, TierRun};
-use crate::svg::{BarChart, Line, LineChart, XScale, YScale, MAX_NINES};
+use crate::svg::{BarChart, Line, LineChart, Stroke, XScale, YScale, MAX_NINES};
 
 /// p50, p95, p99: greys darkening with the tail, so no percentile is mistaken for a tier (the
 /// tiers own the colours, in every chart).
-const PERCENTILE_COLORS: [&str; 3] = ["#a3adb8", "#66727f", "#1f2933"];
+pub const PERCENTILE_COLORS: [&str; 3] = ["#a3adb8", "#66727f", "#1f2933"];
 /// Points per decade of the percentile axis.
 const SPECTRUM_STEPS_PER_NINE: u32 = 20;
 
@@ -54,6 +54,7 @@ pub fn throughput(run: &OverheadRun) -> String {
             Line {
                 label: tier.tier.to_string(),
                 color: tier_color(tier.tier),
+                stroke: Stroke::Solid,
                 points,
             }
         })
@@ -90,6 +91,7 @@ pub fn latency_over_time(tier: &TierRun, results: &RunResults) -> String {
             let percentile = |label: &str, color, pick: fn(&loadgen::SeriesOp) -> f64| Line {
                 label: label.into(),
                 color,
+                stroke: Stroke::Solid,
                 // A second without a successful request has no latency: a gap, not a line
                 // across it.
                 points: results
@@ -139,6 +141,7 @@ pub fn spectrum(run: &OverheadRun) -> String {
         .map(|(tier, results)| Line {
             label: tier.tier.to_string(),
             color: tier_color(tier.tier),
+            stroke: Stroke::Solid,
             points: spectrum_points(&results.total.histograms.corrected),
         })
         .collect();
@@ -221,6 +224,7 @@ pub fn gateway_rss(run: &OverheadRun) -> Option<String> {
         lines: vec![Line {
             label: "gateway RSS".into(),
             color: tier_color(Tier::Gateway),
+            stroke: Stroke::Solid,
             points: run.gateway_rss.iter().map(|s| (s.t, s.rss_mib)).collect(),
         }],
         markers: vec![],

@@ -3,15 +3,17 @@
 //! [`OverheadRun`] is the versioned document (`results.json`, schema [`SCHEMA`]); everything
 //! else — the overhead table, HTML, Markdown, JUnit, the terminal tables and the comparison with
 //! a baseline — is computed from it, so a saved run can be re-rendered or compared later.
+//! [`capacity::CapacityRun`] is the capacity search's document (`capacity.json`) and its views.
 
 mod assemble;
 mod budget;
+pub mod capacity;
 mod charts;
 mod compare;
 pub mod compare_cli;
 mod document;
 mod flame;
-mod format;
+pub mod format;
 mod html;
 mod junit;
 mod markdown;

@@ -1,5 +1,6 @@
-//! Two chart shapes drawn as inline SVG — lines over a linear or percentile axis, and grouped
-//! bars — so `report.html` needs no script, font or network asset to show them.
+//! Two chart shapes drawn as inline SVG — lines (solid or dashed) over a linear or percentile
+//! axis, and grouped bars — so `report.html` and `capacity.html` need no script, font or network
+//! asset to show them. A legend wider than the chart wraps, and the plot moves down under it.
 
 use std::fmt::Write as _;
 
@@ -12,6 +13,8 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 28.0;
 /// Title row, then legend row, then the plot.
 const TOP: f64 = 52.0;
+/// Each further legend row moves the plot down this much.
+const LEGEND_ROW: f64 = 16.0;
 const BOTTOM: f64 = 44.0;
 /// Rough width of a legend character at the chart's font size (no font metrics without a
 /// browser; a little slack is harmless).
@@ -39,9 +42,18 @@ pub enum YScale {
 /// The highest count of nines the percentile axis shows (99.999%).
 pub const MAX_NINES: f64 = 5.0;
 
+/// How a line is drawn: a dashed one is a second measure of the same series (p99 beside p95)
+/// or a limit (an SLO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stroke {
+    Solid,
+    Dashed,
+}
+
 pub struct Line {
     pub label: String,
     pub color: &'static str,
+    pub stroke: Stroke,
     /// (x, y) in x order; a NaN y is an interval without data, where the line breaks rather
     /// than joining its neighbours.
     pub points: Vec<(f64, f64)>,
@@ -69,6 +81,8 @@ pub struct BarChart {
 }
 
 struct Frame {
+    /// Where the plot starts, below the title and the legend's rows.
+    top: f64,
     x: (f64, f64),
     y: (f64, f64),
     y_scale: YScale,
@@ -86,7 +100,7 @@ impl Frame {
                 y.max(self.y.0).log10(),
             ),
         };
-        HEIGHT - BOTTOM - (y - lo) / (hi - lo) * (HEIGHT - TOP - BOTTOM)
+        HEIGHT - BOTTOM - (y - lo) / (hi - lo) * (HEIGHT - self.top - BOTTOM)
     }
 }
 
@@ -99,7 +113,7 @@ impl LineChart {
                 .filter(|p| p.1.is_finite())
         };
         let mut svg = open(&self.id, &self.title);
-        legend(
+        let top = legend(
             &mut svg,
             self.lines.iter().map(|l| (l.label.as_str(), l.color)),
         );
@@ -122,6 +136,7 @@ impl LineChart {
             ),
         };
         let frame = Frame {
+            top,
             x,
             y: bounds(&y_ticks),
             y_scale: self.y_scale,
@@ -152,7 +167,7 @@ impl LineChart {
         for line in &self.lines {
             let label = escape(&line.label);
             for run in line.points.split(|p| !p.1.is_finite()) {
-                draw_run(&mut svg, &frame, &label, line.color, run);
+                draw_run(&mut svg, &frame, (&label, line.color, line.stroke), run);
             }
         }
         svg.push_str("</g></svg>");
@@ -184,7 +199,12 @@ fn markers(svg: &mut String, frame: &Frame, marks: &[(f64, String)]) {
 }
 
 /// One unbroken run of a line's points: a dot when it is one point, else a path.
-fn draw_run(svg: &mut String, frame: &Frame, label: &str, color: &str, run: &[(f64, f64)]) {
+fn draw_run(
+    svg: &mut String,
+    frame: &Frame,
+    (label, color, stroke): (&str, &str, Stroke),
+    run: &[(f64, f64)],
+) {
     match run {
         [] => {}
         [(x, y)] => {
@@ -204,9 +224,13 @@ fn draw_run(svg: &mut String, frame: &Frame, label: &str, color: &str, run: &[(f
                     format!("{cmd}{:.1} {:.1}", frame.px(*x), frame.py(*y))
                 })
                 .collect();
+            let dash = match stroke {
+                Stroke::Solid => "",
+                Stroke::Dashed => " stroke-dasharray=\"6 4\"",
+            };
             let _ = write!(
                 svg,
-                "<path class=\"line\" data-series=\"{label}\" d=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" stroke-linejoin=\"round\"/>",
+                "<path class=\"line\" data-series=\"{label}\" d=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" stroke-linejoin=\"round\"{dash}/>",
                 d.join(" "),
             );
         }
@@ -216,7 +240,7 @@ fn draw_run(svg: &mut String, frame: &Frame, label: &str, color: &str, run: &[(f
 impl BarChart {
     pub fn render(&self) -> String {
         let mut svg = open(&self.id, &self.title);
-        legend(&mut svg, self.series.iter().map(|(l, c)| (l.as_str(), *c)));
+        let top = legend(&mut svg, self.series.iter().map(|(l, c)| (l.as_str(), *c)));
         let values = || self.groups.iter().flat_map(|g| g.1.iter().copied());
         if self.groups.is_empty() {
             return no_data(svg);
@@ -226,6 +250,7 @@ impl BarChart {
             values().fold(0.0, f64::max),
         ));
         let frame = Frame {
+            top,
             x: (0.0, self.groups.len() as f64),
             y: bounds(&y_ticks),
             y_scale: YScale::Linear,
@@ -274,19 +299,27 @@ fn open(id: &str, title: &str) -> String {
     )
 }
 
-fn legend<'a>(svg: &mut String, entries: impl Iterator<Item = (&'a str, &'static str)>) {
+/// The legend, in rows as wide as the chart; returns where the plot starts below it.
+fn legend<'a>(svg: &mut String, entries: impl Iterator<Item = (&'a str, &'static str)>) -> f64 {
     svg.push_str("<g class=\"legend\">");
-    let mut x = LEFT;
+    let (mut x, mut row) = (LEFT, 0.0);
     for (label, color) in entries {
+        let width = 16.0 + label.chars().count() as f64 * CHAR_WIDTH + 18.0;
+        if x > LEFT && x + width > WIDTH - RIGHT {
+            (x, row) = (LEFT, row + 1.0);
+        }
+        let y = 28.0 + row * LEGEND_ROW;
         let _ = write!(
             svg,
-            "<rect x=\"{x:.1}\" y=\"28\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"38\">{}</text>",
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             x + 16.0,
+            y + 10.0,
             escape(label)
         );
-        x += 16.0 + label.chars().count() as f64 * CHAR_WIDTH + 18.0;
+        x += width;
     }
     svg.push_str("</g>");
+    TOP + row * LEGEND_ROW
 }
 
 fn no_data(mut svg: String) -> String {
@@ -308,7 +341,7 @@ fn axes(
     y_label: &str,
 ) {
     let (left, right) = (LEFT, WIDTH - RIGHT);
-    let (top, bottom) = (TOP, HEIGHT - BOTTOM);
+    let (top, bottom) = (frame.top, HEIGHT - BOTTOM);
     svg.push_str("<g class=\"grid\">");
     for (y, label) in y_ticks {
         let py = frame.py(*y);
@@ -460,11 +493,13 @@ mod tests {
                 Line {
                     label: "p<50>".into(),
                     color: "#123456",
+                    stroke: Stroke::Solid,
                     points: vec![(1.0, 2.0), (2.0, 3.0)],
                 },
                 Line {
                     label: "one".into(),
                     color: "#654321",
+                    stroke: Stroke::Dashed,
                     points: vec![(1.5, 1.0)],
                 },
             ],

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::document::{OverheadRun, Tier};
-use crate::svg::{Line, LineChart, XScale, YScale};
+use crate::svg::{Line, LineChart, Stroke, XScale, YScale};
 use cli::{Align, Table};
 
 /// One service's readings over the run.
@@ -139,6 +139,7 @@ fn chart(
         .map(|(i, u)| Line {
             label: u.service.clone(),
             color: service_color(i),
+            stroke: Stroke::Solid,
             points: u.samples.iter().map(|s| (s.t, value(s))).collect(),
         })
         .collect();

@@ -180,7 +180,7 @@ impl Hub {
             args.spawn_rate = Some(spawn_rate.to_string());
         }
         // The UI holds the stack for its whole life: a run leaves it up.
-        args.keep_stack = true;
+        args.target.keep_stack = true;
         args.progress = loadgen::load_cli::ProgressArg::Quiet;
         let command_line: Vec<String> = self
             .command_line

@@ -79,7 +79,7 @@ pub fn main_with_args(args: Vec<String>, bench_server: stack::BenchServerProgram
             return Exit::Infrastructure.fail(NAME, &format!("cannot start the async runtime: {e}"))
         }
     };
-    let keep = parsed.load.keep_stack;
+    let keep = parsed.load.target.keep_stack;
     let address = SocketAddr::new(parsed.bind, parsed.port);
     let outcome = runtime.block_on(async move {
         let stop = cli::signal::install(NAME)
