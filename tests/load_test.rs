@@ -189,6 +189,42 @@ fn gateway_time_is_attributed_from_the_backends_stamps(
     assert!(row["path"]["added_p50_ms"].as_f64().unwrap() > 0.0, "{row}");
 }
 
+/// A `--repeat 2` run: each tier once in the document with both rounds' requests, and every
+/// figure round by round with an interval, in results.json and every view.
+fn rounds_are_merged_and_every_figure_has_its_interval(
+    stack: &Stack,
+    results: &serde_json::Value,
+    said: &str,
+) {
+    assert!(said.contains("round 2 of 2"), "{said}");
+    let repeats = &results["repeats"];
+    assert_eq!(repeats["rounds"], 2, "{repeats}");
+    let figure = |tier: &str, figure: serde_json::Value| {
+        repeats["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["tier"] == tier && f["operation"] == "Aggregated" && f["figure"] == figure)
+            .unwrap_or_else(|| panic!("{tier} {figure}: {repeats}"))
+            .clone()
+    };
+    let added = figure("gateway", serde_json::json!("added_p50"));
+    assert_eq!(added["values"].as_array().unwrap().len(), 2, "{added}");
+    assert!(
+        added["interval"]["half_width"].as_f64().unwrap() >= 0.0,
+        "{added}"
+    );
+    // Equal rounds: the merged throughput is the rounds' mean.
+    let rps = figure("direct", serde_json::json!({"own": "rps"}));
+    let mean = rps["interval"]["mean"].as_f64().unwrap();
+    let merged = tier(results, "direct")["outcome"]["results"]["total"]["rps"]
+        .as_f64()
+        .unwrap();
+    assert!((merged - mean).abs() <= 0.02 * mean, "{merged} vs {rps}");
+    let md = std::fs::read_to_string(stack.dir.join("reports/latest/report.md")).unwrap();
+    assert!(md.contains("Over 2 interleaved rounds"), "{md}");
+}
+
 #[test]
 fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     let stack = Stack::new("e2e");
@@ -259,12 +295,19 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     every_view_is_written_and_no_secret_in_any(&stack, &run_dir);
     let first_run = std::fs::canonicalize(&run_dir).unwrap();
 
-    // Again on the running stack (reused, left up), thresholds that hold: exit 0.
+    // Again on the running stack (reused, left up), in two interleaved rounds, thresholds that
+    // hold: exit 0.
     std::thread::sleep(Duration::from_secs(1)); // a distinct run id
     let out = stack
         .load_test(
-            "4s",
-            &["--no-sla", "--threshold", "error_rate{tier=direct}<1%"],
+            "3s",
+            &[
+                "--no-sla",
+                "--threshold",
+                "error_rate{tier=direct}<1%",
+                "--repeat",
+                "2",
+            ],
         )
         .output()
         .unwrap();
@@ -273,6 +316,7 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     assert_eq!(results["measured"]["kind"], "stack");
     assert_eq!(results["measured"]["reused"], true);
     assert_eq!(results["verdict"]["status"], "pass");
+    rounds_are_merged_and_every_figure_has_its_interval(&stack, &results, &printed(&out));
     let status = stack.xtask(&["benchmark-status", "--json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
     assert!(

@@ -611,6 +611,55 @@ mod tests {
     }
 
     #[test]
+    fn repeated_runs_judge_with_their_rounds_noise() {
+        // Three rounds each, spread by 0.3 ms: the current run's p95 is ~20% over the
+        // baseline's, over the 15% budget but well within both runs' round-to-round noise.
+        let repeated = |shift_us: u64| {
+            let rounds: Vec<Vec<TierRun>> = [0, 300, 600]
+                .iter()
+                .map(|spread| {
+                    let latencies = (1..=1000).map(move |v| v + spread + shift_us);
+                    let op = fixture::op("tools/call", latencies, 0, 10.0);
+                    vec![fixture::tier(
+                        Tier::Direct,
+                        fixture::results(vec![op], 10.0),
+                    )]
+                })
+                .collect();
+            let merged = rounds
+                .iter()
+                .map(|r| r[0].ran().unwrap().clone())
+                .collect::<Vec<_>>();
+            let tier = fixture::tier(Tier::Direct, RunResults::merge_rounds(&merged).unwrap());
+            OverheadRun {
+                repeats: Some(crate::repeats(&rounds)),
+                ..run_of(vec![tier])
+            }
+        };
+        let budgets = Budgets::default();
+        let comparison = compare(&repeated(0), &repeated(260), &budgets);
+        let p95 = comparison.rows[0]
+            .checks
+            .iter()
+            .find(|c| c.metric == BudgetMetric::P95)
+            .unwrap();
+        assert!(p95.change.unwrap() > 15.0, "{p95:?}");
+        assert_eq!(p95.judgement, Judgement::Inconclusive, "{p95:?}");
+        assert!(comparison.regressions().is_empty());
+        assert!(comparison.text(true).contains("inconclusive"));
+        // The same change without the rounds is a regression.
+        let plain = compare(
+            &run_of(repeated(0).tiers),
+            &run_of(repeated(260).tiers),
+            &budgets,
+        );
+        assert!(plain
+            .regressions()
+            .iter()
+            .any(|r| r.check.metric == BudgetMetric::P95));
+    }
+
+    #[test]
     fn over_budget_within_the_rounds_noise_is_inconclusive_and_beyond_it_a_regression() {
         let check = |current: f64, noise: Option<f64>| {
             let ops = (
