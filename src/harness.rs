@@ -84,6 +84,19 @@ pub fn free_port_range(count: u16) -> u16 {
     panic!("no free range of {count} loopback ports")
 }
 
+/// `/proc/<pid>` of every process of this machine.
+pub fn process_dirs() -> impl Iterator<Item = std::fs::DirEntry> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+}
+
 /// A child process that is terminated (SIGTERM, then SIGKILL) when dropped, so a failing test
 /// leaves nothing running.
 pub struct ChildGuard {

@@ -26,6 +26,18 @@ fn load(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `load` that must exit 0 (its stderr shown if not).
+fn load_ok(args: &[&str]) -> Output {
+    let out = load(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn results(dir: &std::path::Path) -> loadgen::RunResults {
     loadgen::RunResults::from_json(&std::fs::read_to_string(dir.join("results.json")).unwrap())
         .unwrap()
@@ -85,7 +97,7 @@ fn session_churn_reports_its_setup_as_its_own_operation() {
     let (_server, port) = spawn_bench_server(1, &[]).unwrap();
     let dir = out_dir("churn");
     let url = format!("http://127.0.0.1:{port}/mcp");
-    let out = load(&[
+    load_ok(&[
         "--url",
         &url,
         "--users",
@@ -99,12 +111,6 @@ fn session_churn_reports_its_setup_as_its_own_operation() {
         "--out",
         dir.to_str().unwrap(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let r = results(&dir);
     let count = |name: &str| {
         r.operations
@@ -331,7 +337,7 @@ fn a_fixed_delay_in_front_of_the_server_shows_up_in_path_time_and_not_in_backend
     let run = |target: u16, name: &str| {
         let dir = out_dir(name);
         let url = format!("http://127.0.0.1:{target}/mcp");
-        let out = load(&[
+        load_ok(&[
             "--url",
             &url,
             "--users",
@@ -345,12 +351,6 @@ fn a_fixed_delay_in_front_of_the_server_shows_up_in_path_time_and_not_in_backend
             "--out",
             dir.to_str().unwrap(),
         ]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         results(&dir)
     };
     let (direct, delayed) = (run(port, "direct"), run(proxy, "delayed"));

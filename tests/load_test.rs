@@ -800,14 +800,7 @@ fn an_existing_gateway_is_measured_by_url_and_nothing_is_started() {
 
 /// Every process of this machine whose command line names `text`.
 fn processes_naming(text: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        })
+    mcpbench::harness::process_dirs()
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.contains(text))

@@ -182,14 +182,7 @@ pub fn two_ups_at_once(dir: &Path, args: &[&str]) -> serde_json::Value {
 /// arguments (a service's own children — ContextForge 1.1.0 forks helpers — count with it).
 pub fn process_groups_with_args(args: &[&str]) -> usize {
     let wanted: Vec<u8> = args.join("\0").into_bytes();
-    let mut groups: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        })
+    let mut groups: Vec<String> = mcpbench::harness::process_dirs()
         .filter(|e| {
             std::fs::read(e.path().join("cmdline")).is_ok_and(|cmdline| {
                 cmdline

@@ -85,12 +85,8 @@ pub fn ensure_venv(
         .parent()
         .ok_or_else(|| format!("{} has no parent directory", venv.display()))?;
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    let mut lock_path = venv.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
     // Held until this function returns (pip is done, or failed).
-    let _lock = crate::lock::FileLock::acquire(&lock_path)
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let _lock = lock_venv(venv)?;
     if ready() {
         return Ok(());
     }
@@ -108,6 +104,15 @@ pub fn ensure_venv(
     std::fs::write(&marker, fingerprint).map_err(|e| format!("{}: {e}", marker.display()))
 }
 
+/// `<venv>.lock`, held by whoever changes the venv (pip is not safe to run twice at once).
+fn lock_venv(venv: &Path) -> Result<crate::lock::FileLock, String> {
+    let mut lock_path = venv.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    crate::lock::FileLock::acquire(&lock_path)
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))
+}
+
 /// Ensures `requirement` (one package, as pip names it) is installed in the existing `venv` (a
 /// host path) made by `home`'s Python, under the venv's lock; `name` marks it done
 /// (`.mcpbench-<name>`), so later calls cost a file read. Blocking: pip may take a while.
@@ -122,11 +127,7 @@ pub fn ensure_package(
     if ready() {
         return Ok(());
     }
-    let mut lock_path = venv.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
-    let _lock = crate::lock::FileLock::acquire(&lock_path)
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let _lock = lock_venv(venv)?;
     if ready() {
         return Ok(());
     }
