@@ -29,7 +29,11 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<(), String> {
             existing.display()
         ));
     }
-    let probe = existing.join(format!(".mcpbench-write-check-{}", std::process::id()));
+    // Unique per call, not only per process: two threads checking one directory at once must
+    // not remove each other's probe (a test run's parallel checks did).
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = existing.join(format!(".mcpbench-write-check-{}-{n}", std::process::id()));
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|e| format!("cannot write in {}: {e}", existing.display()))
