@@ -19,8 +19,8 @@ pub use args::HeyArgs;
 pub use summary::summary;
 
 use crate::{
-    parse_duration, parse_rate, parse_url, Expect, Header, HttpOptions, HttpStep, Model, Plan, Trust,
-    ProgressMode, RunSpec, Scenario, Step, Task, Template, Wait,
+    parse_duration, parse_rate, parse_url, Expect, Header, HttpOptions, HttpStep, Model, Plan,
+    ProgressMode, RunSpec, Scenario, Step, Task, Template, Trust, Wait,
 };
 
 /// Why a hey run could not start, with its exit status.
