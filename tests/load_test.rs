@@ -285,9 +285,7 @@ fn rounds_are_merged_and_every_figure_has_its_interval(
 #[test]
 fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     let stack = Stack::new("e2e");
-    let tls_port = stack.nginx_tls.to_string();
-    // One threshold that holds and one that cannot: exit 1, and both in junit.xml. The stack
-    // comes up with nginx's TLS listener too, for the nginx-tls run at the end.
+    // One threshold that holds and one that cannot: exit 1, and both in junit.xml.
     let out = stack
         .load_test(
             "4s",
@@ -295,7 +293,7 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
                 "--no-sla",
                 "--keep-stack",
                 "--nginx-tls-port",
-                &tls_port,
+                &stack.nginx_tls.to_string(),
                 "--threshold",
                 "p99{tier=direct,op=tools/call}<5s",
                 "--threshold",
@@ -415,9 +413,12 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(saved.is_file());
-
     the_nginx_tls_tier_runs_over_https_with_the_stacks_ca(&stack);
+    down_leaves_nothing(&stack);
+}
 
+/// `benchmark-down` succeeds and leaves every port of the stack free.
+fn down_leaves_nothing(stack: &Stack) {
     let down = stack.xtask(&["benchmark-down"]);
     assert!(down.status.success(), "{}", printed(&down));
     assert!(stack.ports_free(), "something still listens after down");
