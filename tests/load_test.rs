@@ -1,5 +1,5 @@
 //! `cargo xtask load-test` end to end on the real stack (ContextForge, nginx, bench-server): a
-//! short profile through every tier, the report files, thresholds and exit codes, reuse of a
+//! short profile through every tier (and the nginx-tls tier over HTTPS), the report files, thresholds and exit codes, reuse of a
 //! running stack, `compare-baseline` on the two runs, a tier skipped (with its reason) when nginx
 //! is missing, Ctrl-C in the middle — and nothing left running afterwards.
 
@@ -16,6 +16,8 @@ struct Stack {
     bench: u16,
     gateway: u16,
     nginx: u16,
+    /// nginx's TLS listener, for the runs that ask for one.
+    nginx_tls: u16,
 }
 
 impl Stack {
@@ -25,6 +27,7 @@ impl Stack {
             bench: free_port_range(2),
             gateway: free_port_range(1),
             nginx: free_port_range(1),
+            nginx_tls: free_port_range(1),
         }
     }
 
@@ -66,9 +69,15 @@ impl Stack {
     }
 
     fn ports_free(&self) -> bool {
-        [self.bench, self.bench + 1, self.gateway, self.nginx]
-            .iter()
-            .all(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        [
+            self.bench,
+            self.bench + 1,
+            self.gateway,
+            self.nginx,
+            self.nginx_tls,
+        ]
+        .iter()
+        .all(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
     }
 
     fn results(&self) -> serde_json::Value {
@@ -189,6 +198,54 @@ fn gateway_time_is_attributed_from_the_backends_stamps(
     assert!(row["path"]["added_p50_ms"].as_f64().unwrap() > 0.0, "{row}");
 }
 
+/// `--tiers direct,nginx-tls` on the running stack (its TLS listener up): the same MCP workload
+/// over HTTPS through nginx, trusting the stack's CA, every request a success, measured against
+/// direct in results.json, report.md and the terminal.
+fn the_nginx_tls_tier_runs_over_https_with_the_stacks_ca(stack: &Stack) {
+    std::thread::sleep(Duration::from_secs(1)); // a distinct run id
+    let tls_port = stack.nginx_tls.to_string();
+    let out = stack
+        .load_test(
+            "2s",
+            &[
+                "--no-sla",
+                "--tiers",
+                "direct,nginx-tls",
+                "--nginx-tls-port",
+                &tls_port,
+            ],
+        )
+        .output()
+        .unwrap();
+    let said = printed(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let results = stack.results();
+    assert_eq!(results["measured"]["reused"], true);
+    assert_eq!(outcome(&results, "nginx-tls"), "ran", "{said}");
+    let target = tier(&results, "nginx-tls")["target"].as_str().unwrap();
+    assert!(
+        target.starts_with(&format!("https://127.0.0.1:{tls_port}/servers/")),
+        "{target}"
+    );
+    assert!(requests(&results, "nginx-tls") > 0, "{said}");
+    assert_eq!(
+        tier(&results, "nginx-tls")["outcome"]["results"]["total"]["failures"],
+        0,
+        "{said}"
+    );
+    assert!(
+        results["overhead"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["tier"] == "nginx-tls" && r["operation"] == "Aggregated"),
+        "nginx-tls is measured against direct"
+    );
+    assert!(said.contains("nginx-tls"), "{said}");
+    let md = std::fs::read_to_string(stack.dir.join("reports/latest/report.md")).unwrap();
+    assert!(md.contains("nginx-tls"), "{md}");
+}
+
 /// A `--repeat 2` run: each tier once in the document with both rounds' requests, and every
 /// figure round by round with an interval, in results.json and every view.
 fn rounds_are_merged_and_every_figure_has_its_interval(
@@ -235,6 +292,8 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
             &[
                 "--no-sla",
                 "--keep-stack",
+                "--nginx-tls-port",
+                &stack.nginx_tls.to_string(),
                 "--threshold",
                 "p99{tier=direct,op=tools/call}<5s",
                 "--threshold",
@@ -354,7 +413,12 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(saved.is_file());
+    the_nginx_tls_tier_runs_over_https_with_the_stacks_ca(&stack);
+    down_leaves_nothing(&stack);
+}
 
+/// `benchmark-down` succeeds and leaves every port of the stack free.
+fn down_leaves_nothing(stack: &Stack) {
     let down = stack.xtask(&["benchmark-down"]);
     assert!(down.status.success(), "{}", printed(&down));
     assert!(stack.ports_free(), "something still listens after down");

@@ -1,4 +1,5 @@
-//! The local runtime end to end against the real ContextForge gateway and nginx:
+//! The local runtime end to end against the real ContextForge gateway and nginx (its TLS
+//! listener with the stack's own CA too: `load --cacert`, refused without it, `--insecure`):
 //! `benchmark-up` twice at once on one state directory (one stack; the second waits, says so once
 //! and finds it up), registered tools visible, tools/call answered through `/rpc` and through
 //! nginx → `/servers/{id}/mcp`, owner-only files, idempotence, `benchmark-logs -f` ended by
@@ -18,10 +19,10 @@ use std::time::Duration;
 use mcpbench::harness::{binary, ChildGuard};
 use stack_common::{
     all_free, down_again_and_clean_leave_nothing, down_says, files_are_owner_only,
-    gateway_logs_are_shown, gateway_recorded, ports, process_groups_with_args, state,
-    status_finds_the_stack_saying, status_rows_all_healthy, stop_up_while_the_gateway_starts, text,
-    tool_calls_are_answered, two_ups_at_once, up_again_finds_it_up, up_args,
-    up_registers_both_servers, workdir, xtask, Ports,
+    gateway_logs_are_shown, gateway_recorded, https_through_nginx_trusts_the_stacks_ca, ports,
+    process_groups_with_args, state, status_finds_the_stack_saying, status_rows_all_healthy,
+    stop_up_while_the_gateway_starts, text, tool_calls_are_answered, two_ups_at_once,
+    up_again_finds_it_up, up_args, up_registers_both_servers, workdir, xtask, Ports,
 };
 
 /// `benchmark-up` on the local runtime (an engine may answer on this machine: auto would pick it).
@@ -33,7 +34,8 @@ fn local_up_args(p: &Ports) -> Vec<String> {
 fn the_local_stack_comes_up_registered_answers_and_goes_down_completely() {
     let dir = workdir("e2e");
     let p = ports();
-    let args = local_up_args(&p);
+    let tls_port = p.nginx_tls.to_string();
+    let args = up_args(&p, &["--runtime", "local", "--nginx-tls-port", &tls_port]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     two_ups_at_once(&dir, &args);
     one_set_of_services(&p);
@@ -43,6 +45,7 @@ fn the_local_stack_comes_up_registered_answers_and_goes_down_completely() {
     up_again_finds_it_up(&dir, &args);
 
     tool_calls_are_answered(&dir, &p);
+    https_through_nginx_trusts_the_stacks_ca(&dir, &p);
 
     gateway_logs_are_shown(&dir);
     following_logs_ends_with_the_signal(&dir);

@@ -15,14 +15,17 @@ pub struct Ports {
     pub bench: u16,
     pub gateway: u16,
     pub nginx: u16,
+    /// For nginx's TLS listener, when a test asks for one (`--nginx-tls-port`).
+    pub nginx_tls: u16,
 }
 
-/// Free ports for two bench servers, the gateway and nginx.
+/// Free ports for two bench servers, the gateway and nginx (plain and TLS).
 pub fn ports() -> Ports {
     Ports {
         bench: free_port_range(2),
         gateway: free_port_range(1),
         nginx: free_port_range(1),
+        nginx_tls: free_port_range(1),
     }
 }
 
@@ -80,7 +83,7 @@ impl Drop for StackDir {
 }
 
 pub fn all_free(p: &Ports) -> bool {
-    [p.bench, p.bench + 1, p.gateway, p.nginx]
+    [p.bench, p.bench + 1, p.gateway, p.nginx, p.nginx_tls]
         .iter()
         .all(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
 }
@@ -392,4 +395,127 @@ pub fn tool_calls_are_answered(dir: &Path, p: &Ports) {
             r.total.errors
         );
     }
+}
+
+/// `load` on `url` (ten tools/call without a session, quiet), plus `extra`.
+fn load_on(dir: &Path, url: &str, auth: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "load",
+        "--url",
+        url,
+        "-H",
+        auth,
+        "--session",
+        "none",
+        "--users",
+        "2",
+        "-n",
+        "10",
+        "--progress",
+        "quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    xtask(dir, &args)
+}
+
+/// Ten requests, none failed, in the results `load` wrote to `out`.
+fn ten_answered(out: &Path, said: &str) {
+    let r =
+        loadgen::RunResults::from_json(&std::fs::read_to_string(out.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (r.total.requests, r.total.failures),
+        (10, 0),
+        "{said}: {:?}",
+        r.total.errors
+    );
+}
+
+/// nginx's TLS listener (`--nginx-tls-port`) with the stack's own CA, recorded in the state: its
+/// key and certificates owner-only and the CA's key nowhere; `load --cacert <the CA>` answered
+/// over HTTP/1.1 and HTTP/2; without the CA the certificate is refused before any traffic (exit
+/// 3, one line naming `--cacert`); `--insecure` answered, said in one line; `hey --insecure` too.
+pub fn https_through_nginx_trusts_the_stacks_ca(dir: &Path, p: &Ports) {
+    let state = state(dir);
+    let tls = &state["nginx_tls"];
+    assert_eq!(tls["port"], p.nginx_tls, "{state}");
+    let ca = tls["ca_cert"].as_str().unwrap();
+    let tls_dir = dir.join(".mcpbench/tls");
+    assert_eq!(
+        Path::new(ca),
+        tls_dir.canonicalize().unwrap().join("ca.pem")
+    );
+    assert_eq!(mode(&tls_dir), 0o700);
+    let mut files: Vec<String> = std::fs::read_dir(&tls_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["ca.pem", "server-key.pem", "server.pem"],
+        "no CA key kept"
+    );
+    for file in &files {
+        assert_eq!(mode(&tls_dir.join(file)), 0o600, "{file}");
+    }
+    let token = String::from_utf8(xtask(dir, &["jwt", "--admin", "--exp", "30"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let auth = format!("Authorization: Bearer {token}");
+    let server = state["virtual_server_id"].as_str().unwrap();
+    let url = format!("https://127.0.0.1:{}/servers/{server}/mcp", p.nginx_tls);
+
+    for (name, extra) in [
+        ("h1", vec!["--cacert", ca]),
+        ("h2", vec!["--cacert", ca, "--h2"]),
+    ] {
+        let out_dir = dir.join(format!("load-tls-{name}"));
+        let out = load_on(dir, &url, &auth, &out_dir, &extra);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        ten_answered(&out_dir, name);
+    }
+
+    let out = load_on(dir, &url, &auth, &dir.join("load-tls-untrusted"), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("certificate") && stderr.contains("--cacert FILE trusts its CA"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&token), "the token leaked: {stderr}");
+
+    let out_dir = dir.join("load-tls-insecure");
+    let out = load_on(dir, &url, &auth, &out_dir, &["--insecure"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let warned = "load: --insecure: no TLS certificate is verified, any server is trusted";
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim_end(), warned);
+    ten_answered(&out_dir, "--insecure");
+
+    let health = format!("https://127.0.0.1:{}/health", p.nginx_tls);
+    let out = xtask(
+        dir,
+        &[
+            "hey",
+            "-n",
+            "20",
+            "-c",
+            "2",
+            "-m",
+            "GET",
+            "-l",
+            "hey-tls.log",
+            "--insecure",
+            "-u",
+            &health,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout.contains("[200]\t20 responses"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hey: --insecure: no TLS certificate"));
 }

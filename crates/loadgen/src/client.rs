@@ -19,9 +19,17 @@ use hyper::{HeaderMap, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, CryptoProvider,
+};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::{
+    ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme,
+};
 use tokio_rustls::TlsConnector;
 
 use crate::h1::H1;
@@ -38,8 +46,33 @@ pub struct HttpOptions {
     pub connect_timeout: Duration,
     /// false: a new connection for every request (hey's -disable-keepalive).
     pub keep_alive: bool,
-    /// Extra PEM CA certificates trusted besides the built-in web roots.
-    pub ca_file: Option<std::path::PathBuf>,
+    /// Whose certificates an https target may present.
+    pub trust: Trust,
+}
+
+/// Which servers a TLS connection trusts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trust {
+    /// The built-in web roots (webpki-roots) only.
+    #[default]
+    WebRoots,
+    /// The web roots and the CA certificates of this PEM file (`--cacert`; the stack's own CA
+    /// for the `nginx-tls` tier).
+    WithCa(std::path::PathBuf),
+    /// Any certificate: nothing is verified but the handshake's own signatures (`--insecure`).
+    Insecure,
+}
+
+impl Trust {
+    /// `--cacert` and `--insecure` as a command line gives them (clap keeps them apart).
+    pub fn from_flags(cacert: Option<&std::path::Path>, insecure: bool) -> Trust {
+        match (cacert, insecure) {
+            (_, true) => Trust::Insecure,
+            (Some(path), false) => Trust::WithCa(path.to_path_buf()),
+            (None, false) => Trust::WebRoots,
+        }
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -53,7 +86,7 @@ impl Default for HttpOptions {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             keep_alive: true,
-            ca_file: None,
+            trust: Trust::WebRoots,
         }
     }
 }
@@ -119,28 +152,18 @@ pub struct Tls {
 
 impl Tls {
     pub fn new(options: &HttpOptions) -> Result<Tls, String> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = &options.ca_file {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("CA file {} is not PEM certificates: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!("CA file {} holds no certificate", path.display()));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("CA file {}: {e}", path.display()))?;
-            }
-        }
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .map_err(|e| format!("TLS setup: {e}"))?;
+        let mut config = match &options.trust {
+            Trust::WebRoots => builder.with_root_certificates(web_roots()),
+            Trust::WithCa(path) => builder.with_root_certificates(with_ca_file(path)?),
+            Trust::Insecure => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
+        }
+        .with_no_client_auth();
         config.alpn_protocols = if options.http2 {
             vec![b"h2".to_vec()]
         } else {
@@ -150,6 +173,95 @@ impl Tls {
             connector: TlsConnector::from(Arc::new(config)),
         })
     }
+}
+
+fn web_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    roots
+}
+
+/// The web roots and every certificate of the PEM file at `path`.
+fn with_ca_file(path: &std::path::Path) -> Result<RootCertStore, String> {
+    let mut roots = web_roots();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("CA file {} is not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("CA file {} holds no certificate", path.display()));
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+    }
+    Ok(roots)
+}
+
+/// `--insecure`: every certificate chain is taken as it comes; the handshake's signatures are
+/// still checked (a server must hold the key of the certificate it shows).
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A failed TLS handshake in one line; an untrusted certificate says how to trust it.
+fn handshake_failure(origin: &Origin, e: &io::Error) -> String {
+    let untrusted = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<TlsError>())
+        .is_some_and(|tls| matches!(tls, TlsError::InvalidCertificate(_)));
+    let hint = if untrusted {
+        " (the server's certificate is not trusted: --cacert FILE trusts its CA, --insecure \
+         skips verification)"
+    } else {
+        ""
+    };
+    format!("TLS handshake with {}: {e}{hint}", origin.authority())
 }
 
 enum Stream {
@@ -243,12 +355,11 @@ impl Connection {
                         format!("TLS name {}: {e}", origin.host),
                     )
                 })?;
-                let s = tls.connector.connect(name, tcp).await.map_err(|e| {
-                    (
-                        ErrorClass::Connect,
-                        format!("TLS handshake with {}: {e}", origin.authority()),
-                    )
-                })?;
+                let s = tls
+                    .connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| (ErrorClass::Connect, handshake_failure(origin, &e)))?;
                 Stream::Tls(Box::new(s))
             } else {
                 Stream::Plain(tcp)
@@ -360,7 +471,7 @@ mod tests {
         let path = dir.join("ca.pem");
         std::fs::write(&path, "not a certificate").unwrap();
         let options = HttpOptions {
-            ca_file: Some(path.clone()),
+            trust: Trust::WithCa(path.clone()),
             ..HttpOptions::default()
         };
         let err = Tls::new(&options).err().unwrap();
@@ -369,7 +480,7 @@ mod tests {
             "{err}"
         );
         let missing = HttpOptions {
-            ca_file: Some(dir.join("missing.pem")),
+            trust: Trust::WithCa(dir.join("missing.pem")),
             ..HttpOptions::default()
         };
         assert!(Tls::new(&missing)

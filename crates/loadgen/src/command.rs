@@ -25,6 +25,9 @@ pub fn run_until_stopped(
             format!("cannot start the async runtime: {e}"),
         )
     })?;
+    if spec.http.trust == crate::Trust::Insecure {
+        eprintln!("{command}: --insecure: no TLS certificate is verified, any server is trusted");
+    }
     runtime.block_on(async {
         let stop = cli::signal::install(command)
             .map_err(|e| (Exit::Infrastructure, format!("cannot handle signals: {e}")))?;

@@ -39,7 +39,7 @@ mod vu;
 pub use attribution::{Attributed, Attribution, BackendSummary, CallSpan};
 pub use bench_server::stamp::Stamp;
 pub use check::{excerpt, judge_http, judge_jsonrpc};
-pub use client::{parse_url, HttpOptions, Origin};
+pub use client::{parse_url, HttpOptions, Origin, Trust};
 pub use engine::{
     announced_era, run, runtime, runtime_with_workers, RunError, RunSpec, HALT_GRACE,
 };

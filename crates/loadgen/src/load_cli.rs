@@ -12,7 +12,7 @@ use crate::threshold::Threshold;
 use crate::{
     parse_duration, parse_rate, parse_stages, parse_url, parse_wait, Arrival, Era, Header,
     HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, Protocol, RunSpec,
-    Scenario, SessionMode, Step, Task, AGGREGATED,
+    Scenario, SessionMode, Step, Task, Trust, AGGREGATED,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -121,9 +121,13 @@ pub struct LoadArgs {
     /// Use HTTP/2.
     #[arg(long)]
     pub h2: bool,
-    /// Extra PEM CA certificates to trust.
+    /// Extra PEM CA certificates to trust (an https target's, e.g. the stack's
+    /// `.mcpbench/tls/ca.pem`).
     #[arg(long)]
     pub cacert: Option<PathBuf>,
+    /// Verify no TLS certificate: any https server is trusted (said on stderr).
+    #[arg(long, conflicts_with = "cacert")]
+    pub insecure: bool,
     /// A new connection for every request.
     #[arg(long)]
     pub no_keepalive: bool,
@@ -313,7 +317,7 @@ pub fn build(
         http2: args.h2,
         timeout,
         keep_alive: !args.no_keepalive,
-        ca_file: args.cacert.clone(),
+        trust: Trust::from_flags(args.cacert.as_deref(), args.insecure),
         ..HttpOptions::default()
     };
     let mut operations = scenario.operation_names();
@@ -360,7 +364,7 @@ fn announce(args: &LoadArgs) -> Result<Option<Era>, (Exit, String)> {
         .map_err(usage)?;
     let http = HttpOptions {
         http2: args.h2,
-        ca_file: args.cacert.clone(),
+        trust: Trust::from_flags(args.cacert.as_deref(), args.insecure),
         ..HttpOptions::default()
     };
     let runtime = crate::runtime().map_err(|e| {

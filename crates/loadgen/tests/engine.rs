@@ -572,7 +572,7 @@ async fn tls_with_a_custom_ca_and_http2_over_alpn() {
     for (http2, version) in [(true, "HTTP/2.0"), (false, "HTTP/1.1")] {
         let http = HttpOptions {
             http2,
-            ca_file: Some(ca_file.clone()),
+            trust: loadgen::Trust::WithCa(ca_file.clone()),
             ..HttpOptions::default()
         };
         let expect = loadgen::Expect {
@@ -601,10 +601,33 @@ async fn tls_with_a_custom_ca_and_http2_over_alpn() {
     let connect = &r.total.errors["connect"];
     assert_eq!(connect.count, 5);
     assert!(
-        connect.samples[0].contains("TLS handshake"),
+        connect.samples[0].contains("TLS handshake")
+            && connect.samples[0].contains("--cacert FILE trusts its CA"),
         "{:?}",
         connect.samples
     );
+
+    // --insecure: any certificate, on HTTP/1.1 and HTTP/2 alike.
+    for http2 in [true, false] {
+        let http = HttpOptions {
+            http2,
+            trust: loadgen::Trust::Insecure,
+            ..HttpOptions::default()
+        };
+        let r = go_with(
+            closed_plan(1, 5),
+            http_get_scenario(&url, Default::default()),
+            http,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (r.total.requests, r.total.failures),
+            (5, 0),
+            "h2 {http2}: {:?}",
+            r.total.errors
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,8 +39,9 @@ pub struct LoadTestArgs {
     /// What the tiers measure: the stack, or a gateway this tool did not start.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Tiers to run, comma-separated (direct, gateway, nginx, rest; each MCP tier runs in every
-    /// era of --eras; `gateway-stateless` and the like name one era's tier).
+    /// Tiers to run, comma-separated (direct, gateway, nginx, nginx-tls, rest; each MCP tier
+    /// runs in every era of --eras, nginx-tls in the session era only; `gateway-stateless` and
+    /// the like name one era's tier). nginx-tls turns on the stack's TLS listener.
     #[arg(long, default_value = "direct,gateway,nginx,rest")]
     pub tiers: String,
     /// Protocol eras of the MCP tiers: session (initialize, 2025-11-25 and before), stateless
@@ -136,6 +137,16 @@ pub fn target_url(flag: &str, text: &str, base: bool) -> Result<url::Url, String
         url.set_path(&format!("{}/", url.path()));
     }
     Ok(url)
+}
+
+/// The `nginx-tls` tier asks the stack it brings up for nginx's TLS listener (on
+/// `--nginx-tls-port`, else the default port); a running stack without one says so.
+pub fn tls_for_tiers(target: &mut RunTarget, tiers: &[Tier]) {
+    if let (RunTarget::Stack { options, .. }, true) = (target, tiers.contains(&Tier::NginxTls)) {
+        options.nginx_tls_port = options
+            .nginx_tls_port
+            .or(Some(stack::DEFAULT_NGINX_TLS_PORT));
+    }
 }
 
 /// Where the tiers go: the stack, or the gateway at `--gateway-url` (`LOADTEST_HOST`) with its
@@ -296,7 +307,8 @@ pub fn resolve(
     let mut notes = Vec::new();
     let thresholds =
         crate::thresholds::scoped(&profile, &args.thresholds, &tiers, &picks, &mut notes)?;
-    let target = target(&args.target, args.profile_gateway, &env, bench_server)?;
+    let mut target = target(&args.target, args.profile_gateway, &env, bench_server)?;
+    tls_for_tiers(&mut target, &tiers);
     let workers = workers(args.processes.as_deref(), &env)?;
     let profiled_tier = match args.profile_gateway {
         false => None,
@@ -518,6 +530,33 @@ mod tests {
         };
         assert_eq!(existing.gateway.as_str(), "http://127.0.0.1:8081/");
         assert_eq!(existing.auth, Auth::Token("t0ken".into()));
+    }
+
+    #[test]
+    fn the_nginx_tls_tier_asks_the_stack_for_its_tls_listener() {
+        let tls_port = |extra: &[&str]| {
+            let options = resolve_with(extra, &[]).unwrap();
+            let RunTarget::Stack { options: up, .. } = &options.target else {
+                panic!("a stack run");
+            };
+            up.nginx_tls_port
+        };
+        assert_eq!(tls_port(&[]), None, "no TLS unless a tier or a flag asks");
+        assert_eq!(
+            tls_port(&["--tiers", "direct,nginx-tls"]),
+            Some(stack::DEFAULT_NGINX_TLS_PORT)
+        );
+        assert_eq!(
+            tls_port(&["--tiers", "nginx-tls", "--nginx-tls-port", "9443"]),
+            Some(9443)
+        );
+        assert_eq!(tls_port(&["--nginx-tls"]), Some(8443));
+        let both = resolve_with(&["--tiers", "direct,nginx-tls", "--eras", "both"], &[]).unwrap();
+        assert_eq!(
+            both.tiers,
+            [Tier::Direct, Tier::NginxTls, Tier::DirectStateless],
+            "nginx-tls is of the session era only"
+        );
     }
 
     #[test]

@@ -16,12 +16,21 @@ pub struct Targets {
     pub gateway: url::Url,
     /// nginx's base URL, or why there is none.
     pub nginx: Result<url::Url, String>,
+    /// nginx's TLS listener, or why there is none.
+    pub nginx_tls: Result<TlsTarget, String>,
     /// The virtual server the gateway tiers address.
     pub virtual_server_id: String,
     pub token: String,
     /// What the REST classes address (empty when the REST tier does not run).
     pub entities: GatewayEntities,
     pub health: Health,
+}
+
+/// An https base URL and the CA its certificate comes from.
+#[derive(Debug, Clone)]
+pub struct TlsTarget {
+    pub base: url::Url,
+    pub ca_cert: std::path::PathBuf,
 }
 
 /// A gateway this tool did not start, as `--gateway-url` and its flags name it.
@@ -86,6 +95,20 @@ pub async fn prepare(state: &stack::StackState, rest: bool) -> Result<Targets, S
          benchmark-down, then benchmark-up without it"
                 .to_string()
         });
+    let nginx_tls = match (&nginx, &state.nginx_tls) {
+        (Err(why), _) => Err(why.clone()),
+        (Ok(_), Some(tls)) => Ok(TlsTarget {
+            base: url::Url::parse(&format!("https://127.0.0.1:{}/", tls.port))
+                .expect("a loopback URL"),
+            ca_cert: tls.ca_cert.clone(),
+        }),
+        (Ok(_), None) => Err(
+            "the stack's nginx has no TLS listener: run benchmark-down, then \
+             benchmark-up --nginx-tls (load-test turns it on for this tier when it brings the \
+             stack up)"
+                .to_string(),
+        ),
+    };
     let health = Health {
         backend: Some(loopback(state.bench_start_port, "/health")),
         gateway: Some(health_url(&gateway)),
@@ -95,6 +118,7 @@ pub async fn prepare(state: &stack::StackState, rest: bool) -> Result<Targets, S
         direct: Ok(loopback(state.bench_start_port, "/mcp")),
         gateway,
         nginx,
+        nginx_tls,
         virtual_server_id,
         token,
         entities,
@@ -129,6 +153,10 @@ fn health_url(base: &url::Url) -> url::Url {
     base.join(contextforge::naming::HEALTH_PATH.trim_start_matches('/'))
         .expect("a health URL")
 }
+
+/// Why an existing gateway has no nginx tiers.
+const NOT_IN_FRONT: &str = "an existing gateway is measured as it is reached (--gateway-url): no \
+                            nginx of mcpbench's stands in front of it";
 
 /// On a gateway this tool did not start: the token (given or minted), the virtual server
 /// (`--server-id`, checked to exist; else mcpbench's own bundling the `--direct-url` backend's
@@ -180,11 +208,8 @@ pub async fn existing(
         direct: existing.direct.clone().ok_or_else(|| {
             "no --direct-url: the backend behind an existing gateway is not known".to_string()
         }),
-        nginx: Err(
-            "an existing gateway is measured as it is reached (--gateway-url): no nginx \
-                    of mcpbench's stands in front of it"
-                .into(),
-        ),
+        nginx: Err(NOT_IN_FRONT.into()),
+        nginx_tls: Err(NOT_IN_FRONT.into()),
         health: Health {
             backend: None,
             gateway: Some(health_url(&gateway)),
@@ -248,7 +273,8 @@ impl Health {
         if let (false, Some(gateway)) = (tier == Tier::Direct, &self.gateway) {
             path.push(("the gateway", gateway));
         }
-        if let (Tier::Nginx, Some(nginx)) = (tier, &self.nginx) {
+        // The TLS listener is nginx's too: its plain health endpoint answers for the process.
+        if let (Tier::Nginx | Tier::NginxTls, Some(nginx)) = (tier, &self.nginx) {
             path.push(("nginx", nginx));
         }
         path
@@ -305,6 +331,7 @@ mod tests {
             names(Tier::Nginx),
             ["the bench server", "the gateway", "nginx"]
         );
+        assert_eq!(names(Tier::NginxTls), names(Tier::Nginx));
         assert_eq!(names(Tier::Rest), ["the bench server", "the gateway"]);
     }
 }

@@ -1,12 +1,13 @@
 //! The tiers of an overhead run, planned once on the stack's real endpoints — the same MCP
 //! workload (same seed, same class mix) on the bench server directly, on the gateway's virtual
-//! server and through nginx, then the REST classes on the gateway — and run in turn. A tier
+//! server and through nginx (plain, and over TLS trusting the stack's own CA), then the REST
+//! classes on the gateway — and run in turn. A tier
 //! ends as exactly one of ran, skipped (its component is missing, or a signal came first) or
 //! failed (its target was unreachable, went down, or a service it passes through stopped
 //! answering).
 
 use contextforge::workloads::{self, ClassKind, ClassPick};
-use loadgen::{Era, Header, RunError, RunResults, RunSpec, Scenario};
+use loadgen::{Era, Header, RunError, RunResults, RunSpec, Scenario, Trust};
 use report::{Tier, TierOutcome, TierRun};
 
 use crate::targets::{Health, Targets};
@@ -18,6 +19,20 @@ pub struct PlannedTier {
     pub tier: Tier,
     pub target: String,
     pub scenario: Result<Scenario, String>,
+    /// Whose certificates its target may present (the stack's CA for `nginx-tls`).
+    pub trust: Trust,
+}
+
+impl PlannedTier {
+    /// A tier that cannot run, and why.
+    fn without(tier: Tier, why: String) -> PlannedTier {
+        PlannedTier {
+            tier,
+            target: "-".into(),
+            scenario: Err(why),
+            trust: Trust::WebRoots,
+        }
+    }
 }
 
 /// The era of an MCP tier.
@@ -40,11 +55,7 @@ fn through(
 ) -> Result<PlannedTier, String> {
     let Ok(base) = base else {
         let why = base.err().cloned().unwrap_or_default();
-        return Ok(PlannedTier {
-            tier,
-            target: "-".into(),
-            scenario: Err(why),
-        });
+        return Ok(PlannedTier::without(tier, why));
     };
     let url = base
         .join(&contextforge::naming::virtual_server_mcp_path(
@@ -60,6 +71,7 @@ fn through(
             picks,
             mcp_era(tier),
         )?),
+        trust: Trust::WebRoots,
     })
 }
 
@@ -83,15 +95,19 @@ pub fn plan(
                         &picks.mcp,
                         mcp_era(tier),
                     )?),
+                    trust: Trust::WebRoots,
                 },
-                Err(why) => PlannedTier {
-                    tier,
-                    target: "-".into(),
-                    scenario: Err(why.clone()),
-                },
+                Err(why) => PlannedTier::without(tier, why.clone()),
             },
             Tier::Gateway => through(tier, Ok(&targets.gateway), targets, &picks.mcp)?,
             Tier::Nginx => through(tier, targets.nginx.as_ref(), targets, &picks.mcp)?,
+            Tier::NginxTls => match &targets.nginx_tls {
+                Ok(tls) => PlannedTier {
+                    trust: Trust::WithCa(tls.ca_cert.clone()),
+                    ..through(tier, Ok(&tls.base), targets, &picks.mcp)?
+                },
+                Err(why) => PlannedTier::without(tier, why.clone()),
+            },
             _ => {
                 let Some(rest) = &picks.rest else { continue };
                 let (scenario, left_out) = workloads::rest_scenario(
@@ -105,6 +121,7 @@ pub fn plan(
                     tier,
                     target: targets.gateway.to_string(),
                     scenario: Ok(scenario),
+                    trust: Trust::WebRoots,
                 }
             }
         });
@@ -181,7 +198,8 @@ impl AroundTier for Option<crate::profiling::GatewayProfiling> {
     }
 }
 
-/// Runs the planned tiers in order. `spec` makes a tier's engine spec from its scenario;
+/// Runs the planned tiers in order. `spec` makes a tier's engine spec from its scenario (its
+/// TLS trust is then the tier's target's);
 /// `stop` is the run's stop signal; `around` runs before and after each tier that starts; `on`
 /// hears what happens. A `Config` error of the engine is a bug in the plan, returned as such.
 pub async fn run_all(
@@ -202,7 +220,8 @@ pub async fn run_all(
             },
             (None, Err(why)) => TierOutcome::Skipped { reason: why },
             (None, Ok(scenario)) => {
-                let spec = spec(planned.tier, scenario);
+                let mut spec = spec(planned.tier, scenario);
+                spec.http.trust = planned.trust.clone();
                 if spec.live.as_ref().is_some_and(loadgen::Live::has_ended) {
                     TierOutcome::Skipped {
                         reason: "ended by its steerer (the web UI) before this tier".into(),
@@ -337,6 +356,13 @@ mod tests {
         Targets {
             direct: Ok(url("http://127.0.0.1:9/mcp")),
             gateway: url("http://127.0.0.1:9/"),
+            nginx_tls: nginx
+                .as_ref()
+                .map(|_| crate::targets::TlsTarget {
+                    base: url("https://127.0.0.1:8443/"),
+                    ca_cert: "/state/tls/ca.pem".into(),
+                })
+                .map_err(Clone::clone),
             nginx,
             virtual_server_id: "abc".into(),
             token: "tok".into(),
@@ -367,6 +393,7 @@ mod tests {
                 "http://127.0.0.1:9/mcp",
                 "http://127.0.0.1:9/servers/abc/mcp",
                 "http://127.0.0.1:8080/servers/abc/mcp",
+                "https://127.0.0.1:8443/servers/abc/mcp",
                 "http://127.0.0.1:9/mcp",
                 "http://127.0.0.1:9/servers/abc/mcp",
                 "http://127.0.0.1:8080/servers/abc/mcp",
@@ -376,16 +403,24 @@ mod tests {
         let ops = |i: usize| planned[i].scenario.as_ref().unwrap().operation_names();
         assert_eq!(ops(0), ops(1));
         assert_eq!(ops(1), ops(2));
-        assert_eq!(ops(3), ops(4), "the stateless era's tiers share theirs");
-        assert_eq!(ops(4), ops(5));
+        assert_eq!(ops(2), ops(3), "over TLS the same workload");
+        assert_eq!(ops(4), ops(5), "the stateless era's tiers share theirs");
+        assert_eq!(ops(5), ops(6));
         assert!(ops(0).contains(&"ping".to_string()));
-        assert!(ops(3).contains(&"server/discover".to_string()));
-        assert!(!ops(3)
+        assert!(ops(4).contains(&"server/discover".to_string()));
+        assert!(!ops(4)
             .iter()
             .any(|o| o == loadgen::SESSION_SETUP_OP || o == "ping"));
         let era = |i: usize| planned[i].scenario.as_ref().unwrap().endpoints[0].era();
-        assert_eq!((era(2), era(3)), (Era::Session, Era::Stateless));
-        assert!(ops(6).contains(&"/health".to_string()));
+        assert_eq!((era(3), era(4)), (Era::Session, Era::Stateless));
+        assert!(ops(7).contains(&"/health".to_string()));
+        // Only the TLS tier trusts the stack's CA.
+        let trusts: Vec<&Trust> = planned.iter().map(|t| &t.trust).collect();
+        assert_eq!(*trusts[3], Trust::WithCa("/state/tls/ca.pem".into()));
+        assert!(trusts
+            .iter()
+            .enumerate()
+            .all(|(i, t)| i == 3 || **t == Trust::WebRoots));
         assert!(parse_tiers("direct,proxy")
             .unwrap_err()
             .contains("unknown tier 'proxy'"));

@@ -20,6 +20,7 @@ pub fn tier_color(tier: Tier) -> &'static str {
         Tier::Direct => "#2b7bb9",
         Tier::Gateway => "#d9822b",
         Tier::Nginx => "#3a9e5f",
+        Tier::NginxTls => "#1b6e6e",
         // The stateless era: the same place, lighter.
         Tier::DirectStateless => "#86b9e0",
         Tier::GatewayStateless => "#efb47c",
@@ -277,7 +278,14 @@ mod tests {
 
     #[test]
     fn a_colour_means_one_thing_in_every_chart() {
-        let tiers = [Tier::Direct, Tier::Gateway, Tier::Nginx, Tier::Rest].map(tier_color);
+        let tiers = [
+            Tier::Direct,
+            Tier::Gateway,
+            Tier::Nginx,
+            Tier::NginxTls,
+            Tier::Rest,
+        ]
+        .map(tier_color);
         assert!(
             PERCENTILE_COLORS.iter().all(|c| !tiers.contains(c)),
             "a percentile drawn in a tier's colour"

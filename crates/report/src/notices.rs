@@ -79,17 +79,41 @@ fn era_headline(run: &OverheadRun, era: Era) -> Option<String> {
         format::signed_ms(added.added_p99_ms),
         format::ratio(gateway.rps_ratio)
     );
-    if let Some(nginx) = aggregated(nginx_tier).and_then(|r| nginx_over_gateway(r, gateway)) {
-        line.push_str(&format!("; nginx in front adds {nginx} ms at p50 on top"));
+    let nginx = aggregated(nginx_tier);
+    if let Some(added) = nginx.and_then(|r| p50_over(r, gateway)) {
+        line.push_str(&format!("; nginx in front adds {added} ms at p50 on top"));
+    }
+    // TLS's own cost: the nginx-tls tier (session era only) over plain nginx, else over the
+    // gateway.
+    let tls = (era == Era::Session)
+        .then(|| aggregated(Tier::NginxTls))
+        .flatten();
+    match (tls, nginx) {
+        (Some(tls), Some(nginx)) => {
+            if let Some(added) = p50_over(tls, nginx) {
+                line.push_str(&format!(
+                    "; TLS at nginx adds {added} ms at p50 over plain nginx"
+                ));
+            }
+        }
+        (Some(tls), None) => {
+            if let Some(added) = p50_over(tls, gateway) {
+                line.push_str(&format!(
+                    "; nginx over TLS in front adds {added} ms at p50 on top"
+                ));
+            }
+        }
+        (None, _) => {}
     }
     line.push('.');
     Some(line)
 }
 
-/// nginx's own cost: the nginx tier's p50 minus the gateway tier's.
-fn nginx_over_gateway(nginx: &OverheadRow, gateway: &OverheadRow) -> Option<String> {
-    let (n, g) = (nginx.latency.as_ref()?, gateway.latency.as_ref()?);
-    Some(format::signed_ms(n.p50_ms - g.p50_ms))
+/// What the `outer` tier adds over the `inner` one at p50 (nginx's own cost: the nginx tier's
+/// p50 minus the gateway tier's).
+fn p50_over(outer: &OverheadRow, inner: &OverheadRow) -> Option<String> {
+    let (o, i) = (outer.latency.as_ref()?, inner.latency.as_ref()?);
+    Some(format::signed_ms(o.p50_ms - i.p50_ms))
 }
 
 /// The run's warnings, then each tier's own, prefixed with the tier.
@@ -151,5 +175,45 @@ mod tests {
         let mut without_direct = fixture::run();
         without_direct.overhead.clear();
         assert!(headline(&without_direct).starts_with("No gateway overhead measured"));
+    }
+
+    #[test]
+    fn the_headline_says_what_tls_adds_over_plain_nginx() {
+        let mut run = fixture::realistic_run();
+        let mut tls = run
+            .overhead
+            .iter()
+            .find(|r| r.tier == Tier::Nginx && r.operation == loadgen::AGGREGATED)
+            .unwrap()
+            .clone();
+        tls.tier = Tier::NginxTls;
+        let latency = tls.latency.as_mut().unwrap();
+        let plain = latency.p50_ms;
+        latency.p50_ms += 0.25;
+        run.overhead.push(tls.clone());
+        let added = format::signed_ms(0.25);
+        assert!(
+            headline(&run).ends_with(&format!(
+                "; TLS at nginx adds {added} ms at p50 over plain nginx."
+            )),
+            "{}",
+            headline(&run)
+        );
+        // Without the plain nginx tier, TLS's nginx is measured over the gateway.
+        run.overhead.retain(|r| r.tier != Tier::Nginx);
+        let gateway = run
+            .overhead
+            .iter()
+            .find(|r| r.tier == Tier::Gateway && r.operation == loadgen::AGGREGATED)
+            .and_then(|r| r.latency.clone())
+            .unwrap();
+        let on_top = format::signed_ms(plain + 0.25 - gateway.p50_ms);
+        assert!(
+            headline(&run).ends_with(&format!(
+                "; nginx over TLS in front adds {on_top} ms at p50 on top."
+            )),
+            "{}",
+            headline(&run)
+        );
     }
 }

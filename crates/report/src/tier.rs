@@ -18,6 +18,9 @@ pub enum Tier {
     Gateway,
     /// nginx → gateway → bench server.
     Nginx,
+    /// nginx's TLS listener (HTTPS, the stack's own CA) → gateway → bench server; the session
+    /// era only.
+    NginxTls,
     /// Direct, in the stateless era (2026-07-28).
     DirectStateless,
     /// The gateway, in the stateless era.
@@ -31,19 +34,21 @@ pub enum Tier {
 
 impl Tier {
     /// Run order: the MCP tiers of the session era, then of the stateless era, then REST.
-    pub const ALL: [Tier; 7] = [
+    pub const ALL: [Tier; 8] = [
         Tier::Direct,
         Tier::Gateway,
         Tier::Nginx,
+        Tier::NginxTls,
         Tier::DirectStateless,
         Tier::GatewayStateless,
         Tier::NginxStateless,
         Tier::Rest,
     ];
     /// The tiers a threshold without `tier=` applies to: the MCP workload through the gateway.
-    pub const JUDGED_BY_DEFAULT: [Tier; 4] = [
+    pub const JUDGED_BY_DEFAULT: [Tier; 5] = [
         Tier::Gateway,
         Tier::Nginx,
+        Tier::NginxTls,
         Tier::GatewayStateless,
         Tier::NginxStateless,
     ];
@@ -53,6 +58,7 @@ impl Tier {
             Tier::Direct => "direct",
             Tier::Gateway => "gateway",
             Tier::Nginx => "nginx",
+            Tier::NginxTls => "nginx-tls",
             Tier::DirectStateless => "direct-stateless",
             Tier::GatewayStateless => "gateway-stateless",
             Tier::NginxStateless => "nginx-stateless",
@@ -75,7 +81,7 @@ impl Tier {
     /// The era the tier's MCP workload is spoken in; None for REST.
     pub fn era(self) -> Option<Era> {
         match self {
-            Tier::Direct | Tier::Gateway | Tier::Nginx => Some(Era::Session),
+            Tier::Direct | Tier::Gateway | Tier::Nginx | Tier::NginxTls => Some(Era::Session),
             Tier::DirectStateless | Tier::GatewayStateless | Tier::NginxStateless => {
                 Some(Era::Stateless)
             }
@@ -99,6 +105,7 @@ impl Tier {
             Tier::Direct => "bench-server directly (the baseline)",
             Tier::Gateway => "ContextForge virtual server (gateway → bench-server)",
             Tier::Nginx => "nginx → gateway → bench-server",
+            Tier::NginxTls => "nginx over HTTPS (the stack's own CA) → gateway → bench-server",
             _ => return "REST, /rpc and admin user classes on the gateway".into(),
         };
         match self.era() {
@@ -109,7 +116,7 @@ impl Tier {
 
     /// A tier measured against direct (the MCP workload through something).
     pub fn has_overhead(self) -> bool {
-        matches!(self.place(), Tier::Gateway | Tier::Nginx)
+        matches!(self.place(), Tier::Gateway | Tier::Nginx | Tier::NginxTls)
     }
 
     /// The tier this one's overhead is measured against: direct, in the same era.
@@ -174,6 +181,9 @@ mod tests {
             Some(Tier::DirectStateless)
         );
         assert_eq!(Tier::Nginx.baseline(), Some(Tier::Direct));
+        assert_eq!(Tier::NginxTls.baseline(), Some(Tier::Direct));
+        assert_eq!(Tier::NginxTls.era(), Some(Era::Session));
+        assert_eq!("nginx-tls".parse::<Tier>(), Ok(Tier::NginxTls));
         assert_eq!(Tier::Rest.baseline(), None);
         assert_eq!(Tier::DirectStateless.baseline(), None);
         assert_eq!(Tier::Rest.era(), None);

@@ -40,6 +40,8 @@ const SERVICE_LABEL: &str = "io.mcpbench.service";
 const STATE_DIR_LABEL: &str = "io.mcpbench.state-dir";
 /// Where the rendered nginx configuration is mounted (nginx.Containerfile's CMD reads it).
 const NGINX_CONFIG_IN_CONTAINER: &str = "/etc/mcpbench/nginx.conf";
+/// Where the stack's TLS directory is mounted, when nginx has a TLS listener.
+const NGINX_TLS_IN_CONTAINER: &str = "/etc/mcpbench/tls";
 /// The gateway's SQLite database inside its container: removed with the container.
 const GATEWAY_DATABASE_IN_CONTAINER: &str = "/tmp/mcp.db";
 
@@ -471,20 +473,27 @@ impl Containers {
             dir: "/tmp",
             error_log: "/dev/stderr",
             user: None,
+            tls_dir: NGINX_TLS_IN_CONTAINER,
         };
         contextforge::secrets::write_private(
             &config,
             services::nginx_config(options, &paths)?.as_bytes(),
         )
         .map_err(|e| infra(format!("{}: {e}", config.display())))?;
+        let mut binds = vec![format!(
+            "{}:{NGINX_CONFIG_IN_CONTAINER}:ro",
+            config.display()
+        )];
+        if options.nginx_tls_port.is_some() {
+            let tls = std::path::absolute(self.state_dir.join(crate::tls::TLS_DIR))
+                .map_err(|e| infra(e.to_string()))?;
+            binds.push(format!("{}:{NGINX_TLS_IN_CONTAINER}:ro", tls.display()));
+        }
         Ok(ContainerSpec {
             image: &self.images.nginx,
             cmd: None,
             env: vec![],
-            binds: vec![format!(
-                "{}:{NGINX_CONFIG_IN_CONTAINER}:ro",
-                config.display()
-            )],
+            binds,
             cap_add: vec![],
         })
     }

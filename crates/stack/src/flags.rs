@@ -8,6 +8,9 @@ use contextforge::settings::{Cache, Database};
 
 use crate::{GatewayCode, Images, RuntimeChoice, UpOptions};
 
+/// nginx's TLS listener's port unless `--nginx-tls-port` says another (the seed's HTTPS port).
+pub const DEFAULT_NGINX_TLS_PORT: u16 = 8443;
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpFlags {
     /// auto (docker when a container engine answers, else local), docker or local.
@@ -60,6 +63,13 @@ pub struct UpFlags {
     /// Cache list/admin pages in nginx, as the seed's config did (off: honest numbers).
     #[arg(long)]
     pub nginx_cache: bool,
+    /// nginx's TLS listener too (on --nginx-tls-port), with a certificate of a CA the stack
+    /// makes for itself: its certificate is `<state dir>/tls/ca.pem`.
+    #[arg(long)]
+    pub nginx_tls: bool,
+    /// The TLS listener's port (default 8443; turns it on).
+    #[arg(long, value_name = "PORT")]
+    pub nginx_tls_port: Option<u16>,
     /// Leave what started running when `up` fails (for debugging).
     #[arg(long)]
     pub keep_on_failure: bool,
@@ -92,6 +102,9 @@ impl UpFlags {
             postgres_port: self.postgres_port,
             redis_port: self.redis_port,
             nginx_cache: self.nginx_cache,
+            nginx_tls_port: self
+                .nginx_tls_port
+                .or(self.nginx_tls.then_some(DEFAULT_NGINX_TLS_PORT)),
             keep_on_failure: self.keep_on_failure,
             tools_per_server: 50,
             state_dir: self.state_dir.clone(),

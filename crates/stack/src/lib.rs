@@ -34,6 +34,7 @@ mod register;
 mod rootfs;
 mod services;
 pub mod state;
+pub mod tls;
 pub mod usage;
 
 use std::future::Future;
@@ -48,7 +49,7 @@ use docker::Containers;
 use local::{Nginx, Processes};
 use lock::StackLock;
 
-pub use flags::UpFlags;
+pub use flags::{UpFlags, DEFAULT_NGINX_TLS_PORT};
 pub use options::{BenchServerProgram, GatewayCode, Images, RuntimeChoice, UpOptions};
 pub use outcome::{Clean, Down, ServiceStatus, Status, Up};
 pub use services::{BENCH_SERVERS, GATEWAY, NGINX, POSTGRES, REDIS, SERVICES};
@@ -205,8 +206,8 @@ async fn up_held<S: Future<Output = Signal>>(
     }
 }
 
-/// What the running stack `state` is, when `options` ask for another gateway code, database or
-/// cache (None: the same, or nothing in particular asked).
+/// What the running stack `state` is, when `options` ask for another gateway code, database,
+/// cache or TLS listener (None: the same, or nothing in particular asked).
 fn other_stack(options: &UpOptions, state: &StackState) -> Option<String> {
     let code = other_code(&options.gateway, state);
     let database = options
@@ -217,7 +218,17 @@ fn other_stack(options: &UpOptions, state: &StackState) -> Option<String> {
         .cache
         .filter(|asked| *asked != state.cache)
         .map(|_| format!("its gateway's cache {}", state.cache));
-    let differences: Vec<String> = [code, database, cache].into_iter().flatten().collect();
+    // A stack without nginx (MCPBENCH_NGINX empty) has no listener to differ: its nginx tiers
+    // are skipped with that reason.
+    let tls = options
+        .nginx_tls_port
+        .filter(|_| state.nginx_port.is_some())
+        .filter(|asked| state.nginx_tls.as_ref().map(|t| t.port) != Some(*asked))
+        .map(|_| match &state.nginx_tls {
+            Some(tls) => format!("nginx's TLS listener on port {}", tls.port),
+            None => "nginx without a TLS listener".to_string(),
+        });
+    let differences: Vec<String> = [code, database, cache, tls].into_iter().flatten().collect();
     (!differences.is_empty()).then(|| differences.join(" and "))
 }
 
@@ -351,8 +362,18 @@ async fn bring_up<B: Backend>(
     state.gateway_settings = contextforge::settings::performance_settings(&env);
     start_healthy(backend, options, state, &gateway).await?;
     if backend.runs_nginx() {
+        let ca_cert = match options.nginx_tls_port {
+            Some(_) => {
+                Some(tls::issue(&options.state_dir, &stack_id(&options.state_dir)).map_err(infra)?)
+            }
+            None => None,
+        };
         start_healthy(backend, options, state, &services::nginx(options)).await?;
         state.nginx_port = Some(options.nginx_port);
+        state.nginx_tls = options
+            .nginx_tls_port
+            .zip(ca_cert)
+            .map(|(port, ca_cert)| state::NginxTls { port, ca_cert });
     }
     state.save(&options.state_dir).map_err(infra)?;
     let registered = register::register(options, &state.jwt_secret, &gateway.endpoint()).await?;

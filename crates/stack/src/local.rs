@@ -240,12 +240,15 @@ impl Processes {
         let error_log =
             std::path::absolute(self.log("nginx-error")).map_err(|e| infra(e.to_string()))?;
         let root = is_root();
+        let tls_dir = std::path::absolute(self.state_dir.join(crate::tls::TLS_DIR))
+            .map_err(|e| infra(e.to_string()))?;
         let text = services::nginx_config(
             options,
             &NginxPaths {
                 dir: &dir.display().to_string(),
                 error_log: &error_log.display().to_string(),
                 user: root.then_some("root"),
+                tls_dir: &tls_dir.display().to_string(),
             },
         )?;
         let conf = dir.join("nginx.conf");

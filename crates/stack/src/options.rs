@@ -87,6 +87,9 @@ pub struct UpOptions {
     pub redis_port: u16,
     /// Cache list/admin pages in nginx (the seed's setting; off for honest numbers).
     pub nginx_cache: bool,
+    /// nginx's TLS listener's port, with a certificate of the stack's own CA; None: no TLS
+    /// listener (for a running stack: whatever it has).
+    pub nginx_tls_port: Option<u16>,
     pub keep_on_failure: bool,
     pub tools_per_server: u32,
     pub state_dir: PathBuf,
@@ -139,6 +142,9 @@ impl UpOptions {
         wanted.push((self.gateway_port, "the gateway".into()));
         if with_nginx {
             wanted.push((self.nginx_port, "nginx".into()));
+            if let Some(port) = self.nginx_tls_port {
+                wanted.push((port, "nginx's TLS listener".into()));
+            }
         }
         let mut seen = HashSet::new();
         if let Some((port, who)) = wanted.iter().find(|(port, _)| !seen.insert(*port)) {
@@ -181,6 +187,7 @@ impl UpOptions {
             postgres_port: 15432,
             redis_port: 16379,
             nginx_cache: false,
+            nginx_tls_port: None,
             keep_on_failure: false,
             tools_per_server: 50,
             state_dir: crate::default_state_dir(),
@@ -244,6 +251,15 @@ mod tests {
             on(9000, 2, 4444, 4444).wanted_ports(false).unwrap().len(),
             3
         );
+        let tls_on_nginx = UpOptions {
+            nginx_tls_port: Some(8080),
+            ..on(9000, 2, 4444, 8080)
+        };
+        assert_eq!(
+            usage(tls_on_nginx.check_ports(true)),
+            "port 8080 is wanted twice (by nginx's TLS listener)"
+        );
+        assert_eq!(tls_on_nginx.wanted_ports(false).unwrap().len(), 3);
     }
 
     #[test]

@@ -40,6 +40,14 @@ impl std::fmt::Display for Up {
             };
             writeln!(f, "nginx:   http://127.0.0.1:{port}{cached}")?;
         }
+        if let Some(tls) = &state.nginx_tls {
+            writeln!(
+                f,
+                "nginx:   https://127.0.0.1:{} (its CA: {}, for --cacert)",
+                tls.port,
+                tls.ca_cert.display()
+            )?;
+        }
         if let Some(id) = &state.virtual_server_id {
             writeln!(
                 f,

@@ -159,6 +159,22 @@ pub struct NginxPaths<'a> {
     /// The workers' user, when the master runs as root and they must reach an owner-only
     /// directory (None: nginx's default).
     pub user: Option<&'a str>,
+    /// The stack's TLS directory (`tls::TLS_DIR`) as nginx sees it.
+    pub tls_dir: &'a str,
+}
+
+/// One `server` of nginx's configuration: a port, plain or TLS.
+#[derive(serde::Serialize)]
+struct Listener {
+    port: u16,
+    tls: Option<TlsFiles>,
+}
+
+/// The TLS listener's certificate and key, as nginx sees them.
+#[derive(serde::Serialize)]
+struct TlsFiles {
+    cert: String,
+    key: String,
 }
 
 /// The nginx configuration for this stack.
@@ -169,7 +185,19 @@ pub fn nginx_config(options: &UpOptions, paths: &NginxPaths<'_>) -> Result<Strin
     context.insert("log", paths.error_log);
     context.insert("user", &paths.user);
     context.insert("gateway_port", &options.gateway_port);
-    context.insert("port", &options.nginx_port);
+    let plain = Listener {
+        port: options.nginx_port,
+        tls: None,
+    };
+    let tls = options.nginx_tls_port.map(|port| Listener {
+        port,
+        tls: Some(TlsFiles {
+            cert: format!("{}/{}", paths.tls_dir, crate::tls::SERVER_CERT),
+            key: format!("{}/{}", paths.tls_dir, crate::tls::SERVER_KEY),
+        }),
+    });
+    let listeners: Vec<Listener> = std::iter::once(plain).chain(tls).collect();
+    context.insert("listeners", &listeners);
     context.insert("cache", &options.nginx_cache);
     tera::Tera::one_off(NGINX_TEMPLATE, &context, false)
         .map_err(|e| StackError::Infrastructure(format!("nginx template: {e}")))
@@ -185,8 +213,10 @@ mod tests {
             dir: "/tmp",
             error_log: "/dev/stderr",
             user: None,
+            tls_dir: "/etc/mcpbench/tls",
         };
         let rendered = nginx_config(&UpOptions::defaults_for_tests(), &paths).unwrap();
+        assert!(!rendered.contains("ssl"), "no TLS unless asked for");
         assert_eq!(
             rendered,
             include_str!("../../../compose/nginx.conf"),
@@ -200,6 +230,7 @@ mod tests {
             dir: "/srv/x/nginx",
             error_log: "/srv/x/logs/nginx-error.log",
             user: Some("root"),
+            tls_dir: "/srv/x/tls",
         };
         let rendered = nginx_config(&UpOptions::defaults_for_tests(), &paths).unwrap();
         assert!(rendered.contains("\nuser root;\n"), "{rendered}");
@@ -207,5 +238,29 @@ mod tests {
             rendered.contains("pid /srv/x/nginx/nginx.pid;"),
             "{rendered}"
         );
+    }
+
+    #[test]
+    fn a_tls_listener_is_a_second_server_with_the_same_locations() {
+        let paths = NginxPaths {
+            dir: "/srv/x/nginx",
+            error_log: "/srv/x/logs/nginx-error.log",
+            user: None,
+            tls_dir: "/srv/x/tls",
+        };
+        let options = UpOptions {
+            nginx_tls_port: Some(8443),
+            ..UpOptions::defaults_for_tests()
+        };
+        let rendered = nginx_config(&options, &paths).unwrap();
+        assert!(rendered.contains("listen 127.0.0.1:8080;\n"), "{rendered}");
+        assert!(
+            rendered.contains("listen 127.0.0.1:8443 ssl http2;\n"),
+            "{rendered}"
+        );
+        assert!(rendered.contains("ssl_certificate /srv/x/tls/server.pem;"));
+        assert!(rendered.contains("ssl_certificate_key /srv/x/tls/server-key.pem;"));
+        assert_eq!(rendered.matches("server {").count(), 2, "{rendered}");
+        assert_eq!(rendered.matches("proxy_buffering off;").count(), 2);
     }
 }

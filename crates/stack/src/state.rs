@@ -119,6 +119,9 @@ pub struct StackState {
     /// None when nginx was not available.
     pub nginx_port: Option<u16>,
     pub nginx_cache: bool,
+    /// nginx's TLS listener, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nginx_tls: Option<NginxTls>,
     /// Set once every bench server is registered: the stack is complete.
     pub virtual_server_id: Option<String>,
     /// The local runtime's processes.
@@ -130,6 +133,14 @@ pub struct StackState {
 
 fn one_worker() -> u32 {
     1
+}
+
+/// nginx's TLS listener: its port on loopback and the certificate of the CA that signed its
+/// certificate (what a client trusts: `load --cacert`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NginxTls {
+    pub port: u16,
+    pub ca_cert: PathBuf,
 }
 
 /// A database or cache server of the stack: its port on loopback and the gateway's password
@@ -206,6 +217,7 @@ impl StackState {
             gateway_port: options.gateway_port,
             nginx_port: None,
             nginx_cache: options.nginx_cache,
+            nginx_tls: None,
             virtual_server_id: None,
             services: vec![],
             containers: vec![],

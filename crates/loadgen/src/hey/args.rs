@@ -82,6 +82,9 @@ pub struct HeyArgs {
     /// Extra PEM CA certificates to trust for https URLs.
     #[arg(long)]
     pub cacert: Option<PathBuf>,
+    /// Verify no TLS certificate, as hey itself never does (said on stderr).
+    #[arg(long, conflicts_with = "cacert")]
+    pub insecure: bool,
     /// Seed for templates.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -20,7 +20,7 @@ pub use summary::summary;
 
 use crate::{
     parse_duration, parse_rate, parse_url, Expect, Header, HttpOptions, HttpStep, Model, Plan,
-    ProgressMode, RunSpec, Scenario, Step, Task, Template, Wait,
+    ProgressMode, RunSpec, Scenario, Step, Task, Template, Trust, Wait,
 };
 
 /// Why a hey run could not start, with its exit status.
@@ -172,7 +172,7 @@ pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
         http2: args.http2,
         timeout: Duration::from_secs(args.timeout_secs),
         keep_alive: !args.disable_keepalive,
-        ca_file: args.cacert.clone(),
+        trust: Trust::from_flags(args.cacert.as_deref(), args.insecure),
         ..HttpOptions::default()
     };
     Ok((plan, scenario, http))

@@ -167,7 +167,7 @@ fn tiers(named: &[String]) -> Result<Vec<Tier>, String> {
     let mut tiers = crate::tiers::parse_tiers(&named.join(","))?;
     if let Some(rest) = tiers.iter().find(|t| t.era().is_none()) {
         return Err(format!(
-            "--tier {rest}: capacity searches the MCP tiers (direct, gateway, nginx and their -stateless twins)"
+            "--tier {rest}: capacity searches the MCP tiers (direct, gateway, nginx, nginx-tls and the -stateless twins)"
         ));
     }
     tiers.sort();
@@ -216,8 +216,9 @@ fn target(
     bench_server: stack::BenchServerProgram,
 ) -> Result<SearchTarget, String> {
     let Some(url) = &args.url else {
-        return crate::cli::target(&args.target, false, env, bench_server)
-            .map(SearchTarget::System);
+        let mut target = crate::cli::target(&args.target, false, env, bench_server)?;
+        crate::cli::tls_for_tiers(&mut target, tiers);
+        return Ok(SearchTarget::System(target));
     };
     let gateway_named = args.target.gateway_url.is_some()
         || env("LOADTEST_HOST").is_some_and(|h| !h.trim().is_empty());

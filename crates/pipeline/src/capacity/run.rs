@@ -150,6 +150,7 @@ fn endpoint_tier(
             &options.picks,
             era,
         )?),
+        trust: loadgen::Trust::WebRoots,
     })
 }
 
@@ -188,7 +189,8 @@ impl Searcher<'_> {
                     tier,
                     target: &target,
                 });
-                self.steps(tier, &scenario, &mut steps, on).await?
+                self.steps(tier, &scenario, &planned.trust, &mut steps, on)
+                    .await?
             }
         };
         Ok(TierCapacity {
@@ -204,6 +206,7 @@ impl Searcher<'_> {
         &self,
         tier: Tier,
         scenario: &loadgen::Scenario,
+        trust: &loadgen::Trust,
         steps: &mut Vec<Step>,
         on: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Answer, RunFailure> {
@@ -214,6 +217,7 @@ impl Searcher<'_> {
             seed: self.options.seed,
             progress: self.options.progress,
             command_line: &self.options.command_line,
+            trust,
         };
         let mut search = Search::new(self.options.bounds);
         while let Some(next) = search.next() {

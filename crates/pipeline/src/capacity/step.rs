@@ -31,6 +31,8 @@ pub struct StepSettings<'a> {
     pub seed: u64,
     pub progress: ProgressMode,
     pub command_line: &'a [String],
+    /// Whose certificates the tier's target may present.
+    pub trust: &'a loadgen::Trust,
 }
 
 /// How a step ended.
@@ -79,6 +81,7 @@ fn spec(tier: Tier, scenario: Scenario, rate: f64, settings: &StepSettings<'_>) 
         scenario,
         http: HttpOptions {
             timeout: timeout(settings.slo),
+            trust: settings.trust.clone(),
             ..HttpOptions::default()
         },
         command_line: settings.command_line.to_vec(),
