@@ -515,6 +515,29 @@ mod tests {
     }
 
     #[test]
+    fn cacert_and_insecure_choose_the_trust_and_exclude_each_other() {
+        let trust = |extra: &[&str]| {
+            let (_, _, http, _) = build(&args(&[&["-z", "1s"], extra].concat()), None).unwrap();
+            http.trust
+        };
+        assert_eq!(trust(&[]), Trust::WebRoots);
+        assert_eq!(
+            trust(&["--cacert", "ca.pem"]),
+            Trust::WithCa(PathBuf::from("ca.pem"))
+        );
+        assert_eq!(trust(&["--insecure"]), Trust::Insecure);
+        let both = [
+            "load",
+            "--url",
+            "https://x/",
+            "--cacert",
+            "ca.pem",
+            "--insecure",
+        ];
+        assert!(LoadArgs::try_parse_from(both).is_err());
+    }
+
+    #[test]
     fn malformed_values_name_themselves() {
         for (extra, needle) in [
             (vec!["--ops", "tools/lst", "-z", "1s"], "tools/lst"),
