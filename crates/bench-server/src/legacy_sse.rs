@@ -1,5 +1,5 @@
 //! MCP's legacy HTTP+SSE transport (protocol revision 2024-11-05), the one ContextForge's
-//! `/servers/{id}/sse` speaks: `GET /sse` opens an event stream whose first event, `endpoint`,
+//! `/servers/<id>/sse` speaks: `GET /sse` opens an event stream whose first event, `endpoint`,
 //! names the URL to POST messages to (`/messages?session_id=…`); each POST is answered 202 at
 //! once and its JSON-RPC reply arrives later as a `message` event on the stream. It is here so
 //! the gateway's SSE tier has a direct baseline.
