@@ -1,6 +1,7 @@
 //! MCP Streamable HTTP on hyper: `POST /mcp` (and `/`), `DELETE /mcp`, `GET /mcp` (405: this
 //! server opens no server-initiated stream), `GET /health`, `GET /version`, sessions, auth, and
-//! JSON or SSE framing of responses.
+//! JSON or SSE framing of responses; and the legacy HTTP+SSE transport (`GET /sse`, `POST
+//! /messages`, see `legacy_sse`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -25,6 +26,7 @@ use crate::config::ResponseMode;
 const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 use crate::era::{self, PostEra, VERSION_HEADER};
+use crate::legacy_sse::{self, Refusal, Streams};
 use crate::mcp::{self, Era, Reply, RpcError, Server, PROTOCOL_VERSIONS};
 
 /// Largest request body accepted; a load generator's runaway template must not exhaust memory.
@@ -42,6 +44,7 @@ pub struct HttpServer {
     response_mode: ResponseMode,
     auth_token: Option<Arc<str>>,
     sessions: Mutex<Sessions>,
+    streams: Streams,
 }
 
 #[derive(Default)]
@@ -84,6 +87,7 @@ impl HttpServer {
             response_mode,
             auth_token,
             sessions: Mutex::new(Sessions::default()),
+            streams: Streams::default(),
         }
     }
 
@@ -96,6 +100,18 @@ impl HttpServer {
             (&Method::GET, "/health") => self.health().await,
             (&Method::GET, "/version") => json_response(StatusCode::OK, version_body(&self.server)),
             (_, "/health" | "/version") => method_not_allowed("GET"),
+            (method, legacy_sse::STREAM_PATH | legacy_sse::MESSAGES_PATH) => {
+                if let Some(denied) = self.check_auth(req.headers()) {
+                    denied
+                } else {
+                    match (method, path) {
+                        (&Method::GET, legacy_sse::STREAM_PATH) => self.open_stream(),
+                        (&Method::POST, legacy_sse::MESSAGES_PATH) => self.post_message(req).await,
+                        (_, legacy_sse::STREAM_PATH) => method_not_allowed("GET"),
+                        _ => method_not_allowed("POST"),
+                    }
+                }
+            }
             (method, "/mcp" | "/") => {
                 if let Some(denied) = self.check_auth(req.headers()) {
                     denied
@@ -113,6 +129,61 @@ impl HttpServer {
             ),
         };
         Ok(response)
+    }
+
+    /// `GET /sse`: a legacy HTTP+SSE stream, its `endpoint` event first.
+    fn open_stream(&self) -> Response<Body> {
+        let Some((_, events)) = self.streams.open() else {
+            return rpc_error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -32000,
+                "too many open SSE streams",
+            );
+        };
+        let mut r = Response::new(Body::Stream(events));
+        set_sse_headers(r.headers_mut());
+        r
+    }
+
+    /// `POST /messages?session_id=…`: 202 at once; the reply goes out on the session's stream.
+    async fn post_message(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let arrived = Instant::now();
+        let permit = match self.streams.reserve(req.uri().query()) {
+            Ok(permit) => permit,
+            Err(Refusal::UnknownSession) => {
+                return rpc_error_response(StatusCode::NOT_FOUND, -32001, "Session not found")
+            }
+            Err(Refusal::Stalled) => {
+                return rpc_error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    -32000,
+                    "the session's stream is not being read",
+                )
+            }
+        };
+        let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                return rpc_error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    -32600,
+                    &format!("request body over {MAX_BODY_BYTES} bytes"),
+                )
+            }
+        };
+        tokio::spawn(async move {
+            let (reply, _) = self.server.handle_body(&body, Era::Session, arrived).await;
+            match reply {
+                Reply::Message(b) | Reply::Malformed(b) => {
+                    permit.send(sse_event(&b));
+                }
+                Reply::Accepted => drop(permit),
+            }
+        });
+        empty_response(StatusCode::ACCEPTED)
     }
 
     async fn health(&self) -> Response<Body> {
@@ -414,7 +485,7 @@ fn set_sse_headers(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 }
 
-fn sse_event(json: &[u8]) -> Bytes {
+pub(crate) fn sse_event(json: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(json.len() + 24);
     out.extend_from_slice(b"event: message\ndata: ");
     out.extend_from_slice(json);
@@ -469,10 +540,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A response body: whole, or one chunk that arrives later (an SSE event still being computed).
+/// A response body: whole, one chunk that arrives later (an SSE event still being computed), or
+/// a legacy SSE stream's events as they come (it ends when the server forgets the stream).
 pub enum Body {
     Full(Option<Bytes>),
     Deferred(oneshot::Receiver<Bytes>),
+    Stream(tokio::sync::mpsc::Receiver<Bytes>),
 }
 
 impl Body {
@@ -504,6 +577,9 @@ impl hyper::body::Body for Body {
                 }
                 Poll::Pending => Poll::Pending,
             },
+            Body::Stream(rx) => rx
+                .poll_recv(cx)
+                .map(|event| event.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -515,7 +591,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Body::Full(None) => SizeHint::with_exact(0),
-            Body::Deferred(_) => SizeHint::default(),
+            Body::Deferred(_) | Body::Stream(_) => SizeHint::default(),
         }
     }
 }

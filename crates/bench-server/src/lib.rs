@@ -8,6 +8,7 @@ mod config;
 mod era;
 mod faults;
 mod http;
+mod legacy_sse;
 mod log;
 mod mcp;
 pub mod stamp;

@@ -130,8 +130,8 @@ impl Storage<'_> {
 }
 
 /// Environment for a headless gateway tuned for load tests: rate limiting off (it answers 429
-/// otherwise), loopback registration allowed, errors-only logging, no admin UI, its storage and
-/// pools stated. Start it from a directory without a `.env` file: pydantic reads one from the
+/// otherwise), loopback registration allowed, errors-only logging, no admin UI, the WebSocket
+/// relay on, its storage and pools stated. Start it from a directory without a `.env` file: pydantic reads one from the
 /// working directory.
 pub fn load_test_env(
     jwt_secret: &str,
@@ -152,6 +152,9 @@ pub fn load_test_env(
         ("LOG_LEVEL", "ERROR".into()),
         ("MCPGATEWAY_UI_ENABLED", "false".into()),
         ("MCPGATEWAY_ADMIN_API_ENABLED", "true".into()),
+        // `/ws` (JSON-RPC over WebSocket, relayed to /rpc) is off by default; the websocket
+        // stream workload measures it.
+        ("MCPGATEWAY_WS_RELAY_ENABLED", "true".into()),
         ("PLATFORM_ADMIN_EMAIL", crate::naming::ADMIN_EMAIL.into()),
         ("PLATFORM_ADMIN_PASSWORD", crate::secrets::generate()),
         // Required by 1.1.0 and later (at least 12 characters); earlier releases ignore it.

@@ -31,6 +31,7 @@ mod scenario;
 mod schedule;
 mod schema;
 mod stateless;
+pub mod stream;
 mod summary;
 mod template;
 pub mod threshold;

@@ -21,6 +21,11 @@ pub enum TransportArg {
     StreamableHttp,
     /// A gateway's JSON-RPC endpoint (`/rpc`), no sessions.
     Rpc,
+    /// MCP's legacy HTTP+SSE transport held open (`--connections`): the URL is the stream's
+    /// (ContextForge's `/servers/<id>/sse`, bench-server's `/sse`).
+    Sse,
+    /// JSON-RPC over WebSocket held open (`--connections`): a `ws://` URL (ContextForge's `/ws`).
+    Websocket,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -84,6 +89,14 @@ pub struct LoadArgs {
     /// constant_throughput(2), constant_pacing(500ms).
     #[arg(long, default_value = "none")]
     pub wait: String,
+
+    /// sse/websocket: connections held open for the whole run (default 100).
+    #[arg(long)]
+    pub connections: Option<u32>,
+    /// sse/websocket: messages per second on each connection (`--ops ping` or
+    /// `tools/call:NAME`), e.g. 1, 0.5, 30/m.
+    #[arg(long, default_value = "1")]
+    pub message_rate: String,
 
     /// Open model: arrivals per second (250, 250/s, 15000/m).
     #[arg(long)]
@@ -187,7 +200,7 @@ fn protocol(
     choice: &ProtocolChoice,
     announced: Option<Era>,
 ) -> Result<McpTransport, String> {
-    if let TransportArg::Rpc = args.transport {
+    if let TransportArg::Rpc | TransportArg::Sse | TransportArg::Websocket = args.transport {
         return match choice {
             ProtocolChoice::Pinned(Era::Stateless) => Err(
                 "--transport rpc has no protocol era: --protocol 2026-07-28 applies to Streamable HTTP".into(),
@@ -230,6 +243,14 @@ pub fn build(
     announced: Option<Era>,
 ) -> Result<(Plan, Scenario, HttpOptions, Vec<Threshold>), String> {
     let url = parse_url(&args.url)?;
+    if matches!(args.transport, TransportArg::Sse | TransportArg::Websocket) {
+        return Err("--transport sse/websocket runs a stream plan (crate::stream)".into());
+    }
+    if args.connections.is_some() {
+        return Err(
+            "--connections applies to --transport sse or websocket (held connections)".into(),
+        );
+    }
     let transport = protocol(args, &ProtocolChoice::parse(&args.protocol)?, announced)?;
     let mut tasks = Vec::new();
     for part in args.ops.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -345,7 +366,7 @@ pub fn build(
 fn announce(args: &LoadArgs) -> Result<Option<Era>, (Exit, String)> {
     let usage = |m: String| (Exit::Usage, m);
     let auto = ProtocolChoice::parse(&args.protocol).map_err(usage)? == ProtocolChoice::Auto;
-    if !auto || matches!(args.transport, TransportArg::Rpc) {
+    if !auto || !matches!(args.transport, TransportArg::StreamableHttp) {
         return Ok(None);
     }
     if let Some(why) = asks_for_sessions(args) {
@@ -418,10 +439,24 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let streaming = matches!(
+        parsed.transport,
+        TransportArg::Sse | TransportArg::Websocket
+    );
+    if streaming {
+        if let Err(m) = crate::stream::plan_from_args(&parsed) {
+            return Exit::Usage.fail("load", &m);
+        }
+    }
     // Every flag is checked before the target is asked anything (for `--protocol auto`, valid
     // in one era or the other).
-    let checked =
-        build(&parsed, None).or_else(|e| build(&parsed, Some(Era::Stateless)).map_err(|_| e));
+    let checked = if streaming {
+        Ok(())
+    } else {
+        build(&parsed, None)
+            .or_else(|e| build(&parsed, Some(Era::Stateless)).map_err(|_| e))
+            .map(|_| ())
+    };
     if let Err(m) = checked {
         return Exit::Usage.fail("load", &m);
     }
@@ -433,6 +468,9 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     });
     if let Err(m) = cli::paths::ensure_writable_dir(&out) {
         return Exit::Usage.fail("load", &format!("--out: {m}"));
+    }
+    if streaming {
+        return crate::stream::load_main(&parsed, &out);
     }
     let announced = match announce(&parsed) {
         Ok(a) => a,
