@@ -12,7 +12,7 @@ use crate::threshold::Threshold;
 use crate::{
     parse_duration, parse_rate, parse_stages, parse_url, parse_wait, Arrival, Era, Header,
     HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, Protocol, RunSpec,
-    Scenario, SessionMode, Step, Task, AGGREGATED,
+    Scenario, SessionMode, Step, Task,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -316,23 +316,7 @@ pub fn build(
         ca_file: args.cacert.clone(),
         ..HttpOptions::default()
     };
-    let mut operations = scenario.operation_names();
-    operations.push(AGGREGATED.into());
-    let thresholds = args
-        .thresholds
-        .iter()
-        .map(|t| {
-            let t = Threshold::parse(t)?;
-            if t.tier.is_some() {
-                return Err(format!(
-                    "threshold '{}' names a tier, and a plain load run has none (tiers belong to load-test)",
-                    t.expression
-                ));
-            }
-            t.check_operation(&operations)?;
-            Ok(t)
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let thresholds = Threshold::parse_for_plain_run(&args.thresholds, &scenario)?;
     Ok((plan, scenario, http, thresholds))
 }
 
@@ -446,6 +430,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         progress: parsed.progress.into(),
         label: "load".into(),
         live: None,
+        request_log: None,
     };
     let mut results = match crate::command::run_until_stopped("load", spec, None) {
         Ok(r) => r,

@@ -119,6 +119,7 @@ async fn go(plan: Plan, scenario: Scenario) -> RunResults {
         progress: ProgressMode::Quiet,
         label: "test".into(),
         live: None,
+        request_log: None,
     };
     run(spec, std::future::pending()).await.unwrap()
 }
@@ -316,6 +317,7 @@ async fn ctrl_c_stops_the_schedule_and_still_returns_results() {
         progress: ProgressMode::Quiet,
         label: "t".into(),
         live: None,
+        request_log: None,
     };
     let started = std::time::Instant::now();
     let stop = async {
@@ -385,6 +387,7 @@ async fn an_unreachable_target_is_an_infrastructure_error_before_any_traffic() {
         progress: ProgressMode::Quiet,
         label: "t".into(),
         live: None,
+        request_log: None,
     };
     let err = run(spec, std::future::pending()).await.unwrap_err();
     assert!(matches!(err, loadgen::RunError::Target(_)), "{err}");
@@ -425,6 +428,7 @@ async fn go_with(
         progress: ProgressMode::Quiet,
         label: "t".into(),
         live: None,
+        request_log: None,
     };
     run(spec, std::future::pending()).await
 }
@@ -763,6 +767,7 @@ async fn a_request_unanswered_at_the_drain_deadline_is_a_timeout_and_the_queue_i
         progress: ProgressMode::Quiet,
         label: "t".into(),
         live: None,
+        request_log: None,
     };
     let started = std::time::Instant::now();
     let r = run(spec, std::future::pending()).await.unwrap();
@@ -838,6 +843,7 @@ async fn an_operation_the_target_cannot_serve_is_refused_at_discovery_without_a_
             progress: ProgressMode::Quiet,
             label: "t".into(),
             live: None,
+            request_log: None,
         };
         let started = std::time::Instant::now();
         let err = tokio::time::timeout(Duration::from_secs(10), run(spec, std::future::pending()))
@@ -995,6 +1001,7 @@ async fn a_steered_run_takes_its_new_target_and_ends_early_with_everything_accou
             progress: ProgressMode::Quiet,
             label: "t".into(),
             live: Some(live.clone()),
+            request_log: None,
         };
         let r = run(spec, std::future::pending()).await.unwrap();
         assert!(r.duration_secs < 10.0, "ended at {} s", r.duration_secs);
