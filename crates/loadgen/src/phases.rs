@@ -174,15 +174,16 @@ mod tests {
         let mut a = PhaseStats::default();
         let mut b = PhaseStats::default();
         assert_eq!(a.summary(), None, "nothing traced: no details");
-        for (stats, dial, wait) in [(&mut a, 4, 2), (&mut a, 0, 6), (&mut b, 0, 1)] {
-            stats.record(&Phases {
-                dns: Duration::ZERO,
-                dialup: ms(dial),
-                write: Some(ms(1)),
-                wait: ms(wait),
-                read: ms(3),
-            });
-        }
+        let traced = |dial, wait| Phases {
+            dns: Duration::ZERO,
+            dialup: ms(dial),
+            write: Some(ms(1)),
+            wait: ms(wait),
+            read: ms(3),
+        };
+        a.record(&traced(4, 2));
+        a.record(&traced(0, 6));
+        b.record(&traced(0, 1));
         a.merge(&b);
         let s = a.summary().unwrap();
         assert_eq!(s.dns_dialup.count, 3);
