@@ -214,6 +214,7 @@ mod tests {
             body: bytes::Bytes::from(body.to_string()),
             ttfb: Duration::ZERO,
             total: Duration::ZERO,
+            phases: crate::phases::Phases::default(),
         }
     }
 

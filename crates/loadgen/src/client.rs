@@ -7,6 +7,7 @@
 //! on the hot path, and connect failures surface where they happen.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -33,6 +34,7 @@ use tokio_rustls::rustls::{
 use tokio_rustls::TlsConnector;
 
 use crate::h1::H1;
+use crate::phases::Phases;
 use crate::recorder::ErrorClass;
 
 /// Connection settings shared by every user of a run.
@@ -48,6 +50,17 @@ pub struct HttpOptions {
     pub keep_alive: bool,
     /// Whose certificates an https target may present.
     pub trust: Trust,
+    /// A plain-HTTP proxy (hey's -x): connections go to it and requests carry the absolute
+    /// URL; HTTP/1.1 to http:// targets only (no CONNECT tunnel).
+    #[serde(serialize_with = "proxy_authority")]
+    pub proxy: Option<Origin>,
+}
+
+fn proxy_authority<S: serde::Serializer>(p: &Option<Origin>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(origin) => s.serialize_some(&origin.authority()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Which servers a TLS connection trusts.
@@ -87,6 +100,7 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             keep_alive: true,
             trust: Trust::WebRoots,
+            proxy: None,
         }
     }
 }
@@ -315,6 +329,22 @@ enum Sender {
 /// One open connection.
 pub struct Connection {
     sender: Sender,
+    /// Its DNS lookup and whole setup, until the first exchange reports them (a reused
+    /// connection's exchanges have none, as in hey).
+    setup: Option<(Duration, Duration)>,
+}
+
+/// The addresses of `host` and how long the DNS lookup took (none for an IP literal).
+async fn resolve(host: &str, port: u16) -> Result<(Vec<SocketAddr>, Duration), Failure> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok((vec![SocketAddr::new(ip, port)], Duration::ZERO));
+    }
+    let start = Instant::now();
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| (ErrorClass::Connect, format!("DNS lookup of {host}: {e}")))?
+        .collect();
+    Ok((addrs, start.elapsed()))
 }
 
 /// What came back: enough for checks and timing, nothing kept beyond the body.
@@ -327,6 +357,8 @@ pub struct Exchange {
     pub ttfb: Duration,
     /// Send → end of body.
     pub total: Duration,
+    /// hey's phases, the connection's setup included when this exchange opened it.
+    pub phases: Phases,
 }
 
 pub type Failure = (ErrorClass, String);
@@ -338,14 +370,15 @@ impl Connection {
         tls: Option<&Tls>,
     ) -> Result<Connection, Failure> {
         let connect = async {
-            let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
-                .await
-                .map_err(|e| {
-                    (
-                        ErrorClass::Connect,
-                        format!("connect to {}: {e}", origin.authority()),
-                    )
-                })?;
+            let started = Instant::now();
+            let dial = options.proxy.as_ref().unwrap_or(origin);
+            let (addrs, dns) = resolve(&dial.host, dial.port).await?;
+            let tcp = TcpStream::connect(&addrs[..]).await.map_err(|e| {
+                (
+                    ErrorClass::Connect,
+                    format!("connect to {}: {e}", dial.authority()),
+                )
+            })?;
             let _ = tcp.set_nodelay(true);
             let stream = if origin.tls {
                 let tls = tls.ok_or((ErrorClass::Connect, "TLS not configured".to_string()))?;
@@ -379,7 +412,10 @@ impl Connection {
             } else {
                 Sender::H1(H1::new(stream))
             };
-            Ok(Connection { sender })
+            Ok(Connection {
+                sender,
+                setup: Some((dns, started.elapsed())),
+            })
         };
         match tokio::time::timeout(options.connect_timeout, connect).await {
             Ok(result) => result,
@@ -408,6 +444,7 @@ impl Connection {
     /// the caller drops it and opens another for the next request.
     pub async fn exchange(&mut self, request: Request<Bytes>) -> Result<Exchange, Failure> {
         let start = Instant::now();
+        let (dns, dialup) = self.setup.take().unwrap_or_default();
         match &mut self.sender {
             Sender::H1(conn) => {
                 let r = conn.exchange(&request).await?;
@@ -417,6 +454,11 @@ impl Connection {
                     body: r.body,
                     ttfb: r.ttfb,
                     total: start.elapsed(),
+                    phases: Phases {
+                        dns,
+                        dialup,
+                        ..r.phases
+                    },
                 })
             }
             Sender::H2(sender) => {
@@ -434,12 +476,20 @@ impl Connection {
                     .await
                     .map_err(|e| (ErrorClass::Connect, format!("reading the body: {e}")))?
                     .to_bytes();
+                let total = start.elapsed();
                 Ok(Exchange {
                     status: parts.status.as_u16(),
                     headers: parts.headers,
                     body,
                     ttfb,
-                    total: start.elapsed(),
+                    total,
+                    phases: Phases {
+                        dns,
+                        dialup,
+                        write: None,
+                        wait: ttfb,
+                        read: total - ttfb,
+                    },
                 })
             }
         }

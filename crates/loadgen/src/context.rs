@@ -31,9 +31,10 @@ pub(crate) struct StepSlot {
     pub fixed_body: Option<Bytes>,
 }
 
-/// The request target: origin form for HTTP/1.1 (with a Host header), absolute for HTTP/2.
-fn request_uri(url: &url::Url, http2: bool) -> Result<Uri, String> {
-    let text = if http2 {
+/// The request target: origin form for HTTP/1.1 (with a Host header), absolute for HTTP/2
+/// and for a proxy.
+fn request_uri(url: &url::Url, absolute: bool) -> Result<Uri, String> {
+    let text = if absolute {
         url.as_str().to_string()
     } else {
         match url.query() {
@@ -46,8 +47,8 @@ fn request_uri(url: &url::Url, http2: bool) -> Result<Uri, String> {
 }
 
 /// Splits a request target at [`CAPTURED_PLACEHOLDER`] (percent-encoded by the URL parser).
-fn captured_target(url: &url::Url, http2: bool) -> Option<(String, String)> {
-    let text = request_uri(url, http2).ok()?.to_string();
+fn captured_target(url: &url::Url, absolute: bool) -> Option<(String, String)> {
+    let text = request_uri(url, absolute).ok()?.to_string();
     let encoded = CAPTURED_PLACEHOLDER.replace('{', "%7B").replace('}', "%7D");
     let (prefix, suffix) = text.split_once(&encoded)?;
     Some((prefix.to_string(), suffix.to_string()))
@@ -98,10 +99,11 @@ impl Wire {
             .iter()
             .map(|e| origin_of(&e.url))
             .collect::<Result<Vec<_>, _>>()?;
+        let absolute = http.http2 || http.proxy.is_some();
         let endpoint_uri = scenario
             .endpoints
             .iter()
-            .map(|e| request_uri(&e.url, http.http2))
+            .map(|e| request_uri(&e.url, absolute))
             .collect::<Result<Vec<_>, _>>()?;
         let op = |name: &str| {
             operations
@@ -117,8 +119,8 @@ impl Wire {
                     Step::Http(h) => StepSlot {
                         origin: origin_of(&h.url)?,
                         op: op(&h.op)?,
-                        uri: request_uri(&h.url, http.http2)?,
-                        captured_target: captured_target(&h.url, http.http2),
+                        uri: request_uri(&h.url, absolute)?,
+                        captured_target: captured_target(&h.url, absolute),
                         fixed_body: match &h.body {
                             None => Some(Bytes::new()),
                             Some(t) => t.literal().map(|text| Bytes::from(text.to_string())),
@@ -258,6 +260,8 @@ pub struct RunContext {
     pub phase_changed: tokio::sync::watch::Sender<()>,
     /// A steerer's load target and early end (the web UI), when the run has one.
     pub(crate) steering: Option<Arc<crate::live::Steering>>,
+    /// hey's per-request CSV, when asked for.
+    pub(crate) request_log: Option<Arc<crate::request_log::RequestLog>>,
 }
 
 impl RunContext {
@@ -297,6 +301,7 @@ impl RunContext {
             phase: AtomicU8::new(Phase::Running as u8),
             phase_changed: tokio::sync::watch::Sender::new(()),
             steering: None,
+            request_log: None,
         }
     }
 
@@ -356,6 +361,9 @@ impl RunContext {
     pub fn record(&self, op: usize, measured: bool, sample: Sample) {
         if !measured {
             return;
+        }
+        if let Some(log) = &self.request_log {
+            log.write(&sample, self.window.measured_from);
         }
         match sample.error {
             None => self.recorder.record(op, &sample),

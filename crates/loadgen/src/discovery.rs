@@ -311,7 +311,12 @@ pub(crate) async fn announced_era(wire: &Wire) -> (Era, String) {
 /// Opens (and drops) one TCP connection to every origin the scenario addresses, so a target
 /// that is not there at all is one line and exit 3 before any traffic, not a run of failures.
 pub async fn probe_origins(wire: &Wire) -> Result<(), String> {
-    for origin in &wire.origins {
+    // Through a proxy, the proxy is what the users connect to.
+    let dialled: Vec<&crate::client::Origin> = match &wire.http.proxy {
+        Some(proxy) => vec![proxy],
+        None => wire.origins.iter().collect(),
+    };
+    for origin in dialled {
         let started = Instant::now();
         let connect = tokio::net::TcpStream::connect((origin.host.as_str(), origin.port));
         match tokio::time::timeout(wire.http.connect_timeout, connect).await {

@@ -20,6 +20,7 @@ use crate::live::Live;
 use crate::plan::{Model, Plan};
 use crate::progress::{Progress, ProgressMode};
 use crate::recorder::{OpStats, Recorder};
+use crate::request_log::RequestLog;
 use crate::results::{
     Environment, LoadModel, OperationResult, RunResults, SeriesPoint, TargetDown, AGGREGATED,
     SCHEMA,
@@ -67,6 +68,8 @@ pub struct RunSpec {
     /// A steerer (the web UI): the load target changed and the window ended while the run goes,
     /// a view of it once a second.
     pub live: Option<Live>,
+    /// hey's per-request CSV: a row per measured request that got a response, as it finishes.
+    pub request_log: Option<Arc<RequestLog>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,7 @@ pub async fn run(
         progress,
         label,
         live,
+        request_log,
     } = spec;
     let config = serde_json::json!({"plan": plan, "http": http, "scenario": scenario.describe()});
     let wire = prepare(&plan, scenario, http)?;
@@ -117,6 +121,7 @@ pub async fn run(
     };
     let mut ctx = RunContext::new(wire, catalogs, recorder, window, budget);
     ctx.steering = live.as_ref().map(Live::steering);
+    ctx.request_log = request_log;
     let ctx = Arc::new(ctx);
     let cpu_at_start = crate::limits::process_cpu_seconds();
     let mut executor = tokio::spawn(crate::executor::execute(ctx.clone(), plan.clone(), start));

@@ -13,6 +13,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::Request;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::phases::Phases;
 use crate::recorder::ErrorClass;
 
 pub type Failure = (ErrorClass, String);
@@ -29,6 +30,8 @@ pub struct Response {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub ttfb: Duration,
+    /// Write, wait and read (the connection's setup is the caller's to add).
+    pub phases: Phases,
 }
 
 pub struct H1<S> {
@@ -77,7 +80,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         }
     }
 
-    /// Writes `request` (origin-form URI; the caller sets Host) and reads its response.
+    /// Writes `request` (origin-form URI, or absolute-form to a proxy; the caller sets Host)
+    /// and reads its response.
     pub async fn exchange(&mut self, request: &Request<Bytes>) -> Result<Response, Failure> {
         let start = Instant::now();
         self.serialise(request);
@@ -93,6 +97,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
                 format!("connection failed while sending: {e}"),
             )
         })?;
+        let written = Instant::now();
+        if self.read_buf.is_empty() {
+            self.fill("response head").await?;
+        }
+        let first_byte = Instant::now();
         let is_head = request.method() == hyper::Method::HEAD;
         loop {
             let (status, headers, head_len, framing, close) = self.read_head(is_head).await?;
@@ -108,11 +117,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
                 Framing::UntilClose => self.read_until_close().await?,
             };
             self.closed |= close;
+            let end = Instant::now();
             return Ok(Response {
                 status,
                 headers,
                 body,
                 ttfb,
+                phases: Phases {
+                    write: Some(written - start),
+                    wait: first_byte - written,
+                    read: end - first_byte,
+                    ..Phases::default()
+                },
             });
         }
     }
@@ -123,7 +139,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         buf.clear();
         buf.extend_from_slice(request.method().as_str().as_bytes());
         buf.push(b' ');
-        let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let uri = request.uri();
+        // Absolute form (to a proxy): scheme and authority first, without building a string.
+        if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+            buf.extend_from_slice(scheme.as_bytes());
+            buf.extend_from_slice(b"://");
+            buf.extend_from_slice(authority.as_str().as_bytes());
+        }
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
         buf.extend_from_slice(target.as_bytes());
         buf.extend_from_slice(b" HTTP/1.1\r\n");
         for (name, value) in request.headers() {
@@ -391,6 +414,36 @@ mod tests {
         );
         let r = r.ok().unwrap();
         assert_eq!((r.status, &r.body[..], open), (200, &b"ok"[..], true));
+    }
+
+    #[tokio::test]
+    async fn an_absolute_uri_goes_out_in_absolute_form_and_the_phases_add_up() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let answer = tokio::spawn(async move {
+            let mut request = vec![0u8; 4096];
+            let n = server.read(&mut request).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            server
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            request.truncate(n);
+            (request, server)
+        });
+        let mut conn = H1::new(client);
+        let req = Request::post("http://127.0.0.1:9/mcp?x=1")
+            .header("host", "127.0.0.1:9")
+            .body(Bytes::from_static(b"{}"))
+            .unwrap();
+        let started = Instant::now();
+        let r = conn.exchange(&req).await.ok().unwrap();
+        let elapsed = started.elapsed();
+        let (request, _server) = answer.await.unwrap();
+        assert!(request.starts_with(b"POST http://127.0.0.1:9/mcp?x=1 HTTP/1.1\r\n"));
+        let p = r.phases;
+        assert!(p.wait >= Duration::from_millis(20), "{p:?}");
+        assert!(p.write.unwrap() + p.wait + p.read <= elapsed, "{p:?}");
+        assert_eq!((p.dns, p.dialup), (Duration::ZERO, Duration::ZERO));
     }
 
     #[tokio::test]

@@ -23,9 +23,11 @@ mod limits;
 mod live;
 pub mod load_cli;
 mod merge;
+mod phases;
 mod plan;
 mod progress;
 mod recorder;
+mod request_log;
 mod results;
 mod scenario;
 mod schedule;
@@ -46,12 +48,14 @@ pub use engine::{
 };
 pub use limits::{check_descriptors, nofile_soft_limit};
 pub use live::{Live, LiveOperation, LiveTick};
+pub use phases::{PhaseSummary, PhasesSummary};
 pub use plan::{
     parse_duration, parse_rate, parse_stages, parse_wait, Arrival, Model, Plan, PlanError, Stage,
     Wait,
 };
 pub use progress::ProgressMode;
 pub use recorder::{new_histogram, ErrorClass, ErrorTally, OpStats};
+pub use request_log::{RequestLog, HEY_CSV_HEADER};
 pub use results::{
     decode_histogram, encode_histogram, Environment, LatencySummary, LoadModel, OperationResult,
     RunResults, SeriesOp, SeriesPoint, TargetDown, AGGREGATED, SCHEMA,

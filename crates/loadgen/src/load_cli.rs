@@ -341,23 +341,7 @@ pub fn build(
         trust: Trust::from_flags(args.cacert.as_deref(), args.insecure),
         ..HttpOptions::default()
     };
-    let mut operations = scenario.operation_names();
-    operations.push(AGGREGATED.into());
-    let thresholds = args
-        .thresholds
-        .iter()
-        .map(|t| {
-            let t = Threshold::parse(t)?;
-            if t.tier.is_some() {
-                return Err(format!(
-                    "threshold '{}' names a tier, and a plain load run has none (tiers belong to load-test)",
-                    t.expression
-                ));
-            }
-            t.check_operation(&operations)?;
-            Ok(t)
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let thresholds = Threshold::parse_for_plain_run(&args.thresholds, &scenario)?;
     Ok((plan, scenario, http, thresholds))
 }
 
@@ -488,6 +472,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         progress: parsed.progress.into(),
         label: "load".into(),
         live: None,
+        request_log: None,
     };
     let mut results = match crate::command::run_until_stopped("load", spec, None) {
         Ok(r) => r,

@@ -174,6 +174,7 @@ mod tests {
                 bytes: 1,
                 error: None,
                 backend: None,
+                trace: None,
             });
         }
         let op = OperationResult::from_stats("tools/call", &s, 10.0);

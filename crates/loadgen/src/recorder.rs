@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::{Attributed, Attribution};
+use crate::phases::{PhaseStats, Phases};
 
 pub const LOWEST_US: u64 = 1;
 pub const HIGHEST_US: u64 = 60_000_000;
@@ -81,6 +82,15 @@ pub struct Sample {
     pub error: Option<(ErrorClass, String)>,
     /// What the backend said about this request, when it said anything.
     pub backend: Option<Attributed>,
+    /// When it was sent and where its time went, when a response came back.
+    pub trace: Option<Trace>,
+}
+
+/// A request that got a response: its send and its phases (hey's per-request data).
+#[derive(Debug, Clone, Copy)]
+pub struct Trace {
+    pub sent: Instant,
+    pub phases: Phases,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -107,6 +117,8 @@ pub struct OpStats {
     pub errors: BTreeMap<ErrorClass, ErrorTally>,
     /// Successful requests whose reply carried the backend's stamp.
     pub attribution: Attribution,
+    /// Successful requests' phases (hey's Details).
+    pub phases: PhaseStats,
 }
 
 impl Default for OpStats {
@@ -122,6 +134,7 @@ impl Default for OpStats {
             status_codes: BTreeMap::new(),
             errors: BTreeMap::new(),
             attribution: Attribution::default(),
+            phases: PhaseStats::default(),
         }
     }
 }
@@ -147,6 +160,9 @@ impl OpStats {
             if let Some(seen) = &s.backend {
                 self.attribution.record(s.uncorrected, seen);
             }
+            if let Some(trace) = &s.trace {
+                self.phases.record(&trace.phases);
+            }
         }
         if let Some((class, message)) = &s.error {
             self.failed.saturating_record(micros(s.corrected));
@@ -169,6 +185,7 @@ impl OpStats {
         self.ttfb.add(&other.ttfb).expect("same HDR bounds");
         self.failed.add(&other.failed).expect("same HDR bounds");
         self.attribution.merge(&other.attribution);
+        self.phases.merge(&other.phases);
         self.requests += other.requests;
         self.failures += other.failures;
         self.bytes += other.bytes;
@@ -333,6 +350,7 @@ mod tests {
             bytes: 10,
             error: error.map(|c| (c, format!("{} failure", c.name()))),
             backend: None,
+            trace: None,
         }
     }
 

@@ -13,6 +13,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::BackendSummary;
+use crate::phases::{PhaseStats, PhasesSummary};
 use crate::recorder::{ErrorTally, OpStats};
 
 /// Bumped on any incompatible change to [`RunResults`].
@@ -180,6 +181,10 @@ pub struct OperationResult {
     /// Backend and path time from the replies' stamps; absent when no reply carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendSummary>,
+    /// Successful requests' phases (hey's Details: DNS+dialup, DNS, write, wait, read);
+    /// absent when none was traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<PhasesSummary>,
 }
 
 /// Percentiles in milliseconds (µs precision), from an HDR histogram.
@@ -282,6 +287,7 @@ impl OperationResult {
                 failed: encode_histogram(&s.failed),
             },
             backend: BackendSummary::of(&s.attribution),
+            phases: s.phases.summary(),
         }
     }
 
@@ -299,6 +305,10 @@ impl OperationResult {
                 Some(b) => b.to_attribution()?,
                 None => Default::default(),
             },
+            phases: self
+                .phases
+                .as_ref()
+                .map_or_else(PhaseStats::default, PhaseStats::from_summary),
             ..OpStats::default()
         };
         for (code, n) in &self.status_codes {
@@ -541,6 +551,15 @@ mod tests {
                     },
                     rebound: false,
                 }),
+                trace: Some(crate::recorder::Trace {
+                    sent: std::time::Instant::now(),
+                    phases: crate::phases::Phases {
+                        dialup: Duration::from_millis(ms % 2),
+                        write: Some(Duration::from_micros(5)),
+                        wait: Duration::from_millis(ms),
+                        ..Default::default()
+                    },
+                }),
             });
         }
         s
@@ -558,6 +577,14 @@ mod tests {
         let backend = op.backend.as_ref().expect("stamped replies");
         assert_eq!(backend.stamped, 30);
         assert_eq!(back.attribution.path, stats().attribution.path);
+        // hey's Details: the 90 successes' phases, back to the same sums and extremes.
+        let phases = op.phases.expect("traced successes");
+        assert_eq!(phases.response_wait.count, 90);
+        assert_eq!(
+            (phases.response_wait.min_ms, phases.response_wait.max_ms),
+            (1.0, 99.0)
+        );
+        assert_eq!(back.phases, stats().phases);
         assert_eq!(backend.path.p50_ms, backend.backend.p50_ms);
         // Merged runs report the combined distribution.
         let mut merged = back.clone();

@@ -25,13 +25,7 @@ pub fn summary(r: &RunResults) -> String {
     }
     s.push('\n');
     s.push_str(&schedule_lines(r));
-    for t in &r.thresholds {
-        let verdict = if t.passed { "PASS" } else { "FAIL" };
-        let actual = t.actual.map_or("no successful request".to_string(), |a| {
-            format!("actual {a:.3}")
-        });
-        let _ = writeln!(s, "{verdict} {}  ({actual})", t.expression);
-    }
+    s.push_str(&threshold_lines(r));
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
@@ -77,6 +71,19 @@ fn operations_table(r: &RunResults) -> Table {
         ]);
     }
     table
+}
+
+/// Each threshold's verdict, one line each.
+pub fn threshold_lines(r: &RunResults) -> String {
+    let mut s = String::new();
+    for t in &r.thresholds {
+        let verdict = if t.passed { "PASS" } else { "FAIL" };
+        let actual = t.actual.map_or("no successful request".to_string(), |a| {
+            format!("actual {a:.3}")
+        });
+        let _ = writeln!(s, "{verdict} {}  ({actual})", t.expression);
+    }
+    s
 }
 
 /// The accounting, the lateness, and the verdicts on the schedule and the target.

@@ -132,6 +132,30 @@ impl Threshold {
         })
     }
 
+    /// The thresholds of a plain run (`load`, `hey`): no tier scope (a plain run has no
+    /// tiers), and every operation scope one of `scenario`'s or the aggregate.
+    pub fn parse_for_plain_run(
+        texts: &[String],
+        scenario: &crate::Scenario,
+    ) -> Result<Vec<Threshold>, String> {
+        let mut operations = scenario.operation_names();
+        operations.push(crate::AGGREGATED.into());
+        texts
+            .iter()
+            .map(|t| {
+                let t = Threshold::parse(t)?;
+                if t.tier.is_some() {
+                    return Err(format!(
+                        "threshold '{}' names a tier, and a plain run has none (tiers belong to load-test)",
+                        t.expression
+                    ));
+                }
+                t.check_operation(&operations)?;
+                Ok(t)
+            })
+            .collect()
+    }
+
     /// Checks that the scope names an operation the run will have.
     pub fn check_operation(&self, operations: &[String]) -> Result<(), String> {
         match &self.operation {
@@ -336,6 +360,7 @@ mod tests {
                 bytes: 0,
                 error: (ms > 98).then(|| (crate::recorder::ErrorClass::Jsonrpc, "x".to_string())),
                 backend: None,
+                trace: None,
             });
         }
         let op = OperationResult::from_stats("tools/call", &stats, 10.0);
@@ -371,6 +396,7 @@ mod tests {
                 bytes: 0,
                 error: Some((crate::recorder::ErrorClass::Connect, "refused".into())),
                 backend: None,
+                trace: None,
             });
         }
         let op = OperationResult::from_stats("tools/call", &stats, 10.0);

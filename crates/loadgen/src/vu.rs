@@ -24,7 +24,7 @@ use crate::check::{self, judge_http, judge_jsonrpc, Failure};
 use crate::client::{Connection, Exchange};
 use crate::context::{RunContext, StepSlot, Wire};
 use crate::discovery::Catalog;
-use crate::recorder::{ErrorClass, Sample};
+use crate::recorder::{ErrorClass, Sample, Trace};
 use crate::scenario::{Header, McpCall, McpTransport, Protocol, SessionMode, Step, ToolPick};
 use crate::stateless::{self, VERSION_HEADER};
 use crate::template::RenderContext;
@@ -309,6 +309,10 @@ impl VirtualUser {
                 stamp,
                 rebound: false,
             }),
+            trace: exchange.as_ref().map(|e| Trace {
+                sent: start,
+                phases: e.phases,
+            }),
         };
         (sample, exchange)
     }
@@ -500,6 +504,7 @@ impl VirtualUser {
                 .await;
             // Two requests timed as one: no single handler time to take from them.
             sample.backend = None;
+            sample.trace = None;
             sample.uncorrected += second.uncorrected;
             sample.corrected += second.uncorrected;
             sample.bytes += second.bytes;
@@ -563,6 +568,7 @@ fn unsent(latency: Duration, setup: &Sample) -> Sample {
         bytes: 0,
         error: Some((class, format!("not sent: session setup failed: {why}"))),
         backend: None,
+        trace: None,
     }
 }
 
@@ -605,6 +611,7 @@ mod tests {
                 "connect to 127.0.0.1:1: refused".into(),
             )),
             backend: None,
+            trace: None,
         };
         let call = unsent(Duration::from_millis(800), &setup);
         let (class, why) = call.error.unwrap();

@@ -156,6 +156,7 @@ async fn run_spec(plan: Plan, scenario: Scenario) -> RunResults {
         progress: ProgressMode::Quiet,
         label: "test".into(),
         live: None,
+        request_log: None,
     };
     run(spec, std::future::pending()).await.unwrap()
 }
@@ -362,6 +363,7 @@ async fn ctrl_c_stops_the_schedule_and_still_returns_results() {
         progress: ProgressMode::Quiet,
         label: "t".into(),
         live: None,
+        request_log: None,
     };
     let started = std::time::Instant::now();
     let stop = async {
@@ -431,6 +433,7 @@ async fn an_unreachable_target_is_an_infrastructure_error_before_any_traffic() {
         progress: ProgressMode::Quiet,
         label: "t".into(),
         live: None,
+        request_log: None,
     };
     let err = run(spec, std::future::pending()).await.unwrap_err();
     assert!(matches!(err, loadgen::RunError::Target(_)), "{err}");
@@ -472,6 +475,7 @@ async fn go_with(
         progress: ProgressMode::Quiet,
         label: "t".into(),
         live: None,
+        request_log: None,
     };
     run(spec, std::future::pending()).await
 }
@@ -835,6 +839,7 @@ async fn a_request_unanswered_at_the_drain_deadline_is_a_timeout_and_the_queue_i
         progress: ProgressMode::Quiet,
         label: "t".into(),
         live: None,
+        request_log: None,
     };
     let started = std::time::Instant::now();
     let r = run(spec, std::future::pending()).await.unwrap();
@@ -910,6 +915,7 @@ async fn an_operation_the_target_cannot_serve_is_refused_at_discovery_without_a_
             progress: ProgressMode::Quiet,
             label: "t".into(),
             live: None,
+            request_log: None,
         };
         let started = std::time::Instant::now();
         let err = tokio::time::timeout(Duration::from_secs(10), run(spec, std::future::pending()))
@@ -1067,6 +1073,7 @@ async fn a_steered_run_takes_its_new_target_and_ends_early_with_everything_accou
             progress: ProgressMode::Quiet,
             label: "t".into(),
             live: Some(live.clone()),
+            request_log: None,
         };
         let r = run(spec, std::future::pending()).await.unwrap();
         assert!(r.duration_secs < 10.0, "ended at {} s", r.duration_secs);

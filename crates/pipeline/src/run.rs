@@ -291,6 +291,7 @@ fn tier_spec(options: &RunOptions, tier: Tier, scenario: loadgen::Scenario) -> R
         progress: options.progress,
         label: tier.to_string(),
         live: options.live.clone(),
+        request_log: None,
     }
 }
 

@@ -448,6 +448,7 @@ mod tests {
             progress: loadgen::ProgressMode::Quiet,
             label: tier.to_string(),
             live: None,
+            request_log: None,
         };
         let (_tx, stop) = tokio::sync::watch::channel(None);
         let runs = run_all(planned, spec, &t.health, &stop, &mut None, |_| {})

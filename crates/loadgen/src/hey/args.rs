@@ -73,12 +73,23 @@ pub struct HeyArgs {
     /// Worker threads of the generator (hey's -cpus).
     #[arg(long, value_parser = clap::value_parser!(usize))]
     pub cpus: Option<usize>,
-    /// hey's output type: only the summary (the results JSON beside the log has every figure).
+    /// hey's output type: `csv` streams one row per request to stdout instead of the summary
+    /// (which still goes to the log and the results JSON).
     #[arg(short = 'o')]
     pub output: Option<String>,
-    /// hey's HTTP proxy: not supported.
+    /// HTTP proxy, host:port (hey's -x): plain http:// targets over HTTP/1.1.
     #[arg(short = 'x')]
     pub proxy: Option<String>,
+    /// User-Agent header (hey's -U).
+    #[arg(short = 'U')]
+    pub user_agent: Option<String>,
+    /// Pass/fail threshold (repeatable), as `load --threshold`: `p95<300ms`, `error_rate<1%`,
+    /// `rps>500`, `failures==0`; a failed one exits 1.
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// Exit 1 when any request failed: non-2xx, a JSON-RPC error inside 2xx, no response.
+    #[arg(long)]
+    pub fail_on_error: bool,
     /// Extra PEM CA certificates to trust for https URLs.
     #[arg(long)]
     pub cacert: Option<PathBuf>,
@@ -99,13 +110,8 @@ pub struct HeyArgs {
 impl HeyArgs {
     /// hey flags mcpbench does not honour, refused rather than ignored.
     pub fn refuse_unsupported(&self) -> Result<(), String> {
-        if let Some(kind) = &self.output {
-            return Err(format!(
-                "-o {kind}: hey's per-request CSV is not written (mcpbench keeps no per-request data); the results JSON beside the log has every figure"
-            ));
-        }
-        if self.proxy.is_some() {
-            return Err("-x: requests through a proxy are not supported".into());
+        if let Some(kind) = self.output.as_deref().filter(|k| *k != "csv") {
+            return Err(format!("-o {kind}: hey's only output type is csv"));
         }
         if self.cpus == Some(0) {
             return Err("-cpus must be at least 1".into());
@@ -124,7 +130,7 @@ const GO_FLAGS: [&str; 6] = [
     "cpus",
 ];
 /// Short flags that take a value: the argument after one is a value, never a flag.
-const TAKES_VALUE: &str = "ncmXTHAadDuzqtlox";
+const TAKES_VALUE: &str = "ncmXTHAadDuzqtloxU";
 
 /// Rewrites `-h2`, `-host X`, `-host=X`, `-disable-keepalive`, … to their long forms, leaving
 /// flag values alone.

@@ -10,6 +10,7 @@ mod summary;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -18,9 +19,10 @@ use cli::Exit;
 pub use args::HeyArgs;
 pub use summary::summary;
 
+use crate::threshold::Threshold;
 use crate::{
-    parse_duration, parse_rate, parse_url, Expect, Header, HttpOptions, HttpStep, Model, Plan,
-    ProgressMode, RunSpec, Scenario, Step, Task, Template, Trust, Wait,
+    parse_duration, parse_rate, parse_url, Expect, Header, HttpOptions, HttpStep, Model, Origin,
+    Plan, ProgressMode, RequestLog, RunSpec, Scenario, Step, Task, Template, Trust, Wait,
 };
 
 /// Why a hey run could not start, with its exit status.
@@ -43,13 +45,22 @@ impl From<String> for Refusal {
     }
 }
 
-/// The body: the payload file's text (hey.sh's `-d`) for methods that send one.
+/// The body: the payload file's text (hey.sh's `-d`) for methods that send one. A value that
+/// is no file but is itself JSON (hey's own `-d '{…}'`) is the body, and that is said in one
+/// line on stderr.
 fn payload(args: &HeyArgs, method: &hyper::Method) -> Result<Option<String>, Refusal> {
     if matches!(
         *method,
         hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE
     ) {
         return Ok(None);
+    }
+    let literal = args.payload.to_str().filter(|text| {
+        !args.payload.exists() && serde_json::from_str::<serde_json::Value>(text).is_ok()
+    });
+    if let Some(text) = literal {
+        eprintln!("hey: -d is hey.sh's payload file; no file is named so and the value is JSON, so it is the body");
+        return Ok(Some(text.to_string()));
     }
     std::fs::read_to_string(&args.payload)
         .map(Some)
@@ -76,6 +87,7 @@ fn headers(args: &HeyArgs) -> Result<Vec<Header>, Refusal> {
         lines.push(format!("Authorization: Basic {encoded}"));
     }
     lines.extend(args.host.iter().map(|h| format!("Host: {h}")));
+    lines.extend(args.user_agent.iter().map(|ua| format!("User-Agent: {ua}")));
     lines.extend(args.headers.iter().cloned());
     lines
         .iter()
@@ -83,8 +95,39 @@ fn headers(args: &HeyArgs) -> Result<Vec<Header>, Refusal> {
         .collect()
 }
 
+/// hey's `-x host:port` (or `http://host:port`): plain HTTP/1.1 to an http:// target, sent to
+/// the proxy in absolute form. A TLS target would need a CONNECT tunnel, which the engine's
+/// client does not make.
+fn proxy(args: &HeyArgs, target: &url::Url) -> Result<Option<Origin>, String> {
+    let Some(text) = &args.proxy else {
+        return Ok(None);
+    };
+    let with_scheme = if text.contains("://") {
+        text.clone()
+    } else {
+        format!("http://{text}")
+    };
+    let url = url::Url::parse(&with_scheme).map_err(|e| format!("-x {text}: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!("-x {text}: only an http:// proxy is supported"));
+    }
+    if target.scheme() != "http" {
+        return Err(format!(
+            "-x with {target}: an https target needs a CONNECT tunnel through the proxy, which is not implemented (plain http:// targets only)"
+        ));
+    }
+    if args.http2 {
+        return Err("-x with -h2: requests go to a proxy as HTTP/1.1 only".into());
+    }
+    Origin::of(&url).map(Some)
+}
+
+/// What hey's flags make: the engine's plan, scenario and HTTP options, and the thresholds
+/// (`--fail-on-error` is `failures==0`).
+pub type Built = (Plan, Scenario, HttpOptions, Vec<Threshold>);
+
 /// The engine's plan and scenario for these flags, checked before any traffic.
-pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
+pub fn build(args: &HeyArgs) -> Result<Built, Refusal> {
     args.refuse_unsupported().map_err(usage)?;
     let url_text = args.positional_url.as_deref().unwrap_or(&args.url);
     let url = parse_url(url_text).map_err(usage)?;
@@ -101,6 +144,7 @@ pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
             "-t 0 (no timeout) is refused: every request has a timeout; give seconds".into(),
         ));
     }
+    let proxy_origin = proxy(args, &url)?;
     let body_text = payload(args, &method)?;
     let body = body_text
         .as_deref()
@@ -168,14 +212,21 @@ pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
         endpoints: vec![],
         classes: vec![],
     };
+    let mut thresholds = Threshold::parse_for_plain_run(&args.thresholds, &scenario)?;
+    if args.fail_on_error {
+        let mut any_failure = Threshold::parse("failures==0")?;
+        any_failure.expression = "failures==0 (--fail-on-error)".into();
+        thresholds.push(any_failure);
+    }
     let http = HttpOptions {
         http2: args.http2,
         timeout: Duration::from_secs(args.timeout_secs),
         keep_alive: !args.disable_keepalive,
         trust: Trust::from_flags(args.cacert.as_deref(), args.insecure),
+        proxy: proxy_origin,
         ..HttpOptions::default()
     };
-    Ok((plan, scenario, http))
+    Ok((plan, scenario, http, thresholds))
 }
 
 /// The whole `hey` command: parse, check, run, print hey's summary, write the log and JSON.
@@ -193,7 +244,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             return Exit::Usage.fail("hey", &format!("{line} (see -h)"));
         }
     };
-    let (plan, scenario, http) = match build(&parsed) {
+    let (plan, scenario, http, thresholds) = match build(&parsed) {
         Ok(b) => b,
         Err(r) => return r.exit.fail("hey", &r.message),
     };
@@ -210,6 +261,11 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     if let Err(m) = cli::paths::ensure_writable_dir(log.parent().unwrap_or(Path::new("."))) {
         return Exit::Usage.fail("hey", &format!("-l: {m}"));
     }
+    // -o csv: the rows are what stdout carries, as in hey.
+    let csv = parsed
+        .output
+        .is_some()
+        .then(|| Arc::new(RequestLog::hey_csv(Box::new(std::io::stdout()))));
     let spec = RunSpec {
         plan,
         scenario,
@@ -218,13 +274,23 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         progress: ProgressMode::Auto,
         label: "hey".into(),
         live: None,
+        request_log: csv.clone(),
     };
-    let results = match crate::command::run_until_stopped("hey", spec, parsed.cpus) {
+    let mut results = match crate::command::run_until_stopped("hey", spec, parsed.cpus) {
         Ok(r) => r,
         Err((exit, m)) => return exit.fail("hey", &m),
     };
+    results.thresholds = thresholds.iter().map(|t| t.evaluate(&results)).collect();
     let text = summary(&results);
-    print!("{text}");
+    match &csv {
+        None => print!("{text}"),
+        Some(log) => {
+            if let Err(e) = log.finish() {
+                return Exit::Infrastructure
+                    .fail("hey", &format!("cannot write the CSV to stdout: {e}"));
+            }
+        }
+    }
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -241,7 +307,11 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             ),
         );
     }
-    println!("\nLog: {}\nResults: {}", log.display(), json_path.display());
+    let written = format!("\nLog: {}\nResults: {}", log.display(), json_path.display());
+    match csv {
+        None => println!("{written}"),
+        Some(_) => eprintln!("{written}"),
+    }
     crate::command::outcome(&results).into()
 }
 
@@ -315,8 +385,34 @@ mod tests {
             (vec!["-u", u, "-d", g, "-q", "fast"], "rate"),
             (vec!["-u", u, "-d", g, "-t", "0"], "no timeout"),
             (vec!["-u", u, "-d", g, "-a", "nocolon"], "basic auth"),
-            (vec!["-u", u, "-d", g, "-x", "127.0.0.1:3128"], "proxy"),
-            (vec!["-u", u, "-d", g, "-o", "csv"], "csv output"),
+            (
+                vec![
+                    "-u",
+                    "https://127.0.0.1:1/rpc",
+                    "-d",
+                    g,
+                    "-x",
+                    "127.0.0.1:3128",
+                ],
+                "proxy to https",
+            ),
+            (
+                vec!["-u", u, "-d", g, "-h2", "-x", "127.0.0.1:3128"],
+                "proxy with h2",
+            ),
+            (
+                vec!["-u", u, "-d", g, "-x", "socks5://127.0.0.1:1080"],
+                "socks proxy",
+            ),
+            (vec!["-u", u, "-d", g, "-o", "json"], "other output"),
+            (
+                vec!["-u", u, "-d", g, "--threshold", "p95<fast"],
+                "threshold",
+            ),
+            (
+                vec!["-u", u, "-d", g, "--threshold", "p95{tier=gateway}<1s"],
+                "tier scope",
+            ),
             (
                 vec!["-u", u, "-d", bad_template.to_str().unwrap()],
                 "template",
@@ -326,7 +422,22 @@ mod tests {
             assert_eq!(r.exit, Exit::Usage, "{why}: {}", r.message);
             assert!(!r.message.contains('\n'), "{why}: {}", r.message);
         }
-        let (plan, scenario, _) = build(&args(&["-u", u, "-d", g, "-n", "7", "-c", "3"])).unwrap();
+        let (plan, scenario, _, thresholds) = build(&args(&[
+            "-u",
+            u,
+            "-d",
+            g,
+            "-n",
+            "7",
+            "-c",
+            "3",
+            "--threshold",
+            "p95<1s",
+            "--fail-on-error",
+        ]))
+        .unwrap();
+        assert_eq!(thresholds.len(), 2);
+        assert_eq!(thresholds[1].metric, crate::threshold::Metric::Failures);
         assert_eq!(plan.max_requests, Some(7));
         let Step::Http(step) = &scenario.tasks[0].steps[0] else {
             panic!()
@@ -356,12 +467,14 @@ mod tests {
             "application/json",
             "-a",
             "user:pass",
+            "-U",
+            "ci-bot/1",
             "-d",
             payload.to_str().unwrap(),
             "http://127.0.0.1:1/rpc",
         ]);
         assert_eq!(parsed.cpus, Some(1));
-        let (_, scenario, http) = build(&parsed).unwrap();
+        let (_, scenario, http, _) = build(&parsed).unwrap();
         assert!(http.http2 && !http.keep_alive);
         let Step::Http(step) = &scenario.tasks[0].steps[0] else {
             panic!()
@@ -369,8 +482,30 @@ mod tests {
         let names: Vec<&str> = step.headers.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(
             names,
-            ["content-type", "accept", "authorization", "host"],
-            "-A, -a and -host become headers"
+            [
+                "content-type",
+                "accept",
+                "authorization",
+                "host",
+                "user-agent"
+            ],
+            "-A, -a, -host and -U become headers"
+        );
+        let proxied = args(&[
+            "-x",
+            "127.0.0.1:3128",
+            "-d",
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            "http://127.0.0.1:1/rpc",
+        ]);
+        let (_, scenario, http, _) = build(&proxied).unwrap();
+        assert_eq!(http.proxy.unwrap().authority(), "127.0.0.1:3128");
+        let Step::Http(step) = &scenario.tasks[0].steps[0] else {
+            panic!()
+        };
+        assert!(
+            step.expect.jsonrpc && step.body.is_some(),
+            "a -d value that is JSON and no file is the body"
         );
     }
 }

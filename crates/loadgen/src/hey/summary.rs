@@ -1,19 +1,23 @@
-//! hey's summary layout (times in seconds), plus what hey cannot see: JSON-RPC failures inside
+//! hey's summary layout (times in seconds, hey's Details block of request phases included),
+//! plus what hey cannot see: JSON-RPC failures inside
 //! HTTP 200, the error classes with samples, and where every intended request went. Latency is
 //! that of successful responses.
 
 use std::fmt::Write as _;
 
-use crate::{OperationResult, RunResults};
+use crate::{OperationResult, PhaseSummary, RunResults};
 
 pub fn summary(r: &RunResults) -> String {
     let op = &r.total;
     let mut s = overview(r, op);
     s.push_str(&histogram(op));
     s.push_str(&distribution(op));
+    s.push_str(&details(op));
+    s.push_str(&status_codes(op));
     s.push_str(&failures(op));
     s.push('\n');
     s.push_str(&crate::summary::schedule_lines(r));
+    s.push_str(&crate::summary::threshold_lines(r));
     for w in &r.warnings {
         let _ = writeln!(s, "\nWarning: {w}");
     }
@@ -82,6 +86,39 @@ fn distribution(op: &OperationResult) -> String {
             );
         }
     }
+    s
+}
+
+/// hey's "Details": each phase's average, fastest and slowest over the successful requests.
+fn details(op: &OperationResult) -> String {
+    let mut s = String::from("\nDetails (average, fastest, slowest):\n");
+    let Some(p) = &op.phases else {
+        s.push_str("  (no successful request)\n");
+        return s;
+    };
+    let secs = |ms: f64| ms / 1000.0;
+    let mut line = |name: &str, phase: Option<&PhaseSummary>| {
+        let _ = match phase {
+            Some(v) => writeln!(
+                s,
+                "  {name}:\t{:.4} secs, {:.4} secs, {:.4} secs",
+                secs(v.mean_ms),
+                secs(v.min_ms),
+                secs(v.max_ms)
+            ),
+            None => writeln!(s, "  {name}:\tn/a (HTTP/2: the write is inside resp wait)"),
+        };
+    };
+    line("DNS+dialup", Some(&p.dns_dialup));
+    line("DNS-lookup", Some(&p.dns_lookup));
+    line("req write", p.request_write.as_ref());
+    line("resp wait", Some(&p.response_wait));
+    line("resp read", Some(&p.response_read));
+    s
+}
+
+fn status_codes(op: &OperationResult) -> String {
+    let mut s = String::new();
     let _ = writeln!(s, "\nStatus code distribution:");
     for (code, n) in &op.status_codes {
         let _ = writeln!(s, "  [{code}]\t{n} responses");

@@ -88,6 +88,7 @@ fn spec(tier: Tier, scenario: Scenario, rate: f64, settings: &StepSettings<'_>) 
         progress: settings.progress,
         label: format!("{tier} @ {}", spell_rate(rate)),
         live: None,
+        request_log: None,
     }
 }
 
