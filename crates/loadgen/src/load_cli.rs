@@ -12,7 +12,7 @@ use crate::threshold::Threshold;
 use crate::{
     parse_duration, parse_rate, parse_stages, parse_url, parse_wait, Arrival, Era, Header,
     HttpOptions, McpCall, McpEndpoint, McpTransport, Model, Plan, ProgressMode, Protocol, RunSpec,
-    Scenario, SessionMode, Step, Task, Trust, AGGREGATED,
+    Scenario, SessionMode, Step, Task, Trust,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
