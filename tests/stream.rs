@@ -36,6 +36,7 @@ fn accounted(r: &serde_json::Value) {
         "lost",
         "missed_disconnected",
         "aborted",
+        "unsent_at_end",
     ]
     .iter()
     .map(|k| count(&m[*k]))
@@ -53,7 +54,7 @@ fn sse_connections_to_bench_server_are_held_answered_and_reconnected_after_a_kil
     let (mut server, port) = spawn_bench_server(1, &[]).unwrap();
     let url = format!("http://127.0.0.1:{port}/sse");
     let out = work.join("direct");
-    let mut run = Command::new(binary("xtask"))
+    let run = Command::new(binary("xtask"))
         .args(["load", "--transport", "sse", "--url", &url])
         .args([
             "--connections",

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 /// The setting that holds the gateway's JWT signing secret.
 pub const JWT_SECRET_ENV: &str = "JWT_SECRET_KEY";
 
+/// The port the gateway calls itself on (`127.0.0.1:PORT`): its SSE bridge and WebSocket relay
+/// POST every message to its own `/rpc` there. The server's `--port` flag does not set it (the
+/// default is 4444), so a gateway on another port must be given it too.
+pub const PORT_ENV: &str = "PORT";
+
 /// The gateway's own server (uvicorn, one worker) in its venv's `bin/`.
 pub const SERVER_BINARY: &str = "mcpgateway";
 /// The ASGI application gunicorn serves with several workers.

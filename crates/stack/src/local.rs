@@ -166,7 +166,10 @@ impl Processes {
             c
         };
         // No .env may sit in its working directory: pydantic would read it.
-        command.current_dir(&gateway_dir).envs(env);
+        command
+            .current_dir(&gateway_dir)
+            .envs(env)
+            .env(contextforge::settings::PORT_ENV, &port);
         Ok(command)
     }
 

@@ -6,8 +6,9 @@
 //!
 //! Accounting: a connection's messages are intended from its first connect on, every
 //! `1/message_rate` seconds, until the window ends; each intended message is answered, failed
-//! (JSON-RPC error, tool error, refused, timed out), lost with its connection, or missed
-//! because its connection was down — nothing else (`Messages::intended` is their sum).
+//! (JSON-RPC error, tool error, refused, timed out), lost with its connection, missed because
+//! its connection was down, or unsent because its connection was still waiting on earlier
+//! replies when the window closed — nothing else (`Messages::intended` is their sum).
 
 mod flags;
 mod link;
@@ -310,6 +311,12 @@ async fn converse(
 ) -> Option<String> {
     while *next_slot < clock.end {
         if shared.stopped() {
+            return None;
+        }
+        if Instant::now() >= clock.end {
+            // Still waiting on earlier replies when the window closed: these were never sent.
+            let unsent = clock.slots_between(*next_slot, clock.end);
+            shared.record(|t| t.messages.unsent_at_end += unsent);
             return None;
         }
         if let Err(e) = link.idle_until(*next_slot).await {

@@ -31,6 +31,9 @@ pub struct Messages {
     pub missed_disconnected: u64,
     /// In flight when a stop signal came.
     pub aborted: u64,
+    /// Due before the window closed but never sent: the connection was still waiting on earlier
+    /// replies when it closed.
+    pub unsent_at_end: u64,
 }
 
 impl Messages {
@@ -41,6 +44,7 @@ impl Messages {
             + self.lost
             + self.missed_disconnected
             + self.aborted
+            + self.unsent_at_end
     }
 }
 
@@ -294,8 +298,8 @@ impl StreamResults {
             self.peak_held, self.connections, self.drops, self.reconnects
         );
         out += &format!(
-            "messages:   {} intended, {} answered, {failed} failed {:?}, {} timed out, {} lost, {} missed while down, {} aborted\n",
-            m.intended, m.answered, m.failed, m.timed_out, m.lost, m.missed_disconnected, m.aborted
+            "messages:   {} intended, {} answered, {failed} failed {:?}, {} timed out, {} lost, {} missed while down, {} aborted, {} unsent at the end\n",
+            m.intended, m.answered, m.failed, m.timed_out, m.lost, m.missed_disconnected, m.aborted, m.unsent_at_end
         );
         out += &format!(
             "round trip: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms (from the intended send time)\n",
