@@ -165,6 +165,55 @@ fn an_nginx_that_is_not_an_executable_is_a_usage_error_before_anything_starts() 
     assert!(!dir.join(".mcpbench").exists(), "nothing was made");
 }
 
+/// `--cpus`/`--memory` limit containers: the local runtime refuses them, and a bad value is
+/// refused, each in one line with exit 2, before anything starts (`load-test` the same).
+#[test]
+fn container_limits_are_refused_for_processes_and_bad_values_in_one_line() {
+    let dir = workdir("limits");
+    let p = ports();
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "benchmark-up",
+            &["--cpus", "2"],
+            "limit the docker runtime's containers",
+        ),
+        ("benchmark-up", &["--memory", "1g"], "use --runtime docker"),
+        ("benchmark-up", &["--cpus", "0"], "is not a CPU count"),
+        ("load-test", &["--memory", "1t"], "is not a memory size"),
+    ];
+    for (command, extra, why) in cases {
+        let mut args = local_up_args(&p);
+        args[0] = command.into();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let out = Command::new(binary("xtask"))
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // xtask's own parser (benchmark-up) adds clap's "try --help" after the line.
+        assert!(
+            stderr.lines().next().unwrap_or_default().contains(why),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = Command::new(binary("xtask"))
+        .args(["load-test-light", "--runtime", "local", "--cpus", "2"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("use --runtime docker"),
+        "{}",
+        text(&out)
+    );
+    assert!(all_free(&p), "nothing started");
+    assert!(!dir.join(".mcpbench").exists(), "nothing was made");
+    assert!(!dir.join("reports").exists(), "no report was written");
+}
+
 #[test]
 fn a_stop_signal_during_up_leaves_nothing_running() {
     let dir = workdir("interrupt");

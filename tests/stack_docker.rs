@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mcpbench::harness::{
-    binary, container_engine, container_images, contextforge_checkout, labelled_containers,
-    remove_image, skip,
+    binary, container_engine, container_images, contextforge_checkout, engine_get,
+    labelled_containers, remove_image, skip,
 };
 use stack_common::{
     all_free, down_again_and_clean_leave_nothing, down_says, gateway_logs_are_shown,
@@ -54,12 +54,24 @@ fn the_docker_stack_comes_up_registered_answers_and_goes_down_completely() {
     container_images();
     let dir = workdir("docker");
     let p = ports();
-    let args = docker_up_args(&p);
+    // The seed's limits for a benchmark container: 2 CPUs, 1 GB.
+    let mut args = docker_up_args(&p);
+    args.extend(["--cpus", "2", "--memory", "1g"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let recorded = up_registers_both_servers(&dir, &args);
     assert_eq!(recorded["runtime"], "docker");
     let label = stack_label(&dir);
-    assert_eq!(labelled_containers(&engine, &label).unwrap().len(), 3);
+    let containers = labelled_containers(&engine, &label).unwrap();
+    assert_eq!(containers.len(), 3);
+    for id in &containers {
+        let inspected = engine_get(&engine, &format!("/containers/{id}/json"))
+            .unwrap()
+            .json()
+            .unwrap();
+        let host = &inspected["HostConfig"];
+        assert_eq!(host["NanoCpus"].as_i64(), Some(2_000_000_000), "{host}");
+        assert_eq!(host["Memory"].as_i64(), Some(1 << 30), "{host}");
+    }
 
     let rows = status_rows_all_healthy(&dir);
     assert!(

@@ -175,6 +175,7 @@ pub fn target(
             ));
         }
         let mut options = args.stack.options(bench_server);
+        options.check_limits()?;
         if profile_gateway {
             options.tracking = contextforge::settings::Tracking::Performance;
         }
@@ -417,43 +418,66 @@ pub enum TuneAction {
 
 /// The whole `tune` command.
 pub fn tune_main(args: Vec<String>) -> ExitCode {
+    use crate::host;
     let parsed: TuneArgs = match cli::args::parse("tune", &args) {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let paths = crate::host::HostPaths::default();
-    let (soft, hard) = crate::host::nofile_limits();
+    let paths = host::HostPaths::default();
+    let place = host::Place::detect(&paths.root, &paths.proc_sys);
     match parsed.action {
         TuneAction::Check => {
-            let rows = crate::host::check(&paths, soft, hard);
-            print!("{}", crate::host::check_table(&rows));
-            if rows.iter().all(|r| r.ok) {
+            let rows = host::check(&paths);
+            print!("{}", host::check_table(&rows));
+            for line in place
+                .limitations()
+                .iter()
+                .map(String::as_str)
+                .chain(host::monitoring_advice())
+            {
+                println!("{line}");
+            }
+            if rows.iter().all(|r| r.verdict.is_ok()) {
                 ExitCode::SUCCESS
             } else {
                 println!("to apply: cargo xtask tune apply [--persist]");
                 Exit::Failed.into()
             }
         }
-        TuneAction::Apply if !crate::host::is_root() => {
+        TuneAction::Apply if !host::is_root() => {
             println!("not root: run these as root (or `sudo cargo xtask tune apply`):");
-            for cmd in crate::host::apply_commands(parsed.persist, &paths) {
+            for cmd in host::apply_commands(parsed.persist, &paths) {
                 println!("{cmd}");
+            }
+            for line in place.limitations() {
+                println!("{line}");
             }
             ExitCode::SUCCESS
         }
-        TuneAction::Apply => match crate::host::apply(&paths, parsed.persist) {
-            Ok(done) => {
-                for line in done {
-                    println!("{line}");
-                }
-                println!(
-                    "descriptor limit: run `ulimit -n {}` in the shell that runs the load test",
-                    crate::host::RECOMMENDED_NOFILE
-                );
-                ExitCode::SUCCESS
+        TuneAction::Apply => {
+            let applied = host::apply(&paths, parsed.persist);
+            for line in &applied.done {
+                println!("{line}");
             }
-            Err(m) => Exit::Infrastructure.fail("tune", &m),
-        },
+            println!(
+                "user limits: `{}` in the shell that runs the load test (up to its hard limits){}",
+                host::ulimit_command(),
+                if parsed.persist {
+                    ""
+                } else {
+                    ", or `tune apply --persist` for limits.conf"
+                }
+            );
+            if applied.failed.is_empty() {
+                return ExitCode::SUCCESS;
+            }
+            let mut why = format!("cannot set {}", applied.failed.join("; "));
+            for line in place.limitations() {
+                why.push_str(" — ");
+                why.push_str(&line);
+            }
+            Exit::Infrastructure.fail("tune", &why)
+        }
     }
 }
 

@@ -505,6 +505,7 @@ impl Containers {
         &self,
         service: &str,
         spec: ContainerSpec<'_>,
+        limits: crate::ContainerLimits,
     ) -> Result<(String, String), StackError> {
         let container_name = format!("mcpbench-{}-{service}", &self.stack[..8]);
         let state_dir = std::path::absolute(&self.state_dir).map_err(|e| infra(e.to_string()))?;
@@ -515,17 +516,19 @@ impl Containers {
         ]);
         // The body carries the gateway's secrets: it is never logged, and errors show the
         // engine's message only.
+        let mut host_config = HostConfig {
+            network_mode: Some("host".into()),
+            binds: Some(spec.binds),
+            cap_add: Some(spec.cap_add),
+            ..Default::default()
+        };
+        limits.apply_to(&mut host_config);
         let body = ContainerCreateBody {
             image: Some(spec.image.to_string()),
             cmd: spec.cmd,
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(labels),
-            host_config: Some(HostConfig {
-                network_mode: Some("host".into()),
-                binds: Some(spec.binds),
-                cap_add: Some(spec.cap_add),
-                ..Default::default()
-            }),
+            host_config: Some(host_config),
             ..Default::default()
         };
         let created = self
@@ -611,7 +614,9 @@ impl Backend for Containers {
             NGINX => self.nginx_spec(options)?,
             other => return Err(infra(format!("the docker runtime cannot start {other}"))),
         };
-        let (container_id, container_name) = self.create_and_start(service.name, spec).await?;
+        let (container_id, container_name) = self
+            .create_and_start(service.name, spec, options.limits)
+            .await?;
         Ok(Started::Container(ContainerService {
             name: service.name.to_string(),
             container_id,

@@ -73,6 +73,13 @@ pub struct UpFlags {
     /// Leave what started running when `up` fails (for debugging).
     #[arg(long)]
     pub keep_on_failure: bool,
+    /// CPUs each container may use, e.g. 2 or 1.5 (docker runtime; the seed's benchmark
+    /// containers have 2).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<crate::Cpus>,
+    /// Memory each container may use, e.g. 1g or 512m (docker runtime; the seed's: 1g).
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<crate::MemorySize>,
     /// Where the stack keeps its state, logs, database and secrets.
     #[arg(long, default_value_os_t = crate::default_state_dir())]
     pub state_dir: PathBuf,
@@ -112,6 +119,10 @@ impl UpFlags {
             cache_dir: crate::default_cache_dir(),
             // `load-test --profile-gateway` turns it on; `benchmark-up` never profiles.
             tracking: contextforge::settings::Tracking::Off,
+            limits: crate::ContainerLimits {
+                cpus: self.cpus,
+                memory: self.memory,
+            },
         }
     }
 }

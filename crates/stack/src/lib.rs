@@ -23,6 +23,7 @@ mod docker;
 mod flags;
 mod health;
 pub mod images;
+mod limits;
 mod local;
 mod lock;
 mod options;
@@ -50,6 +51,7 @@ use local::{Nginx, Processes};
 use lock::StackLock;
 
 pub use flags::{UpFlags, DEFAULT_NGINX_TLS_PORT};
+pub use limits::{ContainerLimits, Cpus, MemorySize};
 pub use options::{BenchServerProgram, GatewayCode, Images, RuntimeChoice, UpOptions};
 pub use outcome::{Clean, Down, ServiceStatus, Status, Up};
 pub use services::{BENCH_SERVERS, GATEWAY, NGINX, POSTGRES, REDIS, SERVICES};
@@ -145,6 +147,7 @@ pub async fn up(
 ) -> Result<Up, StackError> {
     // What is wrong with the request is refused before anything is touched.
     options.wanted_ports(true)?;
+    options.check_limits().map_err(StackError::Usage)?;
     let nginx = local::find_nginx()?;
     tokio::pin!(stop);
     let lock = StackLock::hold(&options.state_dir, stop.as_mut(), on_wait).await?;
@@ -197,6 +200,9 @@ async fn up_held<S: Future<Output = Signal>>(
                              here; `--runtime local` for processes)";
                 up_on(containers, options, recorded, vec![chose.into()], stop).await
             }
+            Err(why_not) if !options.limits.is_unlimited() => Err(StackError::Usage(format!(
+                "{LIMITS_NEED_CONTAINERS}; --runtime auto would run processes here ({why_not})"
+            ))),
             Err(why_not) => {
                 let chose = format!("runtime: local ({why_not})");
                 let local = Processes::with_nginx(dir, nginx);
@@ -206,8 +212,12 @@ async fn up_held<S: Future<Output = Signal>>(
     }
 }
 
+/// Why `--cpus`/`--memory` are refused without containers.
+pub(crate) const LIMITS_NEED_CONTAINERS: &str = "--cpus and --memory limit the docker runtime's containers; \
+     the local runtime runs processes, which they cannot limit: use --runtime docker or leave them out";
+
 /// What the running stack `state` is, when `options` ask for another gateway code, database,
-/// cache or TLS listener (None: the same, or nothing in particular asked).
+/// cache, TLS listener or container limits (None: the same, or nothing in particular asked).
 fn other_stack(options: &UpOptions, state: &StackState) -> Option<String> {
     let code = other_code(&options.gateway, state);
     let database = options
@@ -228,7 +238,12 @@ fn other_stack(options: &UpOptions, state: &StackState) -> Option<String> {
             Some(tls) => format!("nginx's TLS listener on port {}", tls.port),
             None => "nginx without a TLS listener".to_string(),
         });
-    let differences: Vec<String> = [code, database, cache, tls].into_iter().flatten().collect();
+    let limits = (!options.limits.is_unlimited() && options.limits != state.container_limits)
+        .then(|| format!("its containers with {}", state.container_limits));
+    let differences: Vec<String> = [code, database, cache, tls, limits]
+        .into_iter()
+        .flatten()
+        .collect();
     (!differences.is_empty()).then(|| differences.join(" and "))
 }
 

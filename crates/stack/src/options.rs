@@ -100,9 +100,22 @@ pub struct UpOptions {
     /// Whether the gateway is started to be profiled (`load-test --profile-gateway`): its
     /// performance counters on and, in a container, the capability py-spy needs (SYS_PTRACE).
     pub tracking: contextforge::settings::Tracking,
+    /// `--cpus`/`--memory` for every container (docker runtime only; the local runtime refuses).
+    pub limits: crate::ContainerLimits,
 }
 
 impl UpOptions {
+    /// `--cpus`/`--memory` asked of the local runtime, which has no container to limit: refused
+    /// before anything starts (`--runtime auto` is refused later, if it chooses processes).
+    pub fn check_limits(&self) -> Result<(), String> {
+        match self.runtime {
+            RuntimeChoice::Local if !self.limits.is_unlimited() => {
+                Err(crate::LIMITS_NEED_CONTAINERS.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn database(&self) -> Database {
         self.database.unwrap_or_default()
     }
@@ -195,6 +208,7 @@ impl UpOptions {
             cache_dir: crate::default_cache_dir(),
             images: Images::default(),
             tracking: contextforge::settings::Tracking::Off,
+            limits: crate::ContainerLimits::default(),
         }
     }
 }

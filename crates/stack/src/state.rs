@@ -129,6 +129,9 @@ pub struct StackState {
     /// The docker runtime's containers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<ContainerService>,
+    /// `--cpus`/`--memory` on every container (docker runtime).
+    #[serde(default, skip_serializing_if = "crate::ContainerLimits::is_unlimited")]
+    pub container_limits: crate::ContainerLimits,
 }
 
 fn one_worker() -> u32 {
@@ -221,6 +224,7 @@ impl StackState {
             virtual_server_id: None,
             services: vec![],
             containers: vec![],
+            container_limits: options.limits,
         }
     }
 
