@@ -60,6 +60,10 @@ pub struct UpFlags {
     /// Cache list/admin pages in nginx, as the seed's config did (off: honest numbers).
     #[arg(long)]
     pub nginx_cache: bool,
+    /// Serve the gateway's admin UI (MCPGATEWAY_UI_ENABLED; off by default: load tests measure
+    /// the MCP path; the admin-ui load-test plan turns it on).
+    #[arg(long)]
+    pub admin_ui: bool,
     /// Leave what started running when `up` fails (for debugging).
     #[arg(long)]
     pub keep_on_failure: bool,
@@ -99,6 +103,11 @@ impl UpFlags {
             cache_dir: crate::default_cache_dir(),
             // `load-test --profile-gateway` turns it on; `benchmark-up` never profiles.
             tracking: contextforge::settings::Tracking::Off,
+            admin_ui: if self.admin_ui {
+                contextforge::settings::AdminUi::On
+            } else {
+                contextforge::settings::AdminUi::Off
+            },
         }
     }
 }

@@ -97,6 +97,8 @@ pub struct UpOptions {
     /// Whether the gateway is started to be profiled (`load-test --profile-gateway`): its
     /// performance counters on and, in a container, the capability py-spy needs (SYS_PTRACE).
     pub tracking: contextforge::settings::Tracking,
+    /// The gateway's admin UI (`--admin-ui`; `load-test --profile admin-ui` turns it on).
+    pub admin_ui: contextforge::settings::AdminUi,
 }
 
 impl UpOptions {
@@ -188,6 +190,7 @@ impl UpOptions {
             cache_dir: crate::default_cache_dir(),
             images: Images::default(),
             tracking: contextforge::settings::Tracking::Off,
+            admin_ui: contextforge::settings::AdminUi::Off,
         }
     }
 }

@@ -216,8 +216,14 @@ fn target(
     bench_server: stack::BenchServerProgram,
 ) -> Result<SearchTarget, String> {
     let Some(url) = &args.url else {
-        return crate::cli::target(&args.target, false, env, bench_server)
-            .map(SearchTarget::System);
+        return crate::cli::target(
+            &args.target,
+            false,
+            contextforge::settings::AdminUi::Off,
+            env,
+            bench_server,
+        )
+        .map(SearchTarget::System);
     };
     let gateway_named = args.target.gateway_url.is_some()
         || env("LOADTEST_HOST").is_some_and(|h| !h.trim().is_empty());
