@@ -258,9 +258,9 @@ fn built_in_shape(name: &str) -> Option<BuiltIn> {
 /// The transport of a streaming plan's long-lived connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamTransport {
-    /// The gateway's `/servers/{id}/sse`.
+    /// A virtual server's SSE endpoint (`contextforge::naming::virtual_server_sse_path`).
     Sse,
-    /// The gateway's `/ws`.
+    /// The gateway's WebSocket endpoint (`contextforge::naming::WEBSOCKET_PATH`).
     WebSocket,
 }
 
@@ -299,11 +299,13 @@ impl StreamPlan {
     /// Why `load-test` cannot run it yet (one line).
     pub fn not_wired(&self) -> String {
         let (what, endpoint) = match self.transport {
-            StreamTransport::Sse => ("SSE", "/servers/{id}/sse"),
-            StreamTransport::WebSocket => ("WebSocket", "/ws"),
+            StreamTransport::Sse => ("SSE", contextforge::naming::virtual_server_sse_path("{id}")),
+            StreamTransport::WebSocket => {
+                ("WebSocket", contextforge::naming::WEBSOCKET_PATH.into())
+            }
         };
         format!(
-            "profile '{}' ({} {what} connections on the gateway's {endpoint} for {} s, SLA {}) needs the engine's {what} connection workload, which load-test does not drive yet",
+            "profile '{}' ({} {what} connections on the gateway's /{endpoint} for {} s, SLA {}) needs the engine's {what} connection workload, which load-test does not drive yet",
             self.name,
             self.connections,
             self.duration.as_secs(),
