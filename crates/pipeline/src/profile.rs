@@ -461,12 +461,7 @@ impl Profile {
                     *duration = d;
                 }
             }
-            Load::Arrivals {
-                rate,
-                stages,
-                max_in_flight,
-                ..
-            } => {
+            Load::Arrivals { rate, stages, .. } => {
                 if o.users.is_some() || o.spawn_rate.is_some() {
                     return Err(format!(
                         "profile '{}' is an arrival-rate profile: users and spawn rate do not apply (--rate and --duration scale it)",
@@ -489,8 +484,6 @@ impl Profile {
                     for stage in stages.iter_mut() {
                         stage.target *= factor;
                     }
-                    // The in-flight bound scales too: a short run at 20/s needs no 10,000 users.
-                    *max_in_flight = in_flight_for(f64::from(*max_in_flight) * factor);
                 }
                 if let Some(d) = o.run_time {
                     if d.is_zero() {
@@ -1016,11 +1009,6 @@ mod tests {
         })
         .unwrap();
         assert_eq!(rest.throughput_threshold().unwrap(), "rps>=19.8");
-        assert_eq!(
-            rest.peak_users(),
-            50,
-            "1,000 in flight scaled to 20, at least 50"
-        );
         assert_eq!(rest.duration(), Duration::from_secs(600));
         let refused = |name: &str, o: Overrides| {
             Profile::built_in(name)
