@@ -53,6 +53,7 @@ fn start_gateway() -> Gateway {
         &contextforge::secrets::generate(),
         &contextforge::settings::Storage::sqlite(&work.join("mcp.db")),
         contextforge::settings::Tracking::Off,
+        contextforge::settings::AdminUi::Off,
     );
     let port = free_port_range(1);
     let log = work.join("gateway.log");

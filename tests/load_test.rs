@@ -414,6 +414,7 @@ fn a_short_profile_runs_on_every_tier_reports_and_gates_on_thresholds() {
     assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(saved.is_file());
     the_nginx_tls_tier_runs_over_https_with_the_stacks_ca(&stack);
+    the_jmeter_plans_run_shortened_and_judge_the_rate_they_offer(&stack);
     down_leaves_nothing(&stack);
 }
 
@@ -422,6 +423,94 @@ fn down_leaves_nothing(stack: &Stack) {
     let down = stack.xtask(&["benchmark-down"]);
     assert!(down.status.success(), "{}", printed(&down));
     assert!(stack.ports_free(), "something still listens after down");
+}
+
+/// The judged result of `expression` on `tier`.
+fn threshold<'a>(
+    results: &'a serde_json::Value,
+    expression: &str,
+    tier: &str,
+) -> &'a serde_json::Value {
+    results["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["expression"] == expression && t["tier"] == tier)
+        .unwrap_or_else(|| panic!("no {expression} on {tier}: {}", results["thresholds"]))
+}
+
+/// The exit status says whether every threshold held.
+fn exit_matches_thresholds(out: &Output, results: &serde_json::Value) {
+    let all_held = results["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["passed"] == true);
+    let expected = if all_held { 0 } else { 1 };
+    assert_eq!(out.status.code(), Some(expected), "{}", printed(out));
+}
+
+/// The seed's JMeter plans at a few seconds and a few arrivals a second, on the running stack:
+/// each on its own tiers, open model (the REST classes too), judged at the rate it offers; the
+/// stress ramp says where its SLA broke or that it held; the streaming plans are refused.
+fn the_jmeter_plans_run_shortened_and_judge_the_rate_they_offer(stack: &Stack) {
+    let short = ["--duration", "3s", "--warmup", "1s", "--progress", "plain"];
+    let plan = |name: &str, extra: &[&str]| {
+        std::thread::sleep(Duration::from_secs(1)); // a distinct run id
+        let out = stack
+            .bare_load_test(&[&["--profile", name][..], &short, extra].concat())
+            .output()
+            .unwrap();
+        (out, stack.results())
+    };
+    let tier_names = |results: &serde_json::Value| -> Vec<String> {
+        results["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tier"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // Straight at the bench servers: fast enough that the baseline column holds.
+    let (out, results) = plan("mcp-servers-baseline", &["--rate", "20"]);
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
+    assert_eq!(tier_names(&results), ["direct"]);
+    assert_eq!(results["profile"]["model"], "open");
+    let rps = threshold(&results, "rps>=19.8", "direct");
+    assert_eq!(rps["passed"], true, "{rps}");
+    threshold(&results, "p95<200ms", "direct");
+
+    // REST at an arrival rate, judged on the rest tier.
+    let (out, results) = plan("rest-baseline", &["--rate", "20"]);
+    assert_eq!(tier_names(&results), ["rest"], "{}", printed(&out));
+    assert_eq!(outcome(&results, "rest"), "ran", "{}", printed(&out));
+    let rps = threshold(&results, "rps>=19.8", "rest");
+    assert_eq!(rps["passed"], true, "{rps}");
+    exit_matches_thresholds(&out, &results);
+
+    // The ramp: 10/s → 100/s in 3 s on the gateway, and where the stress column broke.
+    let (out, results) = plan("stress-ramp", &["--rate", "10", "--tiers", "gateway"]);
+    let said = printed(&out);
+    assert!(
+        said.contains("stress ramp, tier gateway: the stress SLA"),
+        "{said}"
+    );
+    let held = threshold(&results, "sla_held_to_rate>=100", "gateway");
+    let at = held["actual"].as_f64().unwrap();
+    assert!((10.0..=100.0).contains(&at), "{held}");
+    assert_eq!(held["passed"] == true, at == 100.0, "{held}");
+    let warnings = results["warnings"].to_string();
+    assert!(warnings.contains("stress ramp, tier gateway"), "{warnings}");
+    exit_matches_thresholds(&out, &results);
+
+    // The admin UI plan needs a gateway serving its UI; this stack's has it off.
+    let out = stack
+        .bare_load_test(&[&["--profile", "admin-ui"][..], &short].concat())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert!(printed(&out).contains("--admin-ui"), "{}", printed(&out));
 }
 
 #[test]
@@ -700,6 +789,11 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
             vec!["--reports-dir", "/proc/mcpbench/reports"],
             "--reports-dir",
         ),
+        (vec!["--rate", "5"], "users profile"),
+        (
+            vec!["--profile", "websocket"],
+            "needs the engine's WebSocket connection workload",
+        ),
     ] {
         let out = stack.load_test("4s", &extra).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -707,6 +801,12 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
         assert!(err.contains(why), "{extra:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
     }
+    // The streaming plans' own subcommand, refused the same way until wired.
+    let out = stack.xtask(&["load-test-sse"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert!(err.contains("1000 SSE connections"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     // More connections than this machine's descriptor limit allows.
     let out = stack
         .bare_load_test(&["--users", "1000000"])

@@ -44,7 +44,8 @@ enum Command {
         args: Vec<String>,
     },
     /// Run a load-test profile on every tier (direct, gateway, nginx, REST) and report the
-    /// gateway's overhead (`--profile light|heavy|stress|sustained|spike|soak|FILE`; `--help`).
+    /// gateway's overhead (`--profile light|heavy|stress|sustained|rest-baseline|…|FILE`;
+    /// `--help`).
     #[command(disable_help_flag = true)]
     LoadTest {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -81,15 +82,63 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// load-test --profile spike: arrivals 1k/s → 10k/s → 1k/s (SLA: stress).
+    /// load-test --profile rest-baseline: REST API at 1,000/s for 10 min (SLA: baseline).
+    #[command(disable_help_flag = true)]
+    LoadTestRestBaseline {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile mcp-baseline: MCP JSON-RPC on the virtual server at 1,000/s for 15 min.
+    #[command(disable_help_flag = true)]
+    LoadTestMcpBaseline {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile mcp-servers-baseline: the bench servers directly at 2,000/s for 10 min.
+    #[command(disable_help_flag = true)]
+    LoadTestMcpServersBaseline {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile load: every tier at 4,000/s for 30 min (SLA: load).
+    #[command(disable_help_flag = true)]
+    LoadTestLoad {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile stress-ramp: 1k/s → 10k/s over 30 min; where the SLA breaks.
+    #[command(disable_help_flag = true)]
+    LoadTestStressRamp {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile spike: 1k/s → 10k/s → 1k/s in 10 min (SLA: stress).
     #[command(disable_help_flag = true)]
     LoadTestSpike {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// load-test --profile soak: 50 users for an hour per tier, the gateway's memory sampled.
+    /// load-test --profile soak: 2,000/s for 24 h, the gateway's memory sampled (SLA: load).
     #[command(disable_help_flag = true)]
     LoadTestSoak {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile admin-ui: 50 users on the gateway's admin UI for 5 min.
+    #[command(disable_help_flag = true)]
+    LoadTestAdminUi {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile sse: 1,000 SSE connections (refused until the engine drives them).
+    #[command(disable_help_flag = true)]
+    LoadTestSse {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// load-test --profile websocket: 500 WebSocket connections (refused until wired).
+    #[command(disable_help_flag = true)]
+    LoadTestWebsocket {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -252,8 +301,18 @@ fn main() -> ExitCode {
         Command::LoadTestHeavy { args } => load_test(Some("heavy"), args),
         Command::LoadTestStress { args } => load_test(Some("stress"), args),
         Command::LoadTestSustained { args } => load_test(Some("sustained"), args),
+        Command::LoadTestRestBaseline { args } => load_test(Some("rest-baseline"), args),
+        Command::LoadTestMcpBaseline { args } => load_test(Some("mcp-baseline"), args),
+        Command::LoadTestMcpServersBaseline { args } => {
+            load_test(Some("mcp-servers-baseline"), args)
+        }
+        Command::LoadTestLoad { args } => load_test(Some("load"), args),
+        Command::LoadTestStressRamp { args } => load_test(Some("stress-ramp"), args),
         Command::LoadTestSpike { args } => load_test(Some("spike"), args),
         Command::LoadTestSoak { args } => load_test(Some("soak"), args),
+        Command::LoadTestAdminUi { args } => load_test(Some("admin-ui"), args),
+        Command::LoadTestSse { args } => load_test(Some("sse"), args),
+        Command::LoadTestWebsocket { args } => load_test(Some("websocket"), args),
         Command::Capacity { args } => pipeline::capacity::main_with_args(
             std::iter::once("cargo xtask capacity".into())
                 .chain(args)

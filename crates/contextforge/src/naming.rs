@@ -24,6 +24,14 @@ pub fn virtual_server_mcp_path(id: &str) -> String {
     format!("servers/{id}/mcp")
 }
 
+/// A virtual server's SSE endpoint, relative to the gateway's base URL.
+pub fn virtual_server_sse_path(id: &str) -> String {
+    format!("servers/{id}/sse")
+}
+
+/// The gateway's WebSocket endpoint, relative to its base URL.
+pub const WEBSOCKET_PATH: &str = "ws";
+
 /// The virtual server an overhead run creates: it bundles exactly what the direct tier's bench
 /// server (registered as `bench_gateway`) serves, so every tier lists and calls the same catalog.
 pub fn overhead_server_name(bench_gateway: &str) -> String {

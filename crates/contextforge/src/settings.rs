@@ -134,15 +134,26 @@ impl Storage<'_> {
     }
 }
 
+/// Whether the gateway serves its admin UI (`MCPGATEWAY_UI_ENABLED`): off in a load-test stack
+/// (it is work the MCP path does not need), on for the admin-ui plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AdminUi {
+    #[default]
+    Off,
+    On,
+}
+
 /// Environment for a headless gateway tuned for load tests: rate limiting off (it answers 429
-/// otherwise), loopback registration allowed, errors-only logging, no admin UI, the WebSocket
-/// relay on, its storage and pools stated. Start it from a directory without a `.env` file: pydantic reads one from the
+/// otherwise), loopback registration allowed, errors-only logging, the admin UI as asked (off
+/// unless a plan needs it; the admin API always on), the WebSocket relay on, its storage and
+/// pools stated. Start it from a directory without a `.env` file: pydantic reads one from the
 /// working directory.
 pub fn load_test_env(
     jwt_secret: &str,
     auth_encryption_secret: &str,
     storage: &Storage<'_>,
     tracking: Tracking,
+    ui: AdminUi,
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![
         (JWT_SECRET_ENV, jwt_secret.to_string()),
@@ -155,7 +166,7 @@ pub fn load_test_env(
         ("SSRF_ALLOW_LOCALHOST", "true".into()),
         ("SSRF_ALLOW_PRIVATE_NETWORKS", "true".into()),
         ("LOG_LEVEL", "ERROR".into()),
-        ("MCPGATEWAY_UI_ENABLED", "false".into()),
+        (UI_ENABLED, (ui == AdminUi::On).to_string()),
         ("MCPGATEWAY_ADMIN_API_ENABLED", "true".into()),
         // `/ws` (JSON-RPC over WebSocket, relayed to /rpc) is off by default; the websocket
         // stream workload measures it.
@@ -177,6 +188,9 @@ pub fn load_test_env(
     env
 }
 
+/// The setting that turns the gateway's admin UI on.
+pub const UI_ENABLED: &str = "MCPGATEWAY_UI_ENABLED";
+
 /// The setting that installs the gateway's Prometheus middleware and `/metrics/prometheus`.
 const METRICS: &str = "ENABLE_METRICS";
 
@@ -194,13 +208,14 @@ pub enum Tracking {
 /// The settings of `env` that shape the gateway's performance besides its database, cache and
 /// workers (which reports state on their own), as a report records them: never a secret.
 pub fn performance_settings(env: &[(&'static str, String)]) -> Vec<(String, String)> {
-    const RECORDED: [&str; 6] = [
+    const RECORDED: [&str; 7] = [
         "DB_POOL_SIZE",
         "DB_MAX_OVERFLOW",
         "CACHE_TYPE",
         "LOG_LEVEL",
         "RATE_LIMITING_ENABLED",
         METRICS,
+        UI_ENABLED,
     ];
     RECORDED
         .iter()
@@ -224,8 +239,10 @@ mod tests {
             "b",
             &Storage::sqlite(Path::new("/tmp/x/mcp.db")),
             Tracking::Off,
+            AdminUi::Off,
         );
         assert_eq!(setting(&env, "DATABASE_URL"), "sqlite:////tmp/x/mcp.db");
+        assert_eq!(setting(&env, UI_ENABLED), "false");
         assert_eq!(setting(&env, "RATE_LIMITING_ENABLED"), "false");
         assert!(!env.iter().any(|(k, _)| *k == "REDIS_URL"));
     }
@@ -243,7 +260,14 @@ mod tests {
                 password: "redis-secret",
             }),
         };
-        let env = load_test_env("jwt-secret", "auth-secret", &storage, Tracking::Off);
+        let env = load_test_env(
+            "jwt-secret",
+            "auth-secret",
+            &storage,
+            Tracking::Off,
+            AdminUi::On,
+        );
+        assert_eq!(setting(&env, UI_ENABLED), "true");
         assert_eq!(
             setting(&env, "DATABASE_URL"),
             "postgresql+psycopg://mcpbench:pg-secret@127.0.0.1:15432/mcp"

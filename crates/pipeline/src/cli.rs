@@ -23,8 +23,10 @@ use crate::tiers::TierEvent;
     about = "Run a profile on every tier (direct, gateway, nginx → gateway, REST) and report the gateway's overhead"
 )]
 pub struct LoadTestArgs {
-    /// light, heavy, stress, sustained, spike, soak, or a TOML profile file (the last one given
-    /// wins, so `load-test-light --profile heavy` runs heavy).
+    /// light, heavy, stress, sustained (the Makefile's); rest-baseline, mcp-baseline,
+    /// mcp-servers-baseline, load, stress-ramp, spike, soak, admin-ui (the seed's JMeter plans);
+    /// or a TOML profile file (the last one given wins, so `load-test-light --profile heavy`
+    /// runs heavy).
     #[arg(long, default_value = "light", overrides_with = "profile")]
     pub profile: String,
     /// Concurrent users (users profiles) [env: LOADTEST_USERS].
@@ -33,17 +35,23 @@ pub struct LoadTestArgs {
     /// Users started per second [env: LOADTEST_SPAWN_RATE].
     #[arg(long)]
     pub spawn_rate: Option<String>,
-    /// Measured time per tier, e.g. 30s, 5m [env: LOADTEST_RUN_TIME].
-    #[arg(long)]
+    /// Measured time per tier, e.g. 30s, 5m; an arrival-rate profile's stages keep their
+    /// shares of it [env: LOADTEST_RUN_TIME].
+    #[arg(long, visible_alias = "duration")]
     pub run_time: Option<String>,
+    /// Starting arrival rate of an arrival-rate profile (20, 20/s); its stages scale with it
+    /// (`--profile spike --rate 20`: 20/s → 200/s → 20/s).
+    #[arg(long)]
+    pub rate: Option<String>,
     /// What the tiers measure: the stack, or a gateway this tool did not start.
     #[command(flatten)]
     pub target: TargetArgs,
     /// Tiers to run, comma-separated (direct, gateway, nginx, nginx-tls, rest; each MCP tier
     /// runs in every era of --eras, nginx-tls in the session era only; `gateway-stateless` and
-    /// the like name one era's tier). nginx-tls turns on the stack's TLS listener.
-    #[arg(long, default_value = "direct,gateway,nginx,rest")]
-    pub tiers: String,
+    /// the like name one era's tier). nginx-tls turns on the stack's TLS listener. Default: the
+    /// profile's tiers (rest-baseline: rest, …), else direct, gateway, nginx and rest.
+    #[arg(long)]
+    pub tiers: Option<String>,
     /// Protocol eras of the MCP tiers: session (initialize, 2025-11-25 and before), stateless
     /// (2026-07-28), or both (default: the profile's, session unless it says).
     #[arg(long)]
@@ -155,6 +163,7 @@ pub fn tls_for_tiers(target: &mut RunTarget, tiers: &[Tier]) {
 pub fn target(
     args: &TargetArgs,
     profile_gateway: bool,
+    admin_ui: contextforge::settings::AdminUi,
     env: &impl Fn(&str) -> Option<String>,
     bench_server: stack::BenchServerProgram,
 ) -> Result<RunTarget, String> {
@@ -178,6 +187,9 @@ pub fn target(
         options.check_limits()?;
         if profile_gateway {
             options.tracking = contextforge::settings::Tracking::Performance;
+        }
+        if admin_ui == contextforge::settings::AdminUi::On {
+            options.admin_ui = admin_ui;
         }
         return Ok(RunTarget::Stack {
             options,
@@ -230,6 +242,11 @@ fn profile(args: &LoadTestArgs, env: &impl Fn(&str) -> Option<String>) -> Result
             .as_deref()
             .map(|r| loadgen::parse_rate(r).map_err(|e| e.to_string()))
             .transpose()?,
+        rate: args
+            .rate
+            .as_deref()
+            .map(|r| loadgen::parse_rate(r).map_err(|e| format!("--rate: {e}")))
+            .transpose()?,
         run_time: args
             .run_time
             .as_deref()
@@ -255,6 +272,9 @@ fn profile(args: &LoadTestArgs, env: &impl Fn(&str) -> Option<String>) -> Result
     profile.plan().validate().map_err(|e| e.to_string())?;
     Ok(profile)
 }
+
+/// The tiers a profile runs when neither `--tiers` nor the profile names them.
+const ALL_TIERS: &str = "direct,gateway,nginx,rest";
 
 /// The most engine worker threads `--processes` takes.
 const MOST_WORKERS: usize = 1024;
@@ -294,7 +314,12 @@ pub fn resolve(
     if let Some(eras) = &args.eras {
         profile.eras = crate::profile::parse_eras(eras).map_err(|e| format!("--eras: {e}"))?;
     }
-    let mut tiers = crate::tiers::in_eras(&crate::tiers::parse_tiers(&args.tiers)?, &profile.eras);
+    let named = args
+        .tiers
+        .as_deref()
+        .or(profile.tiers.as_deref())
+        .unwrap_or(ALL_TIERS);
+    let mut tiers = crate::tiers::in_eras(&crate::tiers::parse_tiers(named)?, &profile.eras);
     if !profile.rest {
         tiers.retain(|t| *t != Tier::Rest);
     }
@@ -308,7 +333,13 @@ pub fn resolve(
     let mut notes = Vec::new();
     let thresholds =
         crate::thresholds::scoped(&profile, &args.thresholds, &tiers, &picks, &mut notes)?;
-    let mut target = target(&args.target, args.profile_gateway, &env, bench_server)?;
+    let mut target = target(
+        &args.target,
+        args.profile_gateway,
+        profile.admin_ui,
+        &env,
+        bench_server,
+    )?;
     tls_for_tiers(&mut target, &tiers);
     let workers = workers(args.processes.as_deref(), &env)?;
     let profiled_tier = match args.profile_gateway {

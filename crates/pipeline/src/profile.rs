@@ -1,9 +1,11 @@
-//! Load-test profiles: the Makefile's presets (light, heavy, stress, sustained) plus spike and
-//! soak, custom profiles from TOML, overrides by flag and by the Makefile's `LOADTEST_*`
-//! variables, and the seed's SLA table as default thresholds.
+//! Load-test profiles: the Makefile's presets (light, heavy, stress, sustained), the seed's JMeter
+//! plans (rest-baseline, mcp-baseline, mcp-servers-baseline, load, stress-ramp, spike, soak,
+//! admin-ui; sse and websocket as [`StreamPlan`]s), custom profiles from TOML, overrides by flag
+//! and by the Makefile's `LOADTEST_*` variables, and the seed's SLA table as default thresholds.
 
 use std::time::Duration;
 
+use contextforge::settings::AdminUi;
 use loadgen::{parse_duration, parse_rate, parse_stages, Arrival, Era, Model, Plan, Stage, Wait};
 use serde::Deserialize;
 
@@ -34,6 +36,24 @@ impl SlaClass {
         }
     }
 
+    /// The p95 limit of [`SlaClass::latency_thresholds`], in milliseconds.
+    pub fn p95_limit_ms(self) -> f64 {
+        match self {
+            SlaClass::Baseline => 200.0,
+            SlaClass::Load => 300.0,
+            SlaClass::Stress => 500.0,
+        }
+    }
+
+    /// The error-rate limit of [`SlaClass::latency_thresholds`], as a fraction.
+    pub fn error_rate_limit(self) -> f64 {
+        match self {
+            SlaClass::Baseline => 0.001,
+            SlaClass::Load => 0.005,
+            SlaClass::Stress => 0.01,
+        }
+    }
+
     /// Requests per second the SLA asks for.
     pub fn throughput(self) -> f64 {
         match self {
@@ -42,6 +62,16 @@ impl SlaClass {
             SlaClass::Stress => 10000.0,
         }
     }
+}
+
+/// What a profile's run is judged for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// The SLA column over the whole measured window.
+    HoldSla,
+    /// The SLA column over the whole window, and the first rate of the ramp at which it broke
+    /// (`crate::breaking`): the seed's "progressive stress to breaking point".
+    FindBreakingPoint,
 }
 
 /// The workload shape of a profile.
@@ -58,6 +88,7 @@ pub enum Load {
         rate: f64,
         stages: Vec<Stage>,
         max_in_flight: u32,
+        arrival: Arrival,
     },
 }
 
@@ -82,6 +113,12 @@ pub struct Profile {
     /// The protocol eras the MCP tiers run in (each tier once per era, the stateless era's
     /// skipped with its reason where the target does not speak it).
     pub eras: Vec<Era>,
+    /// The tiers the profile runs when `--tiers` is not given (`direct`, `rest`, …); None: every
+    /// tier.
+    pub tiers: Option<String>,
+    /// The gateway's admin UI the profile needs (on for admin-ui).
+    pub admin_ui: AdminUi,
+    pub goal: Goal,
 }
 
 /// `session`, `stateless`, `both`, or a comma-separated list of eras.
@@ -103,50 +140,200 @@ pub fn parse_eras(text: &str) -> Result<Vec<Era>, String> {
     Ok(eras)
 }
 
-/// Names of the built-in profiles, in the README's order.
-pub const BUILT_IN: &[&str] = &["light", "heavy", "stress", "sustained", "spike", "soak"];
+/// Names of the built-in profiles, in the README's order: the Makefile's presets, then the
+/// seed's JMeter plans run on the engine (`stress` stays the Makefile's 500 users; the JMeter
+/// stress plan is `stress-ramp`).
+pub const BUILT_IN: &[&str] = &[
+    "light",
+    "heavy",
+    "stress",
+    "sustained",
+    "rest-baseline",
+    "mcp-baseline",
+    "mcp-servers-baseline",
+    "load",
+    "stress-ramp",
+    "spike",
+    "soak",
+    "admin-ui",
+];
+
+/// The in-flight bound of a JMeter plan: one second of its peak arrivals, 50 to 10,000 (as
+/// `cargo xtask load` sizes it).
+fn in_flight_for(peak: f64) -> u32 {
+    // Bounded to 50..=10,000 first, so the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let bound = peak.clamp(50.0, 10_000.0).ceil() as u32;
+    bound
+}
+
+/// A JMeter plan's load: evenly paced arrivals (JMeter's throughput timers) starting at `rate`
+/// and following `stages`.
+fn paced(rate: f64, stages: &str) -> Load {
+    let stages = parse_stages(stages).expect("built-in stages parse");
+    let peak = stages.iter().map(|s| s.target).fold(rate, f64::max);
+    Load::Arrivals {
+        rate,
+        stages,
+        max_in_flight: in_flight_for(peak),
+        arrival: Arrival::Constant,
+    }
+}
+
+/// The shape, SLA column and tiers of a built-in profile; None for an unknown name.
+struct BuiltIn {
+    sla: SlaClass,
+    load: Load,
+    rss_sample_secs: f64,
+    tiers: Option<&'static str>,
+    rest_classes: Option<&'static str>,
+    admin_ui: AdminUi,
+    goal: Goal,
+}
+
+fn built_in_shape(name: &str) -> Option<BuiltIn> {
+    let users = |users, spawn_rate, secs| Load::Users {
+        users,
+        spawn_rate,
+        duration: Duration::from_secs(secs),
+    };
+    let shape = |sla, load| BuiltIn {
+        sla,
+        load,
+        rss_sample_secs: 5.0,
+        tiers: None,
+        rest_classes: None,
+        admin_ui: AdminUi::Off,
+        goal: Goal::HoldSla,
+    };
+    let on = |tiers: &'static str, shape: BuiltIn| BuiltIn {
+        tiers: Some(tiers),
+        ..shape
+    };
+    Some(match name {
+        "light" => shape(SlaClass::Baseline, users(10, 2.0, 30)),
+        "heavy" => shape(SlaClass::Load, users(200, 20.0, 120)),
+        "stress" => shape(SlaClass::Stress, users(500, 50.0, 60)),
+        "sustained" => shape(SlaClass::Load, users(25, 5.0, 300)),
+        // The seed's JMeter plans ("Available Test Plans": duration and target).
+        "rest-baseline" => BuiltIn {
+            rest_classes: Some("HealthCheckUser,ReadOnlyAPIUser"),
+            ..on("rest", shape(SlaClass::Baseline, paced(1000.0, "1000:10m")))
+        },
+        // JMETER_SERVER_ID is the stack's virtual server (or --server-id).
+        "mcp-baseline" => on(
+            "gateway",
+            shape(SlaClass::Baseline, paced(1000.0, "1000:15m")),
+        ),
+        // Straight at the bench servers, no gateway.
+        "mcp-servers-baseline" => on(
+            "direct",
+            shape(SlaClass::Baseline, paced(2000.0, "2000:10m")),
+        ),
+        "load" => shape(SlaClass::Load, paced(4000.0, "4000:30m")),
+        // 1k/s rising linearly to 10k/s over 30 min, judged by where the SLA breaks.
+        "stress-ramp" => BuiltIn {
+            goal: Goal::FindBreakingPoint,
+            ..shape(SlaClass::Stress, paced(1000.0, "10000:30m"))
+        },
+        // 1k/s for 4 min, 10 s up to 10k/s held 100 s, 10 s down, 1k/s for 4 min: 10 min.
+        "spike" => shape(
+            SlaClass::Stress,
+            paced(1000.0, "1000:4m,10000:10s,10000:100s,1000:10s,1000:4m"),
+        ),
+        // 2k/s for 24 h, the gateway's memory sampled to show a leak.
+        "soak" => BuiltIn {
+            rss_sample_secs: 10.0,
+            ..shape(SlaClass::Load, paced(2000.0, "2000:24h"))
+        },
+        "admin-ui" => BuiltIn {
+            rest_classes: Some("AdminUIUser"),
+            admin_ui: AdminUi::On,
+            ..on("rest", shape(SlaClass::Baseline, users(50, 10.0, 300)))
+        },
+        _ => return None,
+    })
+}
+
+/// The transport of a streaming plan's long-lived connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamTransport {
+    /// A virtual server's SSE endpoint (`contextforge::naming::virtual_server_sse_path`).
+    Sse,
+    /// The gateway's WebSocket endpoint (`contextforge::naming::WEBSOCKET_PATH`).
+    WebSocket,
+}
+
+/// One of the seed's connection plans (`sse_streaming_baseline.jmx`,
+/// `websocket_baseline.jmx`): N long-lived connections held for a duration, judged by an SLA
+/// column. Defined here so the engine's streaming workload can be wired to them; until then
+/// `load-test` refuses them in one line ([`StreamPlan::not_wired`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamPlan {
+    pub name: &'static str,
+    pub transport: StreamTransport,
+    pub connections: u32,
+    pub duration: Duration,
+    pub sla: SlaClass,
+}
+
+/// The streaming plans, in the README's order.
+pub const STREAM_PLANS: &[&str] = &["sse", "websocket"];
+
+impl StreamPlan {
+    pub fn built_in(name: &str) -> Option<StreamPlan> {
+        let plan = |name, transport, connections| StreamPlan {
+            name,
+            transport,
+            connections,
+            duration: Duration::from_secs(600),
+            sla: SlaClass::Baseline,
+        };
+        match name {
+            "sse" => Some(plan("sse", StreamTransport::Sse, 1000)),
+            "websocket" => Some(plan("websocket", StreamTransport::WebSocket, 500)),
+            _ => None,
+        }
+    }
+
+    /// Why `load-test` cannot run it yet (one line).
+    pub fn not_wired(&self) -> String {
+        let (what, endpoint) = match self.transport {
+            StreamTransport::Sse => ("SSE", contextforge::naming::virtual_server_sse_path("{id}")),
+            StreamTransport::WebSocket => {
+                ("WebSocket", contextforge::naming::WEBSOCKET_PATH.into())
+            }
+        };
+        format!(
+            "profile '{}' ({} {what} connections on the gateway's /{endpoint} for {} s, SLA {}) needs the engine's {what} connection workload, which load-test does not drive yet",
+            self.name,
+            self.connections,
+            self.duration.as_secs(),
+            self.sla.name()
+        )
+    }
+}
 
 impl Profile {
     /// A built-in profile by name.
     pub fn built_in(name: &str) -> Option<Profile> {
-        let users = |users, spawn_rate, secs| Load::Users {
-            users,
-            spawn_rate,
-            duration: Duration::from_secs(secs),
-        };
-        let (sla, load, rss_sample_secs) = match name {
-            "light" => (SlaClass::Baseline, users(10, 2.0, 30), 5.0),
-            "heavy" => (SlaClass::Load, users(200, 20.0, 120), 5.0),
-            "stress" => (SlaClass::Stress, users(500, 50.0, 60), 5.0),
-            "sustained" => (SlaClass::Load, users(25, 5.0, 300), 5.0),
-            // 1k/s, a jump to 10k/s held for 20 s, back to 1k/s.
-            "spike" => (
-                SlaClass::Stress,
-                Load::Arrivals {
-                    rate: 1000.0,
-                    stages: parse_stages("1000:20s,10000:5s,10000:20s,1000:5s,1000:20s")
-                        .expect("built-in stages parse"),
-                    max_in_flight: 500,
-                },
-                5.0,
-            ),
-            // Long and steady, with the gateway's memory sampled to show a leak.
-            "soak" => (SlaClass::Load, users(50, 5.0, 3600), 10.0),
-            _ => return None,
-        };
+        let shape = built_in_shape(name)?;
         Some(Profile {
             name: name.to_string(),
-            sla,
-            load,
+            sla: shape.sla,
+            load: shape.load,
             warmup: Duration::from_secs(5),
             seed: 1,
             mcp_classes: None,
-            rest_classes: None,
+            rest_classes: shape.rest_classes.map(str::to_string),
             rest: true,
             thresholds: vec![],
             sla_thresholds: true,
-            rss_sample_secs,
+            rss_sample_secs: shape.rss_sample_secs,
             eras: vec![Era::Session],
+            tiers: shape.tiers.map(str::to_string),
+            admin_ui: shape.admin_ui,
+            goal: shape.goal,
         })
     }
 
@@ -154,6 +341,9 @@ impl Profile {
     pub fn load(name_or_path: &str) -> Result<Profile, String> {
         if let Some(p) = Profile::built_in(name_or_path) {
             return Ok(p);
+        }
+        if let Some(plan) = StreamPlan::built_in(name_or_path) {
+            return Err(plan.not_wired());
         }
         let path = std::path::Path::new(name_or_path);
         if !path.exists() {
@@ -197,6 +387,7 @@ impl Profile {
                 rate: stages.first().map_or(0.0, |s| s.target),
                 stages,
                 max_in_flight: file.max_in_flight.unwrap_or(500),
+                arrival: Arrival::Poisson,
             };
             if file.users.is_some() || file.spawn_rate.is_some() {
                 return Err("users/spawn_rate and rate_stages exclude each other".into());
@@ -207,6 +398,7 @@ impl Profile {
         p.apply_overrides(&Overrides {
             users: file.users,
             spawn_rate: file.spawn_rate,
+            rate: None,
             run_time: file
                 .duration
                 .as_deref()
@@ -269,14 +461,54 @@ impl Profile {
                     *duration = d;
                 }
             }
-            Load::Arrivals { .. } => {
-                if o.users.is_some() || o.spawn_rate.is_some() || o.run_time.is_some() {
+            Load::Arrivals { rate, stages, .. } => {
+                if o.users.is_some() || o.spawn_rate.is_some() {
                     return Err(format!(
-                        "profile '{}' is an arrival-rate profile: users, spawn rate and run time do not apply (write rate_stages in a TOML profile)",
+                        "profile '{}' is an arrival-rate profile: users and spawn rate do not apply (--rate and --duration scale it)",
                         self.name
                     ));
                 }
+                if let Some(new_rate) = o.rate {
+                    if !(new_rate.is_finite() && new_rate > 0.0) {
+                        return Err(format!("rate {new_rate} must be above zero"));
+                    }
+                    if *rate <= 0.0 {
+                        return Err(format!(
+                            "profile '{}' starts at 0/s: --rate has nothing to scale",
+                            self.name
+                        ));
+                    }
+                    // Every stage keeps its proportion to the starting rate.
+                    let factor = new_rate / *rate;
+                    *rate = new_rate;
+                    for stage in stages.iter_mut() {
+                        stage.target *= factor;
+                    }
+                }
+                if let Some(d) = o.run_time {
+                    if d.is_zero() {
+                        return Err("run time must be longer than zero".into());
+                    }
+                    // Every stage keeps its share of the plan's time.
+                    let total: Duration = stages.iter().map(|s| s.duration).sum();
+                    if total.is_zero() {
+                        return Err(format!(
+                            "profile '{}' has no stage time to scale",
+                            self.name
+                        ));
+                    }
+                    let factor = d.as_secs_f64() / total.as_secs_f64();
+                    for stage in stages.iter_mut() {
+                        stage.duration = stage.duration.mul_f64(factor);
+                    }
+                }
             }
+        }
+        if o.rate.is_some() && matches!(self.load, Load::Users { .. }) {
+            return Err(format!(
+                "profile '{}' is a users profile: --rate applies to arrival-rate profiles",
+                self.name
+            ));
         }
         Ok(())
     }
@@ -310,10 +542,11 @@ impl Profile {
                 rate,
                 stages,
                 max_in_flight,
+                arrival,
             } => (
                 Model::Open {
                     rate: *rate,
-                    arrival: Arrival::Poisson,
+                    arrival: *arrival,
                     max_in_flight: *max_in_flight,
                     max_backlog: max_in_flight.saturating_mul(10),
                 },
@@ -328,6 +561,16 @@ impl Profile {
             max_requests: None,
             warmup: self.warmup,
             seed: self.seed,
+        }
+    }
+
+    /// The highest arrival rate an arrival-rate profile offers; None for a users profile.
+    pub fn peak_rate(&self) -> Option<f64> {
+        match &self.load {
+            Load::Users { .. } => None,
+            Load::Arrivals { rate, stages, .. } => {
+                Some(stages.iter().map(|s| s.target).fold(*rate, f64::max))
+            }
         }
     }
 
@@ -361,6 +604,7 @@ impl Profile {
                 rate,
                 stages,
                 max_in_flight,
+                arrival,
             } => {
                 let mut steps = vec![format!("{rate}/s")];
                 steps.extend(
@@ -368,8 +612,12 @@ impl Profile {
                         .iter()
                         .map(|s| format!("{}/s over {} s", s.target, s.duration.as_secs_f64())),
                 );
+                let paced = match arrival {
+                    Arrival::Constant => "evenly paced",
+                    Arrival::Poisson => "Poisson",
+                };
                 format!(
-                    "arrivals {} (≤{max_in_flight} in flight), {} s per tier",
+                    "{paced} arrivals {} (≤{max_in_flight} in flight), {} s per tier",
                     steps.join(" → "),
                     self.duration().as_secs_f64()
                 )
@@ -377,14 +625,20 @@ impl Profile {
         }
     }
 
-    /// The SLA throughput threshold, when this profile can offer that much load; otherwise why
-    /// not (a threshold that cannot pass whatever the gateway does says nothing about it).
+    /// The throughput threshold, when this profile offers the rate it is judged at; otherwise
+    /// why not (a threshold that cannot pass whatever the gateway does says nothing about it).
+    /// A steady profile is judged at the rate it offers (the JMeter plans' target column, or
+    /// what `--rate` made of it), a ramp at the SLA column's throughput when its mean reaches
+    /// it; both at 99%.
     pub fn throughput_threshold(&self) -> Result<String, String> {
         let wanted = self.sla.throughput();
         match &self.load {
             Load::Users { .. } => Err(format!(
                 "throughput SLA (≥{wanted}/s) not checked: in a users profile the offered rate is set by users and waits, not by the target"
             )),
+            Load::Arrivals { rate, stages, .. } if stages.iter().all(|s| s.target == *rate) => {
+                Ok(format!("rps>={}", rate * 0.99))
+            }
             Load::Arrivals { .. } => {
                 let secs = self.duration().as_secs_f64();
                 let offered = mean_rate(&self.load);
@@ -424,6 +678,8 @@ fn mean_rate(load: &Load) -> f64 {
 pub struct Overrides {
     pub users: Option<u32>,
     pub spawn_rate: Option<f64>,
+    /// The starting arrival rate (arrival-rate profiles; every stage scales with it).
+    pub rate: Option<f64>,
     pub run_time: Option<Duration>,
 }
 
@@ -442,6 +698,7 @@ impl Overrides {
             spawn_rate: read("LOADTEST_SPAWN_RATE")
                 .map(|v| parse_rate(&v).map_err(|e| format!("LOADTEST_SPAWN_RATE: {e}")))
                 .transpose()?,
+            rate: None,
             run_time: read("LOADTEST_RUN_TIME")
                 .map(|v| parse_duration(&v).map_err(|e| format!("LOADTEST_RUN_TIME: {e}")))
                 .transpose()?,
@@ -453,6 +710,7 @@ impl Overrides {
         Overrides {
             users: self.users.or(fallback.users),
             spawn_rate: self.spawn_rate.or(fallback.spawn_rate),
+            rate: self.rate.or(fallback.rate),
             run_time: self.run_time.or(fallback.run_time),
         }
     }
@@ -501,6 +759,7 @@ mod tests {
         assert_eq!(shape("heavy"), (200, 20.0, 120));
         assert_eq!(shape("stress"), (500, 50.0, 60));
         assert_eq!(shape("sustained"), (25, 5.0, 300));
+        assert_eq!(shape("admin-ui"), (50, 10.0, 300));
         let spike = Profile::built_in("spike").unwrap();
         let peak = match &spike.load {
             Load::Arrivals { rate, stages, .. } => {
@@ -511,7 +770,7 @@ mod tests {
             Load::Users { .. } => panic!("spike is an arrival profile"),
         };
         assert_eq!(peak, 10000.0);
-        assert_eq!(spike.duration().as_secs(), 70);
+        assert_eq!(spike.duration().as_secs(), 600);
         for name in BUILT_IN {
             assert!(Profile::built_in(name).is_some(), "{name}");
         }
@@ -595,15 +854,183 @@ mod tests {
             .throughput_threshold()
             .unwrap_err()
             .contains("users and waits"));
-        // spike averages (20·1k + 5·5.5k + 20·10k + 5·5.5k + 20·1k) / 70 ≈ 4.2k/s < 10k/s.
+        // spike averages (240·1k + 10·5.5k + 100·10k + 10·5.5k + 240·1k) / 600 = 2,650/s.
         let e = Profile::built_in("spike")
             .unwrap()
             .throughput_threshold()
             .unwrap_err();
-        assert!(e.contains("offers 4214/s"), "{e}");
+        assert!(e.contains("offers 2650/s"), "{e}");
+        // A steady profile is judged at the rate it offers.
         let flat =
             Profile::from_toml("name = \"f\"\nsla = \"baseline\"\nrate_stages = \"2000:10s\"\n")
                 .unwrap();
-        assert_eq!(flat.throughput_threshold().unwrap(), "rps>=990");
+        assert_eq!(flat.throughput_threshold().unwrap(), "rps>=1980");
+        let ramp = Profile::from_toml(
+            "name = \"r\"\nsla = \"baseline\"\nrate_stages = \"1000:5s,2000:10s\"\n",
+        )
+        .unwrap();
+        assert_eq!(ramp.throughput_threshold().unwrap(), "rps>=990");
+    }
+
+    /// The seed's "Available Test Plans" (duration, target) and its SLA table's columns.
+    #[test]
+    fn the_jmeter_plans_have_the_seeds_rates_durations_and_sla_columns() {
+        use SlaClass::{Baseline, Load as LoadSla, Stress};
+        for (name, start, peak, secs, sla, tiers) in [
+            ("rest-baseline", 1000.0, 1000.0, 600, Baseline, Some("rest")),
+            (
+                "mcp-baseline",
+                1000.0,
+                1000.0,
+                900,
+                Baseline,
+                Some("gateway"),
+            ),
+            (
+                "mcp-servers-baseline",
+                2000.0,
+                2000.0,
+                600,
+                Baseline,
+                Some("direct"),
+            ),
+            ("load", 4000.0, 4000.0, 1800, LoadSla, None),
+            ("stress-ramp", 1000.0, 10000.0, 1800, Stress, None),
+            ("spike", 1000.0, 10000.0, 600, Stress, None),
+            ("soak", 2000.0, 2000.0, 86400, LoadSla, None),
+        ] {
+            let p = Profile::built_in(name).unwrap();
+            let Load::Arrivals {
+                rate,
+                arrival,
+                max_in_flight,
+                ..
+            } = &p.load
+            else {
+                panic!("{name} is an arrival-rate plan")
+            };
+            assert_eq!(*rate, start, "{name}");
+            assert_eq!(*arrival, Arrival::Constant, "{name}: JMeter paces evenly");
+            assert!(
+                f64::from(*max_in_flight) >= f64::min(peak, 10_000.0),
+                "{name}"
+            );
+            assert_eq!(p.peak_rate(), Some(peak), "{name}");
+            assert_eq!(p.duration().as_secs(), secs, "{name}");
+            assert_eq!(p.sla, sla, "{name}");
+            assert_eq!(p.tiers.as_deref(), tiers, "{name}");
+            let goal = if name == "stress-ramp" {
+                Goal::FindBreakingPoint
+            } else {
+                Goal::HoldSla
+            };
+            assert_eq!(p.goal, goal, "{name}");
+            assert!(BUILT_IN.contains(&name), "{name}");
+        }
+        // The steady plans are judged at their target; the baseline and load columns' throughput
+        // rows are those targets.
+        let judged = |name: &str| Profile::built_in(name).unwrap().throughput_threshold();
+        assert_eq!(judged("rest-baseline").unwrap(), "rps>=990");
+        assert_eq!(judged("mcp-servers-baseline").unwrap(), "rps>=1980");
+        assert_eq!(judged("load").unwrap(), "rps>=3960");
+        assert_eq!(SlaClass::Load.throughput(), 4000.0);
+        assert!(judged("stress-ramp").is_err());
+        let admin = Profile::built_in("admin-ui").unwrap();
+        assert_eq!(admin.admin_ui, AdminUi::On);
+        assert_eq!(
+            (admin.tiers.as_deref(), admin.rest_classes.as_deref()),
+            (Some("rest"), Some("AdminUIUser"))
+        );
+        assert_eq!(Profile::built_in("load").unwrap().admin_ui, AdminUi::Off);
+        // The Makefile's stress keeps its meaning.
+        assert!(matches!(
+            Profile::built_in("stress").unwrap().load,
+            Load::Users { users: 500, .. }
+        ));
+        // The numeric limits agree with the SLA table's text.
+        for sla in [Baseline, LoadSla, Stress] {
+            let [_, p95, _, errors] = sla.latency_thresholds();
+            assert_eq!(p95, format!("p95<{}ms", sla.p95_limit_ms()));
+            assert_eq!(
+                errors,
+                format!("error_rate<{}%", sla.error_rate_limit() * 100.0)
+            );
+        }
+    }
+
+    #[test]
+    fn stream_plans_are_defined_and_refused_in_one_line_until_wired() {
+        for (name, transport, connections, word) in [
+            ("sse", StreamTransport::Sse, 1000, "SSE"),
+            ("websocket", StreamTransport::WebSocket, 500, "WebSocket"),
+        ] {
+            let plan = StreamPlan::built_in(name).unwrap();
+            assert_eq!(
+                (
+                    plan.transport,
+                    plan.connections,
+                    plan.duration.as_secs(),
+                    plan.sla
+                ),
+                (transport, connections, 600, SlaClass::Baseline)
+            );
+            assert!(STREAM_PLANS.contains(&name));
+            let e = Profile::load(name).unwrap_err();
+            assert!(
+                e.contains(&format!("needs the engine's {word} connection workload")),
+                "{e}"
+            );
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn rate_and_duration_scale_an_arrival_plan_and_keep_its_shape() {
+        let mut spike = Profile::built_in("spike").unwrap();
+        spike
+            .apply_overrides(&Overrides {
+                rate: Some(20.0),
+                run_time: Some(Duration::from_secs(6)),
+                ..Overrides::default()
+            })
+            .unwrap();
+        let Load::Arrivals { rate, stages, .. } = &spike.load else {
+            panic!("arrivals")
+        };
+        assert_eq!(*rate, 20.0);
+        let targets: Vec<f64> = stages.iter().map(|s| s.target).collect();
+        assert_eq!(targets, [20.0, 200.0, 200.0, 20.0, 20.0]);
+        assert!((spike.duration().as_secs_f64() - 6.0).abs() < 1e-6);
+        assert!((stages[0].duration.as_secs_f64() - 2.4).abs() < 1e-6);
+        let mut rest = Profile::built_in("rest-baseline").unwrap();
+        rest.apply_overrides(&Overrides {
+            rate: Some(20.0),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(rest.throughput_threshold().unwrap(), "rps>=19.8");
+        assert_eq!(rest.duration(), Duration::from_secs(600));
+        let refused = |name: &str, o: Overrides| {
+            Profile::built_in(name)
+                .unwrap()
+                .apply_overrides(&o)
+                .unwrap_err()
+        };
+        let e = refused(
+            "light",
+            Overrides {
+                rate: Some(5.0),
+                ..Overrides::default()
+            },
+        );
+        assert!(e.contains("users profile"), "{e}");
+        let e = refused(
+            "load",
+            Overrides {
+                rate: Some(0.0),
+                ..Overrides::default()
+            },
+        );
+        assert!(e.contains("above zero"), "{e}");
     }
 }

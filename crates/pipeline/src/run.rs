@@ -120,6 +120,7 @@ pub async fn run(
         RunTarget::Stack { options: up, keep } => {
             let lease = crate::lease::StackLease::acquire(up, &stop, on).await?;
             let result = async {
+                admin_ui_served(lease.state(), up.admin_ui)?;
                 let targets = crate::targets::prepare(lease.state(), rest)
                     .await
                     .map_err(RunFailure::Infrastructure)?;
@@ -254,7 +255,13 @@ impl Run<'_> {
                 "no service of the stack could be read: CPU and memory were not sampled".into(),
             );
         }
-        let thresholds = crate::thresholds::judge(&options.thresholds, &tier_runs, &mut notes);
+        let mut thresholds = crate::thresholds::judge(&options.thresholds, &tier_runs, &mut notes);
+        thresholds.extend(crate::thresholds::judge_breaking_points(
+            &options.profile,
+            &options.tiers,
+            &tier_runs,
+            &mut notes,
+        ));
         Ok(OverheadRun::assemble(RunFacts {
             run_id: format!(
                 "{}-{}",
@@ -275,6 +282,24 @@ impl Run<'_> {
             stopped_by: *stop.borrow(),
         }))
     }
+}
+
+/// A plan that needs the gateway's admin UI cannot run on a stack whose gateway has it off (a
+/// reused one): every page would fail, which says nothing about the UI.
+fn admin_ui_served(
+    state: &stack::StackState,
+    needed: contextforge::settings::AdminUi,
+) -> Result<(), RunFailure> {
+    let served = state
+        .gateway_settings
+        .iter()
+        .any(|(name, value)| name == contextforge::settings::UI_ENABLED && value == "true");
+    if needed == contextforge::settings::AdminUi::On && !served {
+        return Err(RunFailure::Usage(
+            "this profile needs the gateway's admin UI, which the running stack serves without: take it down (cargo xtask benchmark-down) or bring it up with --admin-ui".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The engine's spec for one tier: the same plan and seed on every tier.

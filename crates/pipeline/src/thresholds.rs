@@ -55,7 +55,8 @@ pub fn scoped(
 }
 
 /// The tiers a threshold applies to: the one its `tier=` names, or by default the MCP workload
-/// through the gateway (direct is the reference the others are measured against).
+/// through the gateway (direct is the reference the others are measured against; see
+/// [`unscoped_tiers`]).
 fn tiers_of(threshold: &Threshold, text: &str, selected: &[Tier]) -> Result<Vec<Tier>, String> {
     match &threshold.tier {
         Some(name) => {
@@ -73,10 +74,22 @@ fn tiers_of(threshold: &Threshold, text: &str, selected: &[Tier]) -> Result<Vec<
             }
             Ok(vec![tier])
         }
-        None => Ok(Tier::JUDGED_BY_DEFAULT
-            .into_iter()
-            .filter(|t| selected.contains(t))
-            .collect()),
+        None => Ok(unscoped_tiers(selected)),
+    }
+}
+
+/// The tiers an unscoped threshold (and a stress ramp's breaking point) is judged on: the MCP
+/// workload through the gateway; a run without it (rest-baseline, mcp-servers-baseline) is judged
+/// on what it runs.
+pub fn unscoped_tiers(selected: &[Tier]) -> Vec<Tier> {
+    let judged: Vec<Tier> = Tier::JUDGED_BY_DEFAULT
+        .into_iter()
+        .filter(|t| selected.contains(t))
+        .collect();
+    if judged.is_empty() {
+        selected.to_vec()
+    } else {
+        judged
     }
 }
 
@@ -128,6 +141,30 @@ pub fn judge(
                 )),
             }
         }
+    }
+    results
+}
+
+/// A stress ramp's breaking point on each tier the SLA judges that ran to the end, as judged
+/// results; where each broke (or that it held) goes to `notes`. Nothing for other profiles.
+pub fn judge_breaking_points(
+    profile: &Profile,
+    selected: &[Tier],
+    tiers: &[TierRun],
+    notes: &mut Vec<String>,
+) -> Vec<ThresholdResult> {
+    let (crate::profile::Goal::FindBreakingPoint, Some(peak)) = (profile.goal, profile.peak_rate())
+    else {
+        return vec![];
+    };
+    let mut results = Vec::new();
+    for tier in unscoped_tiers(selected) {
+        let Some(run) = tiers.iter().find(|t| t.tier == tier).and_then(TierRun::ran) else {
+            continue;
+        };
+        let (result, said) = crate::breaking::judged(tier, &run.series, profile.sla, peak);
+        notes.push(said);
+        results.push(result);
     }
     results
 }

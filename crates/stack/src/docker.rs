@@ -440,6 +440,7 @@ impl Containers {
             &state.auth_secret,
             &state.storage(Path::new(GATEWAY_DATABASE_IN_CONTAINER)),
             options.tracking,
+            options.admin_ui,
         );
         env.extend([
             ("HOST", "127.0.0.1".to_string()),

@@ -70,6 +70,10 @@ pub struct UpFlags {
     /// The TLS listener's port (default 8443; turns it on).
     #[arg(long, value_name = "PORT")]
     pub nginx_tls_port: Option<u16>,
+    /// Serve the gateway's admin UI (MCPGATEWAY_UI_ENABLED; off by default: load tests measure
+    /// the MCP path; the admin-ui load-test plan turns it on).
+    #[arg(long)]
+    pub admin_ui: bool,
     /// Leave what started running when `up` fails (for debugging).
     #[arg(long)]
     pub keep_on_failure: bool,
@@ -122,6 +126,11 @@ impl UpFlags {
             limits: crate::ContainerLimits {
                 cpus: self.cpus,
                 memory: self.memory,
+            },
+            admin_ui: if self.admin_ui {
+                contextforge::settings::AdminUi::On
+            } else {
+                contextforge::settings::AdminUi::Off
             },
         }
     }

@@ -373,6 +373,7 @@ async fn bring_up<B: Backend>(
         "",
         &state.storage(Path::new("mcp.db")),
         options.tracking,
+        options.admin_ui,
     );
     state.gateway_settings = contextforge::settings::performance_settings(&env);
     start_healthy(backend, options, state, &gateway).await?;

@@ -150,6 +150,7 @@ impl Processes {
             &state.auth_secret,
             &state.storage(&database),
             options.tracking,
+            options.admin_ui,
         );
         let port = options.gateway_port.to_string();
         let mut command = if options.workers > 1 {

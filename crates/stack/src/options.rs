@@ -102,6 +102,8 @@ pub struct UpOptions {
     pub tracking: contextforge::settings::Tracking,
     /// `--cpus`/`--memory` for every container (docker runtime only; the local runtime refuses).
     pub limits: crate::ContainerLimits,
+    /// The gateway's admin UI (`--admin-ui`; `load-test --profile admin-ui` turns it on).
+    pub admin_ui: contextforge::settings::AdminUi,
 }
 
 impl UpOptions {
@@ -209,6 +211,7 @@ impl UpOptions {
             images: Images::default(),
             tracking: contextforge::settings::Tracking::Off,
             limits: crate::ContainerLimits::default(),
+            admin_ui: contextforge::settings::AdminUi::Off,
         }
     }
 }

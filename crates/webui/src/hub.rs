@@ -165,7 +165,7 @@ impl Hub {
     /// The run options the form stands for: the UI's own flags, then the form's.
     fn options(&self, settings: &Settings, live: Live) -> Result<RunOptions, String> {
         let mut args = self.template.clone();
-        args.tiers = settings.scope.tiers().into();
+        args.tiers = Some(settings.scope.tiers().into());
         args.users = Some(settings.users);
         args.run_time = Some(format!("{}s", settings.run_time.as_secs_f64()));
         match settings.scope.class_kind() {
@@ -202,6 +202,7 @@ impl Hub {
                     duration: settings.run_time,
                 }],
                 max_in_flight: settings.users,
+                arrival: loadgen::Arrival::Poisson,
             };
             let mut notes = Vec::new();
             options.thresholds = pipeline::thresholds::scoped(

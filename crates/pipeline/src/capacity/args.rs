@@ -216,7 +216,13 @@ fn target(
     bench_server: stack::BenchServerProgram,
 ) -> Result<SearchTarget, String> {
     let Some(url) = &args.url else {
-        let mut target = crate::cli::target(&args.target, false, env, bench_server)?;
+        let mut target = crate::cli::target(
+            &args.target,
+            false,
+            contextforge::settings::AdminUi::Off,
+            env,
+            bench_server,
+        )?;
         crate::cli::tls_for_tiers(&mut target, tiers);
         return Ok(SearchTarget::System(target));
     };
