@@ -178,8 +178,10 @@ pub fn build(args: &HeyArgs) -> Result<(Plan, Scenario, HttpOptions), Refusal> {
     Ok((plan, scenario, http))
 }
 
-/// The whole `hey` command: parse, check, run, print hey's summary, write the log and JSON.
-pub fn main_with_args(args: Vec<String>) -> ExitCode {
+/// The whole `hey` command: parse, check, run, print hey's summary, write the log and JSON;
+/// `views` writes the report views beside them (`<log stem>.html`, `.md`, `.junit.xml`,
+/// `_*.csv`).
+pub fn main_with_args(args: Vec<String>, views: crate::WriteViews) -> ExitCode {
     let args = args::go_spellings(args);
     let parsed = match HeyArgs::try_parse_from(&args) {
         Ok(a) => a,
@@ -242,6 +244,10 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         );
     }
     println!("\nLog: {}\nResults: {}", log.display(), json_path.display());
+    match views(&results, &json_path) {
+        Ok(html) => println!("Report: {}", html.display()),
+        Err(e) => return Exit::Infrastructure.fail("hey", &e),
+    }
     crate::command::outcome(&results).into()
 }
 
