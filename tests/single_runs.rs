@@ -55,34 +55,9 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-#[test]
-fn load_runs_report_write_locusts_csvs_and_compare() {
-    let (_server, port) = spawn_bench_server(1, &[]).unwrap();
-    let (_faulty, faulty_port) = spawn_bench_server(1, &["--error-rate", "0.3"]).unwrap();
-    let dir = test_workdir("single-load");
-    let baseline = load(&dir, "base", &format!("http://127.0.0.1:{port}/mcp"));
-    let current = load(
-        &dir,
-        "faulty",
-        &format!("http://127.0.0.1:{faulty_port}/mcp"),
-    );
-
-    // Every view, beside results.json.
-    for file in ["results.json", "report.html", "report.md", "junit.xml"] {
-        assert!(baseline.join(file).exists(), "{file}");
-    }
-    let html = std::fs::read_to_string(baseline.join("report.html")).unwrap();
-    assert!(html.contains("mcpbench run report — load"), "title");
-    assert!(
-        !html.contains("Overhead against direct"),
-        "no overhead for one target"
-    );
-    let md = std::fs::read_to_string(baseline.join("report.md")).unwrap();
-    assert!(md.contains("| target | http://127.0.0.1:"), "{md}");
-    let junit = std::fs::read_to_string(baseline.join("junit.xml")).unwrap();
-    assert!(junit.contains("name=\"target\""), "{junit}");
-
-    // Locust's CSV set under `--csv locust`'s names, with Locust's columns.
+/// Locust's CSV set under `--csv locust`'s names, with Locust's columns; the faulty run's
+/// failures counted per operation and error class.
+fn check_locust_csvs(baseline: &Path, current: &Path) {
     let (header, rows) = read_csv(&baseline.join("locust_stats.csv"));
     assert_eq!(header, loadgen::locust::stats_columns());
     let names: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
@@ -134,6 +109,36 @@ fn load_runs_report_write_locusts_csvs_and_compare() {
         rows.iter().all(|r| r[1] == "tools/call" && r[0] == "MCP"),
         "{rows:?}"
     );
+}
+
+#[test]
+fn load_runs_report_write_locusts_csvs_and_compare() {
+    let (_server, port) = spawn_bench_server(1, &[]).unwrap();
+    let (_faulty, faulty_port) = spawn_bench_server(1, &["--error-rate", "0.3"]).unwrap();
+    let dir = test_workdir("single-load");
+    let baseline = load(&dir, "base", &format!("http://127.0.0.1:{port}/mcp"));
+    let current = load(
+        &dir,
+        "faulty",
+        &format!("http://127.0.0.1:{faulty_port}/mcp"),
+    );
+
+    // Every view, beside results.json.
+    for file in ["results.json", "report.html", "report.md", "junit.xml"] {
+        assert!(baseline.join(file).exists(), "{file}");
+    }
+    let html = std::fs::read_to_string(baseline.join("report.html")).unwrap();
+    assert!(html.contains("mcpbench run report — load"), "title");
+    assert!(
+        !html.contains("Overhead against direct"),
+        "no overhead for one target"
+    );
+    let md = std::fs::read_to_string(baseline.join("report.md")).unwrap();
+    assert!(md.contains("| target | http://127.0.0.1:"), "{md}");
+    let junit = std::fs::read_to_string(baseline.join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"target\""), "{junit}");
+
+    check_locust_csvs(&baseline, &current);
 
     // `report DIR` writes the views again from results.json, which it leaves alone.
     let json_before = std::fs::read(baseline.join("results.json")).unwrap();
@@ -167,7 +172,11 @@ fn load_runs_report_write_locusts_csvs_and_compare() {
         ],
     );
     assert!(same.status.success(), "{}", printed(&same));
-    assert!(printed(&same).contains("no regressions"), "{}", printed(&same));
+    assert!(
+        printed(&same).contains("no regressions"),
+        "{}",
+        printed(&same)
+    );
     let worse = xtask(
         &dir,
         &[
@@ -180,7 +189,10 @@ fn load_runs_report_write_locusts_csvs_and_compare() {
     );
     assert_eq!(worse.status.code(), Some(1), "{}", printed(&worse));
     let text = printed(&worse);
-    assert!(text.contains("target Aggregated: error_rate 0.00% →"), "{text}");
+    assert!(
+        text.contains("target Aggregated: error_rate 0.00% →"),
+        "{text}"
+    );
     assert!(text.contains("target URL: http://127.0.0.1:"), "{text}");
 
     // A tiered run against a single one: refused in one line, exit 2.

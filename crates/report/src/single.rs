@@ -14,6 +14,7 @@ use crate::document::{
 };
 
 /// A saved run of either kind, as `report` and `compare-baseline` read it.
+#[derive(Debug)]
 pub enum SavedRun {
     Tiered(OverheadRun),
     /// A `load` or `hey` run, as its one-tier document.
