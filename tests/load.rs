@@ -84,11 +84,11 @@ fn an_open_model_run_writes_results_csvs_and_a_table() {
     // 200 arrivals/s for 2 s.
     let calls: u64 = r.operations.iter().map(|o| o.requests).sum();
     assert!((calls as f64 - 400.0).abs() <= 8.0, "{calls} calls");
-    let stats = std::fs::read_to_string(dir.join("stats.csv")).unwrap();
+    let stats = std::fs::read_to_string(dir.join("locust_stats.csv")).unwrap();
     assert!(stats.starts_with("Type,Name,Request Count,Failure Count,Median Response Time"));
     assert!(stats.contains(",Aggregated,"));
-    let history = std::fs::read_to_string(dir.join("stats_history.csv")).unwrap();
-    // A header line, then at least two seconds of three operations.
+    let history = std::fs::read_to_string(dir.join("locust_stats_history.csv")).unwrap();
+    // A header line, then at least two seconds of three operations and Aggregated.
     assert!(history.lines().count() > 2 * 3, "{history}");
 }
 

@@ -284,11 +284,13 @@ fn main() -> ExitCode {
             std::iter::once("cargo xtask load".into())
                 .chain(args)
                 .collect(),
+            report::single::write_views,
         ),
         Command::Hey { args } => loadgen::hey::main_with_args(
             std::iter::once("cargo xtask hey".into())
                 .chain(args)
                 .collect(),
+            report::single::write_views,
         ),
         Command::LoadTest { args } => load_test(None, args),
         Command::LoadTestUi { args } => webui::main_with_args(

@@ -88,6 +88,60 @@ pub const CLASSES: &[ClassInfo] = &[
     ),
 ];
 
+/// The seed's "User Classes" table (`performance-testing.md`): its weights, which differ from
+/// the locustfile's. `HighThroughputUser` has none there ("-", a file of its own) and the
+/// MCP-protocol classes are not in it: they keep their locustfile weight under either table.
+pub const SEED_WEIGHTS: &[(&str, u32)] = &[
+    ("HealthCheckUser", 5),
+    ("ReadOnlyAPIUser", 30),
+    ("AdminUIUser", 10),
+    ("MCPJsonRpcUser", 15),
+    ("WriteAPIUser", 5),
+    ("StressTestUser", 1),
+    ("FastTimeUser", 20),
+    ("RealisticUser", 10),
+];
+
+/// Which table a class's default weight comes from (`--class-weights`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightTable {
+    /// The gateway's current locustfiles ([`CLASSES`]).
+    #[default]
+    Locustfile,
+    /// The seed's table ([`SEED_WEIGHTS`]) where it lists the class.
+    Seed,
+}
+
+impl WeightTable {
+    pub fn parse(text: &str) -> Result<WeightTable, String> {
+        match text.trim() {
+            "locustfile" => Ok(WeightTable::Locustfile),
+            "seed" => Ok(WeightTable::Seed),
+            other => Err(format!(
+                "unknown --class-weights '{other}': locustfile (the gateway's locustfiles) or seed (the seed's User Classes table)"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightTable::Locustfile => "locustfile",
+            WeightTable::Seed => "seed",
+        }
+    }
+
+    /// The class's weight in this table.
+    pub fn weight(self, class: &ClassInfo) -> u32 {
+        match self {
+            WeightTable::Locustfile => class.weight,
+            WeightTable::Seed => SEED_WEIGHTS
+                .iter()
+                .find(|(name, _)| *name == class.name)
+                .map_or(class.weight, |&(_, w)| w),
+        }
+    }
+}
+
 pub fn find_class(name: &str) -> Option<&'static ClassInfo> {
     CLASSES.iter().find(|c| c.name.eq_ignore_ascii_case(name))
 }
@@ -100,8 +154,12 @@ pub struct ClassPick {
 }
 
 /// Parses Locust's class picker as a list: `MCPToolCallerUser,MCPAgentUser:3` (`:N` overrides
-/// the weight). Every class must be of `kind`.
-pub fn parse_class_picks(text: &str, kind: ClassKind) -> Result<Vec<ClassPick>, String> {
+/// the weight; else `table`'s). Every class must be of `kind`.
+pub fn parse_class_picks(
+    text: &str,
+    kind: ClassKind,
+    table: WeightTable,
+) -> Result<Vec<ClassPick>, String> {
     let mut picks = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (name, weight) = match item.split_once(':') {
@@ -133,7 +191,7 @@ pub fn parse_class_picks(text: &str, kind: ClassKind) -> Result<Vec<ClassPick>, 
         }
         picks.push(ClassPick {
             name: info.name,
-            weight: weight.unwrap_or(info.weight),
+            weight: weight.unwrap_or(table.weight(info)),
         });
     }
     if picks.is_empty() {
@@ -152,14 +210,15 @@ fn kind_name(kind: ClassKind) -> &'static str {
     }
 }
 
-/// The default picks: every class of `kind` (the UI classes only when the UI is on).
-pub fn default_picks(kind: ClassKind, ui_enabled: bool) -> Vec<ClassPick> {
+/// The default picks: every class of `kind` (the UI classes only when the UI is on), weighted
+/// by `table`.
+pub fn default_picks(kind: ClassKind, ui_enabled: bool, table: WeightTable) -> Vec<ClassPick> {
     CLASSES
         .iter()
         .filter(|c| c.kind == kind && (ui_enabled || !c.needs_ui))
         .map(|c| ClassPick {
             name: c.name,
-            weight: c.weight,
+            weight: table.weight(c),
         })
         .collect()
 }
@@ -878,7 +937,12 @@ mod tests {
 
     #[test]
     fn class_picks_parse_with_weight_overrides_and_refuse_unknown_names() {
-        let picks = parse_class_picks("MCPToolCallerUser, mcpagentuser:3", Mcp).unwrap();
+        let picks = parse_class_picks(
+            "MCPToolCallerUser, mcpagentuser:3",
+            Mcp,
+            WeightTable::Locustfile,
+        )
+        .unwrap();
         assert_eq!(
             picks,
             vec![
@@ -892,24 +956,38 @@ mod tests {
                 },
             ]
         );
-        assert!(parse_class_picks("NoSuchUser", Mcp)
-            .unwrap_err()
-            .contains("unknown user class 'NoSuchUser'"));
-        assert!(parse_class_picks("HealthCheckUser", Mcp)
-            .unwrap_err()
-            .contains("REST class"));
-        assert!(parse_class_picks("MCPAgentUser:x", Mcp)
-            .unwrap_err()
-            .contains("not a whole number"));
-        assert!(parse_class_picks("MCPAgentUser:0", Mcp)
-            .unwrap_err()
-            .contains("weight 0"));
+        assert!(
+            parse_class_picks("NoSuchUser", Mcp, WeightTable::Locustfile)
+                .unwrap_err()
+                .contains("unknown user class 'NoSuchUser'")
+        );
+        assert!(
+            parse_class_picks("HealthCheckUser", Mcp, WeightTable::Locustfile)
+                .unwrap_err()
+                .contains("REST class")
+        );
+        assert!(
+            parse_class_picks("MCPAgentUser:x", Mcp, WeightTable::Locustfile)
+                .unwrap_err()
+                .contains("not a whole number")
+        );
+        assert!(
+            parse_class_picks("MCPAgentUser:0", Mcp, WeightTable::Locustfile)
+                .unwrap_err()
+                .contains("weight 0")
+        );
     }
 
     #[test]
     fn the_mcp_workload_has_every_class_with_its_wait_and_task_weights() {
         let url = url::Url::parse("http://127.0.0.1:9000/mcp").unwrap();
-        let s = mcp_scenario(url, vec![], &default_picks(Mcp, false), Era::Session).unwrap();
+        let s = mcp_scenario(
+            url,
+            vec![],
+            &default_picks(Mcp, false, WeightTable::Locustfile),
+            Era::Session,
+        )
+        .unwrap();
         let names: Vec<&str> = s.classes.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -944,7 +1022,12 @@ mod tests {
     #[test]
     fn rest_tasks_without_their_entity_are_left_out_with_a_note() {
         let base = url::Url::parse("http://127.0.0.1:4444/").unwrap();
-        let picks = parse_class_picks("ReadOnlyAPIUser,WriteAPIUser,FastTimeUser", Rest).unwrap();
+        let picks = parse_class_picks(
+            "ReadOnlyAPIUser,WriteAPIUser,FastTimeUser",
+            Rest,
+            WeightTable::Locustfile,
+        )
+        .unwrap();
         let (s, notes) = rest_scenario(&base, "t", &picks, &GatewayEntities::default()).unwrap();
         assert!(
             notes
@@ -980,5 +1063,38 @@ mod tests {
         assert!(urls.contains(&"http://127.0.0.1:4444/tools/abc/state?activate=true".to_string()));
         // Secrets stay out of the description written into results.
         assert!(!s.describe().to_string().contains("Bearer t"));
+    }
+
+    #[test]
+    fn the_seed_table_weights_the_classes_it_lists_and_leaves_the_rest() {
+        let weight = |table, name| {
+            default_picks(Rest, true, table)
+                .into_iter()
+                .chain(default_picks(Mcp, true, table))
+                .find(|p| p.name == name)
+                .unwrap()
+                .weight
+        };
+        assert_eq!(weight(WeightTable::Locustfile, "ReadOnlyAPIUser"), 5);
+        assert_eq!(weight(WeightTable::Seed, "ReadOnlyAPIUser"), 30);
+        assert_eq!(weight(WeightTable::Seed, "FastTimeUser"), 20);
+        assert_eq!(
+            weight(WeightTable::Seed, "MCPAgentUser"),
+            10,
+            "not in the seed's table"
+        );
+        assert_eq!(weight(WeightTable::Seed, "HighThroughputUser"), 1);
+        let picked = parse_class_picks("HealthCheckUser,WriteAPIUser:2", Rest, WeightTable::Seed);
+        assert_eq!(
+            picked.unwrap().iter().map(|p| p.weight).collect::<Vec<_>>(),
+            [5, 2],
+            "an explicit :N still wins"
+        );
+        assert!(WeightTable::parse("jmeter")
+            .unwrap_err()
+            .contains("locustfile"));
+        for name in SEED_WEIGHTS.iter().map(|(n, _)| n) {
+            assert!(find_class(name).is_some(), "{name} is a class here");
+        }
     }
 }

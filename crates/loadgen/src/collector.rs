@@ -10,8 +10,8 @@ use crate::context::RunContext;
 use crate::live::{Live, LiveOperation, LiveTick};
 use crate::plan::Plan;
 use crate::progress::{Progress, Snapshot};
-use crate::recorder::IntervalStats;
-use crate::results::{SeriesOp, SeriesPoint};
+use crate::recorder::{IntervalStats, OpStats};
+use crate::results::{LocustSecond, SeriesOp, SeriesPoint};
 
 /// How the measured window ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,9 @@ fn snapshot(
     }
 }
 
-/// One second of the series: requests, failures and success percentiles per operation.
+/// One second of the series: requests, failures and success percentiles per operation, and
+/// all of them together; with what Locust's history adds (every percentile of the second, the
+/// totals since the window opened).
 pub fn point(
     plan: &Plan,
     t: Duration,
@@ -136,12 +138,17 @@ pub fn point(
     dropped: u64,
     interval: &[IntervalStats],
 ) -> SeriesPoint {
-    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| {
-        if h.is_empty() {
-            0.0
-        } else {
-            h.value_at_quantile(q) as f64 / 1000.0
-        }
+    let totals = ctx.recorder.totals();
+    let mut all_second = crate::recorder::new_histogram();
+    let mut all_totals = OpStats::default();
+    for (i, total) in interval.iter().zip(&totals) {
+        all_second.add(&i.latency).expect("same HDR bounds");
+        all_totals.merge(total);
+    }
+    let all = IntervalStats {
+        latency: all_second,
+        requests: interval.iter().map(|i| i.requests).sum(),
+        failures: interval.iter().map(|i| i.failures).sum(),
     };
     SeriesPoint {
         t: t.as_secs_f64(),
@@ -150,19 +157,51 @@ pub fn point(
         dropped,
         ops: interval
             .iter()
-            .map(|i| SeriesOp {
-                requests: i.requests,
-                failures: i.failures,
-                p50_ms: ms(&i.latency, 0.5),
-                p95_ms: ms(&i.latency, 0.95),
-                p99_ms: ms(&i.latency, 0.99),
-                max_ms: if i.latency.is_empty() {
-                    0.0
-                } else {
-                    i.latency.max() as f64 / 1000.0
-                },
-            })
+            .zip(&totals)
+            .map(|(i, total)| second(i, total))
             .collect(),
+        total: Some(second(&all, &all_totals)),
+    }
+}
+
+fn second(interval: &IntervalStats, total: &OpStats) -> SeriesOp {
+    let h = &interval.latency;
+    let ms = |us: u64| us as f64 / 1000.0;
+    let at = |q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            ms(h.value_at_quantile(q))
+        }
+    };
+    let run = &total.corrected;
+    SeriesOp {
+        requests: interval.requests,
+        failures: interval.failures,
+        p50_ms: at(0.5),
+        p95_ms: at(0.95),
+        p99_ms: at(0.99),
+        max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
+        locust: Some(LocustSecond {
+            percentiles_ms: if h.is_empty() {
+                Vec::new()
+            } else {
+                crate::locust::PERCENTILES.iter().map(|&q| at(q)).collect()
+            },
+            total_median_ms: if run.is_empty() {
+                0.0
+            } else {
+                ms(run.value_at_quantile(0.5))
+            },
+            total_mean_ms: run.mean() / 1000.0,
+            total_min_ms: if run.is_empty() { 0.0 } else { ms(run.min()) },
+            total_max_ms: if run.is_empty() { 0.0 } else { ms(run.max()) },
+            total_avg_content_bytes: if total.requests == 0 {
+                0.0
+            } else {
+                total.bytes as f64 / total.requests as f64
+            },
+        }),
     }
 }
 
@@ -174,16 +213,37 @@ pub fn append_tail(series: &mut Vec<SeriesPoint>, tail: SeriesPoint) {
     match series.last_mut() {
         Some(last) if tail.t < last.t + 0.5 => {
             last.dropped += tail.dropped;
-            for (op, extra) in last.ops.iter_mut().zip(&tail.ops) {
-                op.requests += extra.requests;
-                op.failures += extra.failures;
-                op.p50_ms = op.p50_ms.max(extra.p50_ms);
-                op.p95_ms = op.p95_ms.max(extra.p95_ms);
-                op.p99_ms = op.p99_ms.max(extra.p99_ms);
-                op.max_ms = op.max_ms.max(extra.max_ms);
+            let last_total = last.total.iter_mut();
+            let pairs = last.ops.iter_mut().zip(&tail.ops);
+            for (op, extra) in pairs.chain(last_total.zip(&tail.total)) {
+                fold(op, extra);
             }
         }
         _ => series.push(tail),
+    }
+}
+
+/// A tail's second folded into the last: counts added, percentiles the larger, totals the
+/// tail's (they are later).
+fn fold(op: &mut SeriesOp, extra: &SeriesOp) {
+    op.requests += extra.requests;
+    op.failures += extra.failures;
+    op.p50_ms = op.p50_ms.max(extra.p50_ms);
+    op.p95_ms = op.p95_ms.max(extra.p95_ms);
+    op.p99_ms = op.p99_ms.max(extra.p99_ms);
+    op.max_ms = op.max_ms.max(extra.max_ms);
+    if let (Some(mine), Some(theirs)) = (&mut op.locust, &extra.locust) {
+        let percentiles = std::mem::take(&mut mine.percentiles_ms);
+        *mine = theirs.clone();
+        if percentiles.len() == theirs.percentiles_ms.len() {
+            mine.percentiles_ms = percentiles
+                .iter()
+                .zip(&theirs.percentiles_ms)
+                .map(|(a, b)| a.max(*b))
+                .collect();
+        } else if theirs.percentiles_ms.is_empty() {
+            mine.percentiles_ms = percentiles;
+        }
     }
 }
 
@@ -204,7 +264,9 @@ mod tests {
                 p95_ms: 2.0,
                 p99_ms,
                 max_ms: p99_ms,
+                locust: None,
             }],
+            total: None,
         }
     }
 

@@ -1,9 +1,17 @@
 //! What the `load` and `hey` commands share around a run: the run under the stop signals, and
 //! the exit status of its results.
 
+use std::path::{Path, PathBuf};
+
 use cli::Exit;
 
 use crate::{run, RunError, RunResults, RunSpec};
+
+/// Writes a finished run's report views (HTML, Markdown, JUnit, Locust's CSVs) beside its
+/// results JSON and returns the HTML page's path. The report crate renders them — it sits above
+/// this one — so the front end hands its function (`report::single::write_views`) to `load` and
+/// `hey`.
+pub type WriteViews = fn(&RunResults, &Path) -> Result<PathBuf, String>;
 
 /// Runs `spec` on a runtime of its own (`worker_threads` when given), stopping on SIGINT,
 /// SIGTERM or SIGHUP; an error is the exit status and its one-line message.

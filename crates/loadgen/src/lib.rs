@@ -22,6 +22,7 @@ pub mod hey;
 mod limits;
 mod live;
 pub mod load_cli;
+pub mod locust;
 mod merge;
 mod phases;
 mod plan;
@@ -43,6 +44,7 @@ pub use attribution::{Attributed, Attribution, BackendSummary, CallSpan};
 pub use bench_server::stamp::Stamp;
 pub use check::{excerpt, judge_http, judge_jsonrpc};
 pub use client::{parse_url, HttpOptions, Origin, Trust};
+pub use command::WriteViews;
 pub use engine::{
     announced_era, run, runtime, runtime_with_workers, RunError, RunSpec, HALT_GRACE,
 };
@@ -57,8 +59,8 @@ pub use progress::ProgressMode;
 pub use recorder::{new_histogram, ErrorClass, ErrorTally, OpStats};
 pub use request_log::{RequestLog, HEY_CSV_HEADER};
 pub use results::{
-    decode_histogram, encode_histogram, Environment, LatencySummary, LoadModel, OperationResult,
-    RunResults, SeriesOp, SeriesPoint, TargetDown, AGGREGATED, SCHEMA,
+    decode_histogram, encode_histogram, Environment, LatencySummary, LoadModel, LocustSecond,
+    OperationResult, RunResults, SeriesOp, SeriesPoint, TargetDown, AGGREGATED, SCHEMA,
 };
 pub use scenario::{
     Era, Expect, Header, HttpStep, McpCall, McpEndpoint, McpTransport, Protocol, Scenario,

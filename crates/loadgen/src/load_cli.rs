@@ -1,6 +1,7 @@
 //! `cargo xtask load`: the engine on an MCP endpoint from the command line — closed users or an
 //! open arrival rate, stages, weighted MCP operations, sessions or churn — writing
-//! `results.json`, `stats.csv` and `stats_history.csv`, with the workspace's exit status.
+//! `results.json`, Locust's CSV set (`locust_*.csv`) and the report views (`report.html`,
+//! `report.md`, `junit.xml`), with the workspace's exit status.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -144,7 +145,8 @@ pub struct LoadArgs {
     /// A new connection for every request.
     #[arg(long)]
     pub no_keepalive: bool,
-    /// Directory for results.json, stats.csv, stats_history.csv (default reports/load-TIMESTAMP).
+    /// Directory for results.json, locust_*.csv, report.html, report.md, junit.xml (default
+    /// reports/load-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
@@ -417,8 +419,9 @@ impl From<ProgressArg> for ProgressMode {
     }
 }
 
-/// The whole `load` command. `args[0]` is the program name.
-pub fn main_with_args(args: Vec<String>) -> ExitCode {
+/// The whole `load` command. `args[0]` is the program name; `views` writes the report views
+/// into the run's directory.
+pub fn main_with_args(args: Vec<String>, views: crate::WriteViews) -> ExitCode {
     let parsed: LoadArgs = match cli::args::parse("load", &args) {
         Ok(a) => a,
         Err(code) => return code,
@@ -486,7 +489,12 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             &format!("cannot write results to {}: {e}", out.display()),
         );
     }
-    println!("results: {}", out.join("results.json").display());
+    let json = out.join("results.json");
+    println!("results: {}", json.display());
+    match views(&results, &json) {
+        Ok(html) => println!("report: {}", html.display()),
+        Err(e) => return Exit::Infrastructure.fail("load", &e),
+    }
     crate::command::outcome(&results).into()
 }
 

@@ -1,10 +1,9 @@
 //! The results document: versioned JSON (schema in `docs/results-schema.md`) with the config,
 //! seed, command line, environment fingerprint, per-operation statistics, the HDR histograms
 //! serialised (so runs can be merged and re-reported), the per-second series and the saturation
-//! verdict. Also the Locust-compatible `stats.csv` and `stats_history.csv`.
+//! verdict. Locust's CSVs of it are written by `locust.rs`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -340,6 +339,10 @@ pub struct SeriesPoint {
     pub dropped: u64,
     /// Per operation, in the order of `operations`.
     pub ops: Vec<SeriesOp>,
+    /// All operations together (Locust's `Aggregated` history row); absent in runs recorded
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<SeriesOp>,
 }
 
 /// One operation's second; the percentiles are over its successful requests.
@@ -351,6 +354,25 @@ pub struct SeriesOp {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// What Locust's `_stats_history.csv` adds (absent in runs recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locust: Option<LocustSecond>,
+}
+
+/// One second of an operation as Locust's history row has it: this second's successful requests
+/// at every percentile Locust reports, and the operation's totals since the window opened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LocustSecond {
+    /// At Locust's percentiles (50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100%) of this
+    /// second's successful requests; empty when none succeeded in it.
+    pub percentiles_ms: Vec<f64>,
+    /// Successful requests since the window opened: median, mean, min and max.
+    pub total_median_ms: f64,
+    pub total_mean_ms: f64,
+    pub total_min_ms: f64,
+    pub total_max_ms: f64,
+    /// Response body bytes per request since the window opened.
+    pub total_avg_content_bytes: f64,
 }
 
 impl RunResults {
@@ -370,127 +392,12 @@ impl RunResults {
         }
     }
 
-    /// Writes `results.json`, `stats.csv` and `stats_history.csv` into `dir`.
+    /// Writes `results.json` and Locust's CSV set (`locust_stats.csv`, `locust_stats_history.csv`,
+    /// `locust_failures.csv`, `locust_exceptions.csv`: `locust --csv locust`) into `dir`.
     pub fn write_to_dir(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("results.json"), self.to_json())?;
-        std::fs::write(dir.join("stats.csv"), self.locust_stats_csv())?;
-        std::fs::write(dir.join("stats_history.csv"), self.locust_history_csv())?;
-        Ok(())
-    }
-
-    /// Locust's `*_stats.csv`: one row per operation, then "Aggregated". Times in ms, over
-    /// successful requests.
-    pub fn locust_stats_csv(&self) -> String {
-        let mut out = String::from(
-            "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n",
-        );
-        let rows = self
-            .operations
-            .iter()
-            .map(|o| (method_of(&o.name), o))
-            .chain([("", &self.total)]);
-        for (method, op) in rows {
-            let name = if std::ptr::eq(op, &self.total) {
-                AGGREGATED
-            } else {
-                op.name.as_str()
-            };
-            let h = decode_histogram(&op.histograms.corrected)
-                .unwrap_or_else(|_| crate::recorder::new_histogram());
-            let q = |p: f64| {
-                if h.is_empty() {
-                    0.0
-                } else {
-                    h.value_at_quantile(p) as f64 / 1000.0
-                }
-            };
-            let _ = write!(
-                out,
-                "{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.1},{:.3},{:.3}",
-                csv(method),
-                csv(name),
-                op.requests,
-                op.failures,
-                op.latency.p50_ms,
-                op.latency.mean_ms,
-                op.latency.min_ms,
-                op.latency.max_ms,
-                if op.requests == 0 {
-                    0.0
-                } else {
-                    op.bytes as f64 / op.requests as f64
-                },
-                op.rps,
-                if self.duration_secs > 0.0 {
-                    op.failures as f64 / self.duration_secs
-                } else {
-                    0.0
-                },
-            );
-            for p in [
-                0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
-            ] {
-                let _ = write!(out, ",{:.3}", q(p));
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    /// Locust's `*_stats_history.csv`: one row per second per operation.
-    pub fn locust_history_csv(&self) -> String {
-        let mut out = String::from(
-            "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%,100%,Total Request Count,Total Failure Count\n",
-        );
-        let start = chrono::DateTime::parse_from_rfc3339(&self.started_at)
-            .map(|t| t.timestamp())
-            .unwrap_or(0);
-        let mut totals = vec![(0u64, 0u64); self.operations.len()];
-        for point in &self.series {
-            for ((op, s), total) in self
-                .operations
-                .iter()
-                .zip(&point.ops)
-                .zip(totals.iter_mut())
-            {
-                total.0 += s.requests;
-                total.1 += s.failures;
-                let _ = writeln!(
-                    out,
-                    "{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{}",
-                    start + point.t.round() as i64,
-                    point.active,
-                    csv(method_of(&op.name)),
-                    csv(&op.name),
-                    s.requests,
-                    s.failures,
-                    s.p50_ms,
-                    s.p95_ms,
-                    s.p99_ms,
-                    s.max_ms,
-                    total.0,
-                    total.1
-                );
-            }
-        }
-        out
-    }
-}
-
-/// Locust's "Type" column: the HTTP method for `GET /path` names, else the protocol.
-fn method_of(name: &str) -> &str {
-    match name.split_once(' ') {
-        Some((m, _)) if m.chars().all(|c| c.is_ascii_uppercase()) => m,
-        _ => "MCP",
-    }
-}
-
-fn csv(field: &str) -> String {
-    if field.contains([',', '"', '\n']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
+        self.write_locust_csvs(dir, crate::locust::LOAD_PREFIX)
     }
 }
 

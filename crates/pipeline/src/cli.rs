@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use cli::Exit;
-use contextforge::workloads::ClassKind;
+use contextforge::workloads::{ClassKind, WeightTable};
 use loadgen::load_cli::ProgressArg;
 use report::Tier;
 
@@ -62,6 +62,10 @@ pub struct LoadTestArgs {
     /// REST user classes for the rest tier: `HealthCheckUser,ReadOnlyAPIUser`.
     #[arg(long)]
     pub rest_classes: Option<String>,
+    /// Whose user-class weights a class without `:N` gets: `locustfile` (the gateway's current
+    /// locustfiles) or `seed` (the seed's User Classes table).
+    #[arg(long, default_value = "locustfile")]
+    pub class_weights: String,
     /// Pass/fail threshold (repeatable): `p95<300ms`, `error_rate<0.5%`, `rps>1000`, scoped as
     /// `p95{tier=gateway,op=tools/call}<300ms`. Unscoped ones apply to the gateway and nginx tiers.
     #[arg(long = "threshold")]
@@ -323,12 +327,14 @@ pub fn resolve(
     if !profile.rest {
         tiers.retain(|t| *t != Tier::Rest);
     }
+    let weights = WeightTable::parse(&args.class_weights)?;
     let picks = ClassPicks {
-        mcp: crate::tiers::picks(profile.mcp_classes.as_deref(), ClassKind::Mcp)?,
+        mcp: crate::tiers::picks(profile.mcp_classes.as_deref(), ClassKind::Mcp, weights)?,
         rest: tiers
             .contains(&Tier::Rest)
-            .then(|| crate::tiers::picks(profile.rest_classes.as_deref(), ClassKind::Rest))
+            .then(|| crate::tiers::picks(profile.rest_classes.as_deref(), ClassKind::Rest, weights))
             .transpose()?,
+        weights,
     };
     let mut notes = Vec::new();
     let thresholds =

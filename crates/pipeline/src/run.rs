@@ -336,6 +336,7 @@ fn profile_info(options: &RunOptions) -> ProfileInfo {
         duration_secs: profile.duration().as_secs_f64(),
         warmup_secs: profile.warmup.as_secs_f64(),
         seed: profile.seed,
+        class_weights: options.picks.weights.name().into(),
         mcp_classes: class_list(&options.picks.mcp),
         rest_classes: options
             .picks

@@ -98,6 +98,8 @@ pub fn unscoped_tiers(selected: &[Tier]) -> Vec<Tier> {
 pub struct ClassPicks {
     pub mcp: Vec<ClassPick>,
     pub rest: Option<Vec<ClassPick>>,
+    /// The table the picks' default weights came from (`--class-weights`).
+    pub weights: workloads::WeightTable,
 }
 
 fn check_operation(threshold: &Threshold, tier: Tier, picks: &ClassPicks) -> Result<(), String> {
@@ -175,8 +177,17 @@ mod tests {
 
     fn picks() -> ClassPicks {
         ClassPicks {
-            mcp: crate::tiers::picks(None, ClassKind::Mcp).unwrap(),
-            rest: Some(crate::tiers::picks(Some("HealthCheckUser"), ClassKind::Rest).unwrap()),
+            mcp: crate::tiers::picks(None, ClassKind::Mcp, workloads::WeightTable::Locustfile)
+                .unwrap(),
+            rest: Some(
+                crate::tiers::picks(
+                    Some("HealthCheckUser"),
+                    ClassKind::Rest,
+                    workloads::WeightTable::Locustfile,
+                )
+                .unwrap(),
+            ),
+            weights: workloads::WeightTable::Locustfile,
         }
     }
 

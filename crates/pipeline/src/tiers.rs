@@ -6,7 +6,7 @@
 //! failed (its target was unreachable, went down, or a service it passes through stopped
 //! answering).
 
-use contextforge::workloads::{self, ClassKind, ClassPick};
+use contextforge::workloads::{self, ClassKind, ClassPick, WeightTable};
 use loadgen::{Era, Header, RunError, RunResults, RunSpec, Scenario, Trust};
 use report::{Tier, TierOutcome, TierRun};
 
@@ -162,12 +162,17 @@ pub fn in_eras(named: &[Tier], eras: &[Era]) -> Vec<Tier> {
     out
 }
 
-/// The class picks for one kind: the given picker, or every class of that kind.
-pub fn picks(text: Option<&str>, kind: ClassKind) -> Result<Vec<ClassPick>, String> {
+/// The class picks for one kind: the given picker, or every class of that kind, weighted by
+/// `table` unless the picker says `:N`.
+pub fn picks(
+    text: Option<&str>,
+    kind: ClassKind,
+    table: WeightTable,
+) -> Result<Vec<ClassPick>, String> {
     match text {
-        Some(t) => workloads::parse_class_picks(t, kind),
+        Some(t) => workloads::parse_class_picks(t, kind, table),
         // The stack runs the gateway without its admin UI, so the UI classes stay out.
-        None => Ok(workloads::default_picks(kind, false)),
+        None => Ok(workloads::default_picks(kind, false, table)),
     }
 }
 
@@ -377,8 +382,16 @@ mod tests {
 
     fn class_picks() -> ClassPicks {
         ClassPicks {
-            mcp: picks(None, ClassKind::Mcp).unwrap(),
-            rest: Some(picks(Some("HealthCheckUser"), ClassKind::Rest).unwrap()),
+            mcp: picks(None, ClassKind::Mcp, WeightTable::Locustfile).unwrap(),
+            rest: Some(
+                picks(
+                    Some("HealthCheckUser"),
+                    ClassKind::Rest,
+                    WeightTable::Locustfile,
+                )
+                .unwrap(),
+            ),
+            weights: WeightTable::Locustfile,
         }
     }
 

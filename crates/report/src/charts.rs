@@ -26,6 +26,7 @@ pub fn tier_color(tier: Tier) -> &'static str {
         Tier::GatewayStateless => "#efb47c",
         Tier::NginxStateless => "#8ccfa4",
         Tier::Rest => "#8e5ea2",
+        Tier::Target => "#2b7bb9",
     }
 }
 

@@ -1,7 +1,11 @@
 //! `cargo xtask compare-baseline`: the current run against the committed baseline, with the
 //! workspace's exit status for CI (0 within budget, 1 a regression, 2 usage or an unreadable
 //! file, 3 the current run is an ERROR: a tier failed), or `--save` to make the current run the
-//! baseline (refused for a run that is no baseline: failed, stopped or saturated).
+//! baseline (refused for a run that is no baseline: failed, stopped or saturated). Either both
+//! runs are tiered (`load-test`) or both single-target (`load`, `hey`: their one tier, `target`,
+//! compared per operation and `Aggregated`); a mix is refused (exit 2): a tiered run's tiers ran
+//! Locust's user classes, a single run its own `--ops` or payload, so no operation of one is
+//! the other's.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,15 +16,17 @@ use cli::Exit;
 
 use crate::budget::Budgets;
 use crate::compare::compare;
-use crate::document::{OverheadRun, VerdictStatus};
+use crate::document::VerdictStatus;
+use crate::single::SavedRun;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask compare-baseline",
-    about = "Compare a tiered run with the baseline: per tier and operation, within budgets or a regression"
+    about = "Compare a run (tiered, load or hey) with the baseline: per tier and operation, within budgets or a regression"
 )]
 pub struct CompareArgs {
-    /// The baseline run's results.json (committed to the repository).
+    /// The baseline run's results.json (committed to the repository): a tiered run's, `load`'s,
+    /// or hey's results JSON.
     #[arg(long, default_value = "perf/baseline.json")]
     pub baseline: PathBuf,
     /// The run to judge.
@@ -55,10 +61,11 @@ pub fn run(args: &CompareArgs) -> Exit {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
-    let current = match read(&args.current, "current run") {
+    let saved_current = match read(&args.current, "current run") {
         Ok(run) => run,
         Err(e) => return fail(&e),
     };
+    let current = saved_current.document();
     if args.save {
         if matches!(
             current.verdict.status,
@@ -84,7 +91,7 @@ pub fn run(args: &CompareArgs) -> Exit {
             Err(e) => fail(&e),
         };
     }
-    let baseline = match read(&args.baseline, "baseline") {
+    let saved_baseline = match read(&args.baseline, "baseline") {
         Ok(run) => run,
         Err(e) => {
             return fail(&format!(
@@ -92,7 +99,15 @@ pub fn run(args: &CompareArgs) -> Exit {
             ))
         }
     };
-    let comparison = compare(&baseline, &current, &budgets);
+    if matches!(saved_baseline, SavedRun::Tiered(_)) != matches!(saved_current, SavedRun::Tiered(_))
+    {
+        return fail(&format!(
+            "cannot compare {} with {}: their workloads differ (Locust's user classes per tier vs one target's --ops or payload); compare runs of the same kind",
+            saved_baseline.kind(),
+            saved_current.kind()
+        ));
+    }
+    let comparison = compare(saved_baseline.document(), current, &budgets);
     print!("{}", comparison.text(args.all));
     if let Some(path) = &args.markdown {
         let appended = std::fs::OpenOptions::new()
@@ -117,11 +132,11 @@ pub fn run(args: &CompareArgs) -> Exit {
     }
 }
 
-/// A run's results.json, read back with the schema check.
-pub(crate) fn read(path: &Path, what: &str) -> Result<OverheadRun, String> {
+/// A run's results JSON (tiered, `load`'s or hey's), read back with the schema check.
+pub(crate) fn read(path: &Path, what: &str) -> Result<SavedRun, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
-    OverheadRun::from_json(&text).map_err(|e| format!("the {what} {}: {e}", path.display()))
+    SavedRun::from_json(&text, path).map_err(|e| format!("the {what} {}: {e}", path.display()))
 }
 
 /// Copies the file as it is (not re-serialised), so the baseline is byte for byte the run.

@@ -69,10 +69,18 @@ pub struct ProfileInfo {
     pub warmup_secs: f64,
     /// Same seed for every tier: same operation mix, same tool picks.
     pub seed: u64,
+    /// Whose table the classes' weights came from: `locustfile` (the gateway's, the default;
+    /// also every run recorded before the choice) or `seed` (the seed's User Classes table).
+    #[serde(default = "locustfile")]
+    pub class_weights: String,
     /// The MCP user classes and their weights, e.g. `MCPToolCallerUser:5`.
     pub mcp_classes: Vec<String>,
     /// The REST/admin user classes run against the gateway tier.
     pub rest_classes: Vec<String>,
+}
+
+fn locustfile() -> String {
+    "locustfile".into()
 }
 
 /// What the run measured: the stack mcpbench runs, or a gateway it did not start.
@@ -83,6 +91,17 @@ pub enum Measured {
     Stack(StackInfo),
     /// A gateway reached by URL (`--gateway-url`): nothing was started.
     ExistingGateway(ExistingGateway),
+    /// One endpoint a single-target run (`cargo xtask load`, `cargo xtask hey`) was pointed at:
+    /// no tiers, nothing measured against anything.
+    Target(SingleTarget),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SingleTarget {
+    /// `load` or `hey`.
+    pub tool: String,
+    /// The URL the run addressed, without credentials.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +144,11 @@ impl Measured {
                         "direct backend",
                         g.direct_url.clone().unwrap_or_else(|| "none".into()),
                     ),
+                ],
+                Measured::Target(t) => vec![
+                    ("measured", "a single target".into()),
+                    ("tool", t.tool.clone()),
+                    ("target URL", t.url.clone()),
                 ],
             }
         };
@@ -171,6 +195,10 @@ impl Measured {
                     || "no backend named for the direct tier".to_string(),
                     |d| format!("direct tier against {d}")
                 )
+            ),
+            Measured::Target(t) => format!(
+                "a single target, {} (cargo xtask {}): no tiers, no overhead",
+                t.url, t.tool
             ),
         }
     }

@@ -92,8 +92,10 @@ pub fn results(operations: Vec<OperationResult>, duration_secs: f64) -> RunResul
                     p95_ms: o.latency.p95_ms,
                     p99_ms: o.latency.p99_ms,
                     max_ms: o.latency.max_ms,
+                    locust: None,
                 })
                 .collect(),
+            total: None,
         })
         .collect();
     RunResults {
@@ -196,6 +198,7 @@ pub fn run() -> OverheadRun {
             duration_secs: 10.0,
             warmup_secs: 2.0,
             seed: 1,
+            class_weights: "locustfile".into(),
             mcp_classes: vec!["MCPToolCallerUser:5".into()],
             rest_classes: vec!["HealthCheckUser:1".into()],
         },
@@ -332,9 +335,11 @@ fn tier_results(seed: u64, rps: u64, median_ms: f64, error_every: u64) -> RunRes
                         p95_ms: l.p95_ms,
                         p99_ms: l.p99_ms,
                         max_ms: l.max_ms,
+                        locust: None,
                     }
                 })
                 .collect(),
+            total: None,
         });
         for (total, s) in totals.iter_mut().zip(&interval) {
             total.merge(s);
@@ -442,6 +447,7 @@ pub fn realistic_run() -> OverheadRun {
         profile: ProfileInfo {
             duration_secs: SECONDS as f64,
             warmup_secs: 5.0,
+            class_weights: "locustfile".into(),
             mcp_classes: vec!["MCPToolCallerUser:8".into(), "MCPDiscoveryUser:2".into()],
             rest_classes: vec![],
             ..base.profile

@@ -17,6 +17,8 @@ const TEMPLATE_NAME: &str = "report.html";
 
 #[derive(Serialize)]
 struct View<'a> {
+    /// A single-target run (`load`, `hey`): no overhead section, titled by its tool.
+    single: bool,
     run_id: &'a str,
     started_at: &'a str,
     finished_at: &'a str,
@@ -245,6 +247,7 @@ fn view(run: &OverheadRun) -> View<'_> {
             .filter_map(|t| t.measured().map(|r| (t, r)))
     };
     View {
+        single: matches!(run.measured, crate::document::Measured::Target(_)),
         run_id: &run.run_id,
         started_at: &run.started_at,
         finished_at: &run.finished_at,

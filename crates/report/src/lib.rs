@@ -22,6 +22,7 @@ mod overhead;
 mod profile;
 pub mod render_cli;
 mod repeats;
+pub mod single;
 mod svg;
 mod tables;
 pub mod terminal;
@@ -39,7 +40,7 @@ pub use budget::{BudgetMetric, Budgets, Limit};
 pub use compare::{compare, ComparedOperation, Comparison, MetricCheck, Regression};
 pub use document::{
     AddedLatency, ExistingGateway, Measured, OverheadRow, OverheadRun, ProfileInfo, ResourceSample,
-    StackInfo, Tier, TierOutcome, TierRun, Verdict, VerdictStatus, SCHEMA,
+    SingleTarget, StackInfo, Tier, TierOutcome, TierRun, Verdict, VerdictStatus, SCHEMA,
 };
 pub use flame::{parse as parse_folded, FoldedStack};
 pub use html::render_html;

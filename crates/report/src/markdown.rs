@@ -41,13 +41,15 @@ pub fn render_markdown(run: &OverheadRun) -> String {
     }
     md.push_str("### Tiers\n\n");
     md.push_str(&tables::tiers(run).markdown());
-    md.push_str(
-        "\n### Overhead against direct (corrected latency of successful requests; + is added by the tier)\n\n",
-    );
-    if run.overhead.is_empty() {
-        md.push_str("No overhead: the direct tier or every compared tier did not run.\n");
-    } else {
-        md.push_str(&tables::overhead(&run.overhead).markdown());
+    if !matches!(run.measured, crate::document::Measured::Target(_)) {
+        md.push_str(
+            "\n### Overhead against direct (corrected latency of successful requests; + is added by the tier)\n\n",
+        );
+        if run.overhead.is_empty() {
+            md.push_str("No overhead: the direct tier or every compared tier did not run.\n");
+        } else {
+            md.push_str(&tables::overhead(&run.overhead).markdown());
+        }
     }
     if let Some(repeats) = &run.repeats {
         let _ = write!(md, "\n### {}\n\n", repeats.title());

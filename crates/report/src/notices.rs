@@ -45,6 +45,9 @@ pub fn banners(run: &OverheadRun) -> Vec<Banner> {
 /// (aggregated, successful requests) and the share of direct's throughput it carries, and what
 /// nginx in front adds on top of the gateway — or why there is nothing to say.
 pub fn headline(run: &OverheadRun) -> String {
+    if let crate::document::Measured::Target(target) = &run.measured {
+        return single_headline(run, &target.url);
+    }
     let session = era_headline(run, Era::Session);
     let stateless = era_headline(run, Era::Stateless).map(|line| {
         let rest = line
@@ -60,6 +63,29 @@ pub fn headline(run: &OverheadRun) -> String {
                          complete a successful request."
             .into(),
     }
+}
+
+/// A single-target run's line: what its target did, all operations together.
+fn single_headline(run: &OverheadRun, url: &str) -> String {
+    let Some(results) = run.tiers.iter().find_map(|t| t.measured()) else {
+        return format!("Nothing was measured on {url}.");
+    };
+    let (t, l) = (&results.total, &results.total.latency);
+    if l.count == 0 {
+        return format!(
+            "{url}: {} requests, {} errors, no successful request.",
+            t.requests,
+            format::percent(t.error_rate)
+        );
+    }
+    format!(
+        "{url}: {} req/s, p50 {} ms, p95 {} ms, p99 {} ms, {} errors.",
+        format::rps(t.rps),
+        format::ms(l.p50_ms),
+        format::ms(l.p95_ms),
+        format::ms(l.p99_ms),
+        format::percent(t.error_rate)
+    )
 }
 
 /// The headline of one era's tiers, None when its gateway tier has no overhead to show.

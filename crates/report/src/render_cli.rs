@@ -1,13 +1,16 @@
 //! `cargo xtask report DIR`: a saved run rendered again (the seed's `jmeter-report`): its
 //! `results.json` read back with the schema check, then `report.html`, `report.md`, `junit.xml`
-//! and the Locust CSVs written — in the run's directory, or in `--out`. Exit 0 when written, 2
+//! and the Locust CSVs written — in the run's directory, or in `--out`. A `load` run's
+//! directory or a hey results JSON renders too (`report::single`), its `results.json` untouched. Exit 0 when written, 2
 //! for a path that holds no mcpbench run, 3 when the files cannot be written.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use cli::Exit;
+
+use crate::single::SavedRun;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,7 +18,8 @@ use cli::Exit;
     about = "Render a saved run's reports again from its results.json (HTML, Markdown, JUnit, CSV)"
 )]
 pub struct ReportArgs {
-    /// The run's directory (`reports/<run-id>`, `reports/latest`) or its results.json.
+    /// The run's directory (`reports/<run-id>`, `reports/latest`, a `load` run's) or its results
+    /// JSON (also hey's `hey-….json`).
     pub run: PathBuf,
     /// Write the views here instead of beside the results (created).
     #[arg(long)]
@@ -40,20 +44,22 @@ fn render(args: &ReportArgs) -> ExitCode {
         Ok(run) => run,
         Err(e) => return Exit::Usage.fail("report", &e),
     };
-    let out = args.out.clone().unwrap_or_else(|| parent_of(&results));
-    match run.write_to_dir(&out) {
-        Ok(()) => {
-            println!("report: {}", out.join("report.html").display());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::single::parent_of(&results));
+    let written = match &run {
+        SavedRun::Tiered(run) => run
+            .write_to_dir(&out)
+            .map(|()| out.join("report.html"))
+            .map_err(|e| format!("cannot write {}: {e}", out.display())),
+        SavedRun::Single(run) => crate::single::write_views_to(run, &results, &out),
+    };
+    match written {
+        Ok(html) => {
+            println!("report: {}", html.display());
             Exit::Ok.into()
         }
-        Err(e) => {
-            Exit::Infrastructure.fail("report", &format!("cannot write {}: {e}", out.display()))
-        }
+        Err(e) => Exit::Infrastructure.fail("report", &e),
     }
-}
-
-fn parent_of(file: &Path) -> PathBuf {
-    file.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }

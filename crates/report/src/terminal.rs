@@ -26,7 +26,11 @@ pub fn overhead_table(run: &OverheadRun) -> String {
 pub fn end_of_run(run: &OverheadRun) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\nMeasured: {}", run.measured.describe());
-    let _ = writeln!(out, "Tiers ({})", run.profile.description);
+    let _ = writeln!(
+        out,
+        "Tiers ({}; user-class weights: {})",
+        run.profile.description, run.profile.class_weights
+    );
     out.push_str(&tier_summary(run));
     out.push_str("\nOverhead against direct (corrected latency, ms; + is added by the tier)\n");
     out.push_str(&overhead_table(run));

@@ -30,6 +30,9 @@ pub enum Tier {
     /// The REST, `/rpc` and admin user classes on the gateway: a different workload, never
     /// compared with direct.
     Rest,
+    /// The one endpoint of a single-target run (`load`, `hey`): never part of a tiered run
+    /// (not in [`Tier::ALL`], so no flag or threshold scope names it), measured against nothing.
+    Target,
 }
 
 impl Tier {
@@ -63,6 +66,7 @@ impl Tier {
             Tier::GatewayStateless => "gateway-stateless",
             Tier::NginxStateless => "nginx-stateless",
             Tier::Rest => "rest",
+            Tier::Target => "target",
         }
     }
 
@@ -85,7 +89,7 @@ impl Tier {
             Tier::DirectStateless | Tier::GatewayStateless | Tier::NginxStateless => {
                 Some(Era::Stateless)
             }
-            Tier::Rest => None,
+            Tier::Rest | Tier::Target => None,
         }
     }
 
@@ -106,6 +110,7 @@ impl Tier {
             Tier::Gateway => "ContextForge virtual server (gateway → bench-server)",
             Tier::Nginx => "nginx → gateway → bench-server",
             Tier::NginxTls => "nginx over HTTPS (the stack's own CA) → gateway → bench-server",
+            Tier::Target => return "the URL a single-target run was pointed at".into(),
             _ => return "REST, /rpc and admin user classes on the gateway".into(),
         };
         match self.era() {
@@ -117,6 +122,15 @@ impl Tier {
     /// A tier measured against direct (the MCP workload through something).
     pub fn has_overhead(self) -> bool {
         matches!(self.place(), Tier::Gateway | Tier::Nginx | Tier::NginxTls)
+    }
+
+    /// The prefix of the tier's Locust CSVs (`<prefix>_stats.csv`, …): its name, or for a
+    /// single-target run `locust`, as `cargo xtask load` and ContextForge's Makefile name them.
+    pub fn csv_prefix(self) -> &'static str {
+        match self {
+            Tier::Target => loadgen::locust::LOAD_PREFIX,
+            other => other.name(),
+        }
     }
 
     /// The tier this one's overhead is measured against: direct, in the same era.

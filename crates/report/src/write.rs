@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::document::{OverheadRun, SCHEMA, SCHEMA_V2};
+use crate::single::ViewNames;
 
 /// A v2 document as v3: its `stack` object becomes `measured` of kind `stack` (v2 knew no
 /// other kind); nothing else changed.
@@ -35,7 +36,8 @@ impl OverheadRun {
             Some(SCHEMA_V2) => serde_json::from_value(from_v2(value))
                 .map_err(|e| format!("does not match {SCHEMA_V2}: {e}")),
             Some(loadgen) if loadgen.starts_with("mcpbench.loadgen.results/") => Err(format!(
-                "this is a single load run ({loadgen}, from `cargo xtask load`), not a tiered run ({SCHEMA}, from `cargo xtask load-test`)"
+                "this is a single load run ({loadgen}, from `cargo xtask load` or `hey`), not a tiered run ({SCHEMA}, from `cargo xtask load-test`){}",
+                if loadgen == loadgen::SCHEMA { "" } else { "; this mcpbench reads single runs of schema mcpbench.loadgen.results/v2 only: record it again" }
             )),
             Some(older) if older.starts_with("mcpbench.overhead/") => Err(format!(
                 "schema {older} was written by an older mcpbench, this one reads {SCHEMA}: record the run again"
@@ -46,26 +48,48 @@ impl OverheadRun {
     }
 
     /// Writes `results.json`, `report.html`, `report.md`, `junit.xml` and, per tier that
-    /// measured something, Locust's `<tier>_stats.csv` and `<tier>_stats_history.csv` into
+    /// measured something, Locust's CSV set under the tier's name as prefix
+    /// (`<tier>_stats.csv`, `_stats_history.csv`, `_failures.csv`, `_exceptions.csv`) into
     /// `dir` (created); with a gateway profile, its collapsed stacks as `gateway.folded`.
     pub fn write_to_dir(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        let html = crate::render_html(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("results.json"), self.to_json())?;
-        std::fs::write(dir.join("report.html"), html)?;
-        std::fs::write(dir.join("report.md"), crate::render_markdown(self))?;
-        std::fs::write(dir.join("junit.xml"), crate::render_junit(self))?;
+        self.write_views(dir, &ViewNames::run_directory())
+    }
+
+    /// Every view but `results.json`, named by `names`, into `dir` (created).
+    pub(crate) fn write_views(&self, dir: &Path, names: &ViewNames) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let html = crate::render_html(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(&names.html), html)?;
+        std::fs::write(dir.join(&names.markdown), crate::render_markdown(self))?;
+        std::fs::write(dir.join(&names.junit), crate::render_junit(self))?;
         if let Some(stacks) = self.gateway_profile.as_ref().and_then(|p| p.recorded()) {
             std::fs::write(dir.join("gateway.folded"), crate::flame::to_text(stacks))?;
         }
         for tier in &self.tiers {
             if let Some(results) = tier.measured() {
-                let file = |suffix: &str| dir.join(format!("{}_{suffix}.csv", tier.tier));
-                std::fs::write(file("stats"), results.locust_stats_csv())?;
-                std::fs::write(file("stats_history"), results.locust_history_csv())?;
+                let prefix = names
+                    .csv_prefix
+                    .as_deref()
+                    .unwrap_or(tier.tier.csv_prefix());
+                results.write_locust_csvs(dir, prefix)?;
             }
         }
         Ok(())
+    }
+}
+
+impl ViewNames {
+    /// A run directory's names: `report.html`, `report.md`, `junit.xml`, each tier's CSVs
+    /// under its own prefix.
+    pub(crate) fn run_directory() -> ViewNames {
+        ViewNames {
+            html: "report.html".into(),
+            markdown: "report.md".into(),
+            junit: "junit.xml".into(),
+            csv_prefix: None,
+        }
     }
 }
 
@@ -87,13 +111,19 @@ mod tests {
         assert_eq!(
             files,
             [
+                "direct_exceptions.csv",
+                "direct_failures.csv",
                 "direct_stats.csv",
                 "direct_stats_history.csv",
+                "gateway_exceptions.csv",
+                "gateway_failures.csv",
                 "gateway_stats.csv",
                 "gateway_stats_history.csv",
                 "junit.xml",
                 "report.html",
                 "report.md",
+                "rest_exceptions.csv",
+                "rest_failures.csv",
                 "rest_stats.csv",
                 "rest_stats_history.csv",
                 "results.json",

@@ -170,7 +170,7 @@ fn take<T>(errors: &mut FieldErrors, name: &'static str, result: Result<T, Strin
 
 /// The picker's text with every class known, of the tier's kind, and its weight spelled out.
 fn classes(text: &str, kind: ClassKind) -> Result<String, String> {
-    let picks = workloads::parse_class_picks(text, kind)?;
+    let picks = workloads::parse_class_picks(text, kind, workloads::WeightTable::Locustfile)?;
     Ok(picker_text(&picks))
 }
 

@@ -26,6 +26,9 @@ use crate::form::{Scope, LONGEST_RUN, MOST_USERS};
 use crate::hub::Hub;
 use crate::server::Site;
 
+/// The page's class picker shows (and sends) every weight explicitly, from the locustfile's table.
+const WEIGHTS: workloads::WeightTable = workloads::WeightTable::Locustfile;
+
 const NAME: &str = "load-test-ui";
 /// The seed's form defaults (`make load-test-ui`): 4,000 users spawned at 200/s.
 const SEED_USERS: u32 = 4000;
@@ -181,8 +184,12 @@ fn meta(args: &LoadTestArgs, target: &RunTarget) -> Result<Value, String> {
         .or_else(|| env("LOADTEST_RUN_TIME"))
         .unwrap_or_else(|| DEFAULT_RUN_TIME.into());
     let picks = |given: &Option<String>, kind| match given {
-        Some(text) => workloads::parse_class_picks(text, kind).map(|p| form::picker_text(&p)),
-        None => Ok(form::picker_text(&workloads::default_picks(kind, false))),
+        Some(text) => {
+            workloads::parse_class_picks(text, kind, WEIGHTS).map(|p| form::picker_text(&p))
+        }
+        None => Ok(form::picker_text(&workloads::default_picks(
+            kind, false, WEIGHTS,
+        ))),
     };
     let classes: Vec<Value> = workloads::CLASSES
         .iter()

@@ -229,8 +229,10 @@ pub fn build(args: &HeyArgs) -> Result<Built, Refusal> {
     Ok((plan, scenario, http, thresholds))
 }
 
-/// The whole `hey` command: parse, check, run, print hey's summary, write the log and JSON.
-pub fn main_with_args(args: Vec<String>) -> ExitCode {
+/// The whole `hey` command: parse, check, run, print hey's summary, write the log and JSON;
+/// `views` writes the report views beside them (`<log stem>.html`, `.md`, `.junit.xml`,
+/// `_*.csv`).
+pub fn main_with_args(args: Vec<String>, views: crate::WriteViews) -> ExitCode {
     let args = args::go_spellings(args);
     let parsed = match HeyArgs::try_parse_from(&args) {
         Ok(a) => a,
@@ -307,7 +309,11 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             ),
         );
     }
-    let written = format!("\nLog: {}\nResults: {}", log.display(), json_path.display());
+    let mut written = format!("\nLog: {}\nResults: {}", log.display(), json_path.display());
+    match views(&results, &json_path) {
+        Ok(html) => written.push_str(&format!("\nReport: {}", html.display())),
+        Err(e) => return Exit::Infrastructure.fail("hey", &e),
+    }
     match csv {
         None => println!("{written}"),
         Some(_) => eprintln!("{written}"),

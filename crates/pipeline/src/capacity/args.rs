@@ -253,7 +253,11 @@ pub fn resolve(
     bench_server: stack::BenchServerProgram,
     command_line: Vec<String>,
 ) -> Result<CapacityOptions, String> {
-    let picks = crate::tiers::picks(args.mcp_classes.as_deref(), ClassKind::Mcp)?;
+    let picks = crate::tiers::picks(
+        args.mcp_classes.as_deref(),
+        ClassKind::Mcp,
+        workloads::WeightTable::Locustfile,
+    )?;
     let slo = parse_slo(args.slo.as_deref(), &picks)?;
     let mut tiers = tiers(&args.tiers)?;
     if args.url.is_some() && args.tiers.is_empty() {

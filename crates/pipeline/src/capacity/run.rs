@@ -128,6 +128,7 @@ async fn plan_and_search(
     let picks = ClassPicks {
         mcp: options.picks.clone(),
         rest: None,
+        weights: contextforge::workloads::WeightTable::Locustfile,
     };
     let planned =
         crate::tiers::plan(&options.tiers, targets, &picks, notes).map_err(RunFailure::Usage)?;
