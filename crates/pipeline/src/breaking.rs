@@ -118,6 +118,7 @@ mod tests {
                 p95_ms,
                 ..SeriesOp::default()
             }],
+            total: None,
         }
     }
 
