@@ -792,7 +792,7 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
         (vec!["--rate", "5"], "users profile"),
         (
             vec!["--profile", "websocket"],
-            "needs the engine's WebSocket connection workload",
+            "load --transport websocket --connections 500",
         ),
     ] {
         let out = stack.load_test("4s", &extra).output().unwrap();

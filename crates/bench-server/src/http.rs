@@ -161,18 +161,9 @@ impl HttpServer {
                 )
             }
         };
-        let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return rpc_error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    -32600,
-                    &format!("request body over {MAX_BODY_BYTES} bytes"),
-                )
-            }
+        let body = match read_body(req).await {
+            Ok(body) => body,
+            Err(too_large) => return too_large,
         };
         tokio::spawn(async move {
             let (reply, _) = self.server.handle_body(&body, Era::Session, arrived).await;
@@ -235,18 +226,9 @@ impl HttpServer {
             }
         };
         let headers = req.headers().clone();
-        let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return rpc_error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    -32600,
-                    &format!("request body over {MAX_BODY_BYTES} bytes"),
-                )
-            }
+        let body = match read_body(req).await {
+            Ok(body) => body,
+            Err(too_large) => return too_large,
         };
         let (era, kind) = match era::of(&headers, &body) {
             PostEra::Stateless(envelope) if envelope.is_notification() => {
@@ -491,6 +473,21 @@ pub(crate) fn sse_event(json: &[u8]) -> Bytes {
     out.extend_from_slice(json);
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
+}
+
+/// A request's body, or the JSON-RPC error reply for one over [`MAX_BODY_BYTES`].
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
+    match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(rpc_error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            &format!("request body over {MAX_BODY_BYTES} bytes"),
+        )),
+    }
 }
 
 fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {

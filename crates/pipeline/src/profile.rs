@@ -305,11 +305,13 @@ impl StreamPlan {
             }
         };
         format!(
-            "profile '{}' ({} {what} connections on the gateway's /{endpoint} for {} s, SLA {}) needs the engine's {what} connection workload, which load-test does not drive yet",
+            "profile '{}' ({} {what} connections on the gateway's /{endpoint} for {} s, SLA {}) is not a load-test tier yet: `cargo xtask load --transport {} --connections {} --url URL` runs it on one endpoint",
             self.name,
             self.connections,
             self.duration.as_secs(),
-            self.sla.name()
+            self.sla.name(),
+            self.name,
+            self.connections
         )
     }
 }
@@ -977,7 +979,10 @@ mod tests {
             assert!(STREAM_PLANS.contains(&name));
             let e = Profile::load(name).unwrap_err();
             assert!(
-                e.contains(&format!("needs the engine's {word} connection workload")),
+                e.contains(&format!("{word} connections"))
+                    && e.contains(&format!(
+                        "load --transport {name} --connections {connections}"
+                    )),
                 "{e}"
             );
             assert!(!e.contains('\n'));
