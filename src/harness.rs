@@ -533,3 +533,54 @@ mod tests {
         assert_eq!(r.body, b"hello world");
     }
 }
+
+/// Starts `cmd` (a `load-test`) and returns it once its stdout says the tier `name` started,
+/// with the lines it will have printed when it ends; its stderr goes to `dir/stderr.log`.
+pub fn spawn_until_tier(
+    dir: &Path,
+    cmd: &mut Command,
+    name: &str,
+) -> (ChildGuard, std::thread::JoinHandle<String>) {
+    let log = dir.join("stderr.log");
+    let mut guard = ChildGuard::spawn(
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap()),
+    )
+    .unwrap();
+    let stdout = guard.child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let marker = format!("── tier {name} (");
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.starts_with(&marker) {
+                let _ = tx.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    if rx.recv_timeout(Duration::from_secs(400)).is_err() {
+        panic!(
+            "the {name} tier never started: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    (guard, reader)
+}
+
+/// The main process of the gateway of the stack whose state is in `dir`, as
+/// `benchmark-status` reports it.
+pub fn gateway_pid(dir: &Path) -> i32 {
+    let status = Command::new(binary("xtask"))
+        .args(["benchmark-status", "--json"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    let row = rows.iter().find(|r| r["service"] == "gateway").unwrap();
+    row["pid"].as_i64().unwrap() as i32
+}

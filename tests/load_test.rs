@@ -4,11 +4,12 @@
 //! is missing, Ctrl-C in the middle — and nothing left running afterwards.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use mcpbench::harness::{
-    binary, contextforge_checkout, free_port_range, printed, test_workdir, ChildGuard,
+    binary, contextforge_checkout, free_port_range, gateway_pid, printed, spawn_until_tier,
+    test_workdir, ChildGuard,
 };
 
 struct Stack {
@@ -650,48 +651,11 @@ fn a_checkout_is_measured_with_its_revision_and_uncommitted_changes() {
     assert!(stack.ports_free(), "{}", printed(&out));
 }
 
-/// Starts `cmd` and returns it once its stdout says the tier `name` started (and the lines it
-/// will print, when it ends).
-fn spawn_until_tier(
-    stack: &Stack,
-    cmd: &mut Command,
-    name: &str,
-) -> (ChildGuard, std::thread::JoinHandle<String>) {
-    let mut guard = ChildGuard::spawn(
-        cmd.stdout(Stdio::piped())
-            .stderr(std::fs::File::create(stack.dir.join("stderr.log")).unwrap()),
-    )
-    .unwrap();
-    let stdout = guard.child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let marker = format!("── tier {name} (");
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut seen = String::new();
-        for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if line.starts_with(&marker) {
-                let _ = tx.send(());
-            }
-            seen.push_str(&line);
-            seen.push('\n');
-        }
-        seen
-    });
-    if rx.recv_timeout(Duration::from_secs(400)).is_err() {
-        panic!(
-            "the {name} tier never started: {}",
-            std::fs::read_to_string(stack.dir.join("stderr.log")).unwrap_or_default()
-        );
-    }
-    (guard, reader)
-}
-
 #[test]
 fn sigterm_in_the_middle_writes_what_was_measured_and_leaves_nothing_running() {
     let stack = Stack::new("sigterm");
     let (mut guard, reader) = spawn_until_tier(
-        &stack,
+        &stack.dir,
         &mut stack.load_test("20s", &["--no-sla"]),
         "gateway",
     );
@@ -712,21 +676,14 @@ fn sigterm_in_the_middle_writes_what_was_measured_and_leaves_nothing_running() {
     assert!(stack.ports_free(), "{seen}");
 }
 
-/// The gateway's main process, as `benchmark-status` reports it.
-fn gateway_pid(stack: &Stack) -> i32 {
-    let status = stack.xtask(&["benchmark-status", "--json"]);
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
-    let row = rows.iter().find(|r| r["service"] == "gateway").unwrap();
-    row["pid"].as_i64().unwrap() as i32
-}
-
 /// Kills the gateway (its whole process group) during the gateway tier of a load-test run with
 /// `extra` flags; the run must be an ERROR in every view, the rest of the stack taken down.
 fn a_gateway_killed_mid_tier_is_an_error_everywhere(name: &str, extra: &[&str]) {
     let stack = Stack::new(name);
-    let (guard, reader) = spawn_until_tier(&stack, &mut stack.load_test("8s", extra), "gateway");
+    let (guard, reader) =
+        spawn_until_tier(&stack.dir, &mut stack.load_test("8s", extra), "gateway");
     std::thread::sleep(Duration::from_secs(2));
-    let pid = gateway_pid(&stack);
+    let pid = gateway_pid(&stack.dir);
     // SAFETY: kill(2) on the gateway's process group, which the stack started for this test.
     assert_eq!(unsafe { libc::kill(-pid, libc::SIGKILL) }, 0);
     let status = { guard }.wait_timeout(Duration::from_secs(300)).unwrap();
@@ -791,8 +748,12 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
         ),
         (vec!["--rate", "5"], "users profile"),
         (
-            vec!["--profile", "websocket"],
-            "load --transport websocket --connections 500",
+            vec!["--profile", "websocket", "--users", "5"],
+            "--users does not apply to the websocket plan",
+        ),
+        (
+            vec!["--connections", "5"],
+            "--connections sizes a streaming plan",
         ),
     ] {
         let out = stack.load_test("4s", &extra).output().unwrap();
@@ -801,11 +762,14 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
         assert!(err.contains(why), "{extra:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
     }
-    // The streaming plans' own subcommand, refused the same way until wired.
-    let out = stack.xtask(&["load-test-sse"]);
+    // The streaming plans' own subcommand checks its flags the same way.
+    let out = stack.xtask(&["load-test-sse", "--tiers", "rest"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
-    assert!(err.contains("1000 SSE connections"), "{err}");
+    assert!(
+        err.contains("--tiers rest: the sse plan runs on direct, gateway and nginx"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     // More connections than this machine's descriptor limit allows.
     let out = stack

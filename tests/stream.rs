@@ -1,13 +1,18 @@
-//! `cargo xtask load --transport sse|websocket` end to end: 20 long-lived connections held
-//! against a real bench-server's legacy SSE transport (drops and reconnects counted when the
-//! server is killed mid-run and started again), and through the real ContextForge gateway's
-//! `/servers/{id}/sse` and `/ws` (one local stack for the file).
+//! Long-lived connections end to end. `cargo xtask load --transport sse|websocket`: 20
+//! connections held against a real bench-server's legacy SSE transport (drops and reconnects
+//! counted when the server is killed mid-run and started again), and through the real
+//! ContextForge gateway's `/servers/{id}/sse` and `/ws`. `cargo xtask load-test --profile
+//! sse|websocket` on every tier of that stack, then with the gateway frozen at the end of its
+//! window and killed in the middle of it (one local stack for the file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use mcpbench::harness::{binary, free_port_range, printed, spawn_bench_server, test_workdir};
+use mcpbench::harness::{
+    binary, free_port_range, gateway_pid, printed, spawn_bench_server, spawn_until_tier,
+    test_workdir,
+};
 
 fn load(dir: &Path, args: &[&str]) -> Output {
     Command::new(binary("xtask"))
@@ -207,8 +212,17 @@ impl Drop for Stack {
 }
 
 #[test]
-fn sse_and_websocket_connections_through_the_gateway_are_held_and_answered() {
+fn streams_through_the_gateway_are_held_answered_and_judged_under_faults() {
     let stack = Stack::up();
+    load_through_the_gateway(&stack);
+    sse_plan_on_every_tier(&stack);
+    websocket_plan_with_the_gateway_frozen_at_the_end_of_its_window(&stack);
+    sse_plan_with_the_gateway_killed_mid_tier(&stack);
+}
+
+/// `load --transport sse|websocket` through the gateway: every connection held, every message
+/// answered or counted.
+fn load_through_the_gateway(stack: &Stack) {
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(stack.dir.join(".mcpbench/stack.json")).unwrap(),
     )
@@ -276,4 +290,139 @@ fn sse_and_websocket_connections_through_the_gateway_are_held_and_answered() {
         let written = std::fs::read_to_string(out.join("results.json")).unwrap();
         assert!(!written.contains(&token), "the token was written");
     }
+}
+
+/// `load-test` with a streaming plan on the file's stack: 5 connections for 4 s.
+fn stream_plan(stack: &Stack, profile: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(binary("xtask"));
+    cmd.args(["load-test", "--profile", profile])
+        .args(["--connections", "5", "--duration", "4s"])
+        .args(extra)
+        .current_dir(&stack.dir);
+    cmd
+}
+
+fn latest_run(stack: &Stack) -> serde_json::Value {
+    results(&stack.dir.join("reports/latest"))
+}
+
+/// The tier `name` of a stream run's document.
+fn stream_tier<'a>(run: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    run["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tier"] == name)
+        .unwrap_or_else(|| panic!("no tier {name} in {run}"))
+}
+
+fn sse_plan_on_every_tier(stack: &Stack) {
+    let out = stream_plan(
+        stack,
+        "sse",
+        &[
+            "--message-rate",
+            "0.2",
+            "--no-sla",
+            "--threshold",
+            "p99{tier=direct}<5s",
+        ],
+    )
+    .output()
+    .unwrap();
+    let said = printed(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let run = latest_run(stack);
+    assert_eq!(run["schema"], "mcpbench.stream-run/1", "{said}");
+    assert_eq!(run["verdict"]["status"], "pass", "{said}");
+    for name in ["direct", "gateway"] {
+        let tier = stream_tier(&run, name);
+        assert_eq!(tier["outcome"]["status"], "ran", "{name}: {said}");
+        let r = &tier["outcome"]["results"];
+        accounted(r);
+        assert_eq!(r["peak_held"], 5, "{name}: {said}");
+        assert!(count(&r["messages"]["answered"]) >= 5, "{name}: {said}");
+    }
+    // The one threshold asked for, on the tier it names; --no-sla leaves out the SLA column.
+    let thresholds = run["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 1, "{thresholds:?}");
+    assert_eq!(thresholds[0]["tier"], "direct");
+    assert_eq!(thresholds[0]["passed"], true);
+    let dir = stack.dir.join("reports/latest");
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    assert!(
+        read("report.md").contains("## Added by the gateway"),
+        "{}",
+        read("report.md")
+    );
+    assert!(read("report.html").contains("PASS (exit 0)"));
+    assert!(
+        !read("results.json").contains("Bearer"),
+        "the token was written"
+    );
+    assert!(read("junit.xml")
+        .contains("<testcase classname=\"mcpbench.stream-tiers\" name=\"gateway\"/>"));
+}
+
+/// Frozen (SIGSTOP) for 3 s from the last second of the gateway tier's window: the replies
+/// held up past the window's end are waited for and recorded with their whole wait, so the
+/// tier fails its SLA instead of passing on the messages that came back in time.
+fn websocket_plan_with_the_gateway_frozen_at_the_end_of_its_window(stack: &Stack) {
+    let mut cmd = stream_plan(
+        stack,
+        "websocket",
+        &["--tiers", "gateway", "--message-rate", "1"],
+    );
+    let (guard, reader) = spawn_until_tier(&stack.dir, &mut cmd, "gateway");
+    std::thread::sleep(Duration::from_millis(3000));
+    let pid = gateway_pid(&stack.dir);
+    // SAFETY: kill(2) on the gateway's process group, which this file's stack started.
+    assert_eq!(unsafe { libc::kill(-pid, libc::SIGSTOP) }, 0);
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(-pid, libc::SIGCONT) }, 0);
+    let status = { guard }.wait_timeout(Duration::from_secs(120)).unwrap();
+    let seen = reader.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{seen}");
+    let run = latest_run(stack);
+    assert_eq!(run["verdict"]["status"], "fail", "{seen}");
+    let r = &stream_tier(&run, "gateway")["outcome"]["results"];
+    accounted(r);
+    let m = &r["messages"];
+    let held_up = r["round_trip"]["max_ms"].as_f64().unwrap() >= 1500.0
+        || count(&m["timed_out"]) + count(&m["unsent_at_end"]) > 0;
+    assert!(held_up, "the frozen seconds are not in the results: {r}");
+    let failed: Vec<&serde_json::Value> = run["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["passed"] == false)
+        .collect();
+    assert!(!failed.is_empty(), "{seen}");
+}
+
+/// Killed mid-tier: the gateway tier is an ERROR (exit 3), never a pass.
+fn sse_plan_with_the_gateway_killed_mid_tier(stack: &Stack) {
+    let mut cmd = stream_plan(
+        stack,
+        "sse",
+        &["--tiers", "gateway", "--message-rate", "0.2", "--no-sla"],
+    );
+    let (guard, reader) = spawn_until_tier(&stack.dir, &mut cmd, "gateway");
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = gateway_pid(&stack.dir);
+    // SAFETY: kill(2) on the gateway's process group, which this file's stack started.
+    assert_eq!(unsafe { libc::kill(-pid, libc::SIGKILL) }, 0);
+    let status = { guard }.wait_timeout(Duration::from_secs(120)).unwrap();
+    let seen = reader.join().unwrap();
+    assert_eq!(status.code(), Some(3), "{seen}");
+    let run = latest_run(stack);
+    assert_eq!(run["verdict"]["status"], "error", "{seen}");
+    let tier = stream_tier(&run, "gateway");
+    assert_eq!(tier["outcome"]["status"], "failed", "{seen}");
+    assert!(
+        std::fs::read_to_string(stack.dir.join("reports/latest/junit.xml"))
+            .unwrap()
+            .contains("<failure message=\"ERROR: ")
+    );
 }

@@ -176,9 +176,14 @@ pub fn resource_uri(server: u32, index: u32) -> String {
     format!("benchmark://server{server}/resource_{index}")
 }
 
+/// The name of the bench server's tool number `i` (from 0).
+pub fn benchmark_tool_name(i: u32) -> String {
+    format!("benchmark_tool_{i}")
+}
+
 fn benchmark_tool(i: u32) -> Value {
     json!({
-        "name": format!("benchmark_tool_{i}"),
+        "name": benchmark_tool_name(i),
         "description": format!("Benchmark tool #{i} - returns test data"),
         "inputSchema": {
             "type": "object",

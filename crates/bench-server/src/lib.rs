@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
 
+pub use catalog::benchmark_tool_name;
 pub use config::{Config, ConfigError, ErrorKind, LogLevel, ResponseMode, Transport};
 pub use mcp::{PROTOCOL_VERSIONS, SERVER_NAME};
 

@@ -169,7 +169,11 @@ impl Threshold {
     }
 
     pub fn evaluate(&self, results: &RunResults) -> ThresholdResult {
-        let actual = self.actual(results);
+        self.judge(self.actual(results))
+    }
+
+    /// The threshold checked against a measured value (None: nothing to judge, which fails).
+    pub fn judge(&self, actual: Option<f64>) -> ThresholdResult {
         let passed = actual.is_some_and(|actual| match self.comparison {
             Comparison::Less => actual < self.limit,
             Comparison::LessOrEqual => actual <= self.limit,

@@ -24,8 +24,8 @@ use crate::tiers::TierEvent;
 )]
 pub struct LoadTestArgs {
     /// light, heavy, stress, sustained (the Makefile's); rest-baseline, mcp-baseline,
-    /// mcp-servers-baseline, load, stress-ramp, spike, soak, admin-ui (the seed's JMeter plans);
-    /// or a TOML profile file (the last one given wins, so `load-test-light --profile heavy`
+    /// mcp-servers-baseline, load, stress-ramp, spike, soak, admin-ui, and the streaming plans
+    /// sse and websocket (the seed's JMeter plans); or a TOML profile file (the last one given wins, so `load-test-light --profile heavy`
     /// runs heavy).
     #[arg(long, default_value = "light", overrides_with = "profile")]
     pub profile: String,
@@ -43,6 +43,12 @@ pub struct LoadTestArgs {
     /// (`--profile spike --rate 20`: 20/s → 200/s → 20/s).
     #[arg(long)]
     pub rate: Option<String>,
+    /// Connections held on each tier by a streaming plan (sse: 1000, websocket: 500).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub connections: Option<u32>,
+    /// Messages per second on each connection of a streaming plan (sse: 0.1, websocket: 1).
+    #[arg(long)]
+    pub message_rate: Option<String>,
     /// What the tiers measure: the stack, or a gateway this tool did not start.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -239,6 +245,18 @@ pub fn target(
 /// The profile with the flags and the Makefile's variables applied (flags win).
 fn profile(args: &LoadTestArgs, env: &impl Fn(&str) -> Option<String>) -> Result<Profile, String> {
     let mut profile = Profile::load(&args.profile)?;
+    if let Some(flag) = [
+        ("--connections", args.connections.is_some()),
+        ("--message-rate", args.message_rate.is_some()),
+    ]
+    .iter()
+    .find_map(|(flag, given)| given.then_some(flag))
+    {
+        return Err(format!(
+            "{flag} sizes a streaming plan (--profile sse or websocket), not '{}'",
+            profile.name
+        ));
+    }
     let flags = Overrides {
         users: args.users,
         spawn_rate: args
@@ -384,6 +402,9 @@ pub fn main_with_args(args: Vec<String>, bench_server: stack::BenchServerProgram
         Err(code) => return code,
     };
     let command_line = cli::redact::redact_command_line(&args);
+    if let Some(plan) = crate::profile::StreamPlan::built_in(&parsed.profile) {
+        return stream_main(&parsed, plan, bench_server, command_line);
+    }
     let options = match resolve(
         &parsed,
         |k| std::env::var(k).ok(),
@@ -419,6 +440,53 @@ pub fn main_with_args(args: Vec<String>, bench_server: stack::BenchServerProgram
 }
 
 /// What the run says as it goes, on the terminal.
+/// `load-test` with a streaming plan: the same run, files and exit status as a request
+/// profile's, from `crate::streams`.
+fn stream_main(
+    parsed: &LoadTestArgs,
+    plan: crate::profile::StreamPlan,
+    bench_server: stack::BenchServerProgram,
+    command_line: Vec<String>,
+) -> ExitCode {
+    let resolved = crate::streams::resolve(
+        parsed,
+        plan,
+        |k| std::env::var(k).ok(),
+        bench_server,
+        command_line,
+    );
+    let options = match resolved {
+        Ok(o) => o,
+        Err(m) => return Exit::Usage.fail("load-test", &m),
+    };
+    let reports_dir = options.reports_dir.clone();
+    let runtime = match loadgen::runtime_with_workers(None) {
+        Ok(rt) => rt,
+        Err(e) => {
+            return Exit::Infrastructure
+                .fail("load-test", &format!("cannot start the async runtime: {e}"))
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let stop = cli::signal::install("load-test")
+            .map_err(|e| run::RunFailure::Infrastructure(format!("cannot handle signals: {e}")))?;
+        crate::streams::run(options, stop, &mut print_event).await
+    });
+    let run = match outcome {
+        Ok(r) => r,
+        Err(e) => return e.exit().fail("load-test", &e.to_string()),
+    };
+    println!("{}", run.verdict.status.label());
+    for reason in &run.verdict.reasons {
+        println!("  {reason}");
+    }
+    match crate::streams::write_reports(&run, &reports_dir) {
+        Ok(dir) => println!("report: {}", dir.join("report.html").display()),
+        Err(m) => return Exit::Infrastructure.fail("load-test", &m),
+    }
+    ExitCode::from(u8::try_from(run.verdict.exit_code).unwrap_or(Exit::Infrastructure.code()))
+}
+
 fn print_event(event: Event<'_>) {
     match event {
         Event::Note(note) => println!("{note}"),

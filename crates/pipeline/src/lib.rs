@@ -15,6 +15,7 @@ mod profiling;
 mod repeat;
 pub mod run;
 mod sampler;
+pub mod streams;
 pub mod targets;
 pub mod thresholds;
 pub mod tiers;

@@ -368,9 +368,14 @@ pub fn write_reports(run: &OverheadRun, reports_dir: &std::path::Path) -> Result
     let dir = reports_dir.join(&run.run_id);
     run.write_to_dir(&dir)
         .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    link_latest(reports_dir, &run.run_id)?;
+    Ok(dir)
+}
+
+/// Points `reports/latest` at the run `run_id`.
+pub(crate) fn link_latest(reports_dir: &std::path::Path, run_id: &str) -> Result<(), String> {
     let latest = reports_dir.join("latest");
     let _ = std::fs::remove_file(&latest);
-    std::os::unix::fs::symlink(&run.run_id, &latest)
-        .map_err(|e| format!("cannot link {}: {e}", latest.display()))?;
-    Ok(dir)
+    std::os::unix::fs::symlink(run_id, &latest)
+        .map_err(|e| format!("cannot link {}: {e}", latest.display()))
 }

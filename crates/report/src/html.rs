@@ -131,7 +131,7 @@ struct OverheadView<'a> {
 
 /// A table the text views share ([`crate::tables`]), cell by cell.
 #[derive(Serialize)]
-struct TableView {
+pub(crate) struct TableView {
     columns: Vec<Cell>,
     rows: Vec<Vec<Cell>>,
 }
@@ -229,7 +229,7 @@ pub fn render_html(run: &OverheadRun) -> Result<String, String> {
 }
 
 /// Tera's own message is often "failed to render"; the cause is further down the chain.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

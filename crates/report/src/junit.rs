@@ -5,25 +5,38 @@
 
 use std::fmt::Write as _;
 
+use loadgen::threshold::ThresholdResult;
+
 use crate::document::{OverheadRun, TierOutcome, TierRun};
 use crate::format;
 use crate::xml::escape;
 
-enum Outcome {
+pub(crate) enum Outcome {
     Passed,
     Failed(String),
     Skipped(String),
 }
 
-struct Case {
-    class: String,
-    name: String,
-    outcome: Outcome,
+pub(crate) struct Case {
+    pub class: String,
+    pub name: String,
+    pub outcome: Outcome,
 }
 
 pub fn render_junit(run: &OverheadRun) -> String {
-    let threshold_cases: Vec<Case> = run
-        .thresholds
+    let tier_cases: Vec<Case> = run.tiers.iter().map(tier_case).collect();
+    document(
+        &run.run_id,
+        &[
+            ("thresholds", threshold_cases(&run.thresholds)),
+            ("tiers", tier_cases),
+        ],
+    )
+}
+
+/// A test case per threshold, named by its tier and expression.
+pub(crate) fn threshold_cases(thresholds: &[ThresholdResult]) -> Vec<Case> {
+    thresholds
         .iter()
         .map(|t| {
             let tier = t.tier.as_deref().unwrap_or("all");
@@ -42,21 +55,25 @@ pub fn render_junit(run: &OverheadRun) -> String {
                 },
             }
         })
-        .collect();
-    let tier_cases: Vec<Case> = run.tiers.iter().map(tier_case).collect();
-    let all = threshold_cases.iter().chain(&tier_cases);
+        .collect()
+}
+
+/// The whole `junit.xml`: one test suite per (name, cases).
+pub(crate) fn document(run_id: &str, suites: &[(&str, Vec<Case>)]) -> String {
+    let all = suites.iter().flat_map(|(_, cases)| cases);
     let count = |f: fn(&Outcome) -> bool| all.clone().filter(|c| f(&c.outcome)).count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
         "<testsuites name=\"mcpbench {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">",
-        escape(&run.run_id),
+        escape(run_id),
         all.clone().count(),
         count(|o| matches!(o, Outcome::Failed(_))),
         count(|o| matches!(o, Outcome::Skipped(_)))
     );
-    suite(&mut xml, "thresholds", &threshold_cases);
-    suite(&mut xml, "tiers", &tier_cases);
+    for (name, cases) in suites {
+        suite(&mut xml, name, cases);
+    }
     xml.push_str("</testsuites>\n");
     xml
 }

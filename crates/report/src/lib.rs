@@ -23,6 +23,7 @@ mod profile;
 pub mod render_cli;
 mod repeats;
 pub mod single;
+pub mod stream;
 mod svg;
 mod tables;
 pub mod terminal;

@@ -77,11 +77,33 @@ pub fn verdict(
             reasons.push(format!("tier {} skipped: {reason}", tier.tier));
         }
     }
-    let (status, exit) = match signal {
+    decide(
+        Judged {
+            signal,
+            failed_tier,
+            saturated,
+            failed: threshold_failed,
+        },
+        reasons,
+    )
+}
+
+/// What a verdict is decided on, highest rank first.
+pub(crate) struct Judged {
+    pub signal: Option<Signal>,
+    pub failed_tier: bool,
+    pub saturated: bool,
+    /// A threshold (or, in a stream run, a connection check) failed.
+    pub failed: bool,
+}
+
+/// The verdict by the module's ranking: signal, failed tier, saturation, failed check.
+pub(crate) fn decide(judged: Judged, reasons: Vec<String>) -> Verdict {
+    let (status, exit) = match judged.signal {
         Some(signal) => (VerdictStatus::Interrupted, Exit::Stopped(signal)),
-        None if failed_tier => (VerdictStatus::Error, Exit::Infrastructure),
-        None if saturated => (VerdictStatus::Saturated, Exit::Saturated),
-        None if threshold_failed => (VerdictStatus::Fail, Exit::Failed),
+        None if judged.failed_tier => (VerdictStatus::Error, Exit::Infrastructure),
+        None if judged.saturated => (VerdictStatus::Saturated, Exit::Saturated),
+        None if judged.failed => (VerdictStatus::Fail, Exit::Failed),
         None => (VerdictStatus::Pass, Exit::Ok),
     };
     Verdict {

@@ -110,15 +110,12 @@ pub struct StreamPlan {
 
 impl StreamPlan {
     pub fn validate(&self) -> Result<(), String> {
-        if self.connections == 0 || self.connections > 100_000 {
-            return Err("--connections must be 1..=100000".into());
-        }
-        if !(self.message_rate > 0.0 && self.message_rate <= 1000.0) {
-            return Err("--message-rate must be above 0 and at most 1000 per connection".into());
-        }
-        if self.duration.is_zero() || self.timeout.is_zero() {
-            return Err("--duration and --timeout must be longer than zero".into());
-        }
+        check_sizes(
+            self.connections,
+            self.message_rate,
+            self.duration,
+            self.timeout,
+        )?;
         let expected: &[&str] = match self.transport {
             StreamTransport::Sse => &["http"],
             StreamTransport::WebSocket => &["ws"],
@@ -137,6 +134,27 @@ impl StreamPlan {
     fn interval(&self) -> Duration {
         Duration::from_secs_f64(1.0 / self.message_rate)
     }
+}
+
+/// The bounds of a stream run, checked before any plan has a URL (`--connections`,
+/// `--message-rate`, `--duration`, `--timeout`).
+pub fn check_sizes(
+    connections: u32,
+    message_rate: f64,
+    duration: Duration,
+    timeout: Duration,
+) -> Result<(), String> {
+    if connections == 0 || connections > 100_000 {
+        return Err("--connections must be 1..=100000".into());
+    }
+    if !(message_rate > 0.0 && message_rate <= 1000.0) {
+        return Err("--message-rate must be above 0 and at most 1000 per connection".into());
+    }
+    if duration.is_zero() || timeout.is_zero() {
+        return Err("--duration and --timeout must be longer than zero".into());
+    }
+    // The SSE transport holds two sockets a connection: its stream and its POSTs'.
+    crate::check_descriptors(2 * u64::from(connections))
 }
 
 pub fn transport_name(t: StreamTransport) -> &'static str {
@@ -319,7 +337,7 @@ async fn converse(
             shared.record(|t| t.messages.unsent_at_end += unsent);
             return None;
         }
-        if let Err(e) = link.idle_until(*next_slot).await {
+        if let Err(e) = idle(link, *next_slot, shared).await {
             return Some(e.to_string());
         }
         let intended = *next_slot;
@@ -346,7 +364,17 @@ async fn converse(
             Err(_) => shared.record(|t| t.messages.timed_out += 1),
         }
     }
-    None
+    // No message is due before the window ends, but the connection is held to the end (a
+    // drop meanwhile is seen and the connection reopened), as the plan says.
+    idle(link, clock.end, shared).await.err().map(|e| e.to_string())
+}
+
+/// The link idle until `until` (reading, so a drop is seen when it happens), or until a stop.
+async fn idle(link: &mut Link, until: Instant, shared: &Shared) -> Result<(), LinkError> {
+    tokio::select! {
+        idle = link.idle_until(until) => idle,
+        () = wait_for_stop(shared) => Ok(()),
+    }
 }
 
 async fn wait_for_stop(shared: &Shared) {

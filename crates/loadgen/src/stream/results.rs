@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Shared, StreamPlan, StreamTransport};
+use crate::threshold::{Metric, Threshold};
 use crate::{encode_histogram, new_histogram, LatencySummary};
 
 /// The schema of a stream run's `results.json`.
@@ -306,6 +307,46 @@ impl StreamResults {
             self.round_trip.p50_ms, self.round_trip.p90_ms, self.round_trip.p99_ms, self.round_trip.max_ms
         );
         out
+    }
+
+    /// Messages intended but not answered, whatever became of them.
+    pub fn unanswered(&self) -> u64 {
+        self.messages.intended - self.messages.answered
+    }
+
+    /// A threshold's metric on this run: latencies are the answered messages' round trips,
+    /// `error_rate` every intended message not answered, `dropped` those never sent (missed
+    /// while down or unsent at the end). An operation scope must name the run's message.
+    pub fn threshold_value(&self, threshold: &Threshold) -> Result<Option<f64>, String> {
+        if let Some(op) = threshold
+            .operation
+            .as_ref()
+            .filter(|op| **op != self.message)
+        {
+            return Err(format!(
+                "threshold '{}' names operation '{op}'; this stream run sends only {}",
+                threshold.expression, self.message
+            ));
+        }
+        let m = &self.messages;
+        let l = &self.round_trip;
+        let latency = |v: f64| (l.count > 0).then_some(v);
+        Ok(match threshold.metric {
+            Metric::Percentile(tenths) => crate::decode_histogram(&self.round_trip_histogram)
+                .ok()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.value_at_quantile(f64::from(tenths) / 1000.0) as f64 / 1000.0),
+            Metric::Max => latency(l.max_ms),
+            Metric::Min => latency(l.min_ms),
+            Metric::Mean => latency(l.mean_ms),
+            Metric::ErrorRate => {
+                (m.intended > 0).then(|| self.unanswered() as f64 / m.intended as f64)
+            }
+            Metric::Rps => (self.elapsed_secs > 0.0).then(|| m.answered as f64 / self.elapsed_secs),
+            Metric::Requests => Some(m.intended as f64),
+            Metric::Failures => Some(self.unanswered() as f64),
+            Metric::Dropped => Some((m.missed_disconnected + m.unsent_at_end) as f64),
+        })
     }
 
     pub fn write_to_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
