@@ -936,7 +936,8 @@ fn processes_naming(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_profiled_run_has_the_gateways_stacks_its_own_timings_and_every_services_cpu_and_memory() {
+fn a_profiled_run_has_the_gateways_stacks_its_own_timings_every_services_cpu_and_memory_and_the_hosts_sockets(
+) {
     let stack = Stack::new("profile");
     let out = stack
         .load_test(
@@ -1006,6 +1007,37 @@ fn a_profiled_run_has_the_gateways_stacks_its_own_timings_and_every_services_cpu
         && r["max_rss_mib"].as_f64() > Some(10.0)));
     assert!(html.contains("id=\"chart-service-cpu\"") && html.contains("id=\"table-usage\""));
     assert!(md.contains("### CPU and memory per service"), "{md}");
+
+    // The host's TCP sockets through the run (what `ss -s` shows), tagged by tier: the users'
+    // connections held while the gateway tier ran, the tier's peaks, the host's own limits.
+    let sockets = &results["sockets"];
+    let gateway_established: Vec<u64> = sockets["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["tier"] == "gateway")
+        .map(|s| s["established"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !gateway_established.is_empty() && gateway_established.iter().all(|e| *e > 0),
+        "{sockets}"
+    );
+    let peaks = sockets["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["tier"] == "gateway")
+        .unwrap();
+    assert_eq!(
+        peaks["peak_established"].as_u64(),
+        gateway_established.iter().max().copied()
+    );
+    assert!(
+        sockets["limits"]["max_orphans"].as_u64() > Some(0),
+        "{sockets}"
+    );
+    assert!(html.contains("id=\"chart-sockets\"") && html.contains("id=\"table-sockets\""));
+    assert!(md.contains("### TCP sockets on the host (ss -s;"), "{md}");
 
     // The run brought the stack up and took it down, py-spy with it.
     assert!(stack.ports_free(), "{said}");

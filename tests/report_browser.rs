@@ -71,6 +71,7 @@ fn the_report_renders_its_charts_and_tables_in_headless_chromium() {
         ("chart-latency-gateway", "<path class=\"line\"", 3),
         ("chart-latency-nginx", "<path class=\"line\"", 3),
         ("chart-gateway-rss", "<path class=\"line\"", 1),
+        ("chart-sockets", "<path class=\"line\"", 3),
     ] {
         let svg = element(&dom, chart, "</svg>");
         let count = svg.matches(drawn).count();
@@ -88,6 +89,7 @@ fn the_report_renders_its_charts_and_tables_in_headless_chromium() {
         ("table-errors", 2),
         ("table-not-run", 1),
         ("table-environment", 8),
+        ("table-sockets", 2),
     ] {
         let table_markup = element(&dom, table, "</table>");
         let body = &table_markup[table_markup.find("<tbody>").expect("a tbody")..];

@@ -1,8 +1,8 @@
 //! One overhead run, as a short sequence of named steps: check the host, lease the stack
 //! (reuse it, or bring it up and take it down again), prepare the targets on the gateway, plan
-//! the tiers once, run them with every service's CPU and memory sampled (and the gateway tier
-//! profiled when asked), judge the thresholds, and hand the facts to the report, which assembles
-//! the document.
+//! the tiers once, run them with every service's CPU and memory and the host's TCP sockets
+//! sampled (and the gateway tier profiled when asked), judge the thresholds, and hand the facts
+//! to the report, which assembles the document.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use report::{OverheadRun, ProfileInfo, RunFacts, StackInfo, Tier};
 use crate::host::{self, HostPaths, PlannedLoad};
 use crate::profile::Profile;
 use crate::profiling::GatewayProfiling;
-use crate::sampler::ServiceSampler;
+use crate::sampler::{RunSampler, Sources};
 use crate::thresholds::{ClassPicks, ScopedThreshold};
 use crate::tiers::{self, TierEvent};
 
@@ -218,9 +218,8 @@ impl Run<'_> {
             .map_err(RunFailure::Usage)?;
         let every = Duration::from_secs_f64(options.profile.rss_sample_secs);
         let first = planned.first().map_or(Tier::Direct, |p| p.tier);
-        let sampler = sampled
-            .meter
-            .map(|meter| ServiceSampler::start(meter, every, first));
+        let (sources, socket_limits) = sources(sampled.meter, &mut notes);
+        let sampler = RunSampler::start(sources, every, first);
         let mut profiling = sampled.profiling;
         let mut rounds = Vec::new();
         for round in 1..=options.repeat {
@@ -237,8 +236,8 @@ impl Run<'_> {
                 stop,
                 &mut profiling,
                 |event| {
-                    if let (TierEvent::Starting { tier, .. }, Some(s)) = (&event, &sampler) {
-                        s.tier_started(*tier);
+                    if let TierEvent::Starting { tier, .. } = &event {
+                        sampler.tier_started(*tier);
                     }
                     on(Event::Tier(event));
                 },
@@ -249,7 +248,8 @@ impl Run<'_> {
         }
         let (tier_runs, repeats) =
             crate::repeat::merged(rounds).map_err(RunFailure::Infrastructure)?;
-        let service_usage = sampler.map(ServiceSampler::finish).unwrap_or_default();
+        let samples = sampler.finish();
+        let service_usage = samples.service_usage;
         if service_usage.is_empty() && matches!(measured, report::Measured::Stack(_)) {
             notes.push(
                 "no service of the stack could be read: CPU and memory were not sampled".into(),
@@ -277,11 +277,31 @@ impl Run<'_> {
             repeats,
             thresholds,
             service_usage,
+            sockets: (!samples.sockets.is_empty())
+                .then(|| report::HostSockets::new(socket_limits, samples.sockets)),
             gateway_profile: profiling.and_then(GatewayProfiling::finish),
             warnings: notes,
             stopped_by: *stop.borrow(),
         }))
     }
+}
+
+/// What the run samples: the stack's services (when it has them) and the host's sockets, read
+/// once now so a host whose `/proc/net` cannot be read is said once rather than sampled in vain;
+/// with the limits its sockets are judged against.
+fn sources(
+    meter: Option<stack::usage::Meter>,
+    notes: &mut Vec<String>,
+) -> (Sources, report::SocketLimits) {
+    let paths = HostPaths::default();
+    let proc_net = match host::sockets::read(&paths.proc_net) {
+        Ok(_) => Some(paths.proc_net.clone()),
+        Err(e) => {
+            notes.push(format!("the host's TCP sockets were not sampled: {e}"));
+            None
+        }
+    };
+    (Sources { meter, proc_net }, host::sockets::limits(&paths))
 }
 
 /// A plan that needs the gateway's admin UI cannot run on a stack whose gateway has it off (a

@@ -23,6 +23,8 @@ pub struct RunFacts {
     pub thresholds: Vec<ThresholdResult>,
     /// Every service's CPU and memory through the run.
     pub service_usage: Vec<crate::usage::ServiceUsage>,
+    /// The host's TCP sockets through the run; None when they could not be read.
+    pub sockets: Option<crate::sockets::HostSockets>,
     pub gateway_profile: Option<crate::profile::GatewayProfile>,
     pub warnings: Vec<String>,
     /// The signal that stopped the run, if one did.
@@ -33,6 +35,7 @@ impl OverheadRun {
     pub fn assemble(f: RunFacts) -> OverheadRun {
         let mut warnings = f.warnings;
         warnings.extend(rss_growth(&crate::usage::gateway_rss(&f.service_usage)));
+        warnings.extend(f.sockets.iter().flat_map(|s| s.warnings()));
         OverheadRun {
             schema: SCHEMA.into(),
             run_id: f.run_id,
@@ -51,6 +54,7 @@ impl OverheadRun {
             gateway_rss: vec![],
             usage_summary: crate::usage::summarise(&f.service_usage),
             service_usage: f.service_usage,
+            sockets: f.sockets,
             gateway_profile: f.gateway_profile,
             warnings,
         }
@@ -110,6 +114,7 @@ mod tests {
             repeats: None,
             thresholds: template.thresholds.clone(),
             service_usage: vec![],
+            sockets: None,
             gateway_profile: None,
             warnings: vec![],
             stopped_by: Some(Signal::Terminate),

@@ -49,6 +49,10 @@ pub struct OverheadRun {
     /// `service_usage` per tier and service: mean and highest CPU, highest memory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub usage_summary: Vec<crate::usage::UsageSummary>,
+    /// The host's TCP sockets by state through the run (`ss -s`), with its limits and each
+    /// tier's peaks; None in runs recorded before they were sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sockets: Option<crate::sockets::HostSockets>,
     /// `--profile-gateway`: the gateway's stacks and its own counters over the gateway tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_profile: Option<crate::profile::GatewayProfile>,

@@ -223,6 +223,7 @@ pub fn run() -> OverheadRun {
         gateway_rss: vec![],
         service_usage: vec![],
         usage_summary: vec![],
+        sockets: None,
         gateway_profile: None,
         warnings: vec![],
     }
@@ -384,6 +385,36 @@ fn tier_results(seed: u64, rps: u64, median_ms: f64, error_every: u64) -> RunRes
     }
 }
 
+/// The host's sockets over the realistic run: a few held on direct, more and churning through
+/// the gateway (its backend connections), on this machine's default limits.
+fn realistic_sockets() -> crate::sockets::HostSockets {
+    let samples = (0..=20u32)
+        .map(|i| {
+            let gateway = i >= 7;
+            crate::sockets::SocketSample {
+                t: f64::from(i) * 5.0,
+                tier: if gateway { Tier::Gateway } else { Tier::Direct },
+                states: crate::sockets::SocketStates {
+                    established: if gateway { 46 } else { 22 },
+                    time_wait: if gateway { 40 + u64::from(i) * 12 } else { 3 },
+                    orphaned: u64::from(gateway),
+                    listen: 14,
+                    allocated: 80,
+                    in_use: 60,
+                    memory_pages: 9,
+                    ..crate::sockets::SocketStates::default()
+                },
+            }
+        })
+        .collect();
+    let limits = crate::sockets::SocketLimits {
+        max_time_wait: Some(131_072),
+        ephemeral_ports: Some(28_232),
+        max_orphans: Some(131_072),
+    };
+    crate::sockets::HostSockets::new(limits, samples)
+}
+
 /// A whole tiered run with realistic synthetic numbers — long-tailed latency, a ramp, rare
 /// outliers and errors — for views that must look right at scale (the browser test).
 pub fn realistic_run() -> OverheadRun {
@@ -476,6 +507,7 @@ pub fn realistic_run() -> OverheadRun {
             .collect(),
         usage_summary: crate::usage::summarise(&service_usage),
         service_usage,
+        sockets: Some(realistic_sockets()),
         gateway_profile: Some(gateway_profile()),
         warnings: vec!["the stack was already up: reused, not restarted".into()],
         tiers,

@@ -44,8 +44,16 @@ struct View<'a> {
     charts: Charts,
     /// Per tier and service: CPU and memory (empty when nothing was sampled).
     usage_summary: TableView,
+    /// The host's sockets: the limits line and the per-tier peaks (None when not sampled).
+    sockets: Option<SocketsView>,
     /// `--profile-gateway`'s section, when asked for.
     gateway_profile: Option<ProfileView>,
+}
+
+#[derive(Serialize)]
+struct SocketsView {
+    limits: String,
+    peaks: TableView,
 }
 
 #[derive(Serialize)]
@@ -213,6 +221,7 @@ struct Charts {
     gateway_rss: Option<String>,
     service_cpu: Option<String>,
     service_rss: Option<String>,
+    sockets: Option<String>,
 }
 
 /// The whole page. Fails only if the embedded template is broken (a bug, covered by tests).
@@ -308,8 +317,15 @@ fn view(run: &OverheadRun) -> View<'_> {
             gateway_rss: charts::gateway_rss(run),
             service_cpu: crate::usage::cpu_chart(run),
             service_rss: crate::usage::rss_chart(run),
+            sockets: crate::sockets::chart(run),
         },
         usage_summary: crate::usage::table(run).into(),
+        sockets: crate::sockets::limits_line(run)
+            .zip(crate::sockets::table(run))
+            .map(|(limits, peaks)| SocketsView {
+                limits,
+                peaks: peaks.into(),
+            }),
         gateway_profile: profile_view(run),
     }
 }

@@ -23,6 +23,7 @@ mod profile;
 pub mod render_cli;
 mod repeats;
 pub mod single;
+mod sockets;
 pub mod stream;
 mod svg;
 mod tables;
@@ -50,6 +51,7 @@ pub use markdown::render_markdown;
 pub use overhead::overhead_rows;
 pub use profile::{Counters, GatewayProfile, Stacks};
 pub use repeats::{repeats, Figure, Interval, Repeats, RoundFigure};
+pub use sockets::{HostSockets, SocketLimits, SocketSample, SocketStates, SocketSummary};
 pub use usage::{ServiceUsage, UsageSample, UsageSummary};
 
 pub use verdict::verdict;

@@ -61,6 +61,12 @@ pub fn render_markdown(run: &OverheadRun) -> String {
         md.push_str("\n### CPU and memory per service (CPU: % of one core)\n\n");
         md.push_str(&crate::usage::table(run).markdown());
     }
+    if let (Some(limits), Some(table)) =
+        (crate::sockets::limits_line(run), crate::sockets::table(run))
+    {
+        let _ = write!(md, "\n### TCP sockets on the host (ss -s; {limits})\n\n");
+        md.push_str(&table.markdown());
+    }
     md.push_str(&crate::profile::markdown(run));
     md.push_str("\n### Thresholds\n\n");
     if run.thresholds.is_empty() {

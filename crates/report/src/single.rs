@@ -124,6 +124,7 @@ pub fn document(results: RunResults, run_id: &str) -> OverheadRun {
         gateway_rss: vec![],
         service_usage: vec![],
         usage_summary: vec![],
+        sockets: None,
         gateway_profile: None,
         warnings: vec![],
     }

@@ -106,14 +106,15 @@ fn service_color(index: usize) -> &'static str {
     COLORS[index % COLORS.len()]
 }
 
-/// Where each tier started: its first sample.
-fn tier_starts(usage: &[ServiceUsage]) -> Vec<(f64, String)> {
+/// Where each tier started: the first of `samples` (time, tier) it ran in, in time order — the
+/// dashed marks of every chart sampled through the run.
+pub(crate) fn tier_starts(samples: impl IntoIterator<Item = (f64, Tier)>) -> Vec<(f64, String)> {
+    let mut samples: Vec<(f64, Tier)> = samples.into_iter().collect();
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut starts: Vec<(f64, Tier)> = Vec::new();
-    let mut samples: Vec<&UsageSample> = usage.iter().flat_map(|u| &u.samples).collect();
-    samples.sort_by(|a, b| a.t.total_cmp(&b.t));
-    for sample in samples {
-        if starts.last().is_none_or(|(_, tier)| *tier != sample.tier) {
-            starts.push((sample.t, sample.tier));
+    for (t, tier) in samples {
+        if starts.last().is_none_or(|(_, last)| *last != tier) {
+            starts.push((t, tier));
         }
     }
     starts
@@ -152,7 +153,11 @@ fn chart(
             x_scale: XScale::Linear,
             y_scale: YScale::Linear,
             lines,
-            markers: tier_starts(&run.service_usage),
+            markers: tier_starts(
+                run.service_usage
+                    .iter()
+                    .flat_map(|u| u.samples.iter().map(|s| (s.t, s.tier))),
+            ),
         }
         .render(),
     )
@@ -236,7 +241,11 @@ mod tests {
         assert_eq!(rows[1].max_rss_mib, 240.0);
         assert_eq!(rows[2].service, "nginx");
         assert_eq!(
-            tier_starts(&usage),
+            tier_starts(
+                usage
+                    .iter()
+                    .flat_map(|u| u.samples.iter().map(|s| (s.t, s.tier)))
+            ),
             vec![(0.0, "direct".to_string()), (4.0, "gateway".to_string())]
         );
         assert_eq!(gateway_rss(&usage)[3], (6.0, 240.0));

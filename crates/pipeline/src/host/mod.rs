@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod limits;
 mod place;
+pub mod sockets;
 mod sysctl;
 
 pub use limits::{ulimit_command, Amount, Limit, LIMITS};
@@ -23,6 +24,8 @@ pub struct HostPaths {
     /// The file system root, for a container's marker files and `/proc/1/cgroup`.
     pub root: PathBuf,
     pub proc_sys: PathBuf,
+    /// This network namespace's socket tables (`sockets::read`).
+    pub proc_net: PathBuf,
     pub sysctl_conf: PathBuf,
     pub limits_conf: PathBuf,
 }
@@ -32,6 +35,7 @@ impl Default for HostPaths {
         HostPaths {
             root: PathBuf::from("/"),
             proc_sys: PathBuf::from("/proc/sys"),
+            proc_net: PathBuf::from("/proc/net"),
             sysctl_conf: PathBuf::from("/etc/sysctl.d/99-mcp-loadtest.conf"),
             limits_conf: PathBuf::from("/etc/security/limits.conf"),
         }
@@ -48,6 +52,16 @@ impl HostPaths {
         std::fs::read_to_string(self.sysctl_path(name))
             .ok()
             .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// `net.ipv4.ip_local_port_range`: the lowest and highest ephemeral port.
+    pub fn port_range(&self) -> Option<(u64, u64)> {
+        let range = self.read("net.ipv4.ip_local_port_range")?;
+        let ports: Vec<u64> = range.split(' ').filter_map(|p| p.parse().ok()).collect();
+        match ports[..] {
+            [low, high] => Some((low, high)),
+            _ => None,
+        }
     }
 }
 
@@ -89,21 +103,18 @@ pub fn preflight(paths: &HostPaths, plan: PlannedLoad, nofile: u64) -> Preflight
             }
         }
     }
-    if let Some(range) = paths.read("net.ipv4.ip_local_port_range") {
-        let ports: Vec<u64> = range.split(' ').filter_map(|p| p.parse().ok()).collect();
-        if let [low, high] = ports[..] {
-            let available = high.saturating_sub(low) + 1;
-            if available < plan.peak_connections {
-                out.blockers.push(format!(
-                    "net.ipv4.ip_local_port_range is {low}-{high} ({available} ports), fewer than the {} connections planned: `sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"`",
-                    plan.peak_connections
-                ));
-            } else if available < plan.peak_connections * 2 {
-                out.advice.push(format!(
-                    "net.ipv4.ip_local_port_range leaves {available} ports for {} connections: reconnects in TIME_WAIT may run out (`sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"`)",
-                    plan.peak_connections
-                ));
-            }
+    if let Some((low, high)) = paths.port_range() {
+        let available = high.saturating_sub(low) + 1;
+        if available < plan.peak_connections {
+            out.blockers.push(format!(
+                "net.ipv4.ip_local_port_range is {low}-{high} ({available} ports), fewer than the {} connections planned: `sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"`",
+                plan.peak_connections
+            ));
+        } else if available < plan.peak_connections * 2 {
+            out.advice.push(format!(
+                "net.ipv4.ip_local_port_range leaves {available} ports for {} connections: reconnects in TIME_WAIT may run out (`sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"`)",
+                plan.peak_connections
+            ));
         }
     }
     out
@@ -195,7 +206,7 @@ pub fn check_table(rows: &[CheckRow]) -> String {
 pub fn monitoring_advice() -> Vec<&'static str> {
     vec![
         "while a load test runs, in other terminals:",
-        "  watch -n1 'ss -s'        # socket states: estab, timewait, orphaned",
+        "  watch -n1 'ss -s'        # socket states: estab, timewait, orphaned (load-test records them per tier too)",
         "  docker stats             # container CPU and memory (docker runtime; load-test records every service's CPU/RSS too)",
         "  cargo xtask benchmark-status   # the stack's services",
     ]
@@ -361,6 +372,7 @@ mod tests {
         let paths = HostPaths {
             root: dir.clone(),
             proc_sys: dir.join("proc"),
+            proc_net: dir.join("net"),
             sysctl_conf: dir.join("etc/sysctl.d/99-mcp-loadtest.conf"),
             limits_conf: dir.join("etc/security/limits.conf"),
         };
