@@ -176,7 +176,8 @@ pub fn resource_uri(server: u32, index: u32) -> String {
     format!("benchmark://server{server}/resource_{index}")
 }
 
-fn benchmark_tool(i: u32) -> Value {
+/// Benchmark tool `i` as tools/list lists it.
+pub fn benchmark_tool(i: u32) -> Value {
     json!({
         "name": format!("benchmark_tool_{i}"),
         "description": format!("Benchmark tool #{i} - returns test data"),
