@@ -38,10 +38,10 @@ trait Json {
     fn tree(text: &str) -> bool;
 }
 
-struct SerdeJson;
-struct SonicRs;
+struct Serde;
+struct Sonic;
 
-impl Json for SerdeJson {
+impl Json for Serde {
     type Raw<'a> = &'a serde_json::value::RawValue;
     fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
         serde_json::from_str(text).ok()
@@ -57,7 +57,7 @@ impl Json for SerdeJson {
     }
 }
 
-impl Json for SonicRs {
+impl Json for Sonic {
     type Raw<'a> = sonic_rs::LazyValue<'a>;
     fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
         sonic_rs::from_str(text).ok()
@@ -136,54 +136,58 @@ fn median_us(iterations: u32, repeats: u32, mut op: impl FnMut()) -> f64 {
     runs[runs.len() / 2]
 }
 
-/// Both libraries, `op` timed on `payload`.
+/// Which library does the work: the engine's, or the one measured against it.
+#[derive(Clone, Copy)]
+enum Library {
+    SerdeJson,
+    SonicRs,
+}
+
+impl Library {
+    fn serialize(self, value: &Value) -> String {
+        match self {
+            Library::SerdeJson => Serde::serialize(value),
+            Library::SonicRs => Sonic::serialize(value),
+        }
+    }
+
+    fn tree(self, text: &str) -> bool {
+        match self {
+            Library::SerdeJson => Serde::tree(text),
+            Library::SonicRs => Sonic::tree(text),
+        }
+    }
+
+    fn judge(self, body: &str, tool_call: bool) -> bool {
+        match self {
+            Library::SerdeJson => judge::<Serde>(body, tool_call),
+            Library::SonicRs => judge::<Sonic>(body, tool_call),
+        }
+    }
+}
+
+/// `op` on `payload` timed with both libraries; `run` says whether the library got it right.
 fn timed(
     payload: Payload,
     op: Op,
     iterations: u32,
     repeats: u32,
-    run: impl Fn(bool) -> bool,
+    run: impl Fn(Library) -> bool,
 ) -> Row {
-    // The same work each way: a run that fails would time an early return.
-    assert!(run(true) && run(false), "{} {}", payload.name(), op.name());
-    let time = |serde: bool| {
+    // The same work each way: a run that goes wrong would time an early return.
+    let right = run(Library::SerdeJson) && run(Library::SonicRs);
+    assert!(right, "{} {}", payload.name(), op.name());
+    let time = |library: Library| {
         median_us(iterations, repeats, || {
-            black_box(run(black_box(serde)));
+            black_box(run(black_box(library)));
         })
     };
     Row {
         payload,
         op,
-        baseline: time(true),
-        other: time(false),
+        baseline: time(Library::SerdeJson),
+        other: time(Library::SonicRs),
     }
-}
-
-fn serialize(value: &Value, serde: bool) -> bool {
-    let text = if serde {
-        SerdeJson::serialize(value)
-    } else {
-        SonicRs::serialize(value)
-    };
-    !text.is_empty()
-}
-
-fn tree(text: &str, serde: bool) -> bool {
-    if serde {
-        SerdeJson::tree(text)
-    } else {
-        SonicRs::tree(text)
-    }
-}
-
-/// `want` is the verdict the body must get (an error in 200 is a failure).
-fn judged(text: &str, tool_call: bool, want: bool, serde: bool) -> bool {
-    let got = if serde {
-        judge::<SerdeJson>(text, tool_call)
-    } else {
-        judge::<SonicRs>(text, tool_call)
-    };
-    got == want
 }
 
 /// serde_json against sonic-rs on the engine's payloads.
@@ -194,29 +198,25 @@ fn engine_rows(repeats: u32) -> Vec<Row> {
         let value = json_bench::tools_list_response(items);
         let text = value.to_string();
         let payload = Payload::ToolsList(items);
-        rows.push(timed(
-            payload,
-            Op::Serialize,
-            iterations,
-            repeats,
-            |serde| serialize(&value, serde),
-        ));
+        rows.push(timed(payload, Op::Serialize, iterations, repeats, |lib| {
+            !lib.serialize(&value).is_empty()
+        }));
         rows.push(timed(
             payload,
             Op::Deserialize,
             iterations,
             repeats,
-            |serde| tree(&text, serde),
+            |lib| lib.tree(&text),
         ));
-        rows.push(timed(payload, Op::Judge, iterations, repeats, |serde| {
-            judged(&text, false, true, serde)
+        rows.push(timed(payload, Op::Judge, iterations, repeats, |lib| {
+            lib.judge(&text, false)
         }));
-        let bytes = SerdeJson::serialize(&value).len() as f64;
+        let bytes = |lib: Library| lib.serialize(&value).len() as f64;
         rows.push(Row {
             payload,
             op: Op::Size,
-            baseline: bytes,
-            other: SonicRs::serialize(&value).len() as f64,
+            baseline: bytes(Library::SerdeJson),
+            other: bytes(Library::SonicRs),
         });
     }
     let request = json_bench::tools_call_request();
@@ -225,7 +225,7 @@ fn engine_rows(repeats: u32) -> Vec<Row> {
         Op::Serialize,
         one_message,
         repeats,
-        |serde| serialize(&request, serde),
+        |lib| !lib.serialize(&request).is_empty(),
     ));
     let call = json_bench::tools_call_response().to_string();
     rows.push(timed(
@@ -233,7 +233,7 @@ fn engine_rows(repeats: u32) -> Vec<Row> {
         Op::Judge,
         one_message,
         repeats,
-        |serde| judged(&call, true, true, serde),
+        |lib| lib.judge(&call, true),
     ));
     let error = json_bench::error_in_200_response().to_string();
     rows.push(timed(
@@ -241,7 +241,8 @@ fn engine_rows(repeats: u32) -> Vec<Row> {
         Op::Judge,
         one_message,
         repeats,
-        |serde| judged(&error, true, false, serde),
+        // An error inside 200 must be judged a failure.
+        |lib| !lib.judge(&error, true),
     ));
     rows
 }
