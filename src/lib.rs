@@ -4,3 +4,4 @@
 pub mod browser;
 pub mod delay_proxy;
 pub mod harness;
+pub mod json_bench;

@@ -199,8 +199,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark against its peers: `bench-server` (vs the official SDK's FastMCP) or
-    /// `loadgen` (vs wrk, hey, oha and a reqwest loop).
+    /// Run a benchmark against its peers: `bench-server` (vs the official SDK's FastMCP),
+    /// `loadgen` (vs wrk, hey, oha and a reqwest loop) or `json` (orjson vs json in the gateway's
+    /// venv, serde_json vs sonic-rs on the engine's payloads).
     #[command(after_help = cli::EXIT_STATUS_HELP)]
     Bench {
         #[arg(value_enum)]
@@ -345,6 +346,6 @@ fn main() -> ExitCode {
         Command::Images(command) => images_cmd::run(command),
         Command::Provision(args) => provision_cmd::run(args),
         Command::Test { args } => dev::test(&args),
-        Command::Bench { name, args } => dev::exit(dev::bench(name, &args)),
+        Command::Bench { name, args } => dev::bench(name, &args),
     }
 }

@@ -181,7 +181,8 @@ pub fn benchmark_tool_name(i: u32) -> String {
     format!("benchmark_tool_{i}")
 }
 
-fn benchmark_tool(i: u32) -> Value {
+/// Benchmark tool `i` as tools/list lists it.
+pub fn benchmark_tool(i: u32) -> Value {
     json!({
         "name": benchmark_tool_name(i),
         "description": format!("Benchmark tool #{i} - returns test data"),

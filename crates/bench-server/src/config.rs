@@ -14,6 +14,8 @@ pub const MAX_CATALOG: i64 = 1_000_000;
 pub const MAX_CONCURRENCY: i64 = 1_000_000;
 /// The largest payload of one result: past it a single response would exhaust memory.
 pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
+/// Payload bytes in a benchmark tool result unless `--tool-size` says otherwise.
+pub const DEFAULT_TOOL_SIZE: usize = 1000;
 
 fn payload_size(text: &str) -> Result<usize, String> {
     let bytes: usize = text
@@ -112,7 +114,7 @@ pub struct Config {
     pub prompts: u32,
 
     /// Payload bytes in each benchmark tool result.
-    #[arg(long, alias = "payload-size", default_value_t = 1000, value_parser = payload_size)]
+    #[arg(long, alias = "payload-size", default_value_t = DEFAULT_TOOL_SIZE, value_parser = payload_size)]
     pub tool_size: usize,
 
     /// Payload bytes in each resource.

@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
 
-pub use catalog::benchmark_tool_name;
-pub use config::{Config, ConfigError, ErrorKind, LogLevel, ResponseMode, Transport};
+pub use catalog::{benchmark_tool, benchmark_tool_name};
+pub use config::{
+    Config, ConfigError, ErrorKind, LogLevel, ResponseMode, Transport, DEFAULT_TOOL_SIZE,
+};
 pub use mcp::{PROTOCOL_VERSIONS, SERVER_NAME};
 
 use cli::Exit;

@@ -52,6 +52,7 @@ use lock::StackLock;
 
 pub use flags::{UpFlags, DEFAULT_NGINX_TLS_PORT};
 pub use limits::{ContainerLimits, Cpus, MemorySize};
+pub use local::GatewayPython;
 pub use options::{BenchServerProgram, GatewayCode, Images, RuntimeChoice, UpOptions};
 pub use outcome::{Clean, Down, ServiceStatus, Status, Up};
 pub use services::{BENCH_SERVERS, GATEWAY, NGINX, POSTGRES, REDIS, SERVICES};

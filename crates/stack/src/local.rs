@@ -585,11 +585,19 @@ async fn install_gateway(
     let code = options.gateway.clone();
     let cache = options.cache_dir.clone();
     let (package, install, note) =
-        tokio::task::spawn_blocking(move || choose_install(&code, &cache))
+        tokio::task::spawn_blocking(move || install_package(&code, &cache))
             .await
             .map_err(|e| infra(format!("installing the gateway: {e}")))??;
     notes.extend(note);
-    let run = package.run();
+    Ok((package.run(), install))
+}
+
+/// [`install_gateway`]'s work: the package chosen and installed in its venv. Blocking.
+fn install_package(
+    code: &GatewayCode,
+    cache: &Path,
+) -> Result<(Package, GatewayInstall, Option<String>), StackError> {
+    let (package, install, note) = choose_install(code, cache)?;
     let what = match &package {
         Package::Release(release) => format!("ContextForge {release}"),
         Package::Checkout(c) => format!("ContextForge from {}", c.dir.display()),
@@ -599,29 +607,61 @@ async fn install_gateway(
     ));
     bar.enable_steady_tick(Duration::from_millis(200));
     let (venv, home, source) = match &install {
-        GatewayInstall::Host { venv } => (venv.clone(), None, package_dir(&package)),
+        GatewayInstall::Host { venv } => (venv.clone(), PythonHome::Host, package_dir(&package)),
         GatewayInstall::Rootfs {
             rootfs,
             venv,
             binds,
         } => (
             rootfs.host_path(venv),
-            Some((rootfs.clone(), binds.clone())),
+            PythonHome::Rootfs(rootfs, binds),
             SOURCE_INSIDE.to_string(),
         ),
     };
     let (pip_args, fingerprint) = package.pip(&source);
-    let result = tokio::task::spawn_blocking(move || {
-        let home = home.as_ref().map_or(PythonHome::Host, |(rootfs, binds)| {
-            PythonHome::Rootfs(rootfs, binds)
-        });
-        crate::python::ensure_venv(&venv, &pip_args, &fingerprint, home)
-    })
-    .await
-    .map_err(|e| infra(format!("installing the gateway: {e}")))?;
+    let result = crate::python::ensure_venv(&venv, &pip_args, &fingerprint, home);
     bar.finish_and_clear();
     result.map_err(|e| infra(format!("cannot install {what}: {e}")))?;
-    Ok((run, install))
+    Ok((package, install, note))
+}
+
+/// The gateway's own Python: the venv `benchmark-up --runtime local` runs the gateway from.
+pub struct GatewayPython {
+    /// The release installed there (a checkout's own version for a checkout).
+    pub release: Release,
+    /// Why it is not the release asked for, when it is not.
+    pub note: Option<String>,
+    install: GatewayInstall,
+    work_dir: PathBuf,
+}
+
+impl GatewayPython {
+    /// Its venv, installed as `benchmark-up --runtime local` would when absent, for programs
+    /// that work in `work_dir` (a host directory they see, in a root filesystem too). Blocking.
+    pub fn ensure(
+        code: &GatewayCode,
+        cache: &Path,
+        work_dir: &Path,
+    ) -> Result<GatewayPython, StackError> {
+        provision::ensure(&[provision::Piece::PythonVenv]).map_err(StackError::Missing)?;
+        let (package, install, note) = install_package(code, cache)?;
+        Ok(GatewayPython {
+            release: package.run().release,
+            note,
+            install,
+            work_dir: work_dir.to_path_buf(),
+        })
+    }
+
+    /// `python` of the venv, ready for its arguments, in the work directory.
+    pub fn command(&self) -> Command {
+        let (_, program) = self.install.place(&self.work_dir);
+        let mut python = program("python");
+        if let GatewayInstall::Host { .. } = self.install {
+            python.current_dir(&self.work_dir);
+        }
+        python
+    }
 }
 
 /// A checkout's directory as the host sees it (empty for a release).
