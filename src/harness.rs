@@ -521,19 +521,6 @@ pub fn script(relative: &str) -> PathBuf {
     p
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunked_bodies_are_reassembled() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-        let r = parse_response(raw).unwrap();
-        assert_eq!(r.status, 200);
-        assert_eq!(r.body, b"hello world");
-    }
-}
-
 /// Starts `cmd` (a `load-test`) and returns it once its stdout says the tier `name` started,
 /// with the lines it will have printed when it ends; its stderr goes to `dir/stderr.log`.
 pub fn spawn_until_tier(
@@ -583,4 +570,17 @@ pub fn gateway_pid(dir: &Path) -> i32 {
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
     let row = rows.iter().find(|r| r["service"] == "gateway").unwrap();
     row["pid"].as_i64().unwrap() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_reassembled() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let r = parse_response(raw).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"hello world");
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mcpbench::harness::{
     binary, contextforge_checkout, free_port_range, gateway_pid, printed, spawn_until_tier,
-    test_workdir, ChildGuard,
+    test_workdir,
 };
 
 struct Stack {
@@ -748,7 +748,7 @@ fn bad_input_is_refused_in_one_line_before_anything_starts() {
         ),
         (vec!["--rate", "5"], "users profile"),
         (
-            vec!["--profile", "websocket", "--users", "5"],
+            vec!["--profile", "websocket"],
             "--users does not apply to the websocket plan",
         ),
         (

@@ -354,8 +354,23 @@ fn sse_plan_on_every_tier(stack: &Stack) {
     assert_eq!(thresholds.len(), 1, "{thresholds:?}");
     assert_eq!(thresholds[0]["tier"], "direct");
     assert_eq!(thresholds[0]["passed"], true);
+    // The host's sockets and the stack's services sampled through the tiers, as `ss -s` and
+    // `docker stats` would show them: the gateway tier's connections among the established.
+    let sockets = run["sockets"]["samples"].as_array().unwrap();
+    assert!(
+        sockets
+            .iter()
+            .any(|s| s["tier"] == "gateway" && count(&s["established"]) >= 5),
+        "{sockets:?}"
+    );
+    let services = run["service_usage"].as_array().unwrap();
+    assert!(
+        services.iter().any(|u| u["service"] == "gateway"),
+        "{services:?}"
+    );
     let dir = stack.dir.join("reports/latest");
     let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    assert!(read("report.md").contains("### TCP sockets on the host"));
     assert!(
         read("report.md").contains("## Added by the gateway"),
         "{}",
@@ -366,6 +381,21 @@ fn sse_plan_on_every_tier(stack: &Stack) {
         !read("results.json").contains("Bearer"),
         "the token was written"
     );
+    // Rendered again from its results.json; a stream run is not compared with a baseline.
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    let again = stack.xtask(&["report", "reports/latest"]);
+    assert_eq!(again.status.code(), Some(0), "{}", printed(&again));
+    assert!(read("report.html").contains("PASS (exit 0)"));
+    let compared = stack.xtask(&[
+        "compare-baseline",
+        "--baseline",
+        "reports/latest/results.json",
+        "--current",
+        "reports/latest/results.json",
+    ]);
+    let err = String::from_utf8_lossy(&compared.stderr);
+    assert_eq!(compared.status.code(), Some(2), "{}", printed(&compared));
+    assert!(err.contains("streaming plan's run"), "{err}");
     assert!(read("junit.xml")
         .contains("<testcase classname=\"mcpbench.stream-tiers\" name=\"gateway\"/>"));
 }

@@ -289,7 +289,7 @@ impl Run<'_> {
 /// What the run samples: the stack's services (when it has them) and the host's sockets, read
 /// once now so a host whose `/proc/net` cannot be read is said once rather than sampled in vain;
 /// with the limits its sockets are judged against.
-fn sources(
+pub(crate) fn sources(
     meter: Option<stack::usage::Meter>,
     notes: &mut Vec<String>,
 ) -> (Sources, report::SocketLimits) {

@@ -1,7 +1,7 @@
 //! A streaming plan on every tier (`load-test --profile sse|websocket`): N long-lived
 //! connections (`loadgen::stream`) held against the bench server's own legacy SSE endpoint
 //! (direct: the reference; bench-server speaks no WebSocket, as MCP defines none), then through
-//! the gateway (`/servers/{id}/sse`, `/ws`), then through nginx in front of it — one tier after
+//! the gateway (its virtual server's SSE endpoint, `/ws`), then through nginx in front of it — one tier after
 //! another, each between health checks of the services it passes, so a gateway that dies or
 //! stalls during its tier cannot pass. The `report` crate judges and writes the run
 //! (`report::stream`).
@@ -22,6 +22,7 @@ use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use crate::cli::LoadTestArgs;
 use crate::profile::StreamPlan;
 use crate::run::{Event, RunFailure, RunTarget};
+use crate::sampler::{RunSampler, Samples};
 use crate::targets::Targets;
 use crate::tiers::TierEvent;
 
@@ -202,8 +203,13 @@ pub async fn run(
                     .map_err(RunFailure::Infrastructure)?;
                 let messages = TierMessages::on_stack(lease.state());
                 let measured = report::Measured::Stack(crate::run::stack_info(&lease));
-                let tiers = measure(&options, &targets, &messages, &stop, on).await;
-                Ok(document(&options, measured, tiers, &messages, started_at))
+                let mut notes = Vec::new();
+                let meter = stack::usage::Meter::of(lease.state())
+                    .await
+                    .map_err(|e| notes.push(format!("the stack's services were not sampled: {e}")))
+                    .ok();
+                let facts = measure(&options, &targets, &messages, meter, notes, &stop, on).await;
+                Ok(document(&options, measured, facts, &messages, started_at))
             }
             .await;
             lease.release(*keep, on).await;
@@ -217,23 +223,42 @@ pub async fn run(
                 direct: StreamMessage::Ping,
                 gateway: StreamMessage::Ping,
             };
-            let tiers = measure(&options, &targets, &messages, &stop, on).await;
+            let facts = measure(&options, &targets, &messages, None, vec![], &stop, on).await;
             let measured = report::Measured::ExistingGateway(measured);
-            Ok(document(&options, measured, tiers, &messages, started_at))
+            Ok(document(&options, measured, facts, &messages, started_at))
         }
     }
 }
 
-/// Each tier in turn; one stopped by a signal skips the rest.
+/// What the tiers measured and what was sampled while they ran.
+struct TierFacts {
+    tiers: Vec<StreamTierRun>,
+    samples: Samples,
+    socket_limits: report::SocketLimits,
+    notes: Vec<String>,
+}
+
+/// How often the stack's services and the host's sockets are read: each second, as the
+/// stream's own series.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Each tier in turn, the stack's services (`meter`) and the host's sockets sampled
+/// throughout; a tier stopped by a signal skips the rest.
 async fn measure(
     options: &StreamOptions,
     targets: &Targets,
     messages: &TierMessages,
+    meter: Option<stack::usage::Meter>,
+    mut notes: Vec<String>,
     stop: &StopReceiver,
     on: &mut dyn FnMut(Event<'_>),
-) -> Vec<StreamTierRun> {
+) -> TierFacts {
+    let (sources, socket_limits) = crate::run::sources(meter, &mut notes);
+    let first = options.tiers.first().copied().unwrap_or(Tier::Direct);
+    let sampler = RunSampler::start(sources, SAMPLE_EVERY, first);
     let mut runs = Vec::new();
     for &tier in &options.tiers {
+        sampler.tier_started(tier);
         let url = tier_url(tier, options.plan.transport, targets);
         let target = url
             .as_ref()
@@ -274,7 +299,12 @@ async fn measure(
             outcome,
         });
     }
-    runs
+    TierFacts {
+        tiers: runs,
+        samples: sampler.finish(),
+        socket_limits,
+        notes,
+    }
 }
 
 /// The stream's URL on `tier`, or why the tier has none.
@@ -409,10 +439,24 @@ async fn run_tier(
 fn document(
     options: &StreamOptions,
     measured: report::Measured,
-    tiers: Vec<StreamTierRun>,
+    facts: TierFacts,
     messages: &TierMessages,
     started_at: chrono::DateTime<chrono::Utc>,
 ) -> StreamRun {
+    let TierFacts {
+        tiers,
+        samples,
+        socket_limits,
+        mut notes,
+    } = facts;
+    let sockets = (!samples.sockets.is_empty())
+        .then(|| report::HostSockets::new(socket_limits, samples.sockets));
+    notes.extend(sockets.iter().flat_map(report::HostSockets::warnings));
+    notes.push(format!(
+        "each connection sends {} directly and {} through the gateway",
+        messages.direct.label(),
+        messages.gateway.label()
+    ));
     let mut judged = Vec::new();
     for tier in tiers.iter().filter(|t| t.ran().is_some()) {
         let results = tier.ran().expect("filtered on ran");
@@ -449,11 +493,10 @@ fn document(
         verdict: stream_verdict(&tiers, &judged, stopped_by),
         tiers,
         thresholds: judged,
-        notes: vec![format!(
-            "each connection sends {} directly and {} through the gateway",
-            messages.direct.label(),
-            messages.gateway.label()
-        )],
+        notes,
+        usage_summary: report::summarise_usage(&samples.service_usage),
+        service_usage: samples.service_usage,
+        sockets,
     }
 }
 
@@ -498,7 +541,10 @@ mod tests {
         );
         assert_eq!(
             url(Tier::Gateway, StreamTransport::Sse).unwrap(),
-            "http://127.0.0.1:4444/servers/abc/sse"
+            format!(
+                "http://127.0.0.1:4444/{}",
+                contextforge::naming::virtual_server_sse_path("abc")
+            )
         );
         assert_eq!(
             url(Tier::Gateway, StreamTransport::WebSocket).unwrap(),

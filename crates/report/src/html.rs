@@ -315,13 +315,13 @@ fn view(run: &OverheadRun) -> View<'_> {
                 .map(|(t, r)| charts::latency_over_time(t, r))
                 .collect(),
             gateway_rss: charts::gateway_rss(run),
-            service_cpu: crate::usage::cpu_chart(run),
-            service_rss: crate::usage::rss_chart(run),
-            sockets: crate::sockets::chart(run),
+            service_cpu: crate::usage::cpu_chart(&run.service_usage),
+            service_rss: crate::usage::rss_chart(&run.service_usage),
+            sockets: crate::sockets::chart(run.sockets.as_ref()),
         },
-        usage_summary: crate::usage::table(run).into(),
-        sockets: crate::sockets::limits_line(run)
-            .zip(crate::sockets::table(run))
+        usage_summary: crate::usage::table(&run.usage_summary).into(),
+        sockets: crate::sockets::limits_line(run.sockets.as_ref())
+            .zip(crate::sockets::table(run.sockets.as_ref()))
             .map(|(limits, peaks)| SocketsView {
                 limits,
                 peaks: peaks.into(),

@@ -52,6 +52,6 @@ pub use overhead::overhead_rows;
 pub use profile::{Counters, GatewayProfile, Stacks};
 pub use repeats::{repeats, Figure, Interval, Repeats, RoundFigure};
 pub use sockets::{HostSockets, SocketLimits, SocketSample, SocketStates, SocketSummary};
-pub use usage::{ServiceUsage, UsageSample, UsageSummary};
+pub use usage::{summarise as summarise_usage, ServiceUsage, UsageSample, UsageSummary};
 
 pub use verdict::verdict;

@@ -57,16 +57,7 @@ pub fn render_markdown(run: &OverheadRun) -> String {
     }
     let _ = write!(md, "\n### {} (ms)\n\n", tables::ATTRIBUTION_TITLE);
     md.push_str(&tables::attribution(run).markdown());
-    if !run.usage_summary.is_empty() {
-        md.push_str("\n### CPU and memory per service (CPU: % of one core)\n\n");
-        md.push_str(&crate::usage::table(run).markdown());
-    }
-    if let (Some(limits), Some(table)) =
-        (crate::sockets::limits_line(run), crate::sockets::table(run))
-    {
-        let _ = write!(md, "\n### TCP sockets on the host (ss -s; {limits})\n\n");
-        md.push_str(&table.markdown());
-    }
+    md.push_str(&sampled(&run.usage_summary, run.sockets.as_ref()));
     md.push_str(&crate::profile::markdown(run));
     md.push_str("\n### Thresholds\n\n");
     if run.thresholds.is_empty() {
@@ -91,6 +82,26 @@ pub fn render_markdown(run: &OverheadRun) -> String {
         for w in warnings {
             let _ = writeln!(md, "- {}", markdown_cell(&w));
         }
+    }
+    md
+}
+
+/// What was sampled through the run: CPU and memory per service, the host's TCP sockets.
+pub(crate) fn sampled(
+    usage_summary: &[crate::UsageSummary],
+    sockets: Option<&crate::HostSockets>,
+) -> String {
+    let mut md = String::new();
+    if !usage_summary.is_empty() {
+        md.push_str("\n### CPU and memory per service (CPU: % of one core)\n\n");
+        md.push_str(&crate::usage::table(usage_summary).markdown());
+    }
+    if let (Some(limits), Some(table)) = (
+        crate::sockets::limits_line(sockets),
+        crate::sockets::table(sockets),
+    ) {
+        let _ = write!(md, "\n### TCP sockets on the host (ss -s; {limits})\n\n");
+        md.push_str(&table.markdown());
     }
     md
 }

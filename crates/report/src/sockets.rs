@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::document::{OverheadRun, Tier};
+use crate::document::Tier;
 use crate::svg::{Line, LineChart, Stroke, XScale, YScale};
 use cli::{Align, Table};
 
@@ -161,9 +161,9 @@ fn summarise(samples: &[SocketSample]) -> Vec<SocketSummary> {
 }
 
 /// The summary as a table (the Markdown and HTML views); None when nothing was sampled.
-pub fn table(run: &OverheadRun) -> Option<Table> {
+pub fn table(sockets: Option<&HostSockets>) -> Option<Table> {
     use Align::{Left, Right};
-    let sockets = run.sockets.as_ref()?;
+    let sockets = sockets?;
     let mut table = Table::new(&[
         ("tier", Left),
         ("samples", Right),
@@ -184,8 +184,8 @@ pub fn table(run: &OverheadRun) -> Option<Table> {
 }
 
 /// The limits the warnings use, in one line for the views.
-pub fn limits_line(run: &OverheadRun) -> Option<String> {
-    let limits = run.sockets.as_ref()?.limits;
+pub fn limits_line(sockets: Option<&HostSockets>) -> Option<String> {
+    let limits = sockets?.limits;
     let show = |v: Option<u64>| v.map_or_else(|| "unreadable".to_string(), |v| v.to_string());
     Some(format!(
         "host limits: tcp_max_tw_buckets {}, ephemeral ports {}, tcp_max_orphans {}",
@@ -196,8 +196,8 @@ pub fn limits_line(run: &OverheadRun) -> Option<String> {
 }
 
 /// Established, TIME_WAIT and orphaned sockets over the run; None when nothing was sampled.
-pub fn chart(run: &OverheadRun) -> Option<String> {
-    let sockets = run.sockets.as_ref().filter(|s| !s.samples.is_empty())?;
+pub fn chart(sockets: Option<&HostSockets>) -> Option<String> {
+    let sockets = sockets.filter(|s| !s.samples.is_empty())?;
     let line = |label: &str, color, value: fn(&SocketStates) -> u64| Line {
         label: label.into(),
         color,
@@ -230,6 +230,7 @@ pub fn chart(run: &OverheadRun) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::OverheadRun;
 
     fn sample(t: f64, tier: Tier, established: u64, time_wait: u64, orphaned: u64) -> SocketSample {
         SocketSample {
@@ -325,7 +326,10 @@ mod tests {
         let html = crate::render_html(&run).unwrap();
         assert!(html.contains("id=\"chart-sockets\""), "chart");
         assert_eq!(
-            chart(&run).unwrap().matches("class=\"line\"").count(),
+            chart(run.sockets.as_ref())
+                .unwrap()
+                .matches("class=\"line\"")
+                .count(),
             3,
             "established, TIME_WAIT, orphaned"
         );
@@ -352,6 +356,6 @@ mod tests {
         run.as_object_mut().unwrap().remove("sockets");
         let read: OverheadRun = serde_json::from_value(run).unwrap();
         assert_eq!(read.sockets, None);
-        assert!(table(&read).is_none() && chart(&read).is_none());
+        assert!(table(read.sockets.as_ref()).is_none() && chart(read.sockets.as_ref()).is_none());
     }
 }

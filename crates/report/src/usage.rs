@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::document::{OverheadRun, Tier};
+use crate::document::Tier;
 use crate::svg::{Line, LineChart, Stroke, XScale, YScale};
 use cli::{Align, Table};
 
@@ -74,7 +74,7 @@ pub fn summarise(usage: &[ServiceUsage]) -> Vec<UsageSummary> {
 }
 
 /// The summary as a table (the Markdown and HTML views).
-pub fn table(run: &OverheadRun) -> Table {
+pub fn table(usage_summary: &[UsageSummary]) -> Table {
     use Align::{Left, Right};
     let mut table = Table::new(&[
         ("tier", Left),
@@ -85,7 +85,7 @@ pub fn table(run: &OverheadRun) -> Table {
         ("max RSS MiB", Right),
     ]);
     let cpu = |value: Option<f64>| value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}"));
-    for row in &run.usage_summary {
+    for row in usage_summary {
         table.push(vec![
             row.tier.to_string(),
             row.service.clone(),
@@ -124,17 +124,16 @@ pub(crate) fn tier_starts(samples: impl IntoIterator<Item = (f64, Tier)>) -> Vec
 }
 
 fn chart(
-    run: &OverheadRun,
+    usage: &[ServiceUsage],
     id: &str,
     title: &str,
     y_label: &str,
     value: fn(&UsageSample) -> f64,
 ) -> Option<String> {
-    if run.service_usage.is_empty() {
+    if usage.is_empty() {
         return None;
     }
-    let lines = run
-        .service_usage
+    let lines = usage
         .iter()
         .enumerate()
         .map(|(i, u)| Line {
@@ -154,7 +153,7 @@ fn chart(
             y_scale: YScale::Linear,
             lines,
             markers: tier_starts(
-                run.service_usage
+                usage
                     .iter()
                     .flat_map(|u| u.samples.iter().map(|s| (s.t, s.tier))),
             ),
@@ -164,9 +163,9 @@ fn chart(
 }
 
 /// CPU per service over the run; None when nothing was sampled.
-pub fn cpu_chart(run: &OverheadRun) -> Option<String> {
+pub fn cpu_chart(usage: &[ServiceUsage]) -> Option<String> {
     chart(
-        run,
+        usage,
         "chart-service-cpu",
         "CPU per service (% of one core)",
         "CPU %",
@@ -175,9 +174,9 @@ pub fn cpu_chart(run: &OverheadRun) -> Option<String> {
 }
 
 /// Resident memory per service over the run; None when nothing was sampled.
-pub fn rss_chart(run: &OverheadRun) -> Option<String> {
+pub fn rss_chart(usage: &[ServiceUsage]) -> Option<String> {
     chart(
-        run,
+        usage,
         "chart-service-rss",
         "Resident memory per service",
         "MiB",

@@ -39,6 +39,10 @@ impl OverheadRun {
                 "this is a single load run ({loadgen}, from `cargo xtask load` or `hey`), not a tiered run ({SCHEMA}, from `cargo xtask load-test`){}",
                 if loadgen == loadgen::SCHEMA { "" } else { "; this mcpbench reads single runs of schema mcpbench.loadgen.results/v2 only: record it again" }
             )),
+            Some(crate::stream::STREAM_RUN_SCHEMA) => Err(format!(
+                "this is a streaming plan's run ({}, from `load-test --profile sse|websocket`): its connections and round trips are no request run's to compare; `cargo xtask report DIR` renders it",
+                crate::stream::STREAM_RUN_SCHEMA
+            )),
             Some(older) if older.starts_with("mcpbench.overhead/") => Err(format!(
                 "schema {older} was written by an older mcpbench, this one reads {SCHEMA}: record the run again"
             )),

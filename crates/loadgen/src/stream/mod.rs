@@ -136,6 +136,17 @@ impl StreamPlan {
     }
 }
 
+/// A TCP connection to `url`'s host and port, Nagle off (each message is one small write).
+async fn connect_origin(url: &Url) -> Result<tokio::net::TcpStream, String> {
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
 /// The bounds of a stream run, checked before any plan has a URL (`--connections`,
 /// `--message-rate`, `--duration`, `--timeout`).
 pub fn check_sizes(
@@ -366,7 +377,10 @@ async fn converse(
     }
     // No message is due before the window ends, but the connection is held to the end (a
     // drop meanwhile is seen and the connection reopened), as the plan says.
-    idle(link, clock.end, shared).await.err().map(|e| e.to_string())
+    idle(link, clock.end, shared)
+        .await
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// The link idle until `until` (reading, so a drop is seen when it happens), or until a stop.

@@ -9,7 +9,6 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE, HOST};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use url::Url;
 
 use super::link::LinkError;
@@ -102,17 +101,18 @@ impl SseLink {
     }
 }
 
-/// An HTTP/1.1 connection to `url`'s origin (plain HTTP: the stream tiers run on loopback).
+/// An HTTP/1.1 connection to `url`'s origin (plain HTTP: `StreamPlan::validate` takes
+/// `http://` URLs only).
 async fn http1_connection(url: &Url) -> Result<SendRequest<Full<Bytes>>, String> {
-    let host = url.host_str().ok_or("the URL has no host")?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = super::connect_origin(url).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
-        .map_err(|e| format!("HTTP handshake with {host}:{port}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "HTTP handshake with {}: {e}",
+                url.origin().ascii_serialization()
+            )
+        })?;
     tokio::spawn(connection);
     Ok(sender)
 }

@@ -19,12 +19,7 @@ pub struct WsLink {
 impl WsLink {
     /// TCP connect and the opening handshake (HTTP Upgrade, answered 101).
     pub async fn connect(url: &Url, headers: &Headers) -> Result<WsLink, String> {
-        let host = url.host_str().ok_or("the URL has no host")?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let _ = tcp.set_nodelay(true);
+        let tcp = super::connect_origin(url).await?;
         let mut request = url
             .as_str()
             .into_client_request()

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::document::{Measured, Tier, Verdict};
 use crate::verdict::{decide, Judged};
+use crate::{HostSockets, ServiceUsage, UsageSummary};
 
 pub use views::{markdown, overhead};
 
@@ -39,6 +40,14 @@ pub struct StreamRun {
     pub thresholds: Vec<ThresholdResult>,
     /// What the run found worth saying (the message it sends, a tier it cannot address).
     pub notes: Vec<String>,
+    /// Every service of the stack through every tier (none on an existing gateway).
+    #[serde(default)]
+    pub service_usage: Vec<ServiceUsage>,
+    #[serde(default)]
+    pub usage_summary: Vec<UsageSummary>,
+    /// The host's TCP sockets through every tier; None when they could not be read.
+    #[serde(default)]
+    pub sockets: Option<HostSockets>,
     pub verdict: Verdict,
 }
 
@@ -170,6 +179,21 @@ pub fn stream_verdict(
 impl StreamRun {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("the stream run document serialises")
+    }
+
+    /// The stream run saved at `path`; None when the file is not one (or cannot be read: the
+    /// caller's own reading says why).
+    pub fn read(path: &Path) -> Option<Result<StreamRun, String>> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        (value.get("schema")? == STREAM_RUN_SCHEMA).then(|| {
+            serde_json::from_value(value).map_err(|e| {
+                format!(
+                    "{}: does not match {STREAM_RUN_SCHEMA}: {e}",
+                    path.display()
+                )
+            })
+        })
     }
 
     /// Writes `results.json`, `report.md`, `report.html` and `junit.xml` into `dir` (created).

@@ -92,6 +92,9 @@ fn run(tiers: Vec<StreamTierRun>, thresholds: Vec<ThresholdResult>) -> StreamRun
         tiers,
         thresholds,
         notes: vec![],
+        service_usage: vec![],
+        usage_summary: vec![],
+        sockets: None,
     }
 }
 

@@ -139,6 +139,10 @@ pub fn markdown(run: &StreamRun) -> String {
             crate::tables::thresholds(&run.thresholds).markdown()
         );
     }
+    md.push_str(&crate::markdown::sampled(
+        &run.usage_summary,
+        run.sockets.as_ref(),
+    ));
     md
 }
 
@@ -183,6 +187,10 @@ struct View<'a> {
     thresholds: Option<TableView>,
     held: String,
     round_trip: String,
+    /// The charts and tables of what was sampled through the run, where something was.
+    sampled: Vec<String>,
+    usage: Option<TableView>,
+    sockets: Option<(String, TableView)>,
 }
 
 pub(super) fn html(run: &StreamRun) -> Result<String, String> {
@@ -206,6 +214,18 @@ pub(super) fn html(run: &StreamRun) -> Result<String, String> {
                 f64::NAN
             }
         }),
+        sampled: [
+            crate::usage::cpu_chart(&run.service_usage),
+            crate::usage::rss_chart(&run.service_usage),
+            crate::sockets::chart(run.sockets.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        usage: (!run.usage_summary.is_empty())
+            .then(|| crate::usage::table(&run.usage_summary).into()),
+        sockets: crate::sockets::limits_line(run.sockets.as_ref())
+            .zip(crate::sockets::table(run.sockets.as_ref()).map(TableView::from)),
     };
     let mut tera = tera::Tera::default();
     let add = |tera: &mut tera::Tera, name, text| {
