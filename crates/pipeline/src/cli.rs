@@ -415,21 +415,11 @@ pub fn main_with_args(args: Vec<String>, bench_server: stack::BenchServerProgram
         Err(m) => return Exit::Usage.fail("load-test", &m),
     };
     let reports_dir = options.reports_dir.clone();
-    let runtime = match loadgen::runtime_with_workers(options.workers) {
-        Ok(rt) => rt,
-        Err(e) => {
-            return Exit::Infrastructure
-                .fail("load-test", &format!("cannot start the async runtime: {e}"))
-        }
-    };
-    let outcome = runtime.block_on(async {
-        let stop = cli::signal::install("load-test")
-            .map_err(|e| run::RunFailure::Infrastructure(format!("cannot handle signals: {e}")))?;
+    let run = match under_signals(options.workers, |stop| async move {
         run::run(options, stop, &mut print_event).await
-    });
-    let run = match outcome {
+    }) {
         Ok(r) => r,
-        Err(e) => return e.exit().fail("load-test", &e.to_string()),
+        Err(code) => return code,
     };
     print!("{}", report::terminal::end_of_run(&run));
     match run::write_reports(&run, &reports_dir) {
@@ -460,21 +450,11 @@ fn stream_main(
         Err(m) => return Exit::Usage.fail("load-test", &m),
     };
     let reports_dir = options.reports_dir.clone();
-    let runtime = match loadgen::runtime_with_workers(None) {
-        Ok(rt) => rt,
-        Err(e) => {
-            return Exit::Infrastructure
-                .fail("load-test", &format!("cannot start the async runtime: {e}"))
-        }
-    };
-    let outcome = runtime.block_on(async {
-        let stop = cli::signal::install("load-test")
-            .map_err(|e| run::RunFailure::Infrastructure(format!("cannot handle signals: {e}")))?;
+    let run = match under_signals(None, |stop| async move {
         crate::streams::run(options, stop, &mut print_event).await
-    });
-    let run = match outcome {
+    }) {
         Ok(r) => r,
-        Err(e) => return e.exit().fail("load-test", &e.to_string()),
+        Err(code) => return code,
     };
     println!("{}", run.verdict.status.label());
     for reason in &run.verdict.reasons {
@@ -485,6 +465,28 @@ fn stream_main(
         Err(m) => return Exit::Infrastructure.fail("load-test", &m),
     }
     ExitCode::from(u8::try_from(run.verdict.exit_code).unwrap_or(Exit::Infrastructure.code()))
+}
+
+/// `run` on the engine's runtime (`workers` threads; None: one per CPU) with the stop signals
+/// handled; a run that ended without a document is the command's exit.
+fn under_signals<T, F>(
+    workers: Option<usize>,
+    run: impl FnOnce(cli::signal::StopReceiver) -> F,
+) -> Result<T, ExitCode>
+where
+    F: std::future::Future<Output = Result<T, run::RunFailure>>,
+{
+    let runtime = loadgen::runtime_with_workers(workers).map_err(|e| {
+        Exit::Infrastructure.fail("load-test", &format!("cannot start the async runtime: {e}"))
+    })?;
+    runtime
+        .block_on(async {
+            let stop = cli::signal::install("load-test").map_err(|e| {
+                run::RunFailure::Infrastructure(format!("cannot handle signals: {e}"))
+            })?;
+            run(stop).await
+        })
+        .map_err(|e| e.exit().fail("load-test", &e.to_string()))
 }
 
 fn print_event(event: Event<'_>) {
