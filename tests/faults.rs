@@ -134,26 +134,44 @@ fn a_freeze_during_session_churn_is_carried_by_the_call_the_user_was_scheduled_f
     the_freeze_shows_in_every_recorded_call(&results(&dir));
 }
 
+/// The run of `command` whose generator kept its schedule, up to 3 attempts. A shared runner can
+/// preempt the generator for tens of milliseconds whatever it does; the engine then rightly
+/// says it fell behind (SATURATED) — the machine's verdict, not the target's. A generator that
+/// falls behind every time still fails the test, with the last run's output.
+fn keeping_schedule(command: impl Fn() -> Command) -> Output {
+    let saturated = i32::from(cli::Exit::Saturated.code());
+    let mut attempt = 1;
+    loop {
+        let out = command().output().unwrap();
+        if out.status.code() != Some(saturated) || attempt == 3 {
+            return out;
+        }
+        eprintln!("attempt {attempt}: the generator fell behind: running again");
+        attempt += 1;
+    }
+}
+
 #[test]
 fn a_slow_target_loses_no_request_at_the_end_of_the_window() {
     let (_server, port) = spawn_bench_server(1, &["--stateless", "--latency-ms", "50"]).unwrap();
     let dir = out_dir("slow");
     let url = format!("http://127.0.0.1:{port}/mcp");
-    let out = load_command(
-        &url,
-        &dir,
-        &[
-            "--session",
-            "none",
-            "--rate",
-            "500",
-            "--max-in-flight",
-            "20",
-        ],
-    )
-    .args(["--max-backlog", "10000", "-z", "4s", "--ops", "ping"])
-    .output()
-    .unwrap();
+    let out = keeping_schedule(|| {
+        let mut cmd = load_command(
+            &url,
+            &dir,
+            &[
+                "--session",
+                "none",
+                "--rate",
+                "500",
+                "--max-in-flight",
+                "20",
+            ],
+        );
+        cmd.args(["--max-backlog", "10000", "-z", "4s", "--ops", "ping"]);
+        cmd
+    });
     assert!(out.status.success(), "{}", printed(&out));
     let r = results(&dir);
     let a = &r.schedule.accounting;

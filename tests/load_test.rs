@@ -453,7 +453,7 @@ fn exit_matches_thresholds(out: &Output, results: &serde_json::Value) {
 
 /// The seed's JMeter plans at a few seconds and a few arrivals a second, on the running stack:
 /// each on its own tiers, open model (the REST classes too), judged at the rate it offers; the
-/// stress ramp says where its SLA broke or that it held; the streaming plans are refused.
+/// stress ramp says where its SLA broke or that it held. (The streaming plans: tests/stream.rs.)
 fn the_jmeter_plans_run_shortened_and_judge_the_rate_they_offer(stack: &Stack) {
     let short = ["--duration", "3s", "--warmup", "1s", "--progress", "plain"];
     let plan = |name: &str, extra: &[&str]| {
@@ -505,7 +505,48 @@ fn the_jmeter_plans_run_shortened_and_judge_the_rate_they_offer(stack: &Stack) {
     assert!(warnings.contains("stress ramp, tier gateway"), "{warnings}");
     exit_matches_thresholds(&out, &results);
 
-    // The admin UI plan needs a gateway serving its UI; this stack's has it off.
+    // On the virtual server, the seed's JMETER_SERVER_ID plan: the gateway tier alone.
+    let (out, results) = plan("mcp-baseline", &["--rate", "20"]);
+    assert_eq!(tier_names(&results), ["gateway"], "{}", printed(&out));
+    threshold(&results, "rps>=19.8", "gateway");
+    exit_matches_thresholds(&out, &results);
+
+    // The production load plan on every tier, its throughput judged on the gateway's.
+    let (out, results) = plan("load", &["--rate", "20"]);
+    assert_eq!(
+        tier_names(&results),
+        ["direct", "gateway", "nginx", "rest"],
+        "{}",
+        printed(&out)
+    );
+    assert_eq!(results["profile"]["sla_class"], "load");
+    threshold(&results, "rps>=19.8", "gateway");
+    threshold(&results, "p95<300ms", "nginx");
+    exit_matches_thresholds(&out, &results);
+
+    // The spike (10/s → 100/s → 10/s) and the soak (20/s, the gateway's memory sampled): the
+    // stress and load columns, the spike's throughput not judged (its rate is no one number).
+    let (out, results) = plan("spike", &["--rate", "10", "--tiers", "gateway"]);
+    assert_eq!(
+        results["profile"]["sla_class"],
+        "stress",
+        "{}",
+        printed(&out)
+    );
+    threshold(&results, "p95<500ms", "gateway");
+    assert!(
+        !results["thresholds"].to_string().contains("rps>="),
+        "{}",
+        results["thresholds"]
+    );
+    exit_matches_thresholds(&out, &results);
+    let (out, results) = plan("soak", &["--rate", "20", "--tiers", "gateway"]);
+    assert_eq!(results["profile"]["sla_class"], "load", "{}", printed(&out));
+    threshold(&results, "rps>=19.8", "gateway");
+    exit_matches_thresholds(&out, &results);
+
+    // The admin UI plan needs a gateway serving its UI; this stack's has it off (it runs on the
+    // stream tests' stack, which has it on).
     let out = stack
         .bare_load_test(&[&["--profile", "admin-ui"][..], &short].concat())
         .output()

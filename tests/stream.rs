@@ -3,7 +3,8 @@
 //! counted when the server is killed mid-run and started again), and through the real
 //! ContextForge gateway's `/servers/{id}/sse` and `/ws`. `cargo xtask load-test --profile
 //! sse|websocket` on every tier of that stack, then with the gateway frozen at the end of its
-//! window and killed in the middle of it (one local stack for the file).
+//! window and killed in the middle of it; and the admin UI plan on that stack, whose gateway
+//! serves its UI (one local stack for the file).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -163,8 +164,8 @@ fn flags_that_do_not_apply_to_held_connections_are_refused_in_one_line() {
     }
 }
 
-/// A local stack (gateway, one bench-server, no nginx) for this file's gateway test; brought
-/// down when dropped.
+/// A local stack (gateway with its admin UI on, one bench-server, nginx when installed) for this
+/// file's gateway test; brought down when dropped.
 struct Stack {
     dir: PathBuf,
     bench: u16,
@@ -191,6 +192,7 @@ impl Stack {
             &stack.gateway.to_string(),
             "--nginx-port",
             &nginx,
+            "--admin-ui",
         ]);
         assert!(up.status.success(), "{}", printed(&up));
         stack
@@ -217,7 +219,47 @@ fn streams_through_the_gateway_are_held_answered_and_judged_under_faults() {
     load_through_the_gateway(&stack);
     sse_plan_on_every_tier(&stack);
     websocket_plan_with_the_gateway_frozen_at_the_end_of_its_window(&stack);
+    admin_ui_plan_on_a_gateway_serving_its_ui(&stack);
     sse_plan_with_the_gateway_killed_mid_tier(&stack);
+}
+
+/// The seed's admin UI plan (AdminUIUser's pages) on this stack, whose gateway serves its UI:
+/// the pages are answered, and the exit says whether the baseline column held.
+fn admin_ui_plan_on_a_gateway_serving_its_ui(stack: &Stack) {
+    let out = stack.xtask(&[
+        "load-test",
+        "--profile",
+        "admin-ui",
+        "--users",
+        "3",
+        "--spawn-rate",
+        "3",
+        "--duration",
+        "3s",
+        "--warmup",
+        "1s",
+        "--progress",
+        "plain",
+    ]);
+    let said = printed(&out);
+    let run = latest_run(stack);
+    let rest = &run["tiers"][0];
+    assert_eq!(rest["tier"], "rest", "{said}");
+    assert_eq!(rest["outcome"]["kind"], "ran", "{said}");
+    let operations = rest["outcome"]["results"]["operations"].as_array().unwrap();
+    let pages: Vec<&serde_json::Value> = operations
+        .iter()
+        .filter(|o| o["name"].as_str().unwrap().starts_with("/admin/"))
+        .collect();
+    let served: u64 = pages.iter().map(|p| count(&p["requests"])).sum();
+    let failed: u64 = pages.iter().map(|p| count(&p["failures"])).sum();
+    assert!(served > 0 && failed == 0, "{pages:?}");
+    let held = run["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["passed"] == true);
+    assert_eq!(out.status.code(), Some(if held { 0 } else { 1 }), "{said}");
 }
 
 /// `load --transport sse|websocket` through the gateway: every connection held, every message
@@ -337,7 +379,7 @@ fn sse_plan_on_every_tier(stack: &Stack) {
     assert_eq!(run["verdict"]["status"], "pass", "{said}");
     for name in ["direct", "gateway"] {
         let tier = stream_tier(&run, name);
-        assert_eq!(tier["outcome"]["status"], "ran", "{name}: {said}");
+        assert_eq!(tier["outcome"]["kind"], "ran", "{name}: {said}");
         let r = &tier["outcome"]["results"];
         accounted(r);
         assert_eq!(r["peak_held"], 5, "{name}: {said}");
@@ -455,7 +497,7 @@ fn sse_plan_with_the_gateway_killed_mid_tier(stack: &Stack) {
     let run = latest_run(stack);
     assert_eq!(run["verdict"]["status"], "error", "{seen}");
     let tier = stream_tier(&run, "gateway");
-    assert_eq!(tier["outcome"]["status"], "failed", "{seen}");
+    assert_eq!(tier["outcome"]["kind"], "failed", "{seen}");
     assert!(
         std::fs::read_to_string(stack.dir.join("reports/latest/junit.xml"))
             .unwrap()

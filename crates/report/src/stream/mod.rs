@@ -74,7 +74,7 @@ pub struct StreamTierRun {
 /// What became of a tier, as for request tiers: a failed tier keeps what it measured for
 /// diagnosis but is no baseline and cannot pass.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamTierOutcome {
     Ran {
         results: Box<StreamResults>,
