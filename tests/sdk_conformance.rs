@@ -221,7 +221,10 @@ impl SdkServer {
     /// `cargo xtask load` on this server: 300 requests of `ops` by 4 users, plus `extra`. Every
     /// one must succeed; returns what the command said on stdout (the protocol note).
     fn loads_cleanly(&self, ops: &str, extra: &[&str]) -> String {
-        let out_dir = test_workdir("sdk-load");
+        // Each run its own directory: the tests of this file run at once in one process.
+        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out_dir = test_workdir(&format!("sdk-load-{run}"));
         let out = Command::new(binary("xtask"))
             .args(["load", "--url", &self.url, "--ops", ops])
             .args(["--users", "4", "-n", "300", "--progress", "quiet"])
