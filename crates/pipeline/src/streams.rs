@@ -458,8 +458,7 @@ fn document(
         messages.gateway.label()
     ));
     let mut judged = Vec::new();
-    for tier in tiers.iter().filter(|t| t.ran().is_some()) {
-        let results = tier.ran().expect("filtered on ran");
+    for (tier, results) in tiers.iter().filter_map(|t| Some((t, t.ran()?))) {
         for threshold in &options.thresholds {
             let applies = match threshold.tier.as_deref() {
                 Some(name) => name == tier.tier.name(),
